@@ -1,0 +1,18 @@
+//! What a client may ask, and the wire frames that carry it (`../shared/PROTOCOL.md`).
+//!
+//! Wire types live here, apart from the domain and from storage: this crate must not depend on
+//! the event store or on game rules. Every frame is one MessagePack value; structs are maps with
+//! string keys; enums are externally tagged.
+//!
+//! # Layout
+//! - [`command`]: [`Command`], what a player may ask the world to do, and its shape checks.
+//! - [`frame`]: [`ClientFrame`] and [`ServerFrame`], and their codec with size limits.
+
+pub mod command;
+pub mod frame;
+
+pub use command::{Command, ShapeError};
+pub use frame::{
+    ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, decode_client,
+    decode_server, encode_client, encode_server,
+};

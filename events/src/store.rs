@@ -1,0 +1,98 @@
+//! The event-store trait shared by the Postgres and embedded SQLite implementations.
+
+use crate::{Hash, NewEvent, Result, StoredEvent};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// The sequencer lease of one shard. Taking it bumps the shard's epoch; an append carrying an
+/// older epoch is refused by the database ([`crate::Error::Fenced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub epoch: i64,
+}
+
+/// The last committed position of a shard and its hash (`0` and the genesis hash when empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub position: u64,
+    pub hash: Hash,
+}
+
+/// How a command was decided; stored in the command journal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Outcome {
+    Accepted,
+    Rejected { code: String, message: String },
+}
+
+/// One command as the tick writer received and decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// Unique id of the command; events it caused carry it as correlation id.
+    pub command_id: Uuid,
+    pub tick: u64,
+    pub player_id: Uuid,
+    /// The client's sequence number; `(player_id, seq)` is unique.
+    pub seq: u64,
+    /// The command as received, MessagePack bytes.
+    pub command: Vec<u8>,
+    pub outcome: Outcome,
+    /// Wall-clock time the command was received, microseconds since the Unix epoch.
+    pub received_at_us: i64,
+}
+
+/// What one tick commits: its events and its journal, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendBatch {
+    pub events: Vec<NewEvent>,
+    pub journal: Vec<JournalEntry>,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored events, with positions and hashes, in order.
+    pub events: Vec<StoredEvent>,
+    /// The shard head after the append.
+    pub head: Head,
+    /// True when every event id was already stored, so nothing new was written.
+    pub already_stored: bool,
+}
+
+/// An append-only, hash-chained, gapless event log for one shard plus its command journal.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// The shard this store writes and reads.
+    fn shard(&self) -> &str;
+
+    /// Takes the shard's sequencer lease, fencing out any previous holder.
+    async fn acquire(&self) -> Result<Lease>;
+
+    /// Appends a tick's events and journal in one transaction and one COMMIT.
+    ///
+    /// Positions continue gaplessly from the head, in commit order. If every event id is already
+    /// stored the call returns the stored events with `already_stored` and writes nothing; if only
+    /// some are, it fails with [`crate::Error::Conflict`]. Journal entries already stored for the
+    /// same `(player_id, seq)` are skipped.
+    async fn append(&self, lease: Lease, batch: AppendBatch) -> Result<Appended>;
+
+    /// The current head.
+    async fn head(&self) -> Result<Head>;
+
+    /// Up to `limit` events with `position >= from`, in position order.
+    async fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// Up to `limit` events of `stream_id` with `stream_version >= from_version`, in order.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// Up to `limit` journal entries with `tick >= from_tick`, ordered by tick then insertion.
+    async fn read_journal(&self, from_tick: u64, limit: usize) -> Result<Vec<JournalEntry>>;
+
+    /// The highest decided seq of every player that has a journal entry.
+    async fn last_seqs(&self) -> Result<Vec<(Uuid, u64)>>;
+}

@@ -1,0 +1,13 @@
+//! The SQL schema, in order, never edited once released.
+//!
+//! `postgres/` holds the PostgreSQL migrations and `sqlite/` the embedded store's; the same
+//! numbers mean the same tables in both. Files are numbered by area:
+//! `0001` events, shard heads and the command journal; `0002` accounts; `0003` projections.
+
+use sqlx::migrate::Migrator;
+
+/// Migrations for PostgreSQL (`loh migrate`, and every role on start).
+pub static POSTGRES: Migrator = sqlx::migrate!("./postgres");
+
+/// Migrations for the embedded SQLite database of `loh up`.
+pub static SQLITE: Migrator = sqlx::migrate!("./sqlite");
