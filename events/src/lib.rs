@@ -16,6 +16,8 @@ pub mod envelope;
 pub mod pg;
 pub mod sqlite;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use body::{EventBody, player_stream};
 pub use envelope::{

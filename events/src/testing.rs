@@ -1,0 +1,87 @@
+//! Helpers for integration tests against the real services (feature `testing`).
+//!
+//! Every test gets its own PostgreSQL database (dropped when the guard drops), its own names for
+//! JetStream streams and Redis key prefixes. The services' addresses come from `LOH_TEST_PG`,
+//! `LOH_TEST_NATS` and `LOH_TEST_REDIS`, defaulting to the local ones.
+
+use uuid::Uuid;
+
+/// The maintenance database URL used to create and drop test databases.
+pub fn pg_admin_url() -> String {
+    std::env::var("LOH_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The NATS server of the tests.
+pub fn nats_url() -> String {
+    std::env::var("LOH_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// The Redis server of the tests.
+pub fn redis_url() -> String {
+    std::env::var("LOH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A short unique name, usable as a database, stream or key prefix (`[a-z0-9_]`).
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::new_v4().simple())
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) when this guard drops.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates an empty database (no migrations run).
+    pub async fn create() -> TestDb {
+        use sqlx::{Connection, Executor};
+        let name = unique_name("loh_test");
+        let admin = pg_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL for tests (LOH_TEST_PG) is reachable");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("LOH_TEST_PG must end in /<database>"),
+        };
+        TestDb { name, url }
+    }
+
+    /// Connects a pool to the database.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&self.url)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; do the async drop on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::{Connection, Executor};
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    let _ = conn
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

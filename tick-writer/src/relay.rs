@@ -1,0 +1,1 @@
+//! The relay: committed events to JetStream, in position order.
