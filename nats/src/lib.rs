@@ -1,23 +1,59 @@
-//! JetStream definitions for the event fan-out, and helpers to declare them.
+//! JetStream definitions for the event fan-out, the wire format of relayed events, and helpers to
+//! declare and read them.
 //!
-//! PostgreSQL is the source of truth; this stream is a replaceable fan-out path. The relay
-//! publishes each event to `<prefix>.<stream_id>` with `Nats-Msg-Id` = event id and the
-//! [`POSITION_HEADER`]; projectors read it through durable pull consumers.
+//! PostgreSQL is the source of truth; the JetStream stream of a shard is a replaceable fan-out
+//! path (ARCHITECTURE.md, invariant 1). The relay (`loh_tick_writer::relay`) publishes every
+//! committed event of a shard into that shard's stream, in position order; projectors read it
+//! through durable pull consumers, ignore repeats and fill gaps from PostgreSQL.
+//!
+//! # Message format
+//!
+//! One JetStream message per stored event:
+//!
+//! | part | value |
+//! |---|---|
+//! | subject | `<subject_prefix>.<stream token>`, see [`EventStreamDef::subject`] (e.g. `loh.events.world1.player-6f1c…`) |
+//! | header `Nats-Msg-Id` ([`MSG_ID_HEADER`]) | the event id, a hyphenated lowercase UUID; JetStream drops a repeat inside the dedupe window |
+//! | header `Loh-Position` ([`POSITION_HEADER`]) | the event's position in the shard's log, decimal (`1`, `2`, …) |
+//! | payload | `serde_json::to_vec(&StoredEvent)`: the whole envelope, `payload`/`prev_hash`/`hash` as hex |
+//!
+//! The relay may add JetStream's own `Nats-Expected-Last-*` headers (its ordering guard); consumers
+//! ignore every other header. The stream holds positions in order, each once: the relay resumes
+//! from the last message JetStream holds and guards each publish with the expected previous
+//! message, so a restarted or duplicated relay can neither skip nor repeat. Consumers must still
+//! tolerate repeats and gaps (a stream can be purged, recreated or lose data), comparing
+//! [`StoredEvent::position`] with their checkpoint.
+//!
+//! Consumers decode with [`decode_message`] (any received message, e.g. a
+//! `jetstream::Message` by deref), [`decode_stream_message`] (direct get) or [`decode_event`]
+//! (payload bytes only); producers encode with [`encode_event`].
 //!
 //! # Layout
 //! - `streams/events.json`: the stream's definition (storage, retention, dedupe window).
 //! - `nats-server.conf`: the server configuration used by `docker-compose.yml`.
-//! - [`EventStreamDef`]: the stream's name and subject prefix, and [`EventStreamDef::ensure`].
+//! - [`EventStreamDef`]: a shard's stream name and subject prefix, [`EventStreamDef::ensure`]
+//!   and [`EventStreamDef::tail`] (what the stream last holds).
+//! - [`message`]: [`encode_event`] / [`decode_message`], the wire format above.
+
+pub mod message;
+
+pub use message::{
+    EncodedEvent, decode_event, decode_message, decode_parts, decode_stream_message, encode_event,
+    position_header,
+};
 
 use async_nats::jetstream::{self, stream};
 
-/// Header carrying the event's position in the shard's log.
+/// Header carrying the event's position in the shard's log (decimal).
 pub const POSITION_HEADER: &str = "Loh-Position";
+
+/// JetStream's deduplication header; carries the event id.
+pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
 /// The stream definition shipped in `streams/events.json`.
 pub const EVENTS_STREAM_JSON: &str = include_str!("../streams/events.json");
 
-/// Errors of declaring or reaching JetStream.
+/// Errors of declaring, reaching or reading JetStream, and of the wire format.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The shipped definition does not parse; a build defect.
@@ -26,6 +62,13 @@ pub enum Error {
     /// JetStream refused or could not be reached; retry later.
     #[error("jetstream: {0}")]
     JetStream(String),
+    /// A message is not a relayed event (bad payload, or headers that contradict it). A consumer
+    /// should alert and fill the position from PostgreSQL; retrying the same message cannot help.
+    #[error("not a relayed event: {0}")]
+    Decode(String),
+    /// An event could not be encoded; a defect (the envelope always serialises).
+    #[error("encode: {0}")]
+    Encode(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -35,8 +78,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct EventStreamDef {
     /// JetStream stream name, e.g. `LOH_EVENTS_WORLD1`.
     pub name: String,
-    /// Subject prefix, e.g. `loh.events.world1`; events go to `<prefix>.<stream_id>`.
+    /// Subject prefix, e.g. `loh.events.world1`; events go to `<prefix>.<stream token>`.
     pub subject_prefix: String,
+}
+
+/// What a stream last holds, as the relay resumes from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTail {
+    /// The stream's last sequence (JetStream's own counter; survives purges).
+    pub last_sequence: u64,
+    /// The last event the stream holds, `None` when it holds no message.
+    pub last_event: Option<TailEvent>,
+}
+
+impl StreamTail {
+    /// The position of the last event held, `0` when none.
+    pub fn position(&self) -> u64 {
+        self.last_event.map_or(0, |e| e.position)
+    }
+}
+
+/// The last relayed event a stream holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TailEvent {
+    /// Its JetStream sequence.
+    pub sequence: u64,
+    /// Its position ([`POSITION_HEADER`]).
+    pub position: u64,
+    /// Its event id ([`MSG_ID_HEADER`]).
+    pub event_id: uuid::Uuid,
 }
 
 impl EventStreamDef {
@@ -53,14 +123,32 @@ impl EventStreamDef {
             })
             .collect();
         EventStreamDef {
-            name: format!("LOH_EVENTS_{}", token.to_ascii_uppercase().replace('-', "_")),
+            name: format!(
+                "LOH_EVENTS_{}",
+                token.to_ascii_uppercase().replace('-', "_")
+            ),
             subject_prefix: format!("loh.events.{token}"),
         }
     }
 
-    /// The subject of an event of `stream_id`.
+    /// The subject of an event of `stream_id`: `<prefix>.<token>`, where the token is the stream
+    /// id with every character a subject token cannot hold (`.`, `*`, `>`, whitespace, control
+    /// characters) replaced by `_` (an empty id becomes `_`). The payload keeps the exact id.
     pub fn subject(&self, stream_id: &str) -> String {
-        format!("{}.{}", self.subject_prefix, stream_id)
+        let mut subject = String::with_capacity(self.subject_prefix.len() + 1 + stream_id.len());
+        subject.push_str(&self.subject_prefix);
+        subject.push('.');
+        if stream_id.is_empty() {
+            subject.push('_');
+        }
+        subject.extend(stream_id.chars().map(|c| {
+            if matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        }));
+        subject
     }
 
     /// The wildcard covering every event of the shard.
@@ -81,5 +169,105 @@ impl EventStreamDef {
         js.get_or_create_stream(self.config()?)
             .await
             .map_err(|e| Error::JetStream(e.to_string()))
+    }
+
+    /// What the stream last holds: its last sequence and the position and id of its last event
+    /// (read from the message at the last sequence, or the last message on the shard's subjects
+    /// when that one was deleted). `last_event` is `None` for an empty (or purged) stream.
+    ///
+    /// Fails with [`Error::Decode`] when the last message carries no valid [`POSITION_HEADER`] or
+    /// [`MSG_ID_HEADER`] (something else publishes on the shard's subjects).
+    pub async fn tail(&self, js: &jetstream::Context) -> Result<StreamTail> {
+        use async_nats::jetstream::stream::RawMessageErrorKind;
+        let stream = js
+            .get_stream_no_info(&self.name)
+            .await
+            .map_err(|e| Error::JetStream(e.to_string()))?;
+        let info = stream
+            .get_info()
+            .await
+            .map_err(|e| Error::JetStream(e.to_string()))?;
+        let last_sequence = info.state.last_sequence;
+        if info.state.messages == 0 {
+            return Ok(StreamTail {
+                last_sequence,
+                last_event: None,
+            });
+        }
+        let message = match stream.get_raw_message(last_sequence).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
+                match stream
+                    .get_last_raw_message_by_subject(&self.all_subjects())
+                    .await
+                {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
+                        return Ok(StreamTail {
+                            last_sequence,
+                            last_event: None,
+                        });
+                    }
+                    Err(e) => return Err(Error::JetStream(e.to_string())),
+                }
+            }
+            Err(e) => return Err(Error::JetStream(e.to_string())),
+        };
+        let position = position_header(Some(&message.headers))?.ok_or_else(|| {
+            Error::Decode(format!(
+                "message {} of {} has no {POSITION_HEADER} header",
+                message.sequence, self.name
+            ))
+        })?;
+        let event_id = message
+            .headers
+            .get(MSG_ID_HEADER)
+            .and_then(|v| uuid::Uuid::parse_str(v.as_str()).ok())
+            .ok_or_else(|| {
+                Error::Decode(format!(
+                    "message {} of {} has no event id in {MSG_ID_HEADER}",
+                    message.sequence, self.name
+                ))
+            })?;
+        Ok(StreamTail {
+            last_sequence,
+            last_event: Some(TailEvent {
+                sequence: message.sequence,
+                position,
+                event_id,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_names_become_stream_names_and_prefixes() {
+        let def = EventStreamDef::for_shard("world-1.eu");
+        assert_eq!(def.name, "LOH_EVENTS_WORLD_1_EU");
+        assert_eq!(def.subject_prefix, "loh.events.world-1_eu");
+        assert_eq!(def.all_subjects(), "loh.events.world-1_eu.>");
+    }
+
+    #[test]
+    fn subjects_keep_one_token_per_stream_id() {
+        let def = EventStreamDef::for_shard("w");
+        assert_eq!(def.subject("player-abc"), "loh.events.w.player-abc");
+        assert_eq!(def.subject("a.b *>\tc"), "loh.events.w.a_b____c");
+        assert_eq!(def.subject(""), "loh.events.w._");
+        assert_eq!(def.subject("npc:goblin"), "loh.events.w.npc:goblin");
+    }
+
+    #[test]
+    fn the_shipped_definition_parses_with_this_shards_names() {
+        let def = EventStreamDef::for_shard("w1");
+        let config = def.config().expect("events.json parses");
+        assert_eq!(config.name, "LOH_EVENTS_W1");
+        assert_eq!(config.subjects, vec!["loh.events.w1.>".to_owned()]);
+        assert_eq!(config.duplicate_window, std::time::Duration::from_secs(120));
+        assert!(config.allow_direct);
     }
 }
