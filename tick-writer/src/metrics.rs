@@ -1,0 +1,81 @@
+//! The tick writer's Prometheus metrics.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Counters and histograms of the tick loop.
+#[derive(Clone, Debug)]
+pub struct TickMetrics {
+    pub tick_seconds: Histogram,
+    pub events_appended: Counter,
+    pub accepted: Counter,
+    pub rejected: Counter,
+    pub duplicates: Counter,
+    pub sessions: Gauge,
+    pub slow_disconnects: Counter,
+}
+
+impl Default for TickMetrics {
+    fn default() -> Self {
+        TickMetrics {
+            tick_seconds: Histogram::new(
+                [
+                    0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.4, 0.8,
+                ]
+                .into_iter(),
+            ),
+            events_appended: Counter::default(),
+            accepted: Counter::default(),
+            rejected: Counter::default(),
+            duplicates: Counter::default(),
+            sessions: Gauge::default(),
+            slow_disconnects: Counter::default(),
+        }
+    }
+}
+
+impl TickMetrics {
+    /// Registers every metric under the `loh` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "loh_tick_duration_seconds",
+            "Wall time of one tick, decide to commit to answers",
+            self.tick_seconds.clone(),
+        );
+        registry.register(
+            "loh_events_appended",
+            "Events committed to the event store",
+            self.events_appended.clone(),
+        );
+        registry.register(
+            "loh_commands_accepted",
+            "Commands accepted",
+            self.accepted.clone(),
+        );
+        registry.register(
+            "loh_commands_rejected",
+            "Commands rejected by a rule",
+            self.rejected.clone(),
+        );
+        registry.register(
+            "loh_commands_duplicate",
+            "Commands whose seq was already decided",
+            self.duplicates.clone(),
+        );
+        registry.register("loh_sessions", "Live game sessions", self.sessions.clone());
+        registry.register(
+            "loh_slow_client_disconnects",
+            "Connections dropped because the client stopped reading",
+            self.slow_disconnects.clone(),
+        );
+    }
+}
+
+/// Renders a registry as Prometheus text.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry).expect("writing to a String");
+    out
+}

@@ -1,0 +1,562 @@
+//! The tick loop: the single writer of a shard.
+//!
+//! Commands arrive on an intake queue; every tick the loop decides them in a fixed order
+//! (spawns, then commands by player and seq), appends all the tick's events and its command
+//! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
+//! each player the `TickUpdate` they may see.
+
+use crate::metrics::TickMetrics;
+use crate::world::{World, chebyshev};
+use loh_commands::{Command, ServerFrame};
+use loh_events::{
+    AppendBatch, EventBody, EventStore, JournalEntry, Lease, NewEvent, Outcome, player_stream,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+/// Players see events of other players within this many tiles.
+pub const VIEW_DISTANCE: u32 = 15;
+/// Outcomes remembered per player to answer a repeated seq with its original outcome.
+const REMEMBERED_OUTCOMES: usize = 64;
+/// Frames buffered per connection; a client that stops reading is disconnected past this.
+pub const OUTBOUND_QUEUE: usize = 256;
+/// Appends retried this many times on transient errors before the writer gives up.
+const APPEND_ATTEMPTS: u32 = 8;
+
+/// How ticks are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// A tick every `tick_ms`, strictly.
+    Fixed { tick_ms: u32 },
+    /// Offline play: a tick as soon as a command waits and `floor_ms` passed, at the latest
+    /// after `max_ms`.
+    Flexible { floor_ms: u32, max_ms: u32 },
+}
+
+impl Pacing {
+    pub fn tick_ms(&self) -> u32 {
+        match *self {
+            Pacing::Fixed { tick_ms } => tick_ms,
+            Pacing::Flexible { max_ms, .. } => max_ms,
+        }
+    }
+}
+
+/// What the gateway learns when a player connects.
+#[derive(Debug, Clone, Copy)]
+pub struct Joined {
+    pub tick: u64,
+    pub last_seq: u64,
+}
+
+/// A message to the tick loop.
+#[derive(Debug)]
+pub enum Intake {
+    /// A player's connection opened; a previous connection of the same player is taken over.
+    Connect {
+        player_id: Uuid,
+        conn_id: u64,
+        outbound: mpsc::Sender<ServerFrame>,
+        reply: oneshot::Sender<Joined>,
+    },
+    /// A connection closed.
+    Disconnect { player_id: Uuid, conn_id: u64 },
+    /// A command to decide in the next tick.
+    Command {
+        player_id: Uuid,
+        seq: u64,
+        cmd: Command,
+        received_at_us: i64,
+    },
+}
+
+/// The handle the gateway uses to reach the tick loop.
+#[derive(Clone, Debug)]
+pub struct TickHandle {
+    pub intake: mpsc::Sender<Intake>,
+    pub tick: Arc<AtomicU64>,
+    pub tick_ms: u32,
+}
+
+impl TickHandle {
+    pub fn current_tick(&self) -> u64 {
+        self.tick.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// Another writer took the shard; this one must not write again.
+    #[error("fenced out by another writer")]
+    Fenced,
+    /// The store kept failing; nothing of the failed tick was acknowledged. Restart the process:
+    /// the world is rebuilt from what committed.
+    #[error("event store: {0}")]
+    Store(#[from] loh_events::Error),
+}
+
+struct Session {
+    conn_id: u64,
+    outbound: mpsc::Sender<ServerFrame>,
+}
+
+struct Pending {
+    player_id: Uuid,
+    seq: u64,
+    cmd: Command,
+    received_at_us: i64,
+}
+
+/// An answer to send once the tick commits.
+struct Answer {
+    player_id: Uuid,
+    frame: ServerFrame,
+}
+
+/// The tick writer of one shard.
+pub struct TickWriter {
+    store: Arc<dyn EventStore>,
+    lease: Lease,
+    world: World,
+    tick: u64,
+    pacing: Pacing,
+    last_seq: HashMap<Uuid, u64>,
+    outcomes: HashMap<Uuid, VecDeque<(u64, ServerFrame)>>,
+    sessions: HashMap<Uuid, Session>,
+    pending: Vec<Pending>,
+    spawns: Vec<Uuid>,
+    tick_counter: Arc<AtomicU64>,
+    head_tx: watch::Sender<u64>,
+    metrics: TickMetrics,
+}
+
+impl TickWriter {
+    /// Takes the shard's lease and rebuilds the world from the store.
+    pub async fn start(
+        store: Arc<dyn EventStore>,
+        world: World,
+        pacing: Pacing,
+        metrics: TickMetrics,
+    ) -> Result<TickWriter, TickError> {
+        let lease = store.acquire().await?;
+        let mut world = world;
+        let mut tick = 0;
+        let mut from = 1;
+        loop {
+            let batch = store.read_from(from, 5_000).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for event in &batch {
+                world.apply(&event.body()?);
+                tick = tick.max(event.tick);
+            }
+        }
+        world.begin_tick();
+        let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
+        let head = store.head().await?;
+        info!(
+            shard = store.shard(),
+            epoch = lease.epoch,
+            head = head.position,
+            tick,
+            "world rebuilt from the store"
+        );
+        let (head_tx, _) = watch::channel(head.position);
+        Ok(TickWriter {
+            store,
+            lease,
+            world,
+            tick,
+            pacing,
+            last_seq,
+            outcomes: HashMap::new(),
+            sessions: HashMap::new(),
+            pending: Vec::new(),
+            spawns: Vec::new(),
+            tick_counter: Arc::new(AtomicU64::new(tick)),
+            head_tx,
+            metrics,
+        })
+    }
+
+    /// A receiver of the committed head position, bumped after every commit.
+    pub fn head(&self) -> watch::Receiver<u64> {
+        self.head_tx.subscribe()
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Runs the loop until `cancel`; the tick in progress finishes and commits first.
+    pub async fn run(
+        mut self,
+        mut intake: mpsc::Receiver<Intake>,
+        cancel: CancellationToken,
+    ) -> Result<(), TickError> {
+        let mut last_tick = tokio::time::Instant::now();
+        loop {
+            let deadline = self.next_deadline(last_tick);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    if !self.pending.is_empty() || !self.spawns.is_empty() {
+                        self.run_tick().await?;
+                    }
+                    info!(tick = self.tick, "tick writer stopped");
+                    return Ok(());
+                }
+                msg = intake.recv() => match msg {
+                    Some(msg) => self.take(msg),
+                    None => return Ok(()),
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    last_tick = tokio::time::Instant::now();
+                    self.run_tick().await?;
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self, last_tick: tokio::time::Instant) -> tokio::time::Instant {
+        match self.pacing {
+            Pacing::Fixed { tick_ms } => last_tick + Duration::from_millis(tick_ms.into()),
+            Pacing::Flexible { floor_ms, max_ms } => {
+                let waiting = !self.pending.is_empty() || !self.spawns.is_empty();
+                let ms = if waiting { floor_ms } else { max_ms };
+                last_tick + Duration::from_millis(ms.into())
+            }
+        }
+    }
+
+    /// The handle for gateways; call before [`TickWriter::run`].
+    pub fn handle(&self, intake: mpsc::Sender<Intake>) -> TickHandle {
+        TickHandle {
+            intake,
+            tick: self.tick_counter.clone(),
+            tick_ms: self.pacing.tick_ms(),
+        }
+    }
+
+    /// Takes one intake message between ticks.
+    pub fn take(&mut self, msg: Intake) {
+        match msg {
+            Intake::Connect {
+                player_id,
+                conn_id,
+                outbound,
+                reply,
+            } => {
+                if self.world.player(player_id).is_none() && !self.spawns.contains(&player_id) {
+                    self.spawns.push(player_id);
+                }
+                // One live session per player: the new connection takes over.
+                self.sessions
+                    .insert(player_id, Session { conn_id, outbound });
+                self.metrics.sessions.set(self.sessions.len() as i64);
+                let _ = reply.send(Joined {
+                    tick: self.tick,
+                    last_seq: self.last_seq.get(&player_id).copied().unwrap_or(0),
+                });
+            }
+            Intake::Disconnect { player_id, conn_id } => {
+                if self
+                    .sessions
+                    .get(&player_id)
+                    .is_some_and(|s| s.conn_id == conn_id)
+                {
+                    self.sessions.remove(&player_id);
+                    self.metrics.sessions.set(self.sessions.len() as i64);
+                }
+            }
+            Intake::Command {
+                player_id,
+                seq,
+                cmd,
+                received_at_us,
+            } => self.pending.push(Pending {
+                player_id,
+                seq,
+                cmd,
+                received_at_us,
+            }),
+        }
+    }
+
+    /// Decides everything queued, commits it as one batch, then answers.
+    pub async fn run_tick(&mut self) -> Result<(), TickError> {
+        let started = Instant::now();
+        self.tick += 1;
+        let tick = self.tick;
+        let now_us = now_us();
+        self.world.begin_tick();
+
+        let mut batch = AppendBatch::default();
+        let mut answers = Vec::new();
+
+        // Phase: input. New players enter first, in id order.
+        let mut spawns = std::mem::take(&mut self.spawns);
+        spawns.sort();
+        for player_id in spawns {
+            if let Some(body) = self.world.spawn(player_id) {
+                let cause = derive_id(&[b"spawn", player_id.as_bytes()]);
+                self.push_event(&mut batch, tick, now_us, cause, body);
+            }
+        }
+
+        // Phase: players. Commands in a fixed order: by player, then seq.
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|p| (p.player_id, p.seq));
+        for p in pending {
+            self.decide_one(&mut batch, &mut answers, tick, now_us, p);
+        }
+
+        let events_in_tick = batch.events.len();
+        if !batch.events.is_empty() || !batch.journal.is_empty() {
+            let appended = self.append(batch).await?;
+            let _ = self.head_tx.send(appended.head.position);
+            self.metrics.events_appended.inc_by(events_in_tick as u64);
+            self.send_updates(tick, answers, &appended.events);
+        } else {
+            self.send_updates(tick, answers, &[]);
+        }
+        self.tick_counter.store(tick, Ordering::Relaxed);
+        self.metrics
+            .tick_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn decide_one(
+        &mut self,
+        batch: &mut AppendBatch,
+        answers: &mut Vec<Answer>,
+        tick: u64,
+        now_us: i64,
+        p: Pending,
+    ) {
+        let last = self.last_seq.get(&p.player_id).copied().unwrap_or(0);
+        if p.seq <= last {
+            let frame = self
+                .outcomes
+                .get(&p.player_id)
+                .and_then(|q| q.iter().find(|(s, _)| *s == p.seq))
+                .map(|(_, f)| f.clone())
+                .unwrap_or_else(|| ServerFrame::Rejected {
+                    seq: p.seq,
+                    tick,
+                    code: "duplicate_seq".into(),
+                    message: format!("seq {} is not above the last decided seq {last}", p.seq),
+                });
+            self.metrics.duplicates.inc();
+            answers.push(Answer {
+                player_id: p.player_id,
+                frame,
+            });
+            return;
+        }
+        let command_id = derive_id(&[
+            self.store.shard().as_bytes(),
+            p.player_id.as_bytes(),
+            &p.seq.to_be_bytes(),
+        ]);
+        let (outcome, frame) = match self.world.decide(p.player_id, &p.cmd) {
+            Ok(bodies) => {
+                for body in bodies {
+                    self.push_event(batch, tick, now_us, command_id, body);
+                }
+                self.metrics.accepted.inc();
+                (
+                    Outcome::Accepted,
+                    ServerFrame::Accepted { seq: p.seq, tick },
+                )
+            }
+            Err(r) => {
+                self.metrics.rejected.inc();
+                (
+                    Outcome::Rejected {
+                        code: r.code.to_owned(),
+                        message: r.message.clone(),
+                    },
+                    ServerFrame::Rejected {
+                        seq: p.seq,
+                        tick,
+                        code: r.code.to_owned(),
+                        message: r.message,
+                    },
+                )
+            }
+        };
+        batch.journal.push(JournalEntry {
+            command_id,
+            tick,
+            player_id: p.player_id,
+            seq: p.seq,
+            command: rmp_serde::to_vec_named(&p.cmd).expect("commands always encode"),
+            outcome,
+            received_at_us: p.received_at_us,
+        });
+        self.last_seq.insert(p.player_id, p.seq);
+        let remembered = self.outcomes.entry(p.player_id).or_default();
+        if remembered.len() == REMEMBERED_OUTCOMES {
+            remembered.pop_front();
+        }
+        remembered.push_back((p.seq, frame.clone()));
+        answers.push(Answer {
+            player_id: p.player_id,
+            frame,
+        });
+    }
+
+    fn push_event(
+        &mut self,
+        batch: &mut AppendBatch,
+        tick: u64,
+        now_us: i64,
+        cause: Uuid,
+        body: EventBody,
+    ) {
+        let player_id = body.player_id().expect("every event names its player");
+        let version = self.world.player(player_id).map_or(0, |p| p.version) + 1;
+        let index = batch.events.len() as u64;
+        batch.events.push(NewEvent {
+            event_id: derive_id(&[cause.as_bytes(), &index.to_be_bytes(), &tick.to_be_bytes()]),
+            stream_id: player_stream(player_id),
+            stream_version: version,
+            tick,
+            correlation_id: cause,
+            causation_id: Some(cause),
+            occurred_at_us: now_us,
+            body: body.clone(),
+        });
+        self.world.apply(&body);
+    }
+
+    async fn append(&self, batch: AppendBatch) -> Result<loh_events::Appended, TickError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.store.append(self.lease, batch.clone()).await {
+                Ok(appended) => return Ok(appended),
+                Err(loh_events::Error::Fenced) => return Err(TickError::Fenced),
+                Err(e) if attempt < APPEND_ATTEMPTS => {
+                    warn!(error = %e, attempt, "append failed; retrying the same batch");
+                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Sends answers and each player's view of the tick, after the commit.
+    fn send_updates(
+        &mut self,
+        tick: u64,
+        answers: Vec<Answer>,
+        events: &[loh_events::StoredEvent],
+    ) {
+        let mut dead = Vec::new();
+        for a in answers {
+            if let Some(s) = self.sessions.get(&a.player_id)
+                && s.outbound.try_send(a.frame).is_err()
+            {
+                dead.push(a.player_id);
+            }
+        }
+        let wire: Vec<(Uuid, (i32, i32), rmpv::Value)> = events
+            .iter()
+            .filter_map(|e| {
+                let body = e.body().ok()?;
+                let who = body.player_id()?;
+                let at = self.world.player(who).map(|p| (p.x, p.y))?;
+                Some((who, at, to_wire(&body)))
+            })
+            .collect();
+        let positions: BTreeMap<Uuid, (i32, i32)> = self
+            .sessions
+            .keys()
+            .filter_map(|id| self.world.player(*id).map(|p| (*id, (p.x, p.y))))
+            .collect();
+        for (viewer, session) in &self.sessions {
+            let seen = positions.get(viewer).copied();
+            let visible: Vec<rmpv::Value> = wire
+                .iter()
+                .filter(|(who, at, _)| {
+                    who == viewer
+                        || seen.is_some_and(|(x, y)| chebyshev(x, y, at.0, at.1) <= VIEW_DISTANCE)
+                })
+                .map(|(_, _, v)| v.clone())
+                .collect();
+            if session
+                .outbound
+                .try_send(ServerFrame::TickUpdate {
+                    tick,
+                    events: visible,
+                })
+                .is_err()
+            {
+                dead.push(*viewer);
+            }
+        }
+        for id in dead {
+            // A client that stops reading is dropped; its socket closes when the queue does.
+            if self.sessions.remove(&id).is_some() {
+                self.metrics.slow_disconnects.inc();
+            }
+        }
+        self.metrics.sessions.set(self.sessions.len() as i64);
+    }
+}
+
+/// An event body as an externally tagged MessagePack map, for `TickUpdate`.
+pub fn to_wire(body: &EventBody) -> rmpv::Value {
+    json_to_msgpack(serde_json::to_value(body).expect("bodies always encode"))
+}
+
+fn json_to_msgpack(v: serde_json::Value) -> rmpv::Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => rmpv::Value::Nil,
+        J::Bool(b) => b.into(),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into(),
+            (None, Some(u)) => u.into(),
+            _ => n.as_f64().unwrap_or_default().into(),
+        },
+        J::String(s) => s.into(),
+        J::Array(a) => rmpv::Value::Array(a.into_iter().map(json_to_msgpack).collect()),
+        J::Object(m) => rmpv::Value::Map(
+            m.into_iter()
+                .map(|(k, v)| (k.into(), json_to_msgpack(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A deterministic UUID from its parts (SHA-256, version 8).
+pub fn derive_id(parts: &[&[u8]]) -> Uuid {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u32).to_be_bytes());
+        h.update(p);
+    }
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
