@@ -31,7 +31,10 @@ pub enum ServerFrame {
         last_seq: u64,
     },
     /// Sent only after the tick holding the command's events has committed.
-    Accepted { seq: u64, tick: u64 },
+    Accepted {
+        seq: u64,
+        tick: u64,
+    },
     /// The command changed nothing.
     Rejected {
         seq: u64,
@@ -40,10 +43,18 @@ pub enum ServerFrame {
         message: String,
     },
     /// What this player may see of a tick: events as externally tagged maps.
-    TickUpdate { tick: u64, events: Vec<rmpv::Value> },
-    Pong { nonce: u64 },
+    TickUpdate {
+        tick: u64,
+        events: Vec<rmpv::Value>,
+    },
+    Pong {
+        nonce: u64,
+    },
     /// A protocol-level fault; the server may close after it.
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 impl ServerFrame {
@@ -162,13 +173,19 @@ mod tests {
     #[test]
     fn an_oversized_frame_is_refused_before_decoding() {
         let bytes = vec![0xc0; MAX_CLIENT_FRAME + 1];
-        assert!(matches!(decode_client(&bytes), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            decode_client(&bytes),
+            Err(FrameError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn garbage_is_a_typed_error_not_a_panic() {
         for bytes in [&[0xc1][..], &[0xdd, 0xff, 0xff, 0xff, 0xff], b"hello"] {
-            assert!(matches!(decode_client(bytes), Err(FrameError::Malformed(_))));
+            assert!(matches!(
+                decode_client(bytes),
+                Err(FrameError::Malformed(_))
+            ));
         }
     }
 }
