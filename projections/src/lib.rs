@@ -1,1 +1,83 @@
-//! placeholder
+//! Read models: pure folds over the event log, and the runner that keeps them up to date.
+//!
+//! A [`Projection`] turns one event into backend-agnostic row operations ([`RowOp`]); it reads no
+//! state and does no I/O, so the same fold serves live updates and rebuilds. The [`Projector`]
+//! applies those operations to the read database ([`ReadDb`], PostgreSQL or the embedded SQLite
+//! file) strictly in position order, writing the read-model rows and the projection's checkpoint
+//! in the same transaction (ARCHITECTURE.md, invariant 8). An event at or below the checkpoint is
+//! a no-op; a gap is filled from the event store, the source of truth (invariant 1).
+//!
+//! This crate must not depend on tick-writer internals: it sees only `loh-events` and the
+//! JetStream definitions of `loh-nats`.
+//!
+//! # Layout
+//! - [`fold`]: the [`Projection`] trait, [`RowOp`], [`Value`], [`TableDef`].
+//! - [`player_position`]: the `player_position` read model (position and last chat line).
+//! - [`db`]: [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
+//! - [`runner`]: [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
+//! - [`rebuild`]: refolding a read model from position 0 into shadow tables, then a swap.
+//! - [`status`]: [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].
+
+pub mod db;
+pub mod fold;
+pub mod player_position;
+pub mod rebuild;
+pub mod runner;
+pub mod status;
+
+use std::sync::Arc;
+
+pub use db::{Backend, ReadDb};
+pub use fold::{Projection, RowOp, TableDef, Value};
+pub use player_position::{PlayerPosition, PlayerPositionRow};
+pub use runner::{NatsOptions, Projector, RunnerConfig, Source};
+pub use status::{ProjectionMetrics, ProjectorStatus};
+
+/// Errors of the projection runner and the read database.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The read database failed. Transient failures (connection lost, serialisation, busy) may be
+    /// retried: the runner restarts from its committed checkpoint, nothing is half-applied.
+    #[error("read database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Running the migrations failed; the read database is unusable until fixed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The event store failed (reading a gap or the head). Retry later.
+    #[error("event store: {0}")]
+    Store(#[from] loh_events::Error),
+    /// JetStream could not be reached or refused the consumer. Retry later; the read model stays
+    /// correct (it can catch up from the store alone).
+    #[error("jetstream: {0}")]
+    Nats(String),
+    /// The event store does not hold an event the runner needs (a hole in the log, or a message
+    /// from a different log). Not retryable: an operator must look.
+    #[error("missing event at position {0} in the event store")]
+    MissingEvent(u64),
+    /// No projection has this name.
+    #[error("unknown projection {0:?}")]
+    UnknownProjection(String),
+    /// A read model row or a configuration value is not what this build expects.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every read model of this build, in a stable order.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(PlayerPosition)]
+}
+
+/// The read model called `name`.
+pub fn by_name(name: &str) -> Result<Arc<dyn Projection>> {
+    all()
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| Error::UnknownProjection(name.to_owned()))
+}
+
+/// The names of every read model of this build.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|p| p.name()).collect()
+}

@@ -1,0 +1,277 @@
+//! The read database: PostgreSQL or the embedded SQLite file, through `sqlx::AnyPool`.
+//!
+//! Everything here is plain SQL that means the same on both backends (`$n` placeholders,
+//! `INSERT … ON CONFLICT`, `ALTER TABLE … RENAME`). Table and column names come from the code
+//! ([`crate::TableDef`], [`crate::RowOp`]) and are checked to be plain identifiers before they are
+//! spliced into SQL; values are always bound.
+
+use crate::fold::{Column, RowOp, Value, is_identifier};
+use crate::{Error, Result};
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+/// Which database the read models live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend of a database URL (`postgres://…`, `postgresql://…`, `sqlite:…`).
+    pub fn from_url(url: &str) -> Result<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(Error::Invalid(
+                "a read database URL starts with postgres:// or sqlite:".into(),
+            ))
+        }
+    }
+}
+
+/// A pool on the read database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReadDb {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl ReadDb {
+    /// Connects to `url`: `postgres://…` or, in embedded mode, the event store's SQLite file
+    /// (`sqlite:///path/loh.db?mode=rwc`). Does not run migrations (see [`ReadDb::migrate`]).
+    pub async fn connect(url: &str) -> Result<ReadDb> {
+        let backend = Backend::from_url(url)?;
+        sqlx::any::install_default_drivers();
+        let max = match backend {
+            Backend::Postgres => 8,
+            Backend::Sqlite => 4,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(url)
+            .await?;
+        Ok(ReadDb { pool, backend })
+    }
+
+    /// Wraps an existing pool of the given backend.
+    pub fn from_pool(pool: AnyPool, backend: Backend) -> ReadDb {
+        ReadDb { pool, backend }
+    }
+
+    /// The pool, for read queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs every migration of the backend (the same set the event store runs; idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Postgres => loh_migrations::POSTGRES.run(&self.pool).await?,
+            Backend::Sqlite => loh_migrations::SQLITE.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The checkpoint of projection `name`: the last position whose effects its read model
+    /// holds (`0` when it has none).
+    pub async fn checkpoint(&self, name: &str) -> Result<u64> {
+        let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => to_position(row.try_get("position")?),
+            None => 0,
+        })
+    }
+
+    /// Every checkpoint, by name.
+    pub async fn checkpoints(&self) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query("SELECT name, position FROM projection_checkpoints ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, to_position(r.try_get("position")?))))
+            .collect()
+    }
+
+    /// Creates the checkpoint row of `name` at 0 if missing and returns the checkpoint.
+    pub(crate) async fn ensure_checkpoint(&self, name: &str) -> Result<u64> {
+        sqlx::query(
+            "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        self.checkpoint(name).await
+    }
+
+    /// In one transaction: moves the checkpoint of `name` from `expected` to `new` and applies
+    /// `ops`. Returns `false` (and changes nothing) when the checkpoint was not `expected`:
+    /// another runner or a rebuild moved it, and the caller must reload it.
+    pub(crate) async fn commit_batch(
+        &self,
+        name: &str,
+        expected: u64,
+        new: u64,
+        ops: &[RowOp],
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The checkpoint is written first: it takes the row lock (PostgreSQL) or the write lock
+        // (SQLite) before any read-model row, so competing runners and a rebuild's swap queue up
+        // on it instead of deadlocking, and the loser sees a moved checkpoint.
+        let moved = sqlx::query(
+            "UPDATE projection_checkpoints SET position = $1 WHERE name = $2 AND position = $3",
+        )
+        .bind(to_sql(new))
+        .bind(name)
+        .bind(to_sql(expected))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        apply_ops(&mut tx, ops, "").await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// A stored position (`BIGINT`) as a `u64`.
+pub(crate) fn to_position(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// A position as a `BIGINT`.
+pub(crate) fn to_sql(position: u64) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
+}
+
+/// Applies `ops` on `conn`, writing to `<table><suffix>` (the suffix names shadow tables).
+pub(crate) async fn apply_ops(conn: &mut AnyConnection, ops: &[RowOp], suffix: &str) -> Result<()> {
+    for op in ops {
+        let (sql, values) = statement(op, suffix)?;
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            query = match value {
+                Value::Int(v) => query.bind(v),
+                Value::Text(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn ident(name: &str) -> Result<&str> {
+    if is_identifier(name) {
+        Ok(name)
+    } else {
+        Err(Error::Invalid(format!(
+            "{name:?} is not a plain SQL identifier"
+        )))
+    }
+}
+
+fn names(columns: &[Column]) -> Result<Vec<&'static str>> {
+    columns.iter().map(|(c, _)| ident(c)).collect()
+}
+
+/// The SQL of one row operation and its values, in placeholder order.
+pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)> {
+    let table = format!("{}{}", ident(op.table())?, suffix);
+    ident(&table)?;
+    let where_key = |key: &[Column], first: usize| -> Result<String> {
+        Ok(names(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", first + i))
+            .collect::<Vec<_>>()
+            .join(" AND "))
+    };
+    match op {
+        RowOp::Upsert { key, values, .. } => {
+            let key_names = names(key)?;
+            let value_names = names(values)?;
+            let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
+            let placeholders: Vec<String> = (1..=all.len()).map(|i| format!("${i}")).collect();
+            let on_conflict = if value_names.is_empty() {
+                "DO NOTHING".to_owned()
+            } else {
+                let sets: Vec<String> = value_names
+                    .iter()
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect();
+                format!("DO UPDATE SET {}", sets.join(", "))
+            };
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
+                all.join(", "),
+                placeholders.join(", "),
+                key_names.join(", "),
+            );
+            Ok((
+                sql,
+                key.iter().chain(values).map(|(_, v)| v.clone()).collect(),
+            ))
+        }
+        RowOp::Update { key, values, .. } => {
+            if values.is_empty() {
+                return Err(Error::Invalid(format!("an update of {table} sets nothing")));
+            }
+            let sets: Vec<String> = names(values)?
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            let sql = format!(
+                "UPDATE {table} SET {} WHERE {}",
+                sets.join(", "),
+                where_key(key, values.len() + 1)?
+            );
+            Ok((
+                sql,
+                values.iter().chain(key).map(|(_, v)| v.clone()).collect(),
+            ))
+        }
+        RowOp::Increment {
+            key, column, by, ..
+        } => {
+            let column = ident(column)?;
+            let key_names = names(key)?;
+            let placeholders: Vec<String> = (1..=key.len() + 1).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}, {column}) VALUES ({}) ON CONFLICT ({}) \
+                 DO UPDATE SET {column} = {table}.{column} + excluded.{column}",
+                key_names.join(", "),
+                placeholders.join(", "),
+                key_names.join(", "),
+            );
+            let mut values: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
+            values.push(Value::int(*by));
+            Ok((sql, values))
+        }
+        RowOp::Delete { key, .. } => {
+            let sql = format!("DELETE FROM {table} WHERE {}", where_key(key, 1)?);
+            Ok((sql, key.iter().map(|(_, v)| v.clone()).collect()))
+        }
+    }
+}

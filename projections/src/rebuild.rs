@@ -1,0 +1,133 @@
+//! Rebuilding a read model from position 0 into shadow tables, then swapping them in.
+//!
+//! 1. Every table of the projection is recreated empty as `<table>__shadow` (from its
+//!    [`crate::TableDef`]).
+//! 2. The whole log is folded into the shadow tables, one transaction per batch, while the live
+//!    tables keep serving reads and the live runner keeps applying.
+//! 3. One transaction locks the checkpoint row (queueing any runner behind it), folds the events
+//!    committed meanwhile, renames `<table>` → `<table>__old` and `<table>__shadow` → `<table>`,
+//!    drops the old tables and sets the checkpoint to the shadow's. Readers see the old model or
+//!    the new one, never a mix; a runner whose batch was queued finds the checkpoint moved and
+//!    reloads it.
+
+use crate::db::{ReadDb, apply_ops, to_sql};
+use crate::fold::{Projection, is_identifier};
+use crate::runner::Projector;
+use crate::{Error, Result};
+use loh_events::EventStore;
+use sqlx::AnyConnection;
+use sqlx::AssertSqlSafe;
+
+const SHADOW: &str = "__shadow";
+const OLD: &str = "__old";
+
+impl Projector {
+    /// Rebuilds this projector's read model from position 0 (see the module docs) and returns
+    /// the new checkpoint. Safe to call while the projector runs.
+    pub async fn rebuild(&self) -> Result<u64> {
+        rebuild(
+            self.db(),
+            &**self.store(),
+            &**self.projection(),
+            self.config().batch_size,
+        )
+        .await
+    }
+}
+
+/// Rebuilds the read model of `projection` in `db` from `store`, `batch` events per transaction,
+/// and returns the new checkpoint.
+pub async fn rebuild(
+    db: &ReadDb,
+    store: &dyn EventStore,
+    projection: &dyn Projection,
+    batch: usize,
+) -> Result<u64> {
+    let name = projection.name();
+    let batch = batch.max(1);
+    for table in projection.tables() {
+        if !is_identifier(table.name) {
+            return Err(Error::Invalid(format!("table name {:?}", table.name)));
+        }
+        let shadow = format!("{}{SHADOW}", table.name);
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {shadow}")))
+            .execute(db.pool())
+            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE {shadow} {}",
+            table.ddl
+        )))
+        .execute(db.pool())
+        .await?;
+    }
+    tracing::info!(projection = name, "rebuilding into shadow tables");
+
+    // Fold the log into the shadow tables.
+    let mut position = 0u64;
+    loop {
+        let mut tx = db.pool().begin().await?;
+        let (moved, more) = fold_batch(&mut tx, store, projection, &mut position, batch).await?;
+        tx.commit().await?;
+        if moved == 0 || !more {
+            break;
+        }
+    }
+
+    // Swap, after folding what was committed meanwhile, in one transaction.
+    db.ensure_checkpoint(name).await?;
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE projection_checkpoints SET position = position WHERE name = $1")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    loop {
+        let (_, more) = fold_batch(&mut tx, store, projection, &mut position, batch).await?;
+        if !more {
+            break;
+        }
+    }
+    for table in projection.tables() {
+        let live = table.name;
+        for sql in [
+            format!("ALTER TABLE {live} RENAME TO {live}{OLD}"),
+            format!("ALTER TABLE {live}{SHADOW} RENAME TO {live}"),
+            format!("DROP TABLE {live}{OLD}"),
+        ] {
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+        }
+    }
+    sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE name = $2")
+        .bind(to_sql(position))
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(
+        projection = name,
+        checkpoint = position,
+        "rebuilt and swapped in"
+    );
+    Ok(position)
+}
+
+/// Folds up to `batch` events after `position` into the shadow tables on `conn`; returns how
+/// many and whether the store may hold more.
+async fn fold_batch(
+    conn: &mut AnyConnection,
+    store: &dyn EventStore,
+    projection: &dyn Projection,
+    position: &mut u64,
+    batch: usize,
+) -> Result<(usize, bool)> {
+    let events = store.read_from(*position + 1, batch).await?;
+    let mut ops = Vec::new();
+    for event in &events {
+        if event.position != *position + 1 {
+            return Err(Error::MissingEvent(*position + 1));
+        }
+        ops.extend(projection.apply(event)?);
+        *position = event.position;
+    }
+    apply_ops(conn, &ops, SHADOW).await?;
+    Ok((events.len(), events.len() == batch))
+}
