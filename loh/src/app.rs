@@ -1,0 +1,355 @@
+//! Starting the roles: all in one process (`loh up`) or one role per process, on the embedded
+//! store or on the real services.
+
+use crate::embedded::DataDir;
+use anyhow::Context;
+use loh_events::EventStore;
+use loh_events::pg::PgEventStore;
+use loh_events::sqlite::SqliteEventStore;
+use loh_nats::EventStreamDef;
+use loh_projections::{ProjectionMetrics, Projector, ReadDb, Source};
+use loh_tick_writer::relay::{Relay, RelayMetrics};
+use loh_tick_writer::server::{GameConfig, GameServer};
+use loh_tick_writer::tick::Pacing;
+use loh_tick_writer::world::MapConfig;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Backing {
+    /// One SQLite file in a data folder; an in-process bus instead of NATS.
+    Embedded(DataDir),
+    /// PostgreSQL and NATS JetStream.
+    Services {
+        database_url: String,
+        nats_url: String,
+    },
+}
+
+/// What every role needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub shard: String,
+    pub game_addr: SocketAddr,
+    pub query_addr: SocketAddr,
+    pub pacing: Pacing,
+    pub map: MapConfig,
+    /// The access-token secret; the embedded default keeps one in its data folder.
+    pub token_secret: Option<Vec<u8>>,
+    /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
+    pub stream: Option<EventStreamDef>,
+}
+
+impl Settings {
+    fn stream(&self) -> EventStreamDef {
+        self.stream
+            .clone()
+            .unwrap_or_else(|| EventStreamDef::for_shard(&self.shard))
+    }
+}
+
+/// Roles running in this process.
+pub struct Running {
+    /// The game server's address, when this process runs it.
+    pub game_addr: Option<SocketAddr>,
+    /// The query API's address, when this process runs it.
+    pub query_addr: Option<SocketAddr>,
+    /// The health address of a projections process.
+    pub health_addr: Option<SocketAddr>,
+    cancel: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    fn new(cancel: CancellationToken) -> Running {
+        Running {
+            game_addr: None,
+            query_addr: None,
+            health_addr: None,
+            cancel,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// The token that stops every role of this process.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Runs until a role stops; then stops the others. The first error is returned.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first: anyhow::Result<()> = Ok(());
+        while let Some(done) = self.tasks.join_next().await {
+            let result = done.context("a role panicked").and_then(|r| r);
+            if let Err(e) = result {
+                tracing::error!("role stopped: {e:#}");
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+            // One role ending ends the process: the others finish their work and stop.
+            self.cancel.cancel();
+        }
+        first
+    }
+
+    /// Stops every role gracefully (the tick in progress commits, projectors checkpoint).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.wait().await
+    }
+}
+
+/// Opens the event store of `backing` (running migrations).
+pub async fn open_store(backing: &Backing, shard: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match backing {
+        Backing::Embedded(dir) => Arc::new(
+            SqliteEventStore::open(&dir.database_url(), shard)
+                .await
+                .context("opening the embedded database")?,
+        ),
+        Backing::Services { database_url, .. } => {
+            let store = PgEventStore::connect(database_url, shard)
+                .await
+                .context("connecting to PostgreSQL (DATABASE_URL)")?;
+            store.migrate().await.context("running migrations")?;
+            Arc::new(store)
+        }
+    })
+}
+
+fn database_url(backing: &Backing) -> String {
+    match backing {
+        Backing::Embedded(dir) => dir.database_url(),
+        Backing::Services { database_url, .. } => database_url.clone(),
+    }
+}
+
+async fn any_pool(url: &str) -> anyhow::Result<sqlx::AnyPool> {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+        .context("connecting the accounts pool")
+}
+
+/// Connects to NATS and makes sure the event stream exists.
+pub async fn jetstream(
+    nats_url: &str,
+    def: &EventStreamDef,
+) -> anyhow::Result<async_nats::jetstream::Context> {
+    let client = async_nats::connect(nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {nats_url} (NATS_URL)"))?;
+    let js = async_nats::jetstream::new(client);
+    def.ensure(&js).await.context("declaring the event stream")?;
+    Ok(js)
+}
+
+fn token_secret(backing: &Backing, settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    match (&settings.token_secret, backing) {
+        (Some(secret), _) => {
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "LOH_TOKEN_SECRET must be at least 32 bytes"
+            );
+            Ok(secret.clone())
+        }
+        (None, Backing::Embedded(dir)) => dir.token_secret(),
+        (None, Backing::Services { .. }) => {
+            anyhow::bail!("LOH_TOKEN_SECRET is required when running on the real services")
+        }
+    }
+}
+
+/// `loh up`: every role in this process.
+pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Running> {
+    let cancel = CancellationToken::new();
+    let mut running = Running::new(cancel.clone());
+    let store = open_store(&backing, &settings.shard).await?;
+    let mut registry = Registry::default();
+    let relay_metrics = RelayMetrics::default();
+    if matches!(backing, Backing::Services { .. }) {
+        relay_metrics.register(&mut registry);
+    }
+    let projection_metrics = ProjectionMetrics::register(&mut registry);
+
+    let game = start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
+    let head = game;
+    let read_db = ReadDb::connect(&database_url(&backing)).await?;
+    let source = match &backing {
+        Backing::Embedded(_) => Source::Embedded { head: head.clone() },
+        Backing::Services { nats_url, .. } => {
+            let def = settings.stream();
+            let js = jetstream(nats_url, &def).await?;
+            let relay = Relay::new(store.clone(), js.clone(), def.clone()).with_metrics(relay_metrics);
+            let relay_cancel = cancel.clone();
+            let relay_head = head.clone();
+            running.tasks.spawn(async move {
+                relay.run(relay_head, relay_cancel).await.context("relay")
+            });
+            Source::Nats {
+                jetstream: js,
+                stream: def,
+            }
+        }
+    };
+    spawn_projectors(&mut running, &read_db, &store, source, &projection_metrics);
+    let query_registry = Registry::default();
+    running.query_addr =
+        Some(start_query(&mut running, read_db, store, query_registry, settings.query_addr).await?);
+    Ok(running)
+}
+
+/// Starts the game server (and nothing else); returns the committed-head watch.
+async fn start_game(
+    backing: &Backing,
+    settings: &Settings,
+    store: Arc<dyn EventStore>,
+    registry: Registry,
+    running: &mut Running,
+) -> anyhow::Result<watch::Receiver<u64>> {
+    let config = GameConfig {
+        bind: settings.game_addr,
+        pacing: settings.pacing,
+        map: settings.map.clone(),
+        token_secret: token_secret(backing, settings)?,
+    };
+    let accounts = any_pool(&database_url(backing)).await?;
+    let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())
+        .await
+        .context("starting the game server")?;
+    running.game_addr = Some(server.addr());
+    let head = server.head();
+    running
+        .tasks
+        .spawn(async move { server.wait().await.context("game server") });
+    Ok(head)
+}
+
+fn spawn_projectors(
+    running: &mut Running,
+    read_db: &ReadDb,
+    store: &Arc<dyn EventStore>,
+    source: Source,
+    metrics: &ProjectionMetrics,
+) {
+    for projection in loh_projections::all() {
+        let projector = Projector::new(projection, read_db.clone(), store.clone())
+            .with_metrics(metrics.clone());
+        let source = source.clone();
+        let cancel = running.cancel.clone();
+        running.tasks.spawn(async move {
+            let name = projector.name();
+            projector
+                .run(source, cancel)
+                .await
+                .with_context(|| format!("projector {name}"))
+        });
+    }
+}
+
+async fn start_query(
+    running: &mut Running,
+    read_db: ReadDb,
+    store: Arc<dyn EventStore>,
+    registry: Registry,
+    addr: SocketAddr,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the query API to {addr}"))?;
+    let bound = listener.local_addr()?;
+    let state = loh_query_api::AppState::new(read_db, store, registry);
+    let cancel = running.cancel.clone();
+    running.tasks.spawn(async move {
+        loh_query_api::serve(listener, state, cancel)
+            .await
+            .context("query API")
+    });
+    tracing::info!(addr = %bound, "query API listening");
+    Ok(bound)
+}
+
+/// `loh tick-writer`: the game server and the relay, on the real services.
+pub async fn start_tick_writer(
+    database_url: String,
+    nats_url: String,
+    settings: Settings,
+) -> anyhow::Result<Running> {
+    let backing = Backing::Services {
+        database_url,
+        nats_url: nats_url.clone(),
+    };
+    let cancel = CancellationToken::new();
+    let mut running = Running::new(cancel.clone());
+    let store = open_store(&backing, &settings.shard).await?;
+    let def = settings.stream();
+    let js = jetstream(&nats_url, &def).await?;
+    let mut registry = Registry::default();
+    let relay_metrics = RelayMetrics::default();
+    relay_metrics.register(&mut registry);
+    let head = start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
+    let relay = Relay::new(store, js, def).with_metrics(relay_metrics);
+    running
+        .tasks
+        .spawn(async move { relay.run(head, cancel).await.context("relay") });
+    Ok(running)
+}
+
+/// `loh projections run`: every projector, consuming JetStream, with `/healthz` and `/metrics`.
+pub async fn start_projections(
+    database_url: String,
+    nats_url: String,
+    settings: Settings,
+    health_addr: SocketAddr,
+) -> anyhow::Result<Running> {
+    let backing = Backing::Services {
+        database_url: database_url.clone(),
+        nats_url: nats_url.clone(),
+    };
+    let cancel = CancellationToken::new();
+    let mut running = Running::new(cancel.clone());
+    let store = open_store(&backing, &settings.shard).await?;
+    let def = settings.stream();
+    let js = jetstream(&nats_url, &def).await?;
+    let read_db = ReadDb::connect(&database_url).await?;
+    let mut registry = Registry::default();
+    let metrics = ProjectionMetrics::register(&mut registry);
+    let source = Source::Nats {
+        jetstream: js,
+        stream: def,
+    };
+    spawn_projectors(&mut running, &read_db, &store, source, &metrics);
+    running.health_addr = Some(
+        crate::cli::serve_health(&mut running.tasks, health_addr, read_db, registry, cancel)
+            .await?,
+    );
+    Ok(running)
+}
+
+/// `loh query-api`: the read API over the read models.
+pub async fn start_query_api(
+    database_url: String,
+    settings: Settings,
+) -> anyhow::Result<Running> {
+    let backing = Backing::Services {
+        database_url: database_url.clone(),
+        nats_url: String::new(),
+    };
+    let cancel = CancellationToken::new();
+    let mut running = Running::new(cancel);
+    let store = open_store(&backing, &settings.shard).await?;
+    let read_db = ReadDb::connect(&database_url).await?;
+    let registry = Registry::default();
+    running.query_addr =
+        Some(start_query(&mut running, read_db, store, registry, settings.query_addr).await?);
+    Ok(running)
+}

@@ -1,0 +1,433 @@
+//! The subcommands and their configuration. Every flag can also be set by its environment
+//! variable; secrets only by environment.
+
+use crate::app::{self, Backing, Settings};
+use crate::embedded::DataDir;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use loh_projections::ReadDb;
+use loh_tick_writer::tick::Pacing;
+use loh_tick_writer::world::MapConfig;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// loh: the server-authoritative backend of Legends of Hastinapur.
+#[derive(Debug, Parser)]
+#[command(name = "loh", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole game in one process. With no configuration: embedded SQLite in the data
+    /// folder and an in-process bus; with DATABASE_URL and NATS_URL: the real services.
+    Up(UpArgs),
+    /// Run the game server (tick writer, WebSocket gateway, auth) and the relay to NATS.
+    TickWriter(RoleArgs),
+    /// Run, rebuild or inspect the projections.
+    Projections(ProjectionsArgs),
+    /// Run the query API.
+    QueryApi(RoleArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DbArgs),
+    /// Investigator tools over the event store.
+    Replay(ReplayArgs),
+    /// Benchmarks; each figure is printed as a ratio against a limit measured in the same run.
+    Bench(BenchArgs),
+}
+
+/// Options shared by every role.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// The shard (world) this process serves.
+    #[arg(long, env = "LOH_SHARD", default_value = "world1")]
+    pub shard: String,
+    /// Address of the game server (WebSocket, auth).
+    #[arg(long, env = "LOH_GAME_ADDR", default_value = "127.0.0.1:7777")]
+    pub game_addr: SocketAddr,
+    /// Address of the query API.
+    #[arg(long, env = "LOH_QUERY_ADDR", default_value = "127.0.0.1:8088")]
+    pub query_addr: SocketAddr,
+    /// Fixed tick length in milliseconds (online worlds use 400).
+    #[arg(long, env = "LOH_TICK_MS")]
+    pub tick_ms: Option<u32>,
+}
+
+impl Common {
+    fn settings(&self, default_pacing: Pacing) -> anyhow::Result<Settings> {
+        let pacing = match self.tick_ms {
+            Some(ms) => {
+                anyhow::ensure!(
+                    (50..=10_000).contains(&ms),
+                    "--tick-ms must be 50 to 10000, not {ms}"
+                );
+                Pacing::Fixed { tick_ms: ms }
+            }
+            None => default_pacing,
+        };
+        let token_secret = std::env::var("LOH_TOKEN_SECRET")
+            .ok()
+            .map(String::into_bytes);
+        Ok(Settings {
+            shard: self.shard.clone(),
+            game_addr: self.game_addr,
+            query_addr: self.query_addr,
+            pacing,
+            map: MapConfig::default(),
+            token_secret,
+            stream: None,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The data folder of the embedded mode.
+    #[arg(long, env = "LOH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; with NATS_URL, runs on the real services instead of the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// NATS URL (JetStream enabled).
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL (or a sqlite: URL for an embedded data file).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// NATS URL (JetStream enabled); needed by the tick writer and the projections.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectionsArgs {
+    #[command(subcommand)]
+    pub action: ProjectionsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsAction {
+    /// Keep every read model up to date from JetStream.
+    Run {
+        #[command(flatten)]
+        role: RoleArgs,
+        /// Address of this process's /healthz and /metrics.
+        #[arg(long, env = "LOH_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
+        health_addr: SocketAddr,
+    },
+    /// Rebuild a read model from position 0 (stop its runners first).
+    Rebuild {
+        /// The read model, e.g. player_position.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Checkpoint, head and lag of every read model.
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where the event store is: PostgreSQL, or the embedded data folder by default.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// PostgreSQL URL; without it, the embedded data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The data folder of the embedded mode.
+    #[arg(long, env = "LOH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The shard to read.
+    #[arg(long, env = "LOH_SHARD", default_value = "world1")]
+    pub shard: String,
+}
+
+impl StoreArgs {
+    fn backing(&self) -> anyhow::Result<Backing> {
+        Ok(match &self.database_url {
+            Some(url) => Backing::Services {
+                database_url: url.clone(),
+                nats_url: String::new(),
+            },
+            None => Backing::Embedded(DataDir::open(&self.data_dir)?),
+        })
+    }
+
+    fn read_url(&self, backing: &Backing) -> String {
+        match backing {
+            Backing::Embedded(dir) => dir.database_url(),
+            Backing::Services { database_url, .. } => database_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(subcommand)]
+    pub action: ReplayAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayAction {
+    /// Walk the hash chain; report the first break, or "intact" with the count.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchWhich,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhich {
+    /// Event-store appends ÷ raw COPY of the same rows into the same PostgreSQL.
+    Append {
+        /// Maintenance URL of the PostgreSQL to measure (a scratch database is made in it).
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        database_url: String,
+        /// Events to append.
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Events per append (one tick's batch).
+        #[arg(long, default_value_t = 2_000)]
+        batch: usize,
+    },
+    /// Relay publishes ÷ a raw async-nats publish loop of the same payloads.
+    Relay {
+        /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        database_url: String,
+        /// NATS URL (JetStream enabled).
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Events to relay.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+    },
+}
+
+/// Runs a subcommand; the exit code says whether it found a problem.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up(args) => {
+            let flexible = Pacing::Flexible {
+                floor_ms: 200,
+                max_ms: 400,
+            };
+            let running = match (args.database_url, args.nats_url) {
+                (Some(database_url), Some(nats_url)) => {
+                    let settings = args.common.settings(Pacing::Fixed { tick_ms: 400 })?;
+                    let backing = Backing::Services {
+                        database_url,
+                        nats_url,
+                    };
+                    app::start_up(backing, settings).await?
+                }
+                (None, None) => {
+                    let dir = DataDir::open(&args.data_dir)?;
+                    tracing::info!(data = %dir.root().display(), "embedded mode");
+                    app::start_up(Backing::Embedded(dir), args.common.settings(flexible)?).await?
+                }
+                _ => anyhow::bail!("set both DATABASE_URL and NATS_URL, or neither"),
+            };
+            serve_until_signal(running).await
+        }
+        Command::TickWriter(args) => {
+            let settings = args.common.settings(Pacing::Fixed { tick_ms: 400 })?;
+            let running = app::start_tick_writer(args.database_url, args.nats_url, settings).await?;
+            serve_until_signal(running).await
+        }
+        Command::QueryApi(args) => {
+            let settings = args.common.settings(Pacing::Fixed { tick_ms: 400 })?;
+            let running = app::start_query_api(args.database_url, settings).await?;
+            serve_until_signal(running).await
+        }
+        Command::Projections(p) => projections(p.action).await,
+        Command::Migrate(args) => {
+            let backing = Backing::Services {
+                database_url: args.database_url,
+                nats_url: String::new(),
+            };
+            app::open_store(&backing, "migrate").await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(r) => match r.action {
+            ReplayAction::Verify { store } => {
+                let backing = store.backing()?;
+                let store = app::open_store(&backing, &store.shard).await?;
+                let report = loh_replay::verify(store.as_ref(), |n| {
+                    eprintln!("verified {n} events…");
+                })
+                .await?;
+                println!("{report}");
+                Ok(if report.is_intact() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+        },
+        Command::Bench(b) => bench(b.which).await,
+    }
+}
+
+async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
+    match action {
+        ProjectionsAction::Run { role, health_addr } => {
+            let settings = role.common.settings(Pacing::Fixed { tick_ms: 400 })?;
+            let running =
+                app::start_projections(role.database_url, role.nats_url, settings, health_addr)
+                    .await?;
+            serve_until_signal(running).await
+        }
+        ProjectionsAction::Rebuild { name, store } => {
+            let backing = store.backing()?;
+            let events = app::open_store(&backing, &store.shard).await?;
+            let db = ReadDb::connect(&store.read_url(&backing)).await?;
+            let projection = loh_projections::by_name(&name)?;
+            let position =
+                loh_projections::rebuild::rebuild(&db, events.as_ref(), projection.as_ref(), 1_000)
+                    .await
+                .with_context(|| format!("rebuilding {name}"))?;
+            println!("{name}: rebuilt from position 0 up to {position}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ProjectionsAction::Status { store } => {
+            let backing = store.backing()?;
+            let events = app::open_store(&backing, &store.shard).await?;
+            let db = ReadDb::connect(&store.read_url(&backing)).await?;
+            for status in loh_projections::status::status_all(&db, events.as_ref()).await? {
+                println!(
+                    "{:<20} checkpoint {:>10}  head {:>10}  lag {:>8} events  {:>8.3} s",
+                    status.name, status.checkpoint, status.head, status.lag_events, status.lag_seconds
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
+    match which {
+        BenchWhich::Append {
+            database_url,
+            events,
+            batch,
+        } => {
+            let report = loh_events::bench::append_vs_copy(&database_url, events, batch).await?;
+            println!("{report}");
+        }
+        BenchWhich::Relay {
+            database_url,
+            nats_url,
+            events,
+        } => {
+            let report =
+                loh_tick_writer::relay::bench::relay_vs_raw_publish(&database_url, &nats_url, events as u64)
+                    .await?;
+            println!("{report}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs until SIGINT/SIGTERM or until a role stops, then shuts down gracefully.
+async fn serve_until_signal(running: app::Running) -> anyhow::Result<ExitCode> {
+    let cancel = running.cancel_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        cancel.cancel();
+    });
+    running.wait().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `/healthz` (the read database answers) and `/metrics` for a process without another server.
+pub async fn serve_health(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    addr: SocketAddr,
+    db: ReadDb,
+    registry: Registry,
+    cancel: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let registry = Arc::new(registry);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route(
+            "/healthz",
+            get(move || {
+                let db = db.clone();
+                async move {
+                    match db.ping().await {
+                        Ok(()) => (StatusCode::OK, "ok"),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "read database unreachable"),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move { loh_tick_writer::metrics::render(&registry) }
+            }),
+        );
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await
+            .context("health server")
+    });
+    Ok(bound)
+}

@@ -1,0 +1,150 @@
+//! End to end: a client registers, logs in, connects, moves and speaks; the query API shows it.
+//! Once on the real services (PostgreSQL, NATS JetStream), once embedded (SQLite, in-process bus).
+
+mod client;
+
+use client::{answer, command, connect, register_and_login};
+use loh::app::{self, Backing, Running, Settings};
+use loh::embedded::DataDir;
+use loh_commands::{Command, ServerFrame};
+use loh_events::testing::{TestDb, nats_url, unique_name};
+use loh_nats::EventStreamDef;
+use loh_tick_writer::tick::Pacing;
+use loh_tick_writer::world::MapConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn settings(stream: Option<EventStreamDef>) -> Settings {
+    Settings {
+        shard: "world1".into(),
+        game_addr: "127.0.0.1:0".parse().unwrap(),
+        query_addr: "127.0.0.1:0".parse().unwrap(),
+        pacing: Pacing::Fixed { tick_ms: 100 },
+        map: MapConfig::default(),
+        token_secret: Some(b"a test secret that is long enough to sign".to_vec()),
+        stream,
+    }
+}
+
+/// Polls the query API until the player's position is `expect` (x, y, last_say), 15 s at most.
+async fn wait_for_position(query: SocketAddr, player_id: &str, expect: (i64, i64, &str)) {
+    let http = reqwest::Client::new();
+    let url = format!("http://{query}/v1/players/{player_id}/position");
+    let mut last = None;
+    for _ in 0..150 {
+        let res = http.get(&url).send().await.unwrap();
+        if res.status() == 200 {
+            let body: serde_json::Value = res.json().await.unwrap();
+            if body["x"] == expect.0 && body["y"] == expect.1 && body["last_say"] == expect.2 {
+                return;
+            }
+            last = Some(body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the query API never showed {expect:?}; last answer {last:?}");
+}
+
+/// The scenario, on any backing. Returns the player id and token for a second run.
+async fn play(running: &Running, username: &str) -> (String, String) {
+    let game = running.game_addr.unwrap();
+    let query = running.query_addr.unwrap();
+    let account = register_and_login(game, username).await;
+
+    let (mut ws, welcome) = connect(game, &account.token).await;
+    let ServerFrame::Welcome {
+        player_id,
+        last_seq,
+        tick_ms,
+        ..
+    } = welcome
+    else {
+        panic!("expected Welcome, got {welcome:?}");
+    };
+    assert_eq!(player_id, account.player_id);
+    assert_eq!(last_seq, 0);
+    assert_eq!(tick_ms, 100);
+
+    // Walk one tile east of the spawn (3222, 3218).
+    command(&mut ws, 1, Command::Move { x: 3223, y: 3218, run: false }).await;
+    let ServerFrame::Accepted { seq: 1, tick: move_tick } = answer(&mut ws).await else {
+        panic!("the move was not accepted");
+    };
+    command(&mut ws, 2, Command::Say { text: "hello hastinapur".into() }).await;
+    let said = answer(&mut ws).await;
+    assert!(matches!(said, ServerFrame::Accepted { seq: 2, .. }), "{said:?}");
+    assert!(move_tick > 0);
+
+    // A repeated seq gets its original outcome and is not applied twice.
+    command(&mut ws, 2, Command::Say { text: "hello hastinapur".into() }).await;
+    assert_eq!(answer(&mut ws).await, said);
+    command(&mut ws, 1, Command::Move { x: 3224, y: 3218, run: false }).await;
+    assert!(matches!(answer(&mut ws).await, ServerFrame::Accepted { seq: 1, tick } if tick == move_tick));
+
+    // Three tiles in one tick is more than running allows.
+    command(&mut ws, 3, Command::Move { x: 3226, y: 3218, run: true }).await;
+    let ServerFrame::Rejected { seq: 3, code, .. } = answer(&mut ws).await else {
+        panic!("a 3-tile move was not rejected");
+    };
+    assert_eq!(code, "too_far");
+
+    wait_for_position(query, &account.player_id, (3223, 3218, "hello hastinapur")).await;
+    drop(ws);
+    (account.player_id, account.token)
+}
+
+/// After a restart, the player is where they were and the seq continues.
+async fn after_restart(running: &Running, player_id: &str, token: &str) {
+    let (mut ws, welcome) = connect(running.game_addr.unwrap(), token).await;
+    let ServerFrame::Welcome { last_seq, .. } = welcome else {
+        panic!("expected Welcome");
+    };
+    assert_eq!(last_seq, 3, "the journal survived the restart");
+    command(&mut ws, 3, Command::Say { text: "again".into() }).await;
+    assert!(matches!(answer(&mut ws).await, ServerFrame::Rejected { seq: 3, ref code, .. } if code == "duplicate_seq"));
+    command(&mut ws, 4, Command::Move { x: 3222, y: 3218, run: false }).await;
+    assert!(matches!(answer(&mut ws).await, ServerFrame::Accepted { seq: 4, .. }));
+    wait_for_position(running.query_addr.unwrap(), player_id, (3222, 3218, "hello hastinapur")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_player_moves_and_speaks_on_postgres_and_nats_and_the_query_api_shows_it() {
+    let db = TestDb::create().await;
+    let stream = EventStreamDef {
+        name: unique_name("E2E").to_uppercase(),
+        subject_prefix: unique_name("e2e"),
+    };
+    let backing = Backing::Services {
+        database_url: db.url.clone(),
+        nats_url: nats_url(),
+    };
+    let running = app::start_up(backing.clone(), settings(Some(stream.clone())))
+        .await
+        .unwrap();
+    let (player_id, token) = play(&running, "arjuna").await;
+    running.shutdown().await.unwrap();
+
+    let running = app::start_up(backing, settings(Some(stream.clone())))
+        .await
+        .unwrap();
+    after_restart(&running, &player_id, &token).await;
+    running.shutdown().await.unwrap();
+
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let _ = async_nats::jetstream::new(client)
+        .delete_stream(&stream.name)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_player_moves_and_speaks_embedded_and_nothing_is_lost_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let backing = Backing::Embedded(DataDir::open(dir.path()).unwrap());
+    let running = app::start_up(backing.clone(), settings(None)).await.unwrap();
+    let (player_id, token) = play(&running, "bhima").await;
+    running.shutdown().await.unwrap();
+
+    let running = app::start_up(backing, settings(None)).await.unwrap();
+    after_restart(&running, &player_id, &token).await;
+    running.shutdown().await.unwrap();
+}
