@@ -1,0 +1,122 @@
+//! `docs/protocol.md` shows a hex example of every frame; this test keeps each one equal to what
+//! the code encodes, and decodes it back.
+
+use loh_commands::{
+    ClientFrame, Command, ServerFrame, decode_client, decode_server, encode_client, encode_server,
+};
+
+fn examples() -> Vec<(&'static str, Vec<u8>)> {
+    let client = |f: ClientFrame| {
+        let bytes = encode_client(&f);
+        assert_eq!(decode_client(&bytes).unwrap(), f);
+        bytes
+    };
+    let server = |f: ServerFrame| {
+        let bytes = encode_server(&f);
+        assert_eq!(decode_server(&bytes).unwrap(), f);
+        bytes
+    };
+    vec![
+        (
+            "Hello",
+            client(ClientFrame::Hello {
+                protocol: 1,
+                token: "eyJ...".into(),
+            }),
+        ),
+        (
+            "Command-Move",
+            client(ClientFrame::Command {
+                seq: 1,
+                cmd: Command::Move {
+                    x: 3223,
+                    y: 3218,
+                    run: false,
+                },
+            }),
+        ),
+        (
+            "Command-Say",
+            client(ClientFrame::Command {
+                seq: 2,
+                cmd: Command::Say { text: "hi".into() },
+            }),
+        ),
+        ("Ping", client(ClientFrame::Ping { nonce: 7 })),
+        (
+            "Welcome",
+            server(ServerFrame::Welcome {
+                player_id: "6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11".into(),
+                tick: 42,
+                tick_ms: 400,
+                last_seq: 0,
+            }),
+        ),
+        (
+            "Accepted",
+            server(ServerFrame::Accepted { seq: 1, tick: 43 }),
+        ),
+        (
+            "Rejected",
+            server(ServerFrame::Rejected {
+                seq: 3,
+                tick: 43,
+                code: "too_far".into(),
+                message: "3 tiles exceeds the 2-tile step left this tick".into(),
+            }),
+        ),
+        (
+            "TickUpdate",
+            server(ServerFrame::TickUpdate {
+                tick: 43,
+                events: vec![rmpv::Value::Map(vec![(
+                    "PlayerSaid".into(),
+                    rmpv::Value::Map(vec![
+                        (
+                            "player_id".into(),
+                            "6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11".into(),
+                        ),
+                        ("text".into(), "hi".into()),
+                    ]),
+                )])],
+            }),
+        ),
+        ("Pong", server(ServerFrame::Pong { nonce: 7 })),
+        (
+            "Error",
+            server(ServerFrame::Error {
+                code: "bad_frame".into(),
+                message: "malformed frame".into(),
+            }),
+        ),
+    ]
+}
+
+/// The hex of the ```hex <name>``` block of the document.
+fn documented(doc: &str, name: &str) -> Option<String> {
+    let start = doc.find(&format!("```hex {name}\n"))?;
+    let body = &doc[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect::<String>();
+    Some(body.split_whitespace().collect())
+}
+
+#[test]
+fn every_frame_in_the_protocol_document_matches_the_encoder() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
+    let mut wrong = Vec::new();
+    for (name, bytes) in examples() {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if documented(&doc, name).as_deref() != Some(hex.as_str()) {
+            wrong.push(format!("```hex {name}\n{hex}\n```"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/protocol.md differs from the encoder; expected:\n{}",
+        wrong.join("\n")
+    );
+}
