@@ -1,1 +1,81 @@
-//! placeholder
+//! The HTTP read API over the read models: JSON endpoints, OpenAPI, health and metrics.
+//!
+//! It reads what the projections wrote (through `loh-projections`) and the event store's head
+//! (for projection lag); it never writes events and must not depend on the tick writer.
+//!
+//! Endpoints (PROTOCOL.md, "Query API"):
+//! - `GET /v1/players/{player_id}/position`: a player's tile and last chat line.
+//! - `GET /openapi.json`: the OpenAPI document, generated from this code.
+//! - `GET /healthz`: 200 while the read database answers, 503 otherwise.
+//! - `GET /metrics`: Prometheus text (projection lag per projector, HTTP request counters).
+//!
+//! Every error is `{"error":{"code":"snake_case","message":"…"}}` ([`ApiError`]).
+//!
+//! # Layout
+//! - [`routes`]: the handlers. [`wire`]: the JSON bodies. [`error`]: [`ApiError`].
+//! - [`metrics`]: [`ApiMetrics`] and the request-counting middleware.
+//! - [`openapi`]: the generated document ([`openapi::ApiDoc`]).
+
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod wire;
+
+use axum::Router;
+use loh_events::EventStore;
+use loh_projections::ReadDb;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+pub use metrics::{ApiMetrics, HttpMetrics};
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The read database (PostgreSQL, or the embedded SQLite file).
+    pub read: ReadDb,
+    /// The event store, read only for its head (projection lag on `/metrics`).
+    pub store: Arc<dyn EventStore>,
+    /// The registry served on `/metrics` and the metrics in it.
+    pub metrics: ApiMetrics,
+}
+
+impl ApiState {
+    /// State with its own metrics registry.
+    pub fn new(read: ReadDb, store: Arc<dyn EventStore>) -> ApiState {
+        ApiState {
+            read,
+            store,
+            metrics: ApiMetrics::new(),
+        }
+    }
+
+    /// State serving `metrics` (e.g. a registry shared with the projection runners).
+    pub fn with_metrics(read: ReadDb, store: Arc<dyn EventStore>, metrics: ApiMetrics) -> ApiState {
+        ApiState {
+            read,
+            store,
+            metrics,
+        }
+    }
+}
+
+/// The router of every endpoint, with request metrics.
+pub fn router(state: ApiState) -> Router {
+    routes::router(state)
+}
+
+/// Serves [`router`] on `listener` until `cancel`, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "query API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+}
