@@ -9,7 +9,9 @@
 //! - [`envelope`]: [`NewEvent`], [`StoredEvent`], the canonical bytes and [`ChainVerifier`].
 //! - [`store`]: the [`EventStore`] trait.
 //! - [`pg`]: the PostgreSQL store; [`sqlite`]: the embedded SQLite store.
+//! - [`bench`](mod@bench): the append-versus-COPY benchmark of `loh bench append`.
 
+pub mod bench;
 pub mod body;
 pub mod codec;
 pub mod envelope;
@@ -23,6 +25,8 @@ pub use body::{EventBody, player_stream};
 pub use envelope::{
     ChainBreak, ChainVerifier, EncodedBody, GENESIS_HASH, Hash, NewEvent, StoredEvent,
 };
+pub use pg::PgEventStore;
+pub use sqlite::SqliteEventStore;
 pub use store::{AppendBatch, Appended, EventStore, Head, JournalEntry, Lease, Outcome};
 
 /// Errors of the event store.

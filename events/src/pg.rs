@@ -1,1 +1,506 @@
-//! PostgreSQL store.
+//! The PostgreSQL event store: the source of truth (ARCHITECTURE.md, invariants 1–5).
+//!
+//! An append is one transaction: it locks the shard row (`SELECT … FOR UPDATE` on
+//! `event_shards`), checks the lease's epoch, seals the events onto the chain, writes them with
+//! one binary `COPY`, writes the journal with one `INSERT … SELECT FROM UNNEST`, and commits.
+//! The schema (`migrations/postgres/0001_events.sql`) enforces the rest in the database itself: a
+//! statement trigger over the `COPY`'s rows refuses a stale epoch (SQLSTATE `LH001`, mapped to
+//! [`Error::Fenced`]) and any position that does not continue the head (`LH002`), and advances
+//! the head; other triggers refuse UPDATE, DELETE and TRUNCATE of the log.
+//!
+//! Because appenders serialise on the shard row, positions are taken and committed in the same
+//! order: a reader following `read_from(last + 1)` never skips an event that commits late.
+
+use crate::{
+    AppendBatch, Appended, Error, EventStore, GENESIS_HASH, Hash, Head, JournalEntry, Lease,
+    NewEvent, Outcome, Result, StoredEvent,
+};
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Row};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The columns of `events` in COPY order (also the order [`copy_binary`] writes).
+macro_rules! event_columns {
+    () => {
+        "shard, position, stream_id, stream_version, tick, schema_version, event_id, \
+         correlation_id, causation_id, occurred_at_us, kind, payload, prev_hash, hash"
+    };
+}
+
+/// `COPY` of sealed events into `events`, binary format (see [`copy_binary`]).
+pub(crate) const COPY_EVENTS: &str = concat!(
+    "COPY events (",
+    event_columns!(),
+    ", epoch) FROM STDIN (FORMAT binary)"
+);
+
+/// An append-only, hash-chained event log of one shard in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    shard: String,
+    /// Test hook: the longest random pause before each COMMIT (shard lock held).
+    commit_jitter: Option<Duration>,
+}
+
+impl PgEventStore {
+    /// Connects a pool of up to 16 connections to `url` for `shard`. Does not migrate; call
+    /// [`PgEventStore::migrate`].
+    pub async fn connect(url: &str, shard: &str) -> Result<PgEventStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await?;
+        Ok(PgEventStore::new(pool, shard))
+    }
+
+    /// A store for `shard` over an existing pool.
+    pub fn new(pool: PgPool, shard: &str) -> PgEventStore {
+        PgEventStore {
+            pool,
+            shard: shard.to_owned(),
+            commit_jitter: None,
+        }
+    }
+
+    /// Runs every PostgreSQL migration ([`loh_migrations::POSTGRES`]) not yet applied.
+    pub async fn migrate(&self) -> Result<()> {
+        loh_migrations::POSTGRES.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool, for callers that share it (projections, accounts).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Test hook: pause a random time up to `max` before each COMMIT, with the shard row locked,
+    /// so commits land late and in shuffled wall-clock order relative to other writers' work.
+    #[cfg(feature = "testing")]
+    pub fn with_commit_jitter(mut self, max: Duration) -> PgEventStore {
+        self.commit_jitter = Some(max);
+        self
+    }
+
+    async fn jitter(&self) {
+        if let Some(max) = self.commit_jitter {
+            let max_us = max.as_micros().max(1);
+            let us = Uuid::new_v4().as_u128() % max_us;
+            tokio::time::sleep(Duration::from_micros(us as u64)).await;
+        }
+    }
+
+    /// Locks the shard row for the rest of the transaction and returns (epoch, head).
+    async fn lock_shard(&self, conn: &mut PgConnection) -> Result<Option<(i64, Head)>> {
+        let row = sqlx::query(
+            "SELECT epoch, head_position, head_hash FROM event_shards WHERE shard = $1 FOR UPDATE",
+        )
+        .bind(&self.shard)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|row| {
+            let epoch: i64 = row.try_get("epoch")?;
+            Ok((epoch, head_from_row(&row)?))
+        })
+        .transpose()
+    }
+
+    /// The stored events of `batch` if its first event id is stored (idempotent retry):
+    /// `Ok(Some)` when all are stored, [`Error::Conflict`] when only some are.
+    async fn already_stored(
+        &self,
+        conn: &mut PgConnection,
+        batch: &AppendBatch,
+    ) -> Result<Option<Vec<StoredEvent>>> {
+        // A batch whose first id is new and that shares a later id with the log fails the
+        // unique index on `event_id` at COPY time (a conflict), so one probe decides the common
+        // case without a lookup per event.
+        let first = batch.events[0].event_id;
+        let found = sqlx::query("SELECT 1 FROM events WHERE event_id = $1")
+            .bind(first)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let ids: Vec<Uuid> = batch.events.iter().map(|e| e.event_id).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE event_id = ANY($1) ORDER BY shard, position"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let stored = rows
+            .iter()
+            .map(stored_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let all_here = stored.len() == ids.len() && stored.iter().all(|e| e.shard == self.shard);
+        if !all_here {
+            return Err(Error::Conflict(format!(
+                "{} of the batch's {} event ids are already stored",
+                stored.len(),
+                ids.len()
+            )));
+        }
+        Ok(Some(stored))
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    fn shard(&self) -> &str {
+        &self.shard
+    }
+
+    async fn acquire(&self) -> Result<Lease> {
+        let epoch: i64 = sqlx::query_scalar(
+            "INSERT INTO event_shards (shard, epoch) VALUES ($1, 1) \
+             ON CONFLICT (shard) DO UPDATE SET epoch = event_shards.epoch + 1 \
+             RETURNING epoch",
+        )
+        .bind(&self.shard)
+        .fetch_one(&self.pool)
+        .await?;
+        tracing::info!(shard = %self.shard, epoch, "sequencer lease acquired");
+        Ok(Lease { epoch })
+    }
+
+    async fn append(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
+        if batch.events.is_empty() && batch.journal.is_empty() {
+            return Ok(Appended {
+                events: Vec::new(),
+                head: self.head().await?,
+                already_stored: false,
+            });
+        }
+        let mut tx = self.pool.begin().await?;
+        let Some((epoch, head)) = self.lock_shard(&mut tx).await? else {
+            return Err(Error::Fenced);
+        };
+        if epoch != lease.epoch {
+            return Err(Error::Fenced);
+        }
+        if !batch.events.is_empty()
+            && let Some(events) = self.already_stored(&mut tx, &batch).await?
+        {
+            return Ok(Appended {
+                events,
+                head,
+                already_stored: true,
+            });
+        }
+
+        let events = seal_all(&self.shard, head, &batch.events)?;
+        if !events.is_empty() {
+            let data = copy_binary(&events, lease.epoch)?;
+            let mut copy = tx.copy_in_raw(COPY_EVENTS).await.map_err(map_db_error)?;
+            copy.send(data).await.map_err(map_db_error)?;
+            copy.finish().await.map_err(map_db_error)?;
+        }
+        insert_journal(&mut tx, &self.shard, &batch.journal).await?;
+        self.jitter().await;
+        tx.commit().await.map_err(map_db_error)?;
+
+        let head = events.last().map_or(head, |e| Head {
+            position: e.position,
+            hash: e.hash,
+        });
+        Ok(Appended {
+            events,
+            head,
+            already_stored: false,
+        })
+    }
+
+    async fn head(&self) -> Result<Head> {
+        let row = sqlx::query("SELECT head_position, head_hash FROM event_shards WHERE shard = $1")
+            .bind(&self.shard)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => head_from_row(&row),
+            None => Ok(Head {
+                position: 0,
+                hash: GENESIS_HASH,
+            }),
+        }
+    }
+
+    async fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE shard = $1 AND position >= $2 ORDER BY position LIMIT $3"
+        ))
+        .bind(&self.shard)
+        .bind(to_i64(from.max(1), "position")?)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE shard = $1 AND stream_id = $2 AND stream_version >= $3 \
+              ORDER BY stream_version LIMIT $4"
+        ))
+        .bind(&self.shard)
+        .bind(stream_id)
+        .bind(to_i64(from_version, "stream_version")?)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn read_journal(&self, from_tick: u64, limit: usize) -> Result<Vec<JournalEntry>> {
+        let rows = sqlx::query(
+            "SELECT command_id, tick, player_id, seq, command, outcome_code, outcome_message, \
+                    received_at_us \
+             FROM command_journal WHERE shard = $1 AND tick >= $2 ORDER BY tick, id LIMIT $3",
+        )
+        .bind(&self.shard)
+        .bind(to_i64(from_tick, "tick")?)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let code: Option<String> = row.try_get("outcome_code")?;
+                let message: Option<String> = row.try_get("outcome_message")?;
+                Ok(JournalEntry {
+                    command_id: row.try_get("command_id")?,
+                    tick: to_u64(row.try_get("tick")?, "tick")?,
+                    player_id: row.try_get("player_id")?,
+                    seq: to_u64(row.try_get("seq")?, "seq")?,
+                    command: row.try_get("command")?,
+                    outcome: outcome_from_columns(code, message),
+                    received_at_us: row.try_get("received_at_us")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_seqs(&self) -> Result<Vec<(Uuid, u64)>> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT player_id, max(seq) FROM command_journal WHERE shard = $1 \
+             GROUP BY player_id ORDER BY player_id",
+        )
+        .bind(&self.shard)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(player, seq)| Ok((player, to_u64(seq, "seq")?)))
+            .collect()
+    }
+}
+
+/// Seals the batch's events onto the chain after `head`.
+pub(crate) fn seal_all(shard: &str, head: Head, batch: &[NewEvent]) -> Result<Vec<StoredEvent>> {
+    let mut prev = head.hash;
+    let mut events = Vec::with_capacity(batch.len());
+    for (i, event) in batch.iter().enumerate() {
+        let stored = StoredEvent::seal(shard, head.position + 1 + i as u64, prev, event)?;
+        prev = stored.hash;
+        events.push(stored);
+    }
+    Ok(events)
+}
+
+async fn insert_journal(
+    conn: &mut PgConnection,
+    shard: &str,
+    journal: &[JournalEntry],
+) -> Result<()> {
+    if journal.is_empty() {
+        return Ok(());
+    }
+    let n = journal.len();
+    let (mut ticks, mut players, mut seqs, mut ids) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut commands, mut codes, mut messages, mut received) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for entry in journal {
+        ticks.push(to_i64(entry.tick, "tick")?);
+        players.push(entry.player_id);
+        seqs.push(to_i64(entry.seq, "seq")?);
+        ids.push(entry.command_id);
+        commands.push(entry.command.clone());
+        let (code, message) = outcome_columns(&entry.outcome);
+        codes.push(code);
+        messages.push(message);
+        received.push(entry.received_at_us);
+    }
+    sqlx::query(
+        "INSERT INTO command_journal \
+            (shard, tick, player_id, seq, command_id, command, outcome_code, outcome_message, \
+             received_at_us) \
+         SELECT $1, t.tick, t.player_id, t.seq, t.command_id, t.command, t.code, t.message, \
+                t.received \
+         FROM UNNEST($2::bigint[], $3::uuid[], $4::bigint[], $5::uuid[], $6::bytea[], \
+                     $7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY \
+              AS t(tick, player_id, seq, command_id, command, code, message, received, ord) \
+         ORDER BY t.ord \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(shard)
+    .bind(ticks)
+    .bind(players)
+    .bind(seqs)
+    .bind(ids)
+    .bind(commands)
+    .bind(codes)
+    .bind(messages)
+    .bind(received)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_db_error)?;
+    Ok(())
+}
+
+/// Encodes sealed events as one PostgreSQL binary `COPY` stream for [`COPY_EVENTS`] (the
+/// columns of `event_columns!` then `epoch`).
+pub(crate) fn copy_binary(events: &[StoredEvent], epoch: i64) -> Result<Vec<u8>> {
+    fn field(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+        let len = i32::try_from(bytes.len()).map_err(Error::codec)?;
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn int8(buf: &mut Vec<u8>, v: i64) {
+        buf.extend_from_slice(&8i32.to_be_bytes());
+        buf.extend_from_slice(&v.to_be_bytes());
+    }
+    let size: usize = events
+        .iter()
+        .map(|e| 260 + e.payload.len() + e.stream_id.len() + e.kind.len() + e.shard.len())
+        .sum();
+    let mut buf = Vec::with_capacity(21 + size);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for e in events {
+        buf.extend_from_slice(&15i16.to_be_bytes());
+        field(&mut buf, e.shard.as_bytes())?;
+        int8(&mut buf, to_i64(e.position, "position")?);
+        field(&mut buf, e.stream_id.as_bytes())?;
+        int8(&mut buf, to_i64(e.stream_version, "stream_version")?);
+        int8(&mut buf, to_i64(e.tick, "tick")?);
+        buf.extend_from_slice(&4i32.to_be_bytes());
+        buf.extend_from_slice(&i32::from(e.schema_version).to_be_bytes());
+        field(&mut buf, e.event_id.as_bytes())?;
+        field(&mut buf, e.correlation_id.as_bytes())?;
+        match e.causation_id {
+            Some(id) => field(&mut buf, id.as_bytes())?,
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        int8(&mut buf, e.occurred_at_us);
+        field(&mut buf, e.kind.as_bytes())?;
+        field(&mut buf, &e.payload)?;
+        field(&mut buf, &e.prev_hash)?;
+        field(&mut buf, &e.hash)?;
+        int8(&mut buf, epoch);
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    Ok(buf)
+}
+
+/// Maps the database's refusals to the store's errors: a stale epoch (`LH001`) is
+/// [`Error::Fenced`]; a unique violation (`23505`) or a position that does not continue the head
+/// (`LH002`) is [`Error::Conflict`].
+pub(crate) fn map_db_error(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        match db.code().as_deref() {
+            Some("LH001") => return Error::Fenced,
+            Some("23505") | Some("LH002") => {
+                let what = db.constraint().unwrap_or("sequence");
+                return Error::Conflict(format!("{what}: {}", db.message()));
+            }
+            _ => {}
+        }
+    }
+    Error::Database(e)
+}
+
+fn stored_from_row(row: &PgRow) -> Result<StoredEvent> {
+    let schema_version: i32 = row.try_get("schema_version")?;
+    Ok(StoredEvent {
+        position: to_u64(row.try_get("position")?, "position")?,
+        shard: row.try_get("shard")?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: to_u64(row.try_get("stream_version")?, "stream_version")?,
+        tick: to_u64(row.try_get("tick")?, "tick")?,
+        schema_version: u16::try_from(schema_version).map_err(Error::codec)?,
+        event_id: row.try_get("event_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        occurred_at_us: row.try_get("occurred_at_us")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        prev_hash: to_hash(row.try_get("prev_hash")?)?,
+        hash: to_hash(row.try_get("hash")?)?,
+    })
+}
+
+fn head_from_row(row: &PgRow) -> Result<Head> {
+    Ok(Head {
+        position: to_u64(row.try_get("head_position")?, "head_position")?,
+        hash: to_hash(row.try_get("head_hash")?)?,
+    })
+}
+
+/// The journal's outcome columns: `(NULL, NULL)` for accepted.
+pub(crate) fn outcome_columns(outcome: &Outcome) -> (Option<String>, Option<String>) {
+    match outcome {
+        Outcome::Accepted => (None, None),
+        Outcome::Rejected { code, message } => (Some(code.clone()), Some(message.clone())),
+    }
+}
+
+pub(crate) fn outcome_from_columns(code: Option<String>, message: Option<String>) -> Outcome {
+    match code {
+        None => Outcome::Accepted,
+        Some(code) => Outcome::Rejected {
+            code,
+            message: message.unwrap_or_default(),
+        },
+    }
+}
+
+pub(crate) fn to_hash(bytes: Vec<u8>) -> Result<Hash> {
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| Error::Codec(format!("a hash is 32 bytes, found {}", b.len())))
+}
+
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::Codec(format!("{what} {v} exceeds i64")))
+}
+
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| Error::Codec(format!("stored {what} {v} is negative")))
+}
+
+pub(crate) fn limit_i64(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

@@ -1,1 +1,408 @@
-//! SQLite store.
+//! The embedded SQLite event store of `loh up` (ARCHITECTURE.md, "Embedded default").
+//!
+//! Same meaning as the PostgreSQL store: an append is one `BEGIN IMMEDIATE` transaction (so
+//! appenders serialise and commit in position order) that checks the lease's epoch, seals the
+//! events onto the chain, inserts them and the journal, and commits. The schema
+//! (`migrations/sqlite/0001_events.sql`) enforces fencing, contiguity and append-only in the
+//! database with triggers; their `RAISE(ABORT, 'loh: fenced …')` maps to [`Error::Fenced`].
+//!
+//! The database file is shared with the other embedded tables (accounts, projections): open it
+//! once with [`SqliteEventStore::open`] and share [`SqliteEventStore::pool`].
+
+use crate::pg::{
+    limit_i64, outcome_columns, outcome_from_columns, seal_all, to_hash, to_i64, to_u64,
+};
+use crate::{
+    AppendBatch, Appended, Error, EventStore, GENESIS_HASH, Head, JournalEntry, Lease, Result,
+    StoredEvent,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+macro_rules! event_columns {
+    () => {
+        "shard, position, stream_id, stream_version, tick, schema_version, event_id, \
+         correlation_id, causation_id, occurred_at_us, kind, payload, prev_hash, hash"
+    };
+}
+
+/// Rows per multi-row INSERT (15 parameters each, well under SQLite's parameter limit).
+const INSERT_CHUNK: usize = 200;
+
+/// An append-only, hash-chained event log of one shard in an embedded SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteEventStore {
+    pool: SqlitePool,
+    shard: String,
+    /// Serialises this process's appenders before they reach SQLite's write lock.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating it if missing) the database at `path_or_url` — a file path or a
+    /// `sqlite:` URL — in WAL mode with a 5 s busy timeout, foreign keys on and full sync, and
+    /// runs every SQLite migration ([`loh_migrations::SQLITE`]).
+    pub async fn open(path_or_url: &str, shard: &str) -> Result<SqliteEventStore> {
+        let options = if path_or_url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(path_or_url)?
+        } else {
+            SqliteConnectOptions::new().filename(path_or_url)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = SqliteEventStore::new(pool, shard);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store for `shard` over an existing pool (already migrated, or call
+    /// [`SqliteEventStore::migrate`]).
+    pub fn new(pool: SqlitePool, shard: &str) -> SqliteEventStore {
+        SqliteEventStore {
+            pool,
+            shard: shard.to_owned(),
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Runs every SQLite migration not yet applied.
+    pub async fn migrate(&self) -> Result<()> {
+        loh_migrations::SQLITE.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool, shared with the other embedded tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn already_stored(
+        &self,
+        conn: &mut SqliteConnection,
+        batch: &AppendBatch,
+    ) -> Result<Option<Vec<StoredEvent>>> {
+        // As in the Postgres store: a batch whose first id is new but shares a later one with
+        // the log fails the unique index at insert time.
+        let found = sqlx::query("SELECT 1 FROM events WHERE event_id = ?")
+            .bind(batch.events[0].event_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let mut stored = Vec::with_capacity(batch.events.len());
+        for chunk in batch.events.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE event_id IN ({})"
+                ),
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for event in chunk {
+                query = query.bind(event.event_id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                stored.push(stored_from_row(&row)?);
+            }
+        }
+        stored.sort_by(|a, b| (&a.shard, a.position).cmp(&(&b.shard, b.position)));
+        let n = batch.events.len();
+        if stored.len() != n || stored.iter().any(|e| e.shard != self.shard) {
+            return Err(Error::Conflict(format!(
+                "{} of the batch's {n} event ids are already stored",
+                stored.len()
+            )));
+        }
+        Ok(Some(stored))
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    fn shard(&self) -> &str {
+        &self.shard
+    }
+
+    async fn acquire(&self) -> Result<Lease> {
+        let epoch: i64 = sqlx::query_scalar(
+            "INSERT INTO event_shards (shard, epoch) VALUES (?, 1) \
+             ON CONFLICT (shard) DO UPDATE SET epoch = epoch + 1 \
+             RETURNING epoch",
+        )
+        .bind(&self.shard)
+        .fetch_one(&self.pool)
+        .await?;
+        tracing::info!(shard = %self.shard, epoch, "sequencer lease acquired");
+        Ok(Lease { epoch })
+    }
+
+    async fn append(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
+        if batch.events.is_empty() && batch.journal.is_empty() {
+            return Ok(Appended {
+                events: Vec::new(),
+                head: self.head().await?,
+                already_stored: false,
+            });
+        }
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row =
+            sqlx::query("SELECT epoch, head_position, head_hash FROM event_shards WHERE shard = ?")
+                .bind(&self.shard)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else {
+            return Err(Error::Fenced);
+        };
+        let epoch: i64 = row.try_get("epoch")?;
+        let head = head_from_row(&row)?;
+        if epoch != lease.epoch {
+            return Err(Error::Fenced);
+        }
+        if !batch.events.is_empty()
+            && let Some(events) = self.already_stored(&mut tx, &batch).await?
+        {
+            return Ok(Appended {
+                events,
+                head,
+                already_stored: true,
+            });
+        }
+
+        let events = seal_all(&self.shard, head, &batch.events)?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            insert_events(&mut tx, chunk, lease.epoch).await?;
+        }
+        for entry in &batch.journal {
+            let (code, message) = outcome_columns(&entry.outcome);
+            sqlx::query(
+                "INSERT INTO command_journal \
+                    (shard, tick, player_id, seq, command_id, command, outcome_code, \
+                     outcome_message, received_at_us) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.shard)
+            .bind(to_i64(entry.tick, "tick")?)
+            .bind(entry.player_id)
+            .bind(to_i64(entry.seq, "seq")?)
+            .bind(entry.command_id)
+            .bind(&entry.command)
+            .bind(code)
+            .bind(message)
+            .bind(entry.received_at_us)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_db_error)?;
+        }
+        tx.commit().await.map_err(map_db_error)?;
+
+        let head = events.last().map_or(head, |e| Head {
+            position: e.position,
+            hash: e.hash,
+        });
+        Ok(Appended {
+            events,
+            head,
+            already_stored: false,
+        })
+    }
+
+    async fn head(&self) -> Result<Head> {
+        let row = sqlx::query("SELECT head_position, head_hash FROM event_shards WHERE shard = ?")
+            .bind(&self.shard)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => head_from_row(&row),
+            None => Ok(Head {
+                position: 0,
+                hash: GENESIS_HASH,
+            }),
+        }
+    }
+
+    async fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE shard = ? AND position >= ? ORDER BY position LIMIT ?"
+        ))
+        .bind(&self.shard)
+        .bind(to_i64(from.max(1), "position")?)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE shard = ? AND stream_id = ? AND stream_version >= ? \
+              ORDER BY stream_version LIMIT ?"
+        ))
+        .bind(&self.shard)
+        .bind(stream_id)
+        .bind(to_i64(from_version, "stream_version")?)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn read_journal(&self, from_tick: u64, limit: usize) -> Result<Vec<JournalEntry>> {
+        let rows = sqlx::query(
+            "SELECT command_id, tick, player_id, seq, command, outcome_code, outcome_message, \
+                    received_at_us \
+             FROM command_journal WHERE shard = ? AND tick >= ? ORDER BY tick, id LIMIT ?",
+        )
+        .bind(&self.shard)
+        .bind(to_i64(from_tick, "tick")?)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let code: Option<String> = row.try_get("outcome_code")?;
+                let message: Option<String> = row.try_get("outcome_message")?;
+                Ok(JournalEntry {
+                    command_id: row.try_get("command_id")?,
+                    tick: to_u64(row.try_get("tick")?, "tick")?,
+                    player_id: row.try_get("player_id")?,
+                    seq: to_u64(row.try_get("seq")?, "seq")?,
+                    command: row.try_get("command")?,
+                    outcome: outcome_from_columns(code, message),
+                    received_at_us: row.try_get("received_at_us")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_seqs(&self) -> Result<Vec<(Uuid, u64)>> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT player_id, max(seq) FROM command_journal WHERE shard = ? \
+             GROUP BY player_id ORDER BY player_id",
+        )
+        .bind(&self.shard)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(player, seq)| Ok((player, to_u64(seq, "seq")?)))
+            .collect()
+    }
+}
+
+/// One multi-row INSERT of sealed events; the triggers check each row's epoch and position.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    events: &[StoredEvent],
+    epoch: i64,
+) -> Result<()> {
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| format!("({})", placeholders(i * 15 + 1, 15)))
+        .collect();
+    let sql = format!(
+        concat!(
+            "INSERT INTO events (",
+            event_columns!(),
+            ", epoch) VALUES {}"
+        ),
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for e in events {
+        query = query
+            .bind(&e.shard)
+            .bind(to_i64(e.position, "position")?)
+            .bind(&e.stream_id)
+            .bind(to_i64(e.stream_version, "stream_version")?)
+            .bind(to_i64(e.tick, "tick")?)
+            .bind(i64::from(e.schema_version))
+            .bind(e.event_id)
+            .bind(e.correlation_id)
+            .bind(e.causation_id)
+            .bind(e.occurred_at_us)
+            .bind(&e.kind)
+            .bind(&e.payload)
+            .bind(&e.prev_hash[..])
+            .bind(&e.hash[..])
+            .bind(epoch);
+    }
+    query.execute(&mut *conn).await.map_err(map_db_error)?;
+    Ok(())
+}
+
+/// `?first, ?first+1, …` (`n` numbered placeholders).
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Maps the triggers' refusals to the store's errors: `loh: fenced` is [`Error::Fenced`];
+/// a unique violation or `loh: not contiguous` is [`Error::Conflict`].
+fn map_db_error(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        let message = db.message();
+        if message.contains("loh: fenced") {
+            return Error::Fenced;
+        }
+        if db.is_unique_violation() || message.contains("loh: not contiguous") {
+            return Error::Conflict(message.to_owned());
+        }
+    }
+    Error::Database(e)
+}
+
+fn stored_from_row(row: &SqliteRow) -> Result<StoredEvent> {
+    let schema_version: i64 = row.try_get("schema_version")?;
+    Ok(StoredEvent {
+        position: to_u64(row.try_get("position")?, "position")?,
+        shard: row.try_get("shard")?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: to_u64(row.try_get("stream_version")?, "stream_version")?,
+        tick: to_u64(row.try_get("tick")?, "tick")?,
+        schema_version: u16::try_from(schema_version).map_err(Error::codec)?,
+        event_id: row.try_get("event_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        occurred_at_us: row.try_get("occurred_at_us")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        prev_hash: to_hash(row.try_get("prev_hash")?)?,
+        hash: to_hash(row.try_get("hash")?)?,
+    })
+}
+
+fn head_from_row(row: &SqliteRow) -> Result<Head> {
+    Ok(Head {
+        position: to_u64(row.try_get("head_position")?, "head_position")?,
+        hash: to_hash(row.try_get("head_hash")?)?,
+    })
+}

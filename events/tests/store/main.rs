@@ -1,0 +1,554 @@
+//! Behaviour of the event store, written once and run against both backends: PostgreSQL (a
+//! fresh database per test, `LOH_TEST_PG`) and the embedded SQLite store (a temporary file).
+//!
+//! Each generic test below runs as `postgres::<name>` and `sqlite::<name>`.
+
+mod backends;
+mod canonical;
+mod fixtures;
+
+use backends::{Backend, SHARD};
+use fixtures::{batch, command, moved, moves, rejected};
+use loh_events::{
+    AppendBatch, ChainBreak, ChainVerifier, Error, EventStore, GENESIS_HASH, Outcome, StoredEvent,
+    player_stream,
+};
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Runs each listed generic test against both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name::<crate::backends::Pg>().await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name::<crate::backends::Sqlite>().await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_reader_following_positions_sees_every_concurrent_append_once_in_order,
+    a_fenced_out_writer_cannot_append,
+    the_database_refuses_an_insert_with_a_stale_epoch_or_a_gap,
+    the_database_refuses_updates_and_deletes_of_the_log,
+    appending_the_same_batch_twice_stores_it_once,
+    a_batch_with_only_some_event_ids_stored_is_a_conflict,
+    a_taken_stream_version_is_a_conflict_and_leaves_no_gap,
+    the_hash_chain_verifies_and_pinpoints_a_tampered_payload,
+    read_stream_returns_a_streams_events_in_version_order,
+    the_journal_round_trips_and_reports_each_players_last_seq,
+    an_empty_batch_writes_nothing_and_returns_the_head,
+);
+
+async fn read_all(store: &impl EventStore) -> Vec<StoredEvent> {
+    store.read_from(1, usize::MAX).await.expect("read")
+}
+
+async fn a_reader_following_positions_sees_every_concurrent_append_once_in_order<B: Backend>() {
+    const WRITERS: usize = 8;
+    const APPENDS: u64 = 50;
+    let backend = B::new().await;
+    let lease = backend.store().acquire().await.expect("lease");
+    // Batches of 1, 2 or 3 events.
+    let per_writer: u64 = (0..APPENDS).map(|i| i % 3 + 1).sum();
+    let total = per_writer * WRITERS as u64;
+
+    let reader = {
+        let store = backend.store();
+        tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(total as usize);
+            let mut verifier = ChainVerifier::new();
+            while (seen.len() as u64) < total {
+                let next = seen.len() as u64 + 1;
+                let page = store.read_from(next, 64).await.expect("read");
+                for (i, event) in page.iter().enumerate() {
+                    assert_eq!(
+                        event.position,
+                        next + i as u64,
+                        "the reader skipped or repeated"
+                    );
+                    verifier.check(event).expect("chain");
+                    seen.push(event.event_id);
+                }
+                if page.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            seen
+        })
+    };
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            // Postgres: every COMMIT is held back a random few ms, so commits land late and in
+            // an order unrelated to when each writer started.
+            let store = backend.late_committing_store();
+            tokio::spawn(async move {
+                let player = Uuid::new_v4();
+                let mut version = 1;
+                let mut written = Vec::new();
+                for i in 0..APPENDS {
+                    let n = i % 3 + 1;
+                    let appended = store
+                        .append(lease, batch(moves(player, version, n, i)))
+                        .await
+                        .expect("append");
+                    version += n;
+                    let positions: Vec<u64> = appended.events.iter().map(|e| e.position).collect();
+                    let first = positions[0];
+                    assert_eq!(positions, (first..first + n).collect::<Vec<_>>());
+                    written.extend(appended.events.iter().map(|e| e.event_id));
+                }
+                written
+            })
+        })
+        .collect();
+
+    let mut written = HashSet::new();
+    for writer in writers {
+        written.extend(writer.await.expect("writer"));
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("reader caught up")
+        .expect("reader");
+    assert_eq!(seen.len() as u64, total);
+    assert_eq!(seen.iter().copied().collect::<HashSet<_>>(), written);
+    let head = backend.store().head().await.expect("head");
+    assert_eq!(head.position, total);
+}
+
+async fn a_fenced_out_writer_cannot_append<B: Backend>() {
+    let backend = B::new().await;
+    let player = Uuid::new_v4();
+    let zombie = backend.store();
+    let old = zombie.acquire().await.expect("lease");
+    zombie
+        .append(old, batch(moves(player, 1, 2, 1)))
+        .await
+        .expect("append under the first lease");
+
+    let successor = backend.second_writer().await;
+    let new = successor.acquire().await.expect("lease");
+    assert!(new.epoch > old.epoch);
+
+    let refused = zombie.append(old, batch(moves(player, 3, 1, 2))).await;
+    assert!(matches!(refused, Err(Error::Fenced)), "{refused:?}");
+    let refused = zombie
+        .append(
+            old,
+            AppendBatch {
+                events: Vec::new(),
+                journal: vec![command(player, 1, 2, Outcome::Accepted)],
+            },
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::Fenced)), "{refused:?}");
+    assert!(
+        zombie
+            .read_journal(0, 10)
+            .await
+            .expect("journal")
+            .is_empty()
+    );
+
+    let appended = successor
+        .append(new, batch(moves(player, 3, 1, 2)))
+        .await
+        .expect("append under the new lease");
+    assert_eq!(appended.events[0].position, 3);
+    assert_eq!(read_all(&successor).await.len(), 3);
+}
+
+async fn the_database_refuses_an_insert_with_a_stale_epoch_or_a_gap<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let old = store.acquire().await.expect("lease");
+    let head = store
+        .append(old, batch(moves(Uuid::new_v4(), 1, 2, 1)))
+        .await
+        .expect("append")
+        .head;
+    let new = backend
+        .second_writer()
+        .await
+        .acquire()
+        .await
+        .expect("lease");
+
+    // A correctly sealed next event, written by SQL that skips every check of the store.
+    let next = StoredEvent::seal(
+        SHARD,
+        head.position + 1,
+        head.hash,
+        &moved(Uuid::new_v4(), 1, 2),
+    )
+    .expect("seal");
+    let stale = backend.raw_insert(&next, old.epoch).await;
+    assert!(
+        stale.as_ref().is_err_and(|e| e.contains("fenced")),
+        "{stale:?}"
+    );
+
+    let gap = StoredEvent::seal(
+        SHARD,
+        head.position + 2,
+        head.hash,
+        &moved(Uuid::new_v4(), 1, 2),
+    )
+    .expect("seal");
+    let refused = backend.raw_insert(&gap, new.epoch).await;
+    assert!(refused.is_err(), "an insert past head + 1 was accepted");
+
+    let unlinked = StoredEvent::seal(
+        SHARD,
+        head.position + 1,
+        GENESIS_HASH,
+        &moved(Uuid::new_v4(), 1, 2),
+    )
+    .expect("seal");
+    let refused = backend.raw_insert(&unlinked, new.epoch).await;
+    assert!(
+        refused.is_err(),
+        "an insert not linked to the head was accepted"
+    );
+
+    // The same event under the current epoch is accepted, and the database advanced the head.
+    backend
+        .raw_insert(&next, new.epoch)
+        .await
+        .expect("insert under the current epoch");
+    let head = store.head().await.expect("head");
+    assert_eq!((head.position, head.hash), (next.position, next.hash));
+}
+
+async fn the_database_refuses_updates_and_deletes_of_the_log<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    store
+        .append(
+            lease,
+            AppendBatch {
+                events: moves(player, 1, 3, 1),
+                journal: vec![command(player, 1, 1, Outcome::Accepted)],
+            },
+        )
+        .await
+        .expect("append");
+    let before = read_all(&store).await;
+
+    let mut statements = vec![
+        "UPDATE events SET kind = 'PlayerSaid'",
+        "UPDATE events SET payload = payload WHERE position = 2",
+        "DELETE FROM events WHERE position = 3",
+        "DELETE FROM events",
+        "UPDATE command_journal SET outcome_code = 'x', outcome_message = 'y'",
+        "DELETE FROM command_journal",
+    ];
+    if B::HAS_TRUNCATE {
+        statements.extend(["TRUNCATE events", "TRUNCATE command_journal"]);
+    }
+    for sql in statements {
+        let result = backend.raw(sql).await;
+        assert!(
+            result.as_ref().is_err_and(|e| e.contains("append-only")),
+            "{sql}: {result:?}"
+        );
+    }
+    assert_eq!(read_all(&store).await, before);
+    assert_eq!(store.read_journal(0, 10).await.expect("journal").len(), 1);
+}
+
+async fn appending_the_same_batch_twice_stores_it_once<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    let tick = AppendBatch {
+        events: moves(player, 1, 4, 1),
+        journal: vec![command(player, 1, 1, Outcome::Accepted)],
+    };
+    let first = store.append(lease, tick.clone()).await.expect("append");
+    assert!(!first.already_stored);
+    let again = store.append(lease, tick).await.expect("retry");
+    assert!(again.already_stored);
+    assert_eq!(again.events, first.events);
+    assert_eq!(again.head, first.head);
+    assert_eq!(store.head().await.expect("head"), first.head);
+    assert_eq!(read_all(&store).await, first.events);
+    assert_eq!(store.read_journal(0, 10).await.expect("journal").len(), 1);
+}
+
+async fn a_batch_with_only_some_event_ids_stored_is_a_conflict<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    let events = moves(player, 1, 3, 1);
+    let head = store
+        .append(lease, batch(events.clone()))
+        .await
+        .expect("append")
+        .head;
+
+    for overlapping in [
+        // Starts with a stored event, then a new one.
+        vec![events[0].clone(), moved(player, 4, 2)],
+        // Starts with a new event, then a stored one.
+        vec![moved(player, 4, 2), events[2].clone()],
+    ] {
+        let result = store.append(lease, batch(overlapping)).await;
+        assert!(matches!(result, Err(Error::Conflict(_))), "{result:?}");
+    }
+    assert_eq!(store.head().await.expect("head"), head);
+}
+
+async fn a_taken_stream_version_is_a_conflict_and_leaves_no_gap<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    store
+        .append(lease, batch(moves(player, 1, 2, 1)))
+        .await
+        .expect("append");
+
+    let taken = store
+        .append(
+            lease,
+            batch(vec![moved(Uuid::new_v4(), 1, 2), moved(player, 2, 2)]),
+        )
+        .await;
+    assert!(matches!(taken, Err(Error::Conflict(_))), "{taken:?}");
+
+    let next = store
+        .append(lease, batch(vec![moved(player, 3, 2)]))
+        .await
+        .expect("append after the conflict");
+    assert_eq!(next.events[0].position, 3);
+    let mut verifier = ChainVerifier::new();
+    for event in read_all(&store).await {
+        verifier.check(&event).expect("chain");
+    }
+    assert_eq!(verifier.checked(), 3);
+}
+
+async fn the_hash_chain_verifies_and_pinpoints_a_tampered_payload<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let mut last = None;
+    for tick in 1..=4 {
+        let events = (0..3).map(|_| moved(Uuid::new_v4(), 1, tick)).collect();
+        last = Some(store.append(lease, batch(events)).await.expect("append"));
+    }
+    let head = store.head().await.expect("head");
+    // The Rust code never writes the head: the database's insert trigger advanced it, also for
+    // the Postgres store's COPY.
+    assert_eq!(head, last.expect("appended").head);
+
+    let events = read_all(&store).await;
+    assert_eq!(events.len(), 12);
+    let mut verifier = ChainVerifier::new();
+    for event in &events {
+        verifier.check(event).expect("untouched chain verifies");
+        event.body().expect("decodes");
+    }
+    assert_eq!(verifier.head_hash(), head.hash);
+
+    let mut payload = events[6].payload.clone();
+    payload[5] ^= 0x01;
+    backend.tamper_payload(7, payload).await;
+
+    let mut verifier = ChainVerifier::new();
+    let broken = read_all(&store)
+        .await
+        .iter()
+        .find_map(|event| verifier.check(event).err());
+    assert_eq!(broken, Some(ChainBreak::HashMismatch { position: 7 }));
+}
+
+async fn read_stream_returns_a_streams_events_in_version_order<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    for tick in 0..5 {
+        let events = vec![moved(alice, tick + 1, tick), moved(bob, tick + 1, tick)];
+        store.append(lease, batch(events)).await.expect("append");
+    }
+
+    let stream = store
+        .read_stream(&player_stream(alice), 1, 100)
+        .await
+        .expect("stream");
+    assert_eq!(
+        stream.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert!(stream.iter().all(|e| e.stream_id == player_stream(alice)));
+    assert!(stream.windows(2).all(|w| w[0].position < w[1].position));
+    let body = stream[0].body().expect("decodes");
+    assert_eq!(body.player_id(), Some(alice));
+
+    let tail = store
+        .read_stream(&player_stream(bob), 3, 2)
+        .await
+        .expect("stream");
+    assert_eq!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert!(
+        store
+            .read_stream("player-nobody", 1, 10)
+            .await
+            .expect("stream")
+            .is_empty()
+    );
+}
+
+async fn the_journal_round_trips_and_reports_each_players_last_seq<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let tick1 = vec![
+        command(alice, 1, 1, Outcome::Accepted),
+        command(bob, 7, 1, rejected("too_far")),
+        command(alice, 2, 1, rejected("busy")),
+    ];
+    store
+        .append(
+            lease,
+            AppendBatch {
+                events: vec![moved(alice, 1, 1)],
+                journal: tick1.clone(),
+            },
+        )
+        .await
+        .expect("append");
+    // A tick with only rejected commands still stores its journal.
+    let tick2 = vec![command(bob, 8, 2, rejected("stunned"))];
+    let only_journal = store
+        .append(
+            lease,
+            AppendBatch {
+                events: Vec::new(),
+                journal: tick2.clone(),
+            },
+        )
+        .await
+        .expect("append journal only");
+    assert!(only_journal.events.is_empty());
+    assert_eq!(only_journal.head.position, 1);
+    // A repeated (player, seq) is skipped, not an error.
+    let repeat = command(alice, 2, 3, Outcome::Accepted);
+    store
+        .append(
+            lease,
+            AppendBatch {
+                events: Vec::new(),
+                journal: vec![repeat, command(alice, 3, 3, Outcome::Accepted)],
+            },
+        )
+        .await
+        .expect("append with a repeated seq");
+
+    let journal = store.read_journal(0, 100).await.expect("journal");
+    assert_eq!(journal.len(), 5);
+    assert_eq!(journal[..3], tick1[..]);
+    assert_eq!(journal[3..4], tick2[..]);
+    assert_eq!((journal[4].player_id, journal[4].seq), (alice, 3));
+
+    let from_tick2 = store.read_journal(2, 1).await.expect("journal");
+    assert_eq!(from_tick2, tick2);
+
+    let mut last = store.last_seqs().await.expect("last seqs");
+    last.sort();
+    let mut expected = vec![(alice, 3), (bob, 8)];
+    expected.sort();
+    assert_eq!(last, expected);
+}
+
+async fn an_empty_batch_writes_nothing_and_returns_the_head<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let empty = store
+        .append(lease, AppendBatch::default())
+        .await
+        .expect("empty");
+    assert_eq!(empty.head.position, 0);
+    assert_eq!(empty.head.hash, GENESIS_HASH);
+    let head = store
+        .append(lease, batch(moves(Uuid::new_v4(), 1, 2, 1)))
+        .await
+        .expect("append")
+        .head;
+    let empty = store
+        .append(lease, AppendBatch::default())
+        .await
+        .expect("empty");
+    assert_eq!(empty.head, head);
+    assert!(empty.events.is_empty() && !empty.already_stored);
+    assert_eq!(read_all(&store).await.len(), 2);
+}
+
+/// The benchmark runs end to end on a small load (`loh bench append` runs it at scale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_append_benchmark_reports_both_rates_and_their_ratio() {
+    let report =
+        loh_events::bench::append_vs_copy(&loh_events::testing::pg_admin_url(), 1_000, 250)
+            .await
+            .expect("bench");
+    assert_eq!((report.events, report.batch), (1_000, 250));
+    assert!(report.append_rate() > 0.0 && report.copy_rate() > 0.0);
+    let printed = report.to_string();
+    assert!(
+        printed.contains("events/s") && printed.contains("ratio"),
+        "{printed}"
+    );
+}
+
+/// Measures the append rate against raw COPY at scale; run with
+/// `LOH_BENCH_EVENTS=100000 LOH_BENCH_BATCH=500 cargo test -p loh-events --features testing
+/// --release --test store -- --ignored --nocapture append_benchmark_at_scale`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn append_benchmark_at_scale() {
+    let var = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let events = var("LOH_BENCH_EVENTS", 100_000);
+    for batch in std::env::var("LOH_BENCH_BATCH")
+        .unwrap_or_else(|_| "500,2000".to_owned())
+        .split(',')
+        .filter_map(|b| b.trim().parse().ok())
+    {
+        let report =
+            loh_events::bench::append_vs_copy(&loh_events::testing::pg_admin_url(), events, batch)
+                .await
+                .expect("bench");
+        println!("{report}\n");
+    }
+}
