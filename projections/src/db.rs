@@ -275,3 +275,92 @@ pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Vec<Column> {
+        vec![("player_id", Value::text("p1"))]
+    }
+
+    #[test]
+    fn an_upsert_inserts_key_and_values_and_overwrites_only_the_values() {
+        let op = RowOp::Upsert {
+            table: "rm_t",
+            key: key(),
+            values: vec![("x", Value::int(1)), ("note", Value::Text(None))],
+        };
+        let (sql, values) = statement(&op, "__shadow").expect("sql");
+        assert_eq!(
+            sql,
+            "INSERT INTO rm_t__shadow (player_id, x, note) VALUES ($1, $2, $3) \
+             ON CONFLICT (player_id) DO UPDATE SET x = excluded.x, note = excluded.note"
+        );
+        assert_eq!(
+            values,
+            [Value::text("p1"), Value::int(1), Value::Text(None)]
+        );
+    }
+
+    #[test]
+    fn update_increment_and_delete_bind_the_key_last_or_alone() {
+        let update = RowOp::Update {
+            table: "rm_t",
+            key: key(),
+            values: vec![("x", Value::int(2))],
+        };
+        let (sql, values) = statement(&update, "").expect("sql");
+        assert_eq!(sql, "UPDATE rm_t SET x = $1 WHERE player_id = $2");
+        assert_eq!(values, [Value::int(2), Value::text("p1")]);
+
+        let increment = RowOp::Increment {
+            table: "rm_t",
+            key: key(),
+            column: "n",
+            by: -3,
+        };
+        let (sql, values) = statement(&increment, "").expect("sql");
+        assert_eq!(
+            sql,
+            "INSERT INTO rm_t (player_id, n) VALUES ($1, $2) ON CONFLICT (player_id) \
+             DO UPDATE SET n = rm_t.n + excluded.n"
+        );
+        assert_eq!(values, [Value::text("p1"), Value::int(-3)]);
+
+        let delete = RowOp::Delete {
+            table: "rm_t",
+            key: key(),
+        };
+        let (sql, _) = statement(&delete, "").expect("sql");
+        assert_eq!(sql, "DELETE FROM rm_t WHERE player_id = $1");
+    }
+
+    #[test]
+    fn names_that_are_not_plain_identifiers_are_refused() {
+        let op = RowOp::Delete {
+            table: "rm_t; DROP TABLE events",
+            key: key(),
+        };
+        assert!(matches!(statement(&op, ""), Err(Error::Invalid(_))));
+        let op = RowOp::Update {
+            table: "rm_t",
+            key: vec![("Player-Id", Value::text("p1"))],
+            values: vec![("x", Value::int(1))],
+        };
+        assert!(matches!(statement(&op, ""), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn a_url_names_its_backend() {
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").expect("pg"),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/loh.db").expect("sqlite"),
+            Backend::Sqlite
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
+}

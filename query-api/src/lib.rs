@@ -24,7 +24,8 @@ pub mod wire;
 
 use axum::Router;
 use loh_events::EventStore;
-use loh_projections::ReadDb;
+use loh_projections::{ProjectionMetrics, ReadDb};
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +35,7 @@ pub use metrics::{ApiMetrics, HttpMetrics};
 
 /// What the handlers share. Cheap to clone.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct AppState {
     /// The read database (PostgreSQL, or the embedded SQLite file).
     pub read: ReadDb,
     /// The event store, read only for its head (projection lag on `/metrics`).
@@ -43,19 +44,22 @@ pub struct ApiState {
     pub metrics: ApiMetrics,
 }
 
-impl ApiState {
-    /// State with its own metrics registry.
-    pub fn new(read: ReadDb, store: Arc<dyn EventStore>) -> ApiState {
-        ApiState {
+impl AppState {
+    /// State serving `registry` on `/metrics`, after registering the projection and HTTP
+    /// metrics into it (pass `Registry::default()` when nothing else shares it).
+    pub fn new(read: ReadDb, store: Arc<dyn EventStore>, mut registry: Registry) -> AppState {
+        let projections = ProjectionMetrics::register(&mut registry);
+        AppState::with_metrics(
             read,
             store,
-            metrics: ApiMetrics::new(),
-        }
+            ApiMetrics::from_registry(registry, projections),
+        )
     }
 
-    /// State serving `metrics` (e.g. a registry shared with the projection runners).
-    pub fn with_metrics(read: ReadDb, store: Arc<dyn EventStore>, metrics: ApiMetrics) -> ApiState {
-        ApiState {
+    /// State serving `metrics` (e.g. built with [`ApiMetrics::from_registry`] over a registry
+    /// whose [`ProjectionMetrics`] the runners of the same process also report into).
+    pub fn with_metrics(read: ReadDb, store: Arc<dyn EventStore>, metrics: ApiMetrics) -> AppState {
+        AppState {
             read,
             store,
             metrics,
@@ -64,14 +68,14 @@ impl ApiState {
 }
 
 /// The router of every endpoint, with request metrics.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: AppState) -> Router {
     routes::router(state)
 }
 
 /// Serves [`router`] on `listener` until `cancel`, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    state: ApiState,
+    state: AppState,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), "query API listening");

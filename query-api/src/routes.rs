@@ -1,7 +1,7 @@
 //! The handlers.
 
 use crate::wire::{ErrorBody, Health, PlayerPosition};
-use crate::{ApiError, ApiState, metrics};
+use crate::{ApiError, AppState, metrics};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -11,7 +11,7 @@ use loh_projections::player_position;
 use uuid::Uuid;
 
 /// Every route, the error fallbacks and the request metrics.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/players/{player_id}/position", get(player_position))
         .route("/openapi.json", get(openapi))
@@ -40,7 +40,7 @@ pub fn router(state: ApiState) -> Router {
     )
 )]
 pub async fn player_position(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     Path(player_id): Path<String>,
 ) -> Result<Json<PlayerPosition>, ApiError> {
     let player_id = Uuid::parse_str(&player_id)
@@ -61,7 +61,7 @@ pub async fn player_position(
         (status = 503, description = "`unavailable`", body = ErrorBody),
     )
 )]
-pub async fn healthz(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.read.ping().await {
         Ok(()) => Ok(Json(Health {
             status: "ok".into(),
@@ -80,7 +80,7 @@ pub async fn healthz(State(state): State<ApiState>) -> Result<Json<Health>, ApiE
     tag = "operations",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"))
 )]
-pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     for projection in loh_projections::all() {
         match loh_projections::status::status(&state.read, &*state.store, projection.name()).await {
             Ok(status) => state.metrics.projections().observe(&status),

@@ -232,19 +232,21 @@ async fn a_projector_killed_mid_stream_and_restarted_equals_a_fresh_rebuild() {
     let nats = Nats::new(&shard).await;
     let projector = Projector::new(Arc::new(PlayerPosition), pg.read.clone(), pg.store.clone())
         .with_config(RunnerConfig {
+            batch_size: 5,
             poll_interval: Duration::from_millis(300),
             ..message_driven()
         });
     let mut world = World::new(pg.store.clone(), 25).await;
     let cancel = CancellationToken::new();
     let mut last_kill_checkpoint = 0;
+    let mut killed_behind = 0;
     for round in 0..6u64 {
-        let task = spawn_run(&projector, nats.source(), &cancel);
-        for event in world.append(10, 15).await {
+        // A backlog in the store and on the stream, then a projector killed while working it off.
+        for event in world.append(10, 30).await {
             publish(&nats.js, &nats.def, &event, None).await;
         }
-        // Kill it somewhere in the middle of the stream.
-        tokio::time::sleep(Duration::from_millis(5 + round * 13)).await;
+        let task = spawn_run(&projector, nats.source(), &cancel);
+        tokio::time::sleep(Duration::from_millis(2 + round * 8)).await;
         task.abort();
         let _ = task.await;
         let checkpoint = pg
@@ -257,7 +259,11 @@ async fn a_projector_killed_mid_stream_and_restarted_equals_a_fresh_rebuild() {
             "the checkpoint never goes back"
         );
         last_kill_checkpoint = checkpoint;
+        if checkpoint < world.head() {
+            killed_behind += 1;
+        }
     }
+    assert!(killed_behind > 0, "at least one kill lands mid-stream");
     let task = spawn_run(&projector, nats.source(), &cancel);
     eventually(WAIT, "the checkpoint to reach the head", || {
         checkpoint_is(&pg.read, world.head())

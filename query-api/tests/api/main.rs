@@ -5,7 +5,7 @@ use loh_events::testing::{TestDb, unique_name};
 use loh_events::{AppendBatch, EventBody, EventStore, Lease, NewEvent};
 use loh_projections::player_position::PlayerPosition as Fold;
 use loh_projections::{Projector, ReadDb};
-use loh_query_api::{ApiState, serve};
+use loh_query_api::{AppState, serve};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 struct App {
     _db: TestDb,
     base: String,
-    state: ApiState,
+    state: AppState,
     store: Arc<dyn EventStore>,
     lease: Lease,
     cancel: CancellationToken,
@@ -96,7 +96,7 @@ impl App {
             .await
             .expect("seed the read model");
 
-        let state = ApiState::new(read, store.clone());
+        let state = AppState::new(read, store.clone(), Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
