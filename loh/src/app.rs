@@ -149,7 +149,9 @@ pub async fn jetstream(
         .await
         .with_context(|| format!("connecting to NATS at {nats_url} (NATS_URL)"))?;
     let js = async_nats::jetstream::new(client);
-    def.ensure(&js).await.context("declaring the event stream")?;
+    def.ensure(&js)
+        .await
+        .context("declaring the event stream")?;
     Ok(js)
 }
 
@@ -189,12 +191,13 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
         Backing::Services { nats_url, .. } => {
             let def = settings.stream();
             let js = jetstream(nats_url, &def).await?;
-            let relay = Relay::new(store.clone(), js.clone(), def.clone()).with_metrics(relay_metrics);
+            let relay =
+                Relay::new(store.clone(), js.clone(), def.clone()).with_metrics(relay_metrics);
             let relay_cancel = cancel.clone();
             let relay_head = head.clone();
-            running.tasks.spawn(async move {
-                relay.run(relay_head, relay_cancel).await.context("relay")
-            });
+            running
+                .tasks
+                .spawn(async move { relay.run(relay_head, relay_cancel).await.context("relay") });
             Source::Nats {
                 jetstream: js,
                 stream: def,
@@ -203,8 +206,16 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
     };
     spawn_projectors(&mut running, &read_db, &store, source, &projection_metrics);
     let query_registry = Registry::default();
-    running.query_addr =
-        Some(start_query(&mut running, read_db, store, query_registry, settings.query_addr).await?);
+    running.query_addr = Some(
+        start_query(
+            &mut running,
+            read_db,
+            store,
+            query_registry,
+            settings.query_addr,
+        )
+        .await?,
+    );
     Ok(running)
 }
 
@@ -336,10 +347,7 @@ pub async fn start_projections(
 }
 
 /// `loh query-api`: the read API over the read models.
-pub async fn start_query_api(
-    database_url: String,
-    settings: Settings,
-) -> anyhow::Result<Running> {
+pub async fn start_query_api(database_url: String, settings: Settings) -> anyhow::Result<Running> {
     let backing = Backing::Services {
         database_url: database_url.clone(),
         nats_url: String::new(),

@@ -210,7 +210,11 @@ pub enum BenchWhich {
     /// Event-store appends ÷ raw COPY of the same rows into the same PostgreSQL.
     Append {
         /// Maintenance URL of the PostgreSQL to measure (a scratch database is made in it).
-        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
         database_url: String,
         /// Events to append.
         #[arg(long, default_value_t = 200_000)]
@@ -222,7 +226,11 @@ pub enum BenchWhich {
     /// Relay publishes ÷ a raw async-nats publish loop of the same payloads.
     Relay {
         /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
-        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
         database_url: String,
         /// NATS URL (JetStream enabled).
         #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
@@ -261,7 +269,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::TickWriter(args) => {
             let settings = args.common.settings(Pacing::Fixed { tick_ms: 400 })?;
-            let running = app::start_tick_writer(args.database_url, args.nats_url, settings).await?;
+            let running =
+                app::start_tick_writer(args.database_url, args.nats_url, settings).await?;
             serve_until_signal(running).await
         }
         Command::QueryApi(args) => {
@@ -316,7 +325,7 @@ async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
             let position =
                 loh_projections::rebuild::rebuild(&db, events.as_ref(), projection.as_ref(), 1_000)
                     .await
-                .with_context(|| format!("rebuilding {name}"))?;
+                    .with_context(|| format!("rebuilding {name}"))?;
             println!("{name}: rebuilt from position 0 up to {position}");
             Ok(ExitCode::SUCCESS)
         }
@@ -327,7 +336,11 @@ async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
             for status in loh_projections::status::status_all(&db, events.as_ref()).await? {
                 println!(
                     "{:<20} checkpoint {:>10}  head {:>10}  lag {:>8} events  {:>8.3} s",
-                    status.name, status.checkpoint, status.head, status.lag_events, status.lag_seconds
+                    status.name,
+                    status.checkpoint,
+                    status.head,
+                    status.lag_events,
+                    status.lag_seconds
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -350,9 +363,12 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             nats_url,
             events,
         } => {
-            let report =
-                loh_tick_writer::relay::bench::relay_vs_raw_publish(&database_url, &nats_url, events as u64)
-                    .await?;
+            let report = loh_tick_writer::relay::bench::relay_vs_raw_publish(
+                &database_url,
+                &nats_url,
+                events as u64,
+            )
+            .await?;
             println!("{report}");
         }
     }

@@ -28,7 +28,10 @@ impl DataDir {
 
     /// The SQLite URL of the events, accounts and read models.
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.root.join(DATABASE_FILE).display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.root.join(DATABASE_FILE).display()
+        )
     }
 
     /// The access-token secret, made on first start and kept in the folder (mode 0600).
@@ -37,7 +40,11 @@ impl DataDir {
         if let Ok(hex_secret) = std::fs::read_to_string(&path) {
             let secret = hex::decode(hex_secret.trim())
                 .with_context(|| format!("{} is not hex", path.display()))?;
-            anyhow::ensure!(secret.len() >= 32, "{} is shorter than 32 bytes", path.display());
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "{} is shorter than 32 bytes",
+                path.display()
+            );
             return Ok(secret);
         }
         let secret: [u8; 32] = rand::random();

@@ -2,6 +2,7 @@
 //! Once on the real services (PostgreSQL, NATS JetStream), once embedded (SQLite, in-process bus).
 
 mod client;
+mod kill;
 
 use client::{answer, command, connect, register_and_login};
 use loh::app::{self, Backing, Running, Settings};
@@ -66,23 +67,73 @@ async fn play(running: &Running, username: &str) -> (String, String) {
     assert_eq!(tick_ms, 100);
 
     // Walk one tile east of the spawn (3222, 3218).
-    command(&mut ws, 1, Command::Move { x: 3223, y: 3218, run: false }).await;
-    let ServerFrame::Accepted { seq: 1, tick: move_tick } = answer(&mut ws).await else {
+    command(
+        &mut ws,
+        1,
+        Command::Move {
+            x: 3223,
+            y: 3218,
+            run: false,
+        },
+    )
+    .await;
+    let ServerFrame::Accepted {
+        seq: 1,
+        tick: move_tick,
+    } = answer(&mut ws).await
+    else {
         panic!("the move was not accepted");
     };
-    command(&mut ws, 2, Command::Say { text: "hello hastinapur".into() }).await;
+    command(
+        &mut ws,
+        2,
+        Command::Say {
+            text: "hello hastinapur".into(),
+        },
+    )
+    .await;
     let said = answer(&mut ws).await;
-    assert!(matches!(said, ServerFrame::Accepted { seq: 2, .. }), "{said:?}");
+    assert!(
+        matches!(said, ServerFrame::Accepted { seq: 2, .. }),
+        "{said:?}"
+    );
     assert!(move_tick > 0);
 
     // A repeated seq gets its original outcome and is not applied twice.
-    command(&mut ws, 2, Command::Say { text: "hello hastinapur".into() }).await;
+    command(
+        &mut ws,
+        2,
+        Command::Say {
+            text: "hello hastinapur".into(),
+        },
+    )
+    .await;
     assert_eq!(answer(&mut ws).await, said);
-    command(&mut ws, 1, Command::Move { x: 3224, y: 3218, run: false }).await;
-    assert!(matches!(answer(&mut ws).await, ServerFrame::Accepted { seq: 1, tick } if tick == move_tick));
+    command(
+        &mut ws,
+        1,
+        Command::Move {
+            x: 3224,
+            y: 3218,
+            run: false,
+        },
+    )
+    .await;
+    assert!(
+        matches!(answer(&mut ws).await, ServerFrame::Accepted { seq: 1, tick } if tick == move_tick)
+    );
 
     // Three tiles in one tick is more than running allows.
-    command(&mut ws, 3, Command::Move { x: 3226, y: 3218, run: true }).await;
+    command(
+        &mut ws,
+        3,
+        Command::Move {
+            x: 3226,
+            y: 3218,
+            run: true,
+        },
+    )
+    .await;
     let ServerFrame::Rejected { seq: 3, code, .. } = answer(&mut ws).await else {
         panic!("a 3-tile move was not rejected");
     };
@@ -100,11 +151,37 @@ async fn after_restart(running: &Running, player_id: &str, token: &str) {
         panic!("expected Welcome");
     };
     assert_eq!(last_seq, 3, "the journal survived the restart");
-    command(&mut ws, 3, Command::Say { text: "again".into() }).await;
-    assert!(matches!(answer(&mut ws).await, ServerFrame::Rejected { seq: 3, ref code, .. } if code == "duplicate_seq"));
-    command(&mut ws, 4, Command::Move { x: 3222, y: 3218, run: false }).await;
-    assert!(matches!(answer(&mut ws).await, ServerFrame::Accepted { seq: 4, .. }));
-    wait_for_position(running.query_addr.unwrap(), player_id, (3222, 3218, "hello hastinapur")).await;
+    command(
+        &mut ws,
+        3,
+        Command::Say {
+            text: "again".into(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(answer(&mut ws).await, ServerFrame::Rejected { seq: 3, ref code, .. } if code == "duplicate_seq")
+    );
+    command(
+        &mut ws,
+        4,
+        Command::Move {
+            x: 3222,
+            y: 3218,
+            run: false,
+        },
+    )
+    .await;
+    assert!(matches!(
+        answer(&mut ws).await,
+        ServerFrame::Accepted { seq: 4, .. }
+    ));
+    wait_for_position(
+        running.query_addr.unwrap(),
+        player_id,
+        (3222, 3218, "hello hastinapur"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -140,7 +217,9 @@ async fn a_player_moves_and_speaks_on_postgres_and_nats_and_the_query_api_shows_
 async fn a_player_moves_and_speaks_embedded_and_nothing_is_lost_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let backing = Backing::Embedded(DataDir::open(dir.path()).unwrap());
-    let running = app::start_up(backing.clone(), settings(None)).await.unwrap();
+    let running = app::start_up(backing.clone(), settings(None))
+        .await
+        .unwrap();
     let (player_id, token) = play(&running, "bhima").await;
     running.shutdown().await.unwrap();
 
