@@ -42,9 +42,9 @@ impl fmt::Display for VerifyReport {
                     ChainBreak::HashMismatch { position } => format!(
                         "position {position}: the stored hash does not match the event's bytes (tampered)"
                     ),
-                    ChainBreak::BrokenLink { position } => format!(
-                        "position {position}: prev_hash is not the previous event's hash"
-                    ),
+                    ChainBreak::BrokenLink { position } => {
+                        format!("position {position}: prev_hash is not the previous event's hash")
+                    }
                     ChainBreak::Gap { expected, found } => {
                         format!("position {expected} is missing (next found: {found})")
                     }
@@ -74,7 +74,7 @@ pub async fn verify(
                     problem,
                 });
             }
-            if verifier.checked() % PROGRESS_EVERY == 0 {
+            if verifier.checked().is_multiple_of(PROGRESS_EVERY) {
                 progress(verifier.checked());
             }
         }

@@ -20,12 +20,9 @@ pub struct TickMetrics {
 impl Default for TickMetrics {
     fn default() -> Self {
         TickMetrics {
-            tick_seconds: Histogram::new(
-                [
-                    0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.4, 0.8,
-                ]
-                .into_iter(),
-            ),
+            tick_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.4, 0.8,
+            ]),
             events_appended: Counter::default(),
             accepted: Counter::default(),
             rejected: Counter::default(),

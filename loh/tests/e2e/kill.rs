@@ -29,7 +29,7 @@ impl Drop for Game {
 
 async fn start(data: &Path) -> Game {
     let (game, query) = (free_addr(), free_addr());
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_loh"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loh"))
         .args(["up", "--data-dir"])
         .arg(data)
         .args([
@@ -53,6 +53,8 @@ async fn start(data: &Path) -> Game {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("loh up did not become healthy");
 }
 
