@@ -3,6 +3,7 @@
 
 mod client;
 mod kill;
+mod pipeline;
 
 use client::{answer, command, connect, register_and_login};
 use loh::app::{self, Backing, Running, Settings};
