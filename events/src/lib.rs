@@ -21,7 +21,10 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use body::{EventBody, player_stream};
+pub use body::{
+    AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, Target, WORLD_STREAM,
+    player_stream,
+};
 pub use envelope::{
     ChainBreak, ChainVerifier, EncodedBody, GENESIS_HASH, Hash, NewEvent, StoredEvent,
 };

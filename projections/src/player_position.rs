@@ -69,6 +69,8 @@ impl Projection for PlayerPosition {
                     ("last_position", position),
                 ],
             },
+            // Other events (items, skills, combat, …) are other read models' business.
+            _ => return Ok(Vec::new()),
         };
         Ok(vec![op])
     }
