@@ -1,6 +1,7 @@
 //! Commands: what a player may ask the world to do.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// Longest chat line, in characters.
 pub const MAX_SAY_CHARS: usize = 200;
@@ -18,7 +19,127 @@ pub enum Command {
         run: bool,
     },
     /// Say a line in local chat.
-    Say { text: String },
+    Say {
+        text: String,
+    },
+    /// Walk (or run) to a tile over as many ticks as it takes, on a server-side path.
+    WalkTo {
+        x: i32,
+        y: i32,
+        #[serde(default)]
+        run: bool,
+    },
+    /// Swap two inventory slots (0–27).
+    MoveItem {
+        from: u8,
+        to: u8,
+    },
+    /// Drop an inventory slot's whole stack on the player's tile.
+    DropItem {
+        slot: u8,
+    },
+    /// Pick up a ground item on the player's tile or next to it.
+    PickUp {
+        ground_id: u64,
+    },
+    /// Eat the food in an inventory slot.
+    Eat {
+        slot: u8,
+    },
+    /// Deposit `qty` (0 = all) of an inventory slot's item into the bank; a bank must be near.
+    BankDeposit {
+        slot: u8,
+        #[serde(default)]
+        qty: u32,
+    },
+    /// Deposit the whole inventory.
+    BankDepositAll,
+    /// Withdraw `qty` of an item from the bank.
+    BankWithdraw {
+        item: String,
+        qty: u32,
+    },
+    /// Wear the item in an inventory slot.
+    Equip {
+        slot: u8,
+    },
+    /// Take off a worn item; `equip_slot` is one of `head`, `cape`, `neck`, `ammo`, `weapon`,
+    /// `body`, `shield`, `legs`, `hands`, `feet`, `ring`.
+    Unequip {
+        equip_slot: String,
+    },
+    /// Start gathering at the node on tile (`x`, `y`) (next to the player).
+    Gather {
+        x: i32,
+        y: i32,
+    },
+    /// Make a recipe once (at its station, with its tool).
+    Produce {
+        recipe: String,
+    },
+    /// Buy `qty` of an item from a shop whose keeper is near.
+    Buy {
+        shop: String,
+        item: String,
+        qty: u32,
+    },
+    /// Sell `qty` (0 = all) of an inventory slot's item to a shop whose keeper is near.
+    Sell {
+        shop: String,
+        slot: u8,
+        #[serde(default)]
+        qty: u32,
+    },
+    /// Attack an NPC (by its id from `NpcSpawned`).
+    AttackNpc {
+        npc: u32,
+    },
+    /// Attack a player (PvP zones only).
+    AttackPlayer {
+        player_id: Uuid,
+    },
+    /// Choose a melee attack style: `accurate`, `aggressive`, `defensive` or `controlled`.
+    SetAttackStyle {
+        style: String,
+    },
+    /// Switch a prayer on or off.
+    Pray {
+        prayer: String,
+        on: bool,
+    },
+    /// Restore prayer points at a nearby altar.
+    PrayAtAltar,
+    /// Ask a nearby player to trade, or accept their request.
+    TradeRequest {
+        player_id: Uuid,
+    },
+    /// Offer `qty` (0 = all) of an inventory slot's item in the open trade.
+    TradeOffer {
+        slot: u8,
+        #[serde(default)]
+        qty: u32,
+    },
+    /// Accept the current trade screen.
+    TradeAccept,
+    /// Decline the open trade.
+    TradeDecline,
+    AddFriend {
+        player_id: Uuid,
+    },
+    RemoveFriend {
+        player_id: Uuid,
+    },
+    AddIgnore {
+        player_id: Uuid,
+    },
+    RemoveIgnore {
+        player_id: Uuid,
+    },
+    /// Send a private message to a friend who is online and does not ignore the sender.
+    PrivateMessage {
+        to: Uuid,
+        text: String,
+    },
 }
 
 /// A command whose shape is wrong, before any game rule is consulted.
@@ -28,6 +149,8 @@ pub enum ShapeError {
     BadText,
     #[error("chat text holds control characters")]
     ControlCharacters,
+    #[error("the quantity must be at least 1")]
+    ZeroQuantity,
 }
 
 impl ShapeError {
@@ -36,6 +159,7 @@ impl ShapeError {
         match self {
             ShapeError::BadText => "bad_text",
             ShapeError::ControlCharacters => "bad_text",
+            ShapeError::ZeroQuantity => "bad_quantity",
         }
     }
 }
@@ -44,8 +168,7 @@ impl Command {
     /// Checks the command's shape (lengths, characters); game rules come later, in the world.
     pub fn validate(&self) -> Result<(), ShapeError> {
         match self {
-            Command::Move { .. } => Ok(()),
-            Command::Say { text } => {
+            Command::Say { text } | Command::PrivateMessage { text, .. } => {
                 let n = text.chars().count();
                 if n == 0 || n > MAX_SAY_CHARS || text.trim().is_empty() {
                     return Err(ShapeError::BadText);
@@ -55,6 +178,10 @@ impl Command {
                 }
                 Ok(())
             }
+            Command::BankWithdraw { qty: 0, .. } | Command::Buy { qty: 0, .. } => {
+                Err(ShapeError::ZeroQuantity)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -63,6 +190,34 @@ impl Command {
         match self {
             Command::Move { .. } => "Move",
             Command::Say { .. } => "Say",
+            Command::WalkTo { .. } => "WalkTo",
+            Command::MoveItem { .. } => "MoveItem",
+            Command::DropItem { .. } => "DropItem",
+            Command::PickUp { .. } => "PickUp",
+            Command::Eat { .. } => "Eat",
+            Command::BankDeposit { .. } => "BankDeposit",
+            Command::BankDepositAll => "BankDepositAll",
+            Command::BankWithdraw { .. } => "BankWithdraw",
+            Command::Equip { .. } => "Equip",
+            Command::Unequip { .. } => "Unequip",
+            Command::Gather { .. } => "Gather",
+            Command::Produce { .. } => "Produce",
+            Command::Buy { .. } => "Buy",
+            Command::Sell { .. } => "Sell",
+            Command::AttackNpc { .. } => "AttackNpc",
+            Command::AttackPlayer { .. } => "AttackPlayer",
+            Command::SetAttackStyle { .. } => "SetAttackStyle",
+            Command::Pray { .. } => "Pray",
+            Command::PrayAtAltar => "PrayAtAltar",
+            Command::TradeRequest { .. } => "TradeRequest",
+            Command::TradeOffer { .. } => "TradeOffer",
+            Command::TradeAccept => "TradeAccept",
+            Command::TradeDecline => "TradeDecline",
+            Command::AddFriend { .. } => "AddFriend",
+            Command::RemoveFriend { .. } => "RemoveFriend",
+            Command::AddIgnore { .. } => "AddIgnore",
+            Command::RemoveIgnore { .. } => "RemoveIgnore",
+            Command::PrivateMessage { .. } => "PrivateMessage",
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`metrics`], [`error`]: Prometheus metrics, the HTTP error body.
 
 pub mod auth;
+pub mod bench;
+pub mod content;
 pub mod error;
 pub mod gateway;
 pub mod metrics;

@@ -1,18 +1,18 @@
 //! The tick loop: the single writer of a shard.
 //!
 //! Commands arrive on an intake queue; every tick the loop decides them in a fixed order
-//! (spawns, then commands by player and seq), appends all the tick's events and its command
+//! (input: spawns, presence, then commands by player and seq; then the world's phases NPCs →
+//! players → combat → flush), appends all the tick's events and its command
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
 use crate::metrics::TickMetrics;
-use crate::world::{World, chebyshev};
+use crate::world::World;
+use crate::world::phases::PHASES;
 use loh_commands::{Command, ServerFrame};
-use loh_events::{
-    AppendBatch, EventBody, EventStore, JournalEntry, Lease, NewEvent, Outcome, player_stream,
-};
+use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Lease, NewEvent, Outcome};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 /// Players see events of other players within this many tiles.
-pub const VIEW_DISTANCE: u32 = 15;
+pub const VIEW_DISTANCE: u32 = crate::world::social::VIEW_DISTANCE;
 /// Outcomes remembered per player to answer a repeated seq with its original outcome.
 const REMEMBERED_OUTCOMES: usize = 64;
 /// Frames buffered per connection; a client that stops reading is disconnected past this.
@@ -133,6 +133,8 @@ pub struct TickWriter {
     sessions: HashMap<Uuid, Session>,
     pending: Vec<Pending>,
     spawns: Vec<Uuid>,
+    /// Sessions opened (`true`) or closed since the last tick, in arrival order.
+    presence: Vec<(Uuid, bool)>,
     tick_counter: Arc<AtomicU64>,
     head_tx: watch::Sender<u64>,
     metrics: TickMetrics,
@@ -155,11 +157,12 @@ impl TickWriter {
             let Some(last) = batch.last() else { break };
             from = last.position + 1;
             for event in &batch {
+                world.set_tick(event.tick);
                 world.apply(&event.body()?);
                 tick = tick.max(event.tick);
             }
         }
-        world.begin_tick();
+        world.begin_tick(tick);
         let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
         let head = store.head().await?;
         info!(
@@ -181,6 +184,7 @@ impl TickWriter {
             sessions: HashMap::new(),
             pending: Vec::new(),
             spawns: Vec::new(),
+            presence: Vec::new(),
             tick_counter: Arc::new(AtomicU64::new(tick)),
             head_tx,
             metrics,
@@ -258,6 +262,7 @@ impl TickWriter {
                 if self.world.player(player_id).is_none() && !self.spawns.contains(&player_id) {
                     self.spawns.push(player_id);
                 }
+                self.presence.push((player_id, true));
                 // One live session per player: the new connection takes over.
                 self.sessions
                     .insert(player_id, Session { conn_id, outbound });
@@ -274,6 +279,7 @@ impl TickWriter {
                     .is_some_and(|s| s.conn_id == conn_id)
                 {
                     self.sessions.remove(&player_id);
+                    self.presence.push((player_id, false));
                     self.metrics.sessions.set(self.sessions.len() as i64);
                 }
             }
@@ -297,7 +303,7 @@ impl TickWriter {
         self.tick += 1;
         let tick = self.tick;
         let now_us = now_us();
-        self.world.begin_tick();
+        self.world.begin_tick(tick);
 
         let mut batch = AppendBatch::default();
         let mut answers = Vec::new();
@@ -306,8 +312,15 @@ impl TickWriter {
         let mut spawns = std::mem::take(&mut self.spawns);
         spawns.sort();
         for player_id in spawns {
-            if let Some(body) = self.world.spawn(player_id) {
-                let cause = derive_id(&[b"spawn", player_id.as_bytes()]);
+            let cause = derive_id(&[b"spawn", player_id.as_bytes()]);
+            for body in self.world.spawn(player_id) {
+                self.push_event(&mut batch, tick, now_us, cause, body);
+            }
+        }
+        // Sessions opened and closed, in arrival order (friends see it; a trade is cancelled).
+        for (player_id, online) in std::mem::take(&mut self.presence) {
+            let cause = derive_id(&[b"presence", player_id.as_bytes(), &tick.to_be_bytes()]);
+            for body in self.world.presence(player_id, online) {
                 self.push_event(&mut batch, tick, now_us, cause, body);
             }
         }
@@ -317,6 +330,13 @@ impl TickWriter {
         pending.sort_by_key(|p| (p.player_id, p.seq));
         for p in pending {
             self.decide_one(&mut batch, &mut answers, tick, now_us, p);
+        }
+
+        // The world's phases after input: NPCs → players → combat → flush.
+        for phase in PHASES {
+            self.world.run_phase(phase, &mut |world, cause, body| {
+                push_new(&mut batch, world, tick, now_us, cause, body.clone());
+            });
         }
 
         let events_in_tick = batch.events.len();
@@ -368,7 +388,8 @@ impl TickWriter {
             p.player_id.as_bytes(),
             &p.seq.to_be_bytes(),
         ]);
-        let (outcome, frame) = match self.world.decide(p.player_id, &p.cmd) {
+        let mut rng = self.world.rng_for(command_id);
+        let (outcome, frame) = match self.world.decide(p.player_id, &p.cmd, &mut rng) {
             Ok(bodies) => {
                 for body in bodies {
                     self.push_event(batch, tick, now_us, command_id, body);
@@ -424,19 +445,7 @@ impl TickWriter {
         cause: Uuid,
         body: EventBody,
     ) {
-        let player_id = body.player_id().expect("every event names its player");
-        let version = self.world.player(player_id).map_or(0, |p| p.version) + 1;
-        let index = batch.events.len() as u64;
-        batch.events.push(NewEvent {
-            event_id: derive_id(&[cause.as_bytes(), &index.to_be_bytes(), &tick.to_be_bytes()]),
-            stream_id: player_stream(player_id),
-            stream_version: version,
-            tick,
-            correlation_id: cause,
-            causation_id: Some(cause),
-            occurred_at_us: now_us,
-            body: body.clone(),
-        });
+        push_new(batch, &self.world, tick, now_us, cause, body.clone());
         self.world.apply(&body);
     }
 
@@ -471,29 +480,25 @@ impl TickWriter {
                 dead.push(a.player_id);
             }
         }
-        let wire: Vec<(Uuid, (i32, i32), rmpv::Value)> = events
+        // Each event with the tile it happens on and its wire form.
+        type Seen = (EventBody, Option<(i32, i32)>, rmpv::Value);
+        let wire: Vec<Seen> = events
             .iter()
             .filter_map(|e| {
                 let body = e.body().ok()?;
-                let who = body.player_id()?;
-                let at = self.world.player(who).map(|p| (p.x, p.y))?;
-                Some((who, at, to_wire(&body)))
+                let tile = self.world.event_tile(&body);
+                let value = to_wire(&body);
+                Some((body, tile, value))
             })
             .collect();
-        let positions: BTreeMap<Uuid, (i32, i32)> = self
-            .sessions
-            .keys()
-            .filter_map(|id| self.world.player(*id).map(|p| (*id, (p.x, p.y))))
-            .collect();
         for (viewer, session) in &self.sessions {
-            let seen = positions.get(viewer).copied();
+            let Some(v) = self.world.player(*viewer) else {
+                continue;
+            };
             let visible: Vec<rmpv::Value> = wire
                 .iter()
-                .filter(|(who, at, _)| {
-                    who == viewer
-                        || seen.is_some_and(|(x, y)| chebyshev(x, y, at.0, at.1) <= VIEW_DISTANCE)
-                })
-                .map(|(_, _, v)| v.clone())
+                .filter(|(body, tile, _)| self.world.sees_from(*viewer, v, body, *tile))
+                .map(|(_, _, value)| value.clone())
                 .collect();
             if session
                 .outbound
@@ -509,11 +514,34 @@ impl TickWriter {
         for id in dead {
             // A client that stops reading is dropped; its socket closes when the queue does.
             if self.sessions.remove(&id).is_some() {
+                self.presence.push((id, false));
                 self.metrics.slow_disconnects.inc();
             }
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
     }
+}
+
+/// Adds `body` to the batch as the next event of its stream (the world has not applied it yet).
+fn push_new(
+    batch: &mut AppendBatch,
+    world: &World,
+    tick: u64,
+    now_us: i64,
+    cause: Uuid,
+    body: EventBody,
+) {
+    let index = batch.events.len() as u64;
+    batch.events.push(NewEvent {
+        event_id: derive_id(&[cause.as_bytes(), &index.to_be_bytes(), &tick.to_be_bytes()]),
+        stream_id: body.stream_id(),
+        stream_version: world.stream_version(&body) + 1,
+        tick,
+        correlation_id: cause,
+        causation_id: Some(cause),
+        occurred_at_us: now_us,
+        body,
+    });
 }
 
 /// An event body as an externally tagged MessagePack map, for `TickUpdate`.

@@ -91,6 +91,7 @@ async fn expected(store: &dyn EventStore) -> BTreeMap<Uuid, (i64, i64, Option<St
             EventBody::PlayerSaid { player_id, text } => {
                 state.get_mut(&player_id).unwrap().2 = Some(text)
             }
+            _ => {}
         }
     }
     state

@@ -149,6 +149,7 @@ impl World {
                         row.last_position = event.position;
                     }
                 }
+                _ => {}
             }
         }
         // Sorted like `all_rows` (by the text form of the id).

@@ -508,7 +508,7 @@ impl Projection for ChatCount {
                     values: vec![("last_line", Value::text(text))],
                 },
             ],
-            EventBody::PlayerMoved { .. } => vec![],
+            _ => vec![],
         })
     }
 }
@@ -528,7 +528,7 @@ fn expected_chat(events: &[StoredEvent]) -> BTreeMap<String, (i64, Option<String
                 row.0 += 1;
                 row.1 = Some(text);
             }
-            EventBody::PlayerMoved { .. } => {}
+            _ => {}
         }
     }
     rows

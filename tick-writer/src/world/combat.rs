@@ -1,0 +1,381 @@
+//! Melee combat: the OSRS max-hit and accuracy formulas, attack styles, NPC combat, death, loot
+//! and respawn. PvP only inside PvP zones, where the dead drop everything.
+
+use super::equipment::{Bonuses, bonuses};
+use super::{
+    Decision, GROUND_DESPAWN_TICKS, GROUND_PRIVATE_TICKS, Player, Rejection, World, WorldRng,
+    chebyshev,
+};
+use loh_events::{AttackStyle, EventBody, GroundItem, Skill, Target};
+use rand::Rng;
+use uuid::Uuid;
+
+/// Ticks between a player's swings.
+pub const PLAYER_ATTACK_SPEED: u64 = 4;
+/// Tiles beyond which a target is lost.
+pub const COMBAT_RANGE: u32 = 15;
+
+/// `(attack, strength, defence)` invisible style bonuses.
+pub fn style_bonus(style: AttackStyle) -> (i64, i64, i64) {
+    match style {
+        AttackStyle::Accurate => (3, 0, 0),
+        AttackStyle::Aggressive => (0, 3, 0),
+        AttackStyle::Defensive => (0, 0, 3),
+        AttackStyle::Controlled => (1, 1, 1),
+    }
+}
+
+/// `floor(floor(level · mult%) + style + 8)`.
+pub fn effective(level: u8, mult_percent: u32, style: i64) -> i64 {
+    i64::from(level) * i64::from(mult_percent) / 100 + style + 8
+}
+
+/// `floor((EffStr · (StrBonus + 64) + 320) / 640)`.
+pub fn max_hit(eff_str: i64, str_bonus: i32) -> u32 {
+    let v = (eff_str * (i64::from(str_bonus) + 64) + 320) / 640;
+    v.max(0) as u32
+}
+
+/// Rolls a hit: with `A > D` the chance is `1 − (D + 2) / (2 (A + 1))`, else `A / (2 (D + 1))`,
+/// drawn as exact integers.
+pub fn rolls_hit(attack: i64, defence: i64, rng: &mut WorldRng) -> bool {
+    let (a, d) = (attack.max(0), defence.max(0));
+    if a > d {
+        rng.random_range(0..2 * (a + 1)) >= d + 2
+    } else {
+        rng.random_range(0..2 * (d + 1)) < a
+    }
+}
+
+/// A player's melee numbers: (attack roll, max hit, defence roll).
+pub fn player_rolls(w: &World, p: &Player) -> (i64, u32, i64) {
+    let b: Bonuses = bonuses(&w.content, p);
+    let (sa, ss, sd) = style_bonus(p.style);
+    let (ma, ms, md) = w.prayer_mults(p);
+    let eff_atk = effective(p.skills.level(Skill::Attack), ma, sa);
+    let eff_str = effective(p.skills.level(Skill::Strength), ms, ss);
+    let eff_def = effective(p.skills.level(Skill::Defence), md, sd);
+    (
+        eff_atk * (i64::from(b.attack) + 64),
+        max_hit(eff_str, b.strength),
+        eff_def * (i64::from(b.defence) + 64),
+    )
+}
+
+impl World {
+    pub(super) fn decide_attack_npc(&self, player_id: Uuid, p: &Player, npc: u32) -> Decision {
+        let n = self
+            .npcs
+            .get(&npc)
+            .ok_or_else(|| Rejection::new("no_such_npc", "that NPC is not here"))?;
+        self.rule(
+            chebyshev(p.x, p.y, n.x, n.y) <= COMBAT_RANGE,
+            "not_in_range",
+            "too far away",
+        )?;
+        Ok(vec![EventBody::CombatTargetSet {
+            player_id,
+            target: Target::Npc(npc),
+        }])
+    }
+
+    pub(super) fn decide_attack_player(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        other: Uuid,
+    ) -> Decision {
+        self.rule(
+            other != player_id,
+            "bad_target",
+            "you cannot attack yourself",
+        )?;
+        let o = self
+            .players
+            .get(&other)
+            .ok_or_else(|| Rejection::new("no_such_player", "no such player"))?;
+        self.rule(
+            self.content.is_pvp(p.x, p.y) && self.content.is_pvp(o.x, o.y),
+            "not_in_pvp",
+            "players fight only in a PvP zone",
+        )?;
+        self.rule(
+            chebyshev(p.x, p.y, o.x, o.y) <= COMBAT_RANGE,
+            "not_in_range",
+            "too far away",
+        )?;
+        Ok(vec![EventBody::CombatTargetSet {
+            player_id,
+            target: Target::Player(other),
+        }])
+    }
+
+    pub(super) fn decide_style(&self, player_id: Uuid, style: &str) -> Decision {
+        let style = match style {
+            "accurate" => AttackStyle::Accurate,
+            "aggressive" => AttackStyle::Aggressive,
+            "defensive" => AttackStyle::Defensive,
+            "controlled" => AttackStyle::Controlled,
+            _ => {
+                return Err(Rejection::new(
+                    "bad_style",
+                    format!("no attack style {style}"),
+                ));
+            }
+        };
+        Ok(vec![EventBody::AttackStyleSet { player_id, style }])
+    }
+
+    /// A player's swing, or a step toward the target, or losing it (combat phase).
+    pub(super) fn player_combat_step(&self, player_id: Uuid, rng: &mut WorldRng) -> Vec<EventBody> {
+        let Some(p) = self.players.get(&player_id) else {
+            return Vec::new();
+        };
+        let Some(target) = p.target else {
+            return Vec::new();
+        };
+        let at = match target {
+            Target::Npc(n) => self.npcs.get(&n).map(|n| (n.x, n.y, n.hitpoints)),
+            Target::Player(o) => self
+                .players
+                .get(&o)
+                .filter(|o| self.content.is_pvp(o.x, o.y) && self.content.is_pvp(p.x, p.y))
+                .map(|o| (o.x, o.y, o.hitpoints)),
+        };
+        let Some((tx, ty, hp)) = at else {
+            return vec![EventBody::CombatTargetCleared { player_id }];
+        };
+        let distance = chebyshev(p.x, p.y, tx, ty);
+        if distance > COMBAT_RANGE {
+            return vec![EventBody::CombatTargetCleared { player_id }];
+        }
+        if distance > 1 {
+            return self.step_toward(player_id, p, tx, ty).into_iter().collect();
+        }
+        if self.tick < p.next_attack_at {
+            return Vec::new();
+        }
+        let (attack, max, _) = player_rolls(self, p);
+        let defence = match target {
+            Target::Npc(n) => {
+                let def = &self.content.npcs[&self.npcs[&n].kind];
+                (i64::from(def.defence) + 9) * (i64::from(def.defence_bonus) + 64)
+            }
+            Target::Player(o) => player_rolls(self, &self.players[&o]).2,
+        };
+        let hit = rolls_hit(attack, defence, rng);
+        let mut damage = if hit { rng.random_range(0..=max) } else { 0 };
+        if let Target::Player(o) = target
+            && self.protected_from_melee(&self.players[&o])
+        {
+            damage /= 2;
+        }
+        let damage = damage.min(hp);
+        let mut events = vec![EventBody::PlayerAttacked {
+            player_id,
+            target,
+            hit,
+            damage,
+            next_at: self.tick + PLAYER_ATTACK_SPEED,
+        }];
+        events.extend(self.combat_xp(player_id, p, damage));
+        if damage >= hp && damage > 0 {
+            match target {
+                Target::Npc(n) => events.push(self.npc_death(n, Some(player_id), rng)),
+                Target::Player(o) => events.push(self.player_death(o, Some(player_id))),
+            }
+        }
+        events
+    }
+
+    /// XP for `damage`: 4 per point to the style's skill (split for controlled), 4/3 to HP.
+    fn combat_xp(&self, player_id: Uuid, p: &Player, damage: u32) -> Vec<EventBody> {
+        if damage == 0 {
+            return Vec::new();
+        }
+        let mut grants = match p.style {
+            AttackStyle::Accurate => vec![(Skill::Attack, 4 * damage)],
+            AttackStyle::Aggressive => vec![(Skill::Strength, 4 * damage)],
+            AttackStyle::Defensive => vec![(Skill::Defence, 4 * damage)],
+            AttackStyle::Controlled => [Skill::Attack, Skill::Strength, Skill::Defence]
+                .map(|s| (s, 4 * damage / 3))
+                .to_vec(),
+        };
+        grants.push((Skill::Hitpoints, 4 * damage / 3));
+        let mut events = Vec::new();
+        for (skill, xp) in grants {
+            events.push(EventBody::XpGained {
+                player_id,
+                skill,
+                xp,
+            });
+            events.extend(self.level_ups(player_id, skill, xp));
+        }
+        events
+    }
+
+    /// An NPC's swing at its target, if adjacent and due (combat phase).
+    pub(super) fn npc_combat_step(&self, npc: u32, rng: &mut WorldRng) -> Vec<EventBody> {
+        let Some(n) = self.npcs.get(&npc) else {
+            return Vec::new();
+        };
+        let Some(target) = n.target.or_else(|| self.npc_aggression(npc)) else {
+            return Vec::new();
+        };
+        let Some(p) = self.players.get(&target) else {
+            return Vec::new();
+        };
+        if chebyshev(n.x, n.y, p.x, p.y) > 1 || self.tick < n.next_attack_at {
+            return Vec::new();
+        }
+        let def = &self.content.npcs[&n.kind];
+        let attack = (i64::from(def.attack) + 9) * (i64::from(def.attack_bonus) + 64);
+        let (_, _, defence) = player_rolls(self, p);
+        let hit = rolls_hit(attack, defence, rng);
+        let max = max_hit(i64::from(def.strength) + 9, def.strength_bonus);
+        let mut damage = if hit { rng.random_range(0..=max) } else { 0 };
+        if self.protected_from_melee(p) {
+            damage = 0;
+        }
+        let damage = damage.min(p.hitpoints);
+        let mut events = vec![EventBody::NpcAttacked {
+            npc,
+            player_id: target,
+            hit,
+            damage,
+            next_at: self.tick + u64::from(def.attack_speed),
+        }];
+        if damage >= p.hitpoints && damage > 0 {
+            events.push(self.player_death(target, None));
+        }
+        events
+    }
+
+    /// The event of `player_id` dying: respawn in town; in a PvP zone everything drops.
+    fn player_death(&self, player_id: Uuid, killer: Option<Uuid>) -> EventBody {
+        let p = &self.players[&player_id];
+        let mut dropped = Vec::new();
+        if self.content.is_pvp(p.x, p.y) {
+            let carried = p.inventory.slots().map(|(_, s)| (s.item.clone(), s.qty));
+            let worn = p.equipment.iter().flatten().map(|i| (i.clone(), 1));
+            for (k, (item, qty)) in carried.chain(worn).enumerate() {
+                dropped.push(GroundItem {
+                    ground_id: self.next_ground_id + k as u64,
+                    item,
+                    qty,
+                    x: p.x,
+                    y: p.y,
+                    owner: killer,
+                    public_at: self.tick + GROUND_PRIVATE_TICKS,
+                    despawn_at: self.tick + GROUND_DESPAWN_TICKS,
+                });
+            }
+        }
+        EventBody::PlayerDied {
+            player_id,
+            killer,
+            x: self.map.spawn_x,
+            y: self.map.spawn_y,
+            dropped,
+        }
+    }
+
+    pub(super) fn apply_combat(&mut self, body: &EventBody) {
+        match body {
+            EventBody::CombatTargetSet { player_id, target } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.target = Some(*target);
+                    p.gathering = None;
+                    p.path = None;
+                }
+            }
+            EventBody::CombatTargetCleared { player_id } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.target = None;
+                }
+            }
+            EventBody::AttackStyleSet { player_id, style } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.style = *style;
+                }
+            }
+            EventBody::PlayerAttacked {
+                player_id,
+                target,
+                damage,
+                next_at,
+                ..
+            } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.next_attack_at = *next_at;
+                }
+                match target {
+                    Target::Npc(n) => {
+                        if let Some(n) = self.npcs.get_mut(n) {
+                            n.hitpoints = n.hitpoints.saturating_sub(*damage);
+                            // An attacked NPC fights back.
+                            n.target.get_or_insert(*player_id);
+                        }
+                    }
+                    Target::Player(o) => {
+                        if let Some(o) = self.players.get_mut(o) {
+                            o.hitpoints = o.hitpoints.saturating_sub(*damage);
+                        }
+                    }
+                }
+            }
+            EventBody::NpcAttacked {
+                npc,
+                player_id,
+                damage,
+                next_at,
+                ..
+            } => {
+                if let Some(n) = self.npcs.get_mut(npc) {
+                    n.next_attack_at = *next_at;
+                    n.target = Some(*player_id);
+                }
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.hitpoints = p.hitpoints.saturating_sub(*damage);
+                }
+            }
+            EventBody::PlayerDied {
+                player_id,
+                x,
+                y,
+                dropped,
+                ..
+            } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    if !dropped.is_empty() {
+                        p.inventory.drain();
+                        p.equipment = Default::default();
+                    }
+                    (p.x, p.y) = (*x, *y);
+                    p.hitpoints = p.skills.level(Skill::Hitpoints).into();
+                    p.target = None;
+                    p.gathering = None;
+                    p.path = None;
+                    p.prayers.clear();
+                }
+                for g in dropped {
+                    self.put_on_ground(g.clone());
+                }
+                for n in self.npcs.values_mut() {
+                    if n.target == Some(*player_id) {
+                        n.target = None;
+                    }
+                }
+                for p in self.players.values_mut() {
+                    if p.target == Some(Target::Player(*player_id)) {
+                        p.target = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The value ledger: every mint with its source and every burn with its sink, per item, folded
+//! from events. Invariant 7: at every position, minted − burned = Σ holdings.
+
+use super::World;
+use loh_events::EventBody;
+use std::collections::BTreeMap;
+
+/// Mints and burns per item, and per (source or sink, item).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    pub minted: BTreeMap<String, u64>,
+    pub burned: BTreeMap<String, u64>,
+    pub sources: BTreeMap<(String, String), u64>,
+    pub sinks: BTreeMap<(String, String), u64>,
+}
+
+impl Ledger {
+    fn mint(&mut self, source: &str, item: &str, qty: u32) {
+        *self.minted.entry(item.to_owned()).or_default() += u64::from(qty);
+        *self
+            .sources
+            .entry((source.to_owned(), item.to_owned()))
+            .or_default() += u64::from(qty);
+    }
+
+    fn burn(&mut self, sink: &str, item: &str, qty: u32) {
+        *self.burned.entry(item.to_owned()).or_default() += u64::from(qty);
+        *self
+            .sinks
+            .entry((sink.to_owned(), item.to_owned()))
+            .or_default() += u64::from(qty);
+    }
+
+    /// Records the mints and burns an event carries (called by [`World::apply`]).
+    pub fn record(&mut self, body: &EventBody) {
+        match body {
+            EventBody::ItemsMinted {
+                item, qty, source, ..
+            } => self.mint(source, item, *qty),
+            EventBody::ItemsBurned {
+                item, qty, sink, ..
+            } => self.burn(sink, item, *qty),
+            EventBody::GroundItemDespawned { item, qty, .. } => self.burn("despawn", item, *qty),
+            EventBody::ResourceGathered { item, .. } => self.mint("gather", item, 1),
+            EventBody::ItemsProduced {
+                consumed, produced, ..
+            } => {
+                for s in consumed {
+                    self.burn("craft", &s.item, s.qty);
+                }
+                for s in produced {
+                    self.mint("craft", &s.item, s.qty);
+                }
+            }
+            EventBody::ShopBought {
+                item, qty, price, ..
+            } => {
+                self.burn("shop", super::COINS, *price);
+                self.mint("shop", item, *qty);
+            }
+            EventBody::ShopSold {
+                item, qty, price, ..
+            } => {
+                self.burn("shop", item, *qty);
+                self.mint("shop", super::COINS, *price);
+            }
+            EventBody::NpcDied { loot, .. } => {
+                for g in loot {
+                    self.mint("npc_drop", &g.item, g.qty);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// minted − burned per item (items never minted are absent).
+    pub fn outstanding(&self) -> BTreeMap<String, i128> {
+        let mut out: BTreeMap<String, i128> = BTreeMap::new();
+        for (item, q) in &self.minted {
+            *out.entry(item.clone()).or_default() += i128::from(*q);
+        }
+        for (item, q) in &self.burned {
+            *out.entry(item.clone()).or_default() -= i128::from(*q);
+        }
+        out.retain(|_, q| *q != 0);
+        out
+    }
+}
+
+impl World {
+    /// Σ holdings per item: inventories, banks, worn items and the ground.
+    pub fn holdings(&self) -> BTreeMap<String, i128> {
+        let mut out: BTreeMap<String, i128> = BTreeMap::new();
+        let mut add = |item: &str, qty: u32| {
+            *out.entry(item.to_owned()).or_default() += i128::from(qty);
+        };
+        for p in self.players.values() {
+            for (_, s) in p.inventory.slots() {
+                add(&s.item, s.qty);
+            }
+            for (item, qty) in &p.bank {
+                add(item, *qty);
+            }
+            for item in p.equipment.iter().flatten() {
+                add(item, 1);
+            }
+        }
+        for g in self.ground.values() {
+            add(&g.item, g.qty);
+        }
+        out.retain(|_, q| *q != 0);
+        out
+    }
+
+    /// Checks invariant 7: minted − burned = Σ holdings, and no stack above the maximum.
+    pub fn check_conservation(&self) -> Result<(), String> {
+        let (ledger, held) = (self.ledger.outstanding(), self.holdings());
+        if ledger != held {
+            return Err(format!("minted − burned {ledger:?} ≠ holdings {held:?}"));
+        }
+        let max = u64::from(super::MAX_STACK);
+        for (id, p) in &self.players {
+            let too_big = p.inventory.slots().any(|(_, s)| u64::from(s.qty) > max)
+                || p.bank.values().any(|q| u64::from(*q) > max);
+            if too_big {
+                return Err(format!("player {id} holds a stack above the maximum"));
+            }
+        }
+        Ok(())
+    }
+}

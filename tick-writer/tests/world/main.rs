@@ -1,0 +1,3 @@
+//! World property tests: conservation of value under random play, and deterministic replay.
+
+mod properties;
