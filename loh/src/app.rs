@@ -8,6 +8,9 @@ use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
 use loh_nats::EventStreamDef;
 use loh_projections::{ProjectionMetrics, Projector, ReadDb, Source};
+use loh_tick_writer::auth::sessions::SessionStore;
+use loh_tick_writer::auth::tokens::SigningKey;
+use loh_tick_writer::limits::Limits;
 use loh_tick_writer::relay::{Relay, RelayMetrics};
 use loh_tick_writer::server::{GameConfig, GameServer};
 use loh_tick_writer::tick::Pacing;
@@ -40,10 +43,25 @@ pub struct Settings {
     pub query_addr: SocketAddr,
     pub pacing: Pacing,
     pub map: MapConfig,
-    /// The access-token secret; the embedded default keeps one in its data folder.
-    pub token_secret: Option<Vec<u8>>,
+    /// Keys, sessions and browser origins of the front door.
+    pub auth: AuthSettings,
     /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
     pub stream: Option<EventStreamDef>,
+}
+
+/// The front door's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// PEM of the RSA private key that signs access tokens; required on the real services, made
+    /// and kept in the data folder by the embedded default.
+    pub signing_key_pem: Option<String>,
+    /// Redis for sessions and the single-session lock; without it they live in this process
+    /// (one instance only).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key (`loh` when empty).
+    pub redis_prefix: String,
+    /// Browser origins allowed besides the game server's own.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Settings {
@@ -155,19 +173,28 @@ pub async fn jetstream(
     Ok(js)
 }
 
-fn token_secret(backing: &Backing, settings: &Settings) -> anyhow::Result<Vec<u8>> {
-    match (&settings.token_secret, backing) {
-        (Some(secret), _) => {
-            anyhow::ensure!(
-                secret.len() >= 32,
-                "LOH_TOKEN_SECRET must be at least 32 bytes"
-            );
-            Ok(secret.clone())
+fn signing_key(backing: &Backing, settings: &Settings) -> anyhow::Result<SigningKey> {
+    match (&settings.auth.signing_key_pem, backing) {
+        (Some(pem), _) => SigningKey::from_pem(pem).context("loading the RSA signing key"),
+        (None, Backing::Embedded(dir)) => dir.signing_key(),
+        (None, Backing::Services { .. }) => anyhow::bail!(
+            "an RSA signing key is required on the real services (LOH_JWT_KEY or LOH_JWT_KEY_FILE)"
+        ),
+    }
+}
+
+async fn session_store(settings: &Settings, pool: &sqlx::AnyPool) -> anyhow::Result<SessionStore> {
+    match &settings.auth.redis_url {
+        Some(url) => {
+            let prefix = match settings.auth.redis_prefix.as_str() {
+                "" => "loh",
+                p => p,
+            };
+            SessionStore::redis(url, prefix)
+                .await
+                .with_context(|| format!("connecting to Redis at {url} (REDIS_URL)"))
         }
-        (None, Backing::Embedded(dir)) => dir.token_secret(),
-        (None, Backing::Services { .. }) => {
-            anyhow::bail!("LOH_TOKEN_SECRET is required when running on the real services")
-        }
+        None => Ok(SessionStore::sql(pool.clone())),
     }
 }
 
@@ -227,13 +254,16 @@ async fn start_game(
     registry: Registry,
     running: &mut Running,
 ) -> anyhow::Result<watch::Receiver<u64>> {
+    let accounts = any_pool(&database_url(backing)).await?;
     let config = GameConfig {
         bind: settings.game_addr,
         pacing: settings.pacing,
         map: settings.map.clone(),
-        token_secret: token_secret(backing, settings)?,
+        signing_key: signing_key(backing, settings)?,
+        sessions: session_store(settings, &accounts).await?,
+        allowed_origins: settings.auth.allowed_origins.clone(),
+        limits: Limits::default(),
     };
-    let accounts = any_pool(&database_url(backing)).await?;
     let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())
         .await
         .context("starting the game server")?;

@@ -1,7 +1,7 @@
 //! The subcommands and their configuration. Every flag can also be set by its environment
 //! variable; secrets only by environment.
 
-use crate::app::{self, Backing, Settings};
+use crate::app::{self, AuthSettings, Backing, Settings};
 use crate::embedded::DataDir;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +58,21 @@ pub struct Common {
     /// Fixed tick length in milliseconds (online worlds use 400).
     #[arg(long, env = "LOH_TICK_MS")]
     pub tick_ms: Option<u32>,
+    /// Redis (sessions, refresh tokens, the single-session lock); without it they live in this
+    /// process, which is right for one instance only.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "LOH_REDIS_PREFIX", default_value = "loh")]
+    pub redis_prefix: String,
+    /// File holding the RSA private key (PEM) that signs access tokens. The key itself may
+    /// instead be given in the LOH_JWT_KEY environment variable.
+    #[arg(long, env = "LOH_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// Browser origins allowed to call the game server, comma-separated
+    /// (e.g. https://play.example.com).
+    #[arg(long, env = "LOH_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Common {
@@ -72,16 +87,26 @@ impl Common {
             }
             None => default_pacing,
         };
-        let token_secret = std::env::var("LOH_TOKEN_SECRET")
-            .ok()
-            .map(String::into_bytes);
+        let signing_key_pem = match (&self.jwt_key_file, std::env::var("LOH_JWT_KEY").ok()) {
+            (_, Some(pem)) => Some(pem),
+            (Some(path), None) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            (None, None) => None,
+        };
         Ok(Settings {
             shard: self.shard.clone(),
             game_addr: self.game_addr,
             query_addr: self.query_addr,
             pacing,
             map: MapConfig::default(),
-            token_secret,
+            auth: AuthSettings {
+                signing_key_pem,
+                redis_url: self.redis_url.clone(),
+                redis_prefix: self.redis_prefix.clone(),
+                allowed_origins: self.allowed_origins.clone(),
+            },
             stream: None,
         })
     }

@@ -1,11 +1,12 @@
-//! The data folder of the embedded default: the SQLite database and the token secret.
+//! The data folder of the embedded default: the SQLite database and the RSA signing key.
 
 use anyhow::Context;
+use loh_tick_writer::auth::tokens::SigningKey;
 use std::path::{Path, PathBuf};
 
 /// File names inside the data folder.
 pub const DATABASE_FILE: &str = "loh.db";
-pub const SECRET_FILE: &str = "token.secret";
+pub const KEY_FILE: &str = "signing-key.pem";
 
 /// The data folder of `loh up`.
 #[derive(Debug, Clone)]
@@ -34,23 +35,18 @@ impl DataDir {
         )
     }
 
-    /// The access-token secret, made on first start and kept in the folder (mode 0600).
-    pub fn token_secret(&self) -> anyhow::Result<Vec<u8>> {
-        let path = self.root.join(SECRET_FILE);
-        if let Ok(hex_secret) = std::fs::read_to_string(&path) {
-            let secret = hex::decode(hex_secret.trim())
-                .with_context(|| format!("{} is not hex", path.display()))?;
-            anyhow::ensure!(
-                secret.len() >= 32,
-                "{} is shorter than 32 bytes",
-                path.display()
-            );
-            return Ok(secret);
+    /// The RSA key that signs access tokens, made on first start and kept in the folder
+    /// (PKCS#8 PEM, mode 0600).
+    pub fn signing_key(&self) -> anyhow::Result<SigningKey> {
+        let path = self.root.join(KEY_FILE);
+        if let Ok(pem) = std::fs::read_to_string(&path) {
+            return SigningKey::from_pem(&pem)
+                .with_context(|| format!("loading {}", path.display()));
         }
-        let secret: [u8; 32] = rand::random();
-        write_private(&path, &hex::encode(secret))
+        let key = SigningKey::generate().context("generating the RSA signing key")?;
+        write_private(&path, key.private_pem())
             .with_context(|| format!("writing {}", path.display()))?;
-        Ok(secret.to_vec())
+        Ok(key)
     }
 }
 

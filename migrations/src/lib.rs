@@ -2,7 +2,8 @@
 //!
 //! `postgres/` holds the PostgreSQL migrations and `sqlite/` the embedded store's; the same
 //! numbers mean the same tables in both. Files are numbered by area:
-//! `0001` events, shard heads and the command journal; `0002` accounts; `0003` projections.
+//! `0001` events, shard heads and the command journal; `0002` accounts; `0003` projections;
+//! `0004` auth sessions (used when no Redis is configured).
 
 use sqlx::migrate::Migrator;
 

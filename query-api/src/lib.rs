@@ -15,7 +15,9 @@
 //! - [`routes`]: the handlers. [`wire`]: the JSON bodies. [`error`]: [`ApiError`].
 //! - [`metrics`]: [`ApiMetrics`] and the request-counting middleware.
 //! - [`openapi`]: the generated document ([`openapi::ApiDoc`]).
+//! - [`auth`]: access-token verification with the public key only.
 
+pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

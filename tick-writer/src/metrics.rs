@@ -15,6 +15,7 @@ pub struct TickMetrics {
     pub duplicates: Counter,
     pub sessions: Gauge,
     pub slow_disconnects: Counter,
+    pub rate_limited: Counter,
 }
 
 impl Default for TickMetrics {
@@ -29,6 +30,7 @@ impl Default for TickMetrics {
             duplicates: Counter::default(),
             sessions: Gauge::default(),
             slow_disconnects: Counter::default(),
+            rate_limited: Counter::default(),
         }
     }
 }
@@ -66,6 +68,11 @@ impl TickMetrics {
             "loh_slow_client_disconnects",
             "Connections dropped because the client stopped reading",
             self.slow_disconnects.clone(),
+        );
+        registry.register(
+            "loh_commands_rate_limited",
+            "Commands refused with rate_limited (over the per-tick or per-connection budget)",
+            self.rate_limited.clone(),
         );
     }
 }

@@ -1,20 +1,25 @@
-//! The game server: HTTP routes (auth, WebSocket, health, metrics) around the tick loop.
+//! The game server: HTTP routes (auth, WebSocket, JWKS, health, metrics) around the tick loop,
+//! served by [`crate::http::serve`] with the limits of [`crate::limits::Limits`].
 
-use crate::auth::{Accounts, Hasher, Tokens};
+use crate::auth::csrf::OriginPolicy;
+use crate::auth::routes::{self, Kicks};
+use crate::auth::sessions::SessionStore;
+use crate::auth::tokens::{SigningKey, Tokens};
+use crate::auth::{Accounts, Hasher};
 use crate::error::ApiError;
 use crate::gateway::ws_handler;
+use crate::limits::{Limits, RateLimits};
 use crate::metrics::{TickMetrics, render};
 use crate::tick::{Pacing, TickError, TickHandle, TickWriter};
 use crate::world::{MapConfig, World};
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use loh_events::EventStore;
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -24,8 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Intake queue length: commands waiting for the next tick across all players.
 const INTAKE_QUEUE: usize = 65_536;
-/// Largest JSON body accepted by the auth routes.
-const MAX_JSON_BODY: usize = 16 * 1024;
 
 /// How to run the game server.
 #[derive(Debug, Clone)]
@@ -33,8 +36,13 @@ pub struct GameConfig {
     pub bind: SocketAddr,
     pub pacing: Pacing,
     pub map: MapConfig,
-    /// HS256 key of access tokens, at least 32 bytes.
-    pub token_secret: Vec<u8>,
+    /// The RSA key that signs access tokens (RS256).
+    pub signing_key: SigningKey,
+    /// Refresh tokens, signing keys, nonces and the single-session lock.
+    pub sessions: SessionStore,
+    /// Browser origins allowed besides the server's own host.
+    pub allowed_origins: Vec<String>,
+    pub limits: Limits,
 }
 
 /// Shared state of the HTTP handlers.
@@ -44,6 +52,21 @@ pub struct AppState {
     pub tokens: Tokens,
     pub accounts: Accounts,
     pub registry: Arc<Registry>,
+    pub sessions: SessionStore,
+    pub origins: OriginPolicy,
+    pub rate: RateLimits,
+    pub limits: Arc<Limits>,
+    pub kicks: Kicks,
+    pub metrics: TickMetrics,
+    /// This process's id, part of the owner of every single-session lock it takes.
+    pub instance: Arc<str>,
+}
+
+impl AppState {
+    /// The HMAC key of CSRF tokens (derived from the RSA key, so shared by every instance).
+    pub fn csrf_secret(&self) -> &[u8] {
+        self.tokens.key().derived_secret()
+    }
 }
 
 /// A running game server.
@@ -51,6 +74,7 @@ pub struct GameServer {
     addr: SocketAddr,
     head: watch::Receiver<u64>,
     tokens: Tokens,
+    sessions: SessionStore,
     tick_task: JoinHandle<Result<(), TickError>>,
     http_task: JoinHandle<std::io::Result<()>>,
 }
@@ -82,33 +106,41 @@ impl GameServer {
             store,
             World::new(config.map.clone()),
             config.pacing,
-            metrics,
+            metrics.clone(),
         )
         .await?;
         let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
         let head = writer.head();
-        let tokens = Tokens::new(&config.token_secret);
+        let tokens = Tokens::new(config.signing_key.clone());
+        let rate = RateLimits::new(&config.limits);
+        rate.spawn_pruner(cancel.clone());
         let state = AppState {
             tick: writer.handle(intake_tx),
             tokens: tokens.clone(),
             accounts: Accounts::new(accounts_pool, Hasher::new(2)),
             registry: Arc::new(registry),
+            sessions: config.sessions.clone(),
+            origins: OriginPolicy::new(config.allowed_origins.clone()),
+            rate,
+            limits: Arc::new(config.limits.clone()),
+            kicks: Kicks::default(),
+            metrics,
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
         };
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let tick_cancel = cancel.clone();
         let tick_task = tokio::spawn(async move { writer.run(intake_rx, tick_cancel).await });
+        let limits = config.limits.clone();
         let app = router(state);
-        let http_task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-        });
+        let http_task =
+            tokio::spawn(async move { crate::http::serve(listener, app, &limits, cancel).await });
         tracing::info!(%addr, "game server listening");
         Ok(GameServer {
             addr,
             head,
             tokens,
+            sessions: config.sessions,
             tick_task,
             http_task,
         })
@@ -132,6 +164,11 @@ impl GameServer {
         &self.tokens
     }
 
+    /// The session store (tests and tools).
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
     /// Waits until the tick loop and the HTTP server stop; the first error wins.
     pub async fn wait(self) -> Result<(), ServeError> {
         let tick = self.tick_task.await?;
@@ -143,94 +180,83 @@ impl GameServer {
 
 /// The routes of the game server.
 pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_body;
     Router::new()
-        .route("/v1/auth/register", post(register))
-        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/register", post(routes::register))
+        .route("/v1/auth/login", post(routes::login))
+        .route("/v1/auth/refresh", post(routes::refresh))
+        .route("/v1/auth/logout", post(routes::logout))
+        .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/v1/ws", get(ws_handler))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// A request body read within the body timeout and size limit.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the body is too large",
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > state.limits.max_body) {
+            return Err(too_large());
+        }
+        let read = axum::body::to_bytes(req.into_body(), state.limits.max_body);
+        match tokio::time::timeout(state.limits.body_timeout, read).await {
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the body took too long to arrive",
+            )),
+            Ok(Err(_)) => Err(too_large()),
+            Ok(Ok(bytes)) => Ok(RawBody(bytes)),
+        }
+    }
+}
+
+/// Parses a JSON body, checking its media type; faults answer with the error body.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::bad_request("bad_json", "the body is not the expected JSON"))
 }
 
 /// A JSON body whose faults answer with the error body of PROTOCOL.md.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send application/json",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::bad_request("bad_body", "could not read the body"))?;
-        if bytes.len() > MAX_JSON_BODY {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the body is too large",
-            ));
-        }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|_| ApiError::bad_request("bad_json", "the body is not the expected JSON"))
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&headers, &bytes).map(JsonBody)
     }
-}
-
-#[derive(Deserialize)]
-struct Credentials {
-    username: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct Registered {
-    player_id: String,
-}
-
-#[derive(Serialize)]
-struct LoggedIn {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
-}
-
-async fn register(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Credentials>,
-) -> Result<impl IntoResponse, ApiError> {
-    let player_id = state
-        .accounts
-        .register(&body.username, &body.password)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Registered {
-            player_id: player_id.to_string(),
-        }),
-    ))
-}
-
-async fn login(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Credentials>,
-) -> Result<impl IntoResponse, ApiError> {
-    let player_id = state.accounts.login(&body.username, &body.password).await?;
-    Ok(Json(LoggedIn {
-        access_token: state.tokens.issue(player_id),
-        token_type: "Bearer",
-        expires_in: crate::auth::ACCESS_TTL_SECS,
-    }))
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -27,6 +27,8 @@ pub const VIEW_DISTANCE: u32 = crate::world::social::VIEW_DISTANCE;
 const REMEMBERED_OUTCOMES: usize = 64;
 /// Frames buffered per connection; a client that stops reading is disconnected past this.
 pub const OUTBOUND_QUEUE: usize = 256;
+/// Commands a player may have decided per tick; the rest are `Rejected` with `rate_limited`.
+pub const ACTIONS_PER_TICK: usize = 8;
 /// Appends retried this many times on transient errors before the writer gives up.
 const APPEND_ATTEMPTS: u32 = 8;
 
@@ -328,7 +330,25 @@ impl TickWriter {
         // Phase: players. Commands in a fixed order: by player, then seq.
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|p| (p.player_id, p.seq));
+        let mut spent: HashMap<Uuid, usize> = HashMap::new();
         for p in pending {
+            // The per-player action budget: past it, a command is refused unjournaled, so the
+            // same seq can be sent again in a later tick.
+            let used = spent.entry(p.player_id).or_default();
+            *used += 1;
+            if *used > ACTIONS_PER_TICK {
+                self.metrics.rate_limited.inc();
+                answers.push(Answer {
+                    player_id: p.player_id,
+                    frame: ServerFrame::Rejected {
+                        seq: p.seq,
+                        tick,
+                        code: "rate_limited".into(),
+                        message: format!("more than {ACTIONS_PER_TICK} commands in one tick"),
+                    },
+                });
+                continue;
+            }
             self.decide_one(&mut batch, &mut answers, tick, now_us, p);
         }
 

@@ -6,15 +6,26 @@ mod kill;
 mod pipeline;
 
 use client::{answer, command, connect, register_and_login};
-use loh::app::{self, Backing, Running, Settings};
+use loh::app::{self, AuthSettings, Backing, Running, Settings};
 use loh::embedded::DataDir;
 use loh_commands::{Command, ServerFrame};
-use loh_events::testing::{TestDb, nats_url, unique_name};
+use loh_events::testing::{TestDb, nats_url, redis_url, unique_name};
 use loh_nats::EventStreamDef;
 use loh_tick_writer::tick::Pacing;
 use loh_tick_writer::world::MapConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// One RSA key for the whole test binary (generating one takes a moment).
+fn test_key_pem() -> &'static str {
+    static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEM.get_or_init(|| {
+        loh_tick_writer::auth::tokens::SigningKey::generate()
+            .unwrap()
+            .private_pem()
+            .to_owned()
+    })
+}
 
 fn settings(stream: Option<EventStreamDef>) -> Settings {
     Settings {
@@ -23,7 +34,18 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         query_addr: "127.0.0.1:0".parse().unwrap(),
         pacing: Pacing::Fixed { tick_ms: 100 },
         map: MapConfig::default(),
-        token_secret: Some(b"a test secret that is long enough to sign".to_vec()),
+        auth: match &stream {
+            // On the real services: a shared RSA key and Redis, as in production; the Redis
+            // prefix is the test's own and the same across its restarts.
+            Some(stream) => AuthSettings {
+                signing_key_pem: Some(test_key_pem().to_owned()),
+                redis_url: Some(redis_url()),
+                redis_prefix: stream.subject_prefix.clone(),
+                allowed_origins: Vec::new(),
+            },
+            // Embedded: the key is made and kept in the data folder; sessions in process.
+            None => AuthSettings::default(),
+        },
         stream,
     }
 }

@@ -1,108 +1,32 @@
-//! Accounts and tokens: register and login (PROTOCOL.md), Argon2id hashing off the async runtime,
-//! JWT access tokens.
+//! Accounts, sessions and the hardened front door (PROTOCOL.md, `docs/SECURITY.md`).
 //!
 //! Accounts live in the `accounts` table of the same database as the events (PostgreSQL, or the
-//! embedded SQLite file), reached through `sqlx::AnyPool`.
+//! embedded SQLite file), reached through `sqlx::AnyPool`; passwords are Argon2id hashes made off
+//! the async runtime.
+//!
+//! # Layout
+//! - this module: accounts and password hashing.
+//! - [`tokens`]: RS256 access tokens, the server's RSA key and its JWKS document.
+//! - [`sessions`]: refresh-token families, revocation, signing keys, nonces and the single-session
+//!   lock, in Redis or in process.
+//! - [`signing`]: HMAC-SHA256 request signatures of non-browser clients.
+//! - [`csrf`]: the browser side: Origin / Sec-Fetch-Site checks and the signed double-submit token.
+//! - [`routes`]: the `/v1/auth/*` handlers and `/.well-known/jwks.json`.
+
+pub mod csrf;
+pub mod routes;
+pub mod sessions;
+pub mod signing;
+pub mod tokens;
 
 use crate::error::ApiError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::http::StatusCode;
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
-
-/// Access tokens live this long.
-pub const ACCESS_TTL_SECS: i64 = 900;
-const ISSUER: &str = "loh";
-const AUDIENCE: &str = "loh-game";
-
-/// The claims of an access token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: Uuid,
-    pub iss: String,
-    pub aud: String,
-    pub typ: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: Uuid,
-}
-
-/// Issues and checks access tokens (HS256 with the server's secret).
-#[derive(Clone)]
-pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens(..)")
-    }
-}
-
-impl Tokens {
-    /// Tokens keyed with `secret` (at least 32 bytes).
-    pub fn new(secret: &[u8]) -> Tokens {
-        assert!(
-            secret.len() >= 32,
-            "the token secret must be at least 32 bytes"
-        );
-        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Tokens {
-            encoding: EncodingKey::from_secret(secret).expect("an HMAC key of 32+ bytes"),
-            decoding: DecodingKey::from_secret(secret).expect("an HMAC key of 32+ bytes"),
-            validation,
-        }
-    }
-
-    /// A fresh access token for `player_id`.
-    pub fn issue(&self, player_id: Uuid) -> String {
-        let now = crate::tick::now_us() / 1_000_000;
-        let claims = Claims {
-            sub: player_id,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            typ: "access".into(),
-            iat: now,
-            exp: now + ACCESS_TTL_SECS,
-            jti: Uuid::new_v4(),
-        };
-        jsonwebtoken::encode(
-            &Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )
-        .expect("HS256 signing cannot fail")
-    }
-
-    /// The player of a valid access token.
-    pub fn verify(&self, token: &str) -> Result<Uuid, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| unauthorized())?;
-        if data.claims.typ != "access" {
-            return Err(unauthorized());
-        }
-        Ok(data.claims.sub)
-    }
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "missing or invalid access token",
-    )
-}
 
 /// Username rules: 3 to 12 characters of letters, digits, `_` and `-`; compared lower-cased.
 pub fn normalise_username(raw: &str) -> Result<String, ApiError> {
