@@ -180,4 +180,12 @@ mod tests {
         assert!(r.events_per_tick > 0.0);
         assert!(r.to_string().contains("of the 400 ms budget"));
     }
+
+    /// The figure: `cargo test -p loh-tick-writer --release --lib
+    /// bench::tests::tick_cost_with_2500_players -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a benchmark; run in release"]
+    fn tick_cost_with_2500_players() {
+        println!("{}", super::tick_benchmark(2_500, 200));
+    }
 }
