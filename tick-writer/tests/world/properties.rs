@@ -31,7 +31,14 @@ fn player(i: u8) -> Uuid {
 
 fn item() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "coins", "chisel", "bronze_axe", "bread", "logs", "hammer", "steel_sword", "copper_ore",
+        "coins",
+        "chisel",
+        "bronze_axe",
+        "bread",
+        "logs",
+        "hammer",
+        "steel_sword",
+        "copper_ore",
     ])
     .prop_map(str::to_owned)
 }
@@ -65,8 +72,12 @@ fn command() -> impl Strategy<Value = Command> {
             x: SPOTS[s].0 - 1,
             y: SPOTS[s].1 - 1
         }),
-        prop::sample::select(vec!["smelt_bronze_bar", "smith_bronze_sword", "cut_sapphire"])
-            .prop_map(|r| Command::Produce { recipe: r.into() }),
+        prop::sample::select(vec![
+            "smelt_bronze_bar",
+            "smith_bronze_sword",
+            "cut_sapphire"
+        ])
+        .prop_map(|r| Command::Produce { recipe: r.into() }),
         (item(), qty.clone()).prop_map(|(item, qty)| Command::Buy {
             shop: "general_store".into(),
             item,
