@@ -108,6 +108,20 @@ impl World {
         if from == to {
             return None;
         }
+        // Fast path: a straight or diagonal step that gets closer; the search only when blocked.
+        let (dx, dy) = ((to.0 - from.0).signum(), (to.1 - from.1).signum());
+        let here = chebyshev(from.0, from.1, to.0, to.1);
+        let direct = [(dx, dy), (dx, 0), (0, dy)]
+            .into_iter()
+            .filter(|d| *d != (0, 0))
+            .map(|(ddx, ddy)| (from.0 + ddx, from.1 + ddy))
+            .find(|t| {
+                chebyshev(t.0, t.1, to.0, to.1) < here
+                    && (*t == to || self.may_enter(p, t.0, t.1).is_ok())
+            });
+        if direct.is_some() {
+            return direct;
+        }
         let (x0, y0) = (
             from.0.min(to.0) - PATH_MARGIN,
             from.1.min(to.1) - PATH_MARGIN,
