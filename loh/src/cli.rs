@@ -248,6 +248,15 @@ pub enum BenchWhich {
         #[arg(long, default_value_t = 2_000)]
         batch: usize,
     },
+    /// Tick cost with many simulated players, as a fraction of the 400 ms budget.
+    Tick {
+        /// Simulated players, each issuing one command per tick.
+        #[arg(long, default_value_t = 2_500)]
+        players: usize,
+        /// Ticks to measure.
+        #[arg(long, default_value_t = 200)]
+        ticks: usize,
+    },
     /// Relay publishes ÷ a raw async-nats publish loop of the same payloads.
     Relay {
         /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
@@ -381,6 +390,13 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             batch,
         } => {
             let report = loh_events::bench::append_vs_copy(&database_url, events, batch).await?;
+            println!("{report}");
+        }
+        BenchWhich::Tick { players, ticks } => {
+            let report = tokio::task::spawn_blocking(move || {
+                loh_tick_writer::bench::tick_benchmark(players, ticks)
+            })
+            .await?;
             println!("{report}");
         }
         BenchWhich::Relay {
