@@ -88,11 +88,13 @@ impl FrameError {
     }
 }
 
-/// Decodes a client frame, checking its size first.
+/// Decodes a client frame: its size first, then its structure ([`crate::guard::check_msgpack`]),
+/// then the value. Never panics.
 pub fn decode_client(bytes: &[u8]) -> Result<ClientFrame, FrameError> {
     if bytes.len() > MAX_CLIENT_FRAME {
         return Err(FrameError::TooLarge(bytes.len()));
     }
+    crate::guard::check_msgpack(bytes)?;
     rmp_serde::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 

@@ -7,9 +7,13 @@
 //! # Layout
 //! - [`command`]: [`Command`], what a player may ask the world to do, and its shape checks.
 //! - [`frame`]: [`ClientFrame`] and [`ServerFrame`], and their codec with size limits.
+//! - [`guard`]: the structural check of MessagePack bytes that runs before decoding.
+//! - [`auth`]: the JSON bodies of the auth routes.
 
+pub mod auth;
 pub mod command;
 pub mod frame;
+pub mod guard;
 
 pub use command::{Command, ShapeError};
 pub use frame::{

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -57,16 +57,7 @@ impl Kicks {
     }
 }
 
-#[derive(Deserialize)]
-pub struct Credentials {
-    username: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-pub struct RefreshBody {
-    refresh_token: String,
-}
+pub use loh_commands::auth::{Credentials, RefreshBody};
 
 #[derive(Serialize)]
 struct Registered {
