@@ -1,18 +1,48 @@
 //! The investigator's tools over the event store (`loh replay …`).
 //!
 //! Reads the store directly — PostgreSQL, or the embedded SQLite file — and needs no network
-//! service. Must not depend on the network roles.
+//! service: it links the world's pure rules (`loh-tick-writer`'s `world`) but never starts a
+//! gateway, relay or bus. Must not depend on the network roles.
 //!
 //! # Layout
 //! - [`verify`]: walk the hash chain from genesis; report the first break or "intact".
+//! - [`timeline`]: every command and event touching a player, as a table, JSON or CSV.
+//! - [`state`]: a player's holdings, skills and position at a tick or time.
+//! - [`scan`]: anomaly rules with evidence positions.
+//! - [`resimulate`]: re-run the journal through the world and compare byte for byte.
+//! - [`log`]: reading the whole log and journal; [`time`]: RFC 3339 times.
+
+pub mod log;
+pub mod resimulate;
+pub mod scan;
+pub mod state;
+pub mod time;
+pub mod timeline;
 
 use loh_events::{ChainBreak, ChainVerifier, EventStore};
 use std::fmt;
 
-/// Events read per batch.
-const BATCH: usize = 5_000;
+use log::BATCH;
 /// Progress is reported every this many events.
-const PROGRESS_EVERY: u64 = 100_000;
+pub const PROGRESS_EVERY: u64 = 100_000;
+
+/// Errors of the replay tools.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed or held undecodable bytes; the command exits non-zero.
+    #[error(transparent)]
+    Store(#[from] loh_events::Error),
+    /// An argument or a stored input could not be understood; fix the argument.
+    #[error("{0}")]
+    Input(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A journaled command from its MessagePack bytes.
+pub fn decode_command(bytes: &[u8]) -> Result<loh_commands::Command, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| format!("undecodable command: {e}"))
+}
 
 /// What a walk of the chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,19 @@ pub const ACTIONS_PER_TICK: usize = 8;
 /// Appends retried this many times on transient errors before the writer gives up.
 const APPEND_ATTEMPTS: u32 = 8;
 
+/// The player id under which a tick's inputs other than commands are journaled, with
+/// `seq` = the tick, so the journal alone replays the world (`loh replay resimulate`).
+pub const TICK_INPUTS_PLAYER: Uuid = Uuid::nil();
+
+/// A tick's inputs other than commands: players entering for the first time (decided in id
+/// order) and sessions opened (`true`) or closed, in arrival order. Journaled as MessagePack
+/// under [`TICK_INPUTS_PLAYER`], ahead of the tick's commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TickInputs {
+    pub spawns: Vec<Uuid>,
+    pub presence: Vec<(Uuid, bool)>,
+}
+
 /// How ticks are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pacing {
@@ -313,6 +326,26 @@ impl TickWriter {
         // Phase: input. New players enter first, in id order.
         let mut spawns = std::mem::take(&mut self.spawns);
         spawns.sort();
+        let presence = std::mem::take(&mut self.presence);
+        if !spawns.is_empty() || !presence.is_empty() {
+            let inputs = TickInputs {
+                spawns: spawns.clone(),
+                presence: presence.clone(),
+            };
+            batch.journal.push(JournalEntry {
+                command_id: derive_id(&[
+                    b"inputs",
+                    self.store.shard().as_bytes(),
+                    &tick.to_be_bytes(),
+                ]),
+                tick,
+                player_id: TICK_INPUTS_PLAYER,
+                seq: tick,
+                command: rmp_serde::to_vec_named(&inputs).expect("inputs always encode"),
+                outcome: Outcome::Accepted,
+                received_at_us: now_us,
+            });
+        }
         for player_id in spawns {
             let cause = derive_id(&[b"spawn", player_id.as_bytes()]);
             for body in self.world.spawn(player_id) {
@@ -320,7 +353,7 @@ impl TickWriter {
             }
         }
         // Sessions opened and closed, in arrival order (friends see it; a trade is cancelled).
-        for (player_id, online) in std::mem::take(&mut self.presence) {
+        for (player_id, online) in presence {
             let cause = derive_id(&[b"presence", player_id.as_bytes(), &tick.to_be_bytes()]);
             for body in self.world.presence(player_id, online) {
                 self.push_event(&mut batch, tick, now_us, cause, body);
@@ -543,7 +576,7 @@ impl TickWriter {
 }
 
 /// Adds `body` to the batch as the next event of its stream (the world has not applied it yet).
-fn push_new(
+pub fn push_new(
     batch: &mut AppendBatch,
     world: &World,
     tick: u64,

@@ -1,0 +1,243 @@
+//! `resimulate`: re-runs the command journal through the world's own `decide`/`apply` and phases,
+//! tick by tick from genesis, and compares the produced events with the stored ones byte for
+//! byte (their sealed hashes cover every envelope field and the payload).
+
+use crate::log::{EventCursor, journal};
+use crate::{Result, decode_command};
+use loh_events::{AppendBatch, EventStore, GENESIS_HASH, JournalEntry, Outcome, StoredEvent};
+use loh_tick_writer::tick::{TICK_INPUTS_PLAYER, TickInputs, derive_id, push_new};
+use loh_tick_writer::world::World;
+use loh_tick_writer::world::phases::PHASES;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where the re-run and the log first disagree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Divergence {
+    pub tick: u64,
+    /// The log position of the first differing event (or where one is missing).
+    pub position: u64,
+    pub what: String,
+    /// The stored event (or journal outcome), as JSON.
+    pub stored: Option<serde_json::Value>,
+    /// What the re-run produced, as JSON.
+    pub replayed: Option<serde_json::Value>,
+}
+
+/// What a re-run found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ResimReport {
+    /// Every stored event was reproduced byte for byte.
+    Identical {
+        ticks: u64,
+        events: u64,
+        commands: u64,
+    },
+    Diverged(Box<Divergence>),
+}
+
+impl ResimReport {
+    pub fn is_identical(&self) -> bool {
+        matches!(self, ResimReport::Identical { .. })
+    }
+}
+
+impl std::fmt::Display for ResimReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResimReport::Identical {
+                ticks,
+                events,
+                commands,
+            } => write!(
+                f,
+                "identical: {ticks} ticks, {commands} journaled commands, {events} events reproduced byte for byte"
+            ),
+            ResimReport::Diverged(d) => {
+                writeln!(
+                    f,
+                    "DIVERGED at tick {}, position {}: {}",
+                    d.tick, d.position, d.what
+                )?;
+                writeln!(
+                    f,
+                    "  stored:   {}",
+                    d.stored
+                        .as_ref()
+                        .map_or("(nothing)".into(), |v| v.to_string())
+                )?;
+                write!(
+                    f,
+                    "  replayed: {}",
+                    d.replayed
+                        .as_ref()
+                        .map_or("(nothing)".into(), |v| v.to_string())
+                )
+            }
+        }
+    }
+}
+
+/// Re-runs the whole journal of `store` on `world` (a fresh world with the shard's map, content
+/// and seed), calling `progress` with the tick now and then.
+pub async fn resimulate(
+    store: &dyn EventStore,
+    mut world: World,
+    mut progress: impl FnMut(u64),
+) -> Result<ResimReport> {
+    let mut by_tick: BTreeMap<u64, Vec<JournalEntry>> = BTreeMap::new();
+    let entries = journal(store, 0, None).await?;
+    let commands = entries
+        .iter()
+        .filter(|j| j.player_id != TICK_INPUTS_PLAYER)
+        .count() as u64;
+    for j in entries {
+        by_tick.entry(j.tick).or_default().push(j);
+    }
+    let head = store.head().await?;
+    let mut cursor = EventCursor::new(store, 1);
+    let last_event_tick = match store.read_from(head.position.max(1), 1).await?.first() {
+        Some(e) => e.tick,
+        None => 0,
+    };
+    let last_tick = last_event_tick.max(by_tick.keys().next_back().copied().unwrap_or(0));
+    let shard = store.shard().to_owned();
+    let (mut position, mut prev_hash, mut events) = (0u64, GENESIS_HASH, 0u64);
+    for tick in 1..=last_tick {
+        if tick.is_multiple_of(10_000) {
+            progress(tick);
+        }
+        let mut stored: Vec<StoredEvent> = Vec::new();
+        while cursor.peek().await?.is_some_and(|e| e.tick <= tick) {
+            stored.extend(cursor.next().await?);
+        }
+        let journal = by_tick.remove(&tick).unwrap_or_default();
+        let now_us = journal
+            .iter()
+            .find(|j| j.player_id == TICK_INPUTS_PLAYER)
+            .map(|j| j.received_at_us)
+            .or_else(|| stored.first().map(|e| e.occurred_at_us))
+            .unwrap_or(0);
+        world.begin_tick(tick);
+        let mut batch = AppendBatch::default();
+        let emit = |world: &mut World, batch: &mut AppendBatch, cause, body| {
+            push_new(batch, world, tick, now_us, cause, body);
+            let body = &batch.events.last().expect("just pushed").body;
+            world.apply(&body.clone());
+        };
+        for j in &journal {
+            if j.player_id == TICK_INPUTS_PLAYER {
+                let inputs: TickInputs = rmp_serde::from_slice(&j.command)
+                    .map_err(|e| crate::Error::Input(format!("tick {tick} inputs: {e}")))?;
+                for p in inputs.spawns {
+                    let cause = derive_id(&[b"spawn", p.as_bytes()]);
+                    for body in world.spawn(p) {
+                        emit(&mut world, &mut batch, cause, body);
+                    }
+                }
+                for (p, online) in inputs.presence {
+                    let cause = derive_id(&[b"presence", p.as_bytes(), &tick.to_be_bytes()]);
+                    for body in world.presence(p, online) {
+                        emit(&mut world, &mut batch, cause, body);
+                    }
+                }
+                continue;
+            }
+            let cmd = decode_command(&j.command).map_err(crate::Error::Input)?;
+            let mut rng = world.rng_for(j.command_id);
+            let outcome = match world.decide(j.player_id, &cmd, &mut rng) {
+                Ok(bodies) => {
+                    for body in bodies {
+                        emit(&mut world, &mut batch, j.command_id, body);
+                    }
+                    Outcome::Accepted
+                }
+                Err(r) => Outcome::Rejected {
+                    code: r.code.to_owned(),
+                    message: r.message,
+                },
+            };
+            if outcome != j.outcome {
+                return Ok(diverged(
+                    tick,
+                    position + batch.events.len() as u64,
+                    format!(
+                        "command {} seq {} of {} was decided differently",
+                        j.command_id, j.seq, j.player_id
+                    ),
+                    serde_json::to_value(&j.outcome).ok(),
+                    serde_json::to_value(&outcome).ok(),
+                ));
+            }
+        }
+        for phase in PHASES {
+            world.run_phase(phase, &mut |world, cause, body| {
+                push_new(&mut batch, world, tick, now_us, cause, body.clone());
+            });
+        }
+        let n = batch.events.len().max(stored.len());
+        for i in 0..n {
+            let expected_position = position + 1;
+            let replayed = match batch.events.get(i) {
+                Some(e) => Some(StoredEvent::seal(&shard, expected_position, prev_hash, e)?),
+                None => None,
+            };
+            let original = stored.get(i);
+            let same = match (&replayed, original) {
+                (Some(r), Some(o)) => {
+                    r.hash == o.hash && r.canonical_bytes() == o.canonical_bytes()
+                }
+                _ => false,
+            };
+            if !same {
+                let what = match (&replayed, original) {
+                    (None, Some(_)) => "the log holds an event the re-run did not produce",
+                    (Some(_), None) => "the re-run produced an event the log lacks",
+                    _ => "the events differ",
+                };
+                return Ok(diverged(
+                    tick,
+                    expected_position,
+                    what.to_owned(),
+                    original.map(event_json),
+                    replayed.as_ref().map(event_json),
+                ));
+            }
+            let original = original.expect("same implies stored");
+            position = original.position;
+            prev_hash = original.hash;
+            events += 1;
+        }
+    }
+    Ok(ResimReport::Identical {
+        ticks: last_tick,
+        events,
+        commands,
+    })
+}
+
+fn diverged(
+    tick: u64,
+    position: u64,
+    what: String,
+    stored: Option<serde_json::Value>,
+    replayed: Option<serde_json::Value>,
+) -> ResimReport {
+    ResimReport::Diverged(Box::new(Divergence {
+        tick,
+        position,
+        what,
+        stored,
+        replayed,
+    }))
+}
+
+fn event_json(e: &StoredEvent) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        let body: serde_json::Value = serde_json::from_slice(&e.payload).unwrap_or_default();
+        m.insert("body".into(), body);
+        m.remove("payload");
+    }
+    v
+}

@@ -1,0 +1,252 @@
+//! Histories made by the real tick writer, in process, on a real store; and plants.
+
+use loh_commands::Command;
+use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Outcome, SqliteEventStore};
+use loh_replay::state::{At, world_at};
+use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::tick::{Intake, Pacing, TickWriter, derive_id, now_us, push_new};
+use loh_tick_writer::world::{MapConfig, World};
+use sqlx::Executor;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+pub const SHARD: &str = "world1";
+
+/// A shard driven by a real [`TickWriter`], with two players online.
+pub struct Game {
+    pub store: Arc<dyn EventStore>,
+    pub sqlite: Option<SqliteEventStore>,
+    pub writer: TickWriter,
+    pub alice: Uuid,
+    pub bob: Uuid,
+    seqs: std::collections::HashMap<Uuid, u64>,
+    // Kept so the sessions stay open.
+    _outbound: Vec<mpsc::Receiver<loh_commands::ServerFrame>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Game {
+    /// A game on a fresh embedded SQLite store.
+    pub async fn sqlite() -> Game {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        let store = SqliteEventStore::open(path.to_str().expect("utf-8"), SHARD)
+            .await
+            .expect("sqlite store");
+        let mut g = Game::on(Arc::new(store.clone())).await;
+        g.sqlite = Some(store);
+        g._dir = Some(dir);
+        g
+    }
+
+    /// A game on `store`.
+    pub async fn on(store: Arc<dyn EventStore>) -> Game {
+        let writer = TickWriter::start(
+            store.clone(),
+            World::new(MapConfig::default()),
+            Pacing::Fixed { tick_ms: 400 },
+            TickMetrics::default(),
+        )
+        .await
+        .expect("writer");
+        let mut g = Game {
+            store,
+            sqlite: None,
+            writer,
+            alice: Uuid::new_v4(),
+            bob: Uuid::new_v4(),
+            seqs: Default::default(),
+            _outbound: Vec::new(),
+            _dir: None,
+        };
+        for (conn, p) in [g.alice, g.bob].into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel(100_000);
+            let (reply, _joined) = oneshot::channel();
+            g.writer.take(Intake::Connect {
+                player_id: p,
+                conn_id: conn as u64,
+                outbound: tx,
+                reply,
+            });
+            g._outbound.push(rx);
+        }
+        g.tick().await;
+        g
+    }
+
+    /// Queues `cmd` from `player` with its next seq.
+    pub fn send(&mut self, player: Uuid, cmd: Command) {
+        let seq = self.seqs.entry(player).or_default();
+        *seq += 1;
+        self.writer.take(Intake::Command {
+            player_id: player,
+            seq: *seq,
+            cmd,
+            received_at_us: now_us(),
+        });
+    }
+
+    pub async fn tick(&mut self) {
+        self.writer.run_tick().await.expect("tick");
+        // Drain what the clients were sent.
+        for rx in &mut self._outbound {
+            while rx.try_recv().is_ok() {}
+        }
+    }
+
+    /// The world as the log says it is now.
+    pub async fn world(&self) -> World {
+        world_at(self.store.as_ref(), At::Tick(u64::MAX))
+            .await
+            .expect("fold")
+            .0
+    }
+
+    /// The tick of the last stored event.
+    pub async fn last_tick(&self) -> u64 {
+        let head = self.store.head().await.expect("head");
+        self.store.read_from(head.position, 1).await.expect("read")[0].tick
+    }
+
+    /// A typical honest session: alice walks, drops her axe and picks it up again, says hello;
+    /// one command of hers is refused.
+    pub async fn play_honestly(&mut self) {
+        let (x, y) = {
+            let w = self.world().await;
+            let p = w.player(self.alice).expect("alice");
+            (p.x, p.y)
+        };
+        for step in 1..=3 {
+            self.send(
+                self.alice,
+                Command::Move {
+                    x: x + step,
+                    y,
+                    run: false,
+                },
+            );
+            self.tick().await;
+        }
+        self.send(
+            self.alice,
+            Command::Move {
+                x: x + 50,
+                y,
+                run: false,
+            },
+        );
+        self.send(
+            self.bob,
+            Command::Say {
+                text: "hello".into(),
+            },
+        );
+        self.tick().await;
+        self.send(self.alice, Command::DropItem { slot: 0 });
+        self.tick().await;
+        let ground_id = self.ground_id().await;
+        self.send(self.alice, Command::PickUp { ground_id });
+        self.tick().await;
+        self.tick().await;
+    }
+
+    /// The id of the last item dropped on the ground.
+    pub async fn last_dropped(&self) -> (u64, String, u32) {
+        let mut found = None;
+        let mut from = 1;
+        loop {
+            let batch = self.store.read_from(from, 1000).await.expect("read");
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for e in &batch {
+                if let EventBody::ItemDropped { ground, .. } = e.body().expect("body") {
+                    found = Some((ground.ground_id, ground.item, ground.qty));
+                }
+            }
+        }
+        found.expect("an item was dropped")
+    }
+
+    async fn ground_id(&self) -> u64 {
+        self.last_dropped().await.0
+    }
+
+    /// Appends forged `bodies` as one later tick, as an attacker with database access would.
+    pub async fn plant(&self, bodies: Vec<EventBody>) -> u64 {
+        let mut world = self.world().await;
+        let tick = self.last_tick().await + 1;
+        world.begin_tick(tick);
+        let mut batch = AppendBatch::default();
+        let cause = derive_id(&[b"forged", &tick.to_be_bytes()]);
+        for body in bodies {
+            push_new(&mut batch, &world, tick, now_us(), cause, body.clone());
+            world.apply(&body);
+        }
+        let lease = self.store.acquire().await.expect("lease");
+        let appended = self.store.append(lease, batch).await.expect("append");
+        appended.events[0].position
+    }
+
+    /// Appends `n` forged accepted journal entries of `player` in one tick.
+    pub async fn plant_commands(&self, player: Uuid, n: u64) -> u64 {
+        let tick = self.last_tick().await + 1;
+        let journal = (0..n)
+            .map(|i| JournalEntry {
+                command_id: Uuid::new_v4(),
+                tick,
+                player_id: player,
+                seq: 10_000 + i,
+                command: rmp_serde::to_vec_named(&Command::Say { text: "x".into() })
+                    .expect("encode"),
+                outcome: Outcome::Accepted,
+                received_at_us: now_us(),
+            })
+            .collect();
+        let lease = self.store.acquire().await.expect("lease");
+        self.store
+            .append(
+                lease,
+                AppendBatch {
+                    events: Vec::new(),
+                    journal,
+                },
+            )
+            .await
+            .expect("append");
+        tick
+    }
+
+    /// Changes one byte of the payload at `position`, bypassing the append-only trigger.
+    pub async fn tamper(&self, position: u64) {
+        let store = self.sqlite.as_ref().expect("an embedded store");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        conn.execute("DROP TRIGGER events_no_update")
+            .await
+            .expect("drop trigger");
+        let payload: Vec<u8> =
+            sqlx::query_scalar("SELECT payload FROM events WHERE shard = ? AND position = ?")
+                .bind(SHARD)
+                .bind(position as i64)
+                .fetch_one(&mut *conn)
+                .await
+                .expect("payload");
+        let mut payload = payload;
+        let i = payload
+            .iter()
+            .position(|b| b.is_ascii_digit())
+            .expect("a digit");
+        payload[i] = if payload[i] == b'9' {
+            b'8'
+        } else {
+            payload[i] + 1
+        };
+        sqlx::query("UPDATE events SET payload = ? WHERE shard = ? AND position = ?")
+            .bind(payload)
+            .bind(SHARD)
+            .bind(position as i64)
+            .execute(&mut *conn)
+            .await
+            .expect("tamper");
+    }
+}

@@ -1,0 +1,393 @@
+//! Every replay tool on histories made by the real tick writer, with planted cheats.
+
+mod helpers;
+
+use helpers::Game;
+use loh_commands::Command;
+use loh_events::EventBody;
+use loh_replay::resimulate::{ResimReport, resimulate};
+use loh_replay::scan::{Range, scan};
+use loh_replay::state::{At, state_at};
+use loh_replay::timeline::{Filter, timeline, to_csv, to_table};
+use loh_replay::{VerifyReport, verify};
+use loh_tick_writer::world::{MapConfig, World};
+
+#[tokio::test]
+async fn timeline_lists_accepted_and_rejected_commands_and_the_events_of_the_player_in_order() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let entries = timeline(g.store.as_ref(), g.alice, &Filter::default(), |_| {})
+        .await
+        .expect("timeline");
+    let commands: Vec<_> = entries.iter().filter(|e| e.source == "command").collect();
+    assert_eq!(commands.len(), 6, "{}", to_table(&entries));
+    assert!(commands.iter().any(|e| {
+        e.outcome
+            .as_deref()
+            .is_some_and(|o| o.starts_with("rejected"))
+    }));
+    assert!(entries.iter().any(|e| e.kind == "PlayerSpawned"));
+    assert!(entries.iter().any(|e| e.kind == "ItemDropped"));
+    assert!(entries.iter().any(|e| e.kind == "ItemPickedUp"));
+    assert!(
+        !entries.iter().any(|e| e.kind == "PlayerSaid"),
+        "bob's chat is not alice's"
+    );
+    let keys: Vec<_> = entries
+        .iter()
+        .map(|e| (e.tick, e.source == "event"))
+        .collect();
+    assert!(keys.is_sorted(), "ordered by tick, commands first");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.wall_time.ends_with('Z') && e.wall_time_us > 0)
+    );
+}
+
+#[tokio::test]
+async fn timeline_filters_by_tick_time_and_kind_and_renders_json_and_csv() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let all = timeline(g.store.as_ref(), g.alice, &Filter::default(), |_| {})
+        .await
+        .expect("timeline");
+    let moves = Filter {
+        kinds: vec!["playermoved".into()],
+        ..Filter::default()
+    };
+    let moved = timeline(g.store.as_ref(), g.alice, &moves, |_| {})
+        .await
+        .expect("moves");
+    assert_eq!(moved.len(), 3);
+    let rejected = Filter {
+        kinds: vec!["rejected".into()],
+        ..Filter::default()
+    };
+    let refused = timeline(g.store.as_ref(), g.alice, &rejected, |_| {})
+        .await
+        .expect("rejected");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].kind, "Move");
+    let window = Filter {
+        from_tick: Some(2),
+        to_tick: Some(3),
+        ..Filter::default()
+    };
+    let some = timeline(g.store.as_ref(), g.alice, &window, |_| {})
+        .await
+        .expect("window");
+    assert!(!some.is_empty() && some.iter().all(|e| (2..=3).contains(&e.tick)));
+    let t = all
+        .iter()
+        .find(|e| e.kind == "ItemDropped")
+        .expect("drop")
+        .wall_time_us;
+    let since = Filter {
+        from_us: Some(t),
+        ..Filter::default()
+    };
+    let later = timeline(g.store.as_ref(), g.alice, &since, |_| {})
+        .await
+        .expect("since");
+    assert!(later.iter().all(|e| e.wall_time_us >= t) && later.len() < all.len());
+    let json = serde_json::to_string(&all).expect("json");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json)
+            .expect("parse")
+            .as_array()
+            .map(Vec::len),
+        Some(all.len())
+    );
+    let csv = to_csv(&all);
+    assert_eq!(csv.lines().count(), all.len() + 1);
+    assert!(csv.starts_with("tick,wall_time_us,"));
+}
+
+#[tokio::test]
+async fn state_at_a_tick_shows_holdings_skills_position_and_wallet_of_that_moment() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let drop_tick = timeline(
+        g.store.as_ref(),
+        g.alice,
+        &Filter {
+            kinds: vec!["ItemDropped".into()],
+            ..Filter::default()
+        },
+        |_| {},
+    )
+    .await
+    .expect("timeline")[0]
+        .tick;
+    let before = state_at(g.store.as_ref(), g.alice, At::Tick(drop_tick - 1))
+        .await
+        .expect("state")
+        .expect("alice");
+    let at = state_at(g.store.as_ref(), g.alice, At::Tick(drop_tick))
+        .await
+        .expect("state")
+        .expect("alice");
+    let now = state_at(g.store.as_ref(), g.alice, At::Tick(u64::MAX))
+        .await
+        .expect("state")
+        .expect("alice");
+    assert_eq!(
+        before.inventory.len(),
+        at.inventory.len() + 1,
+        "the axe is on the ground"
+    );
+    assert_eq!(
+        now.inventory.len(),
+        before.inventory.len(),
+        "and picked up again"
+    );
+    assert_eq!(now.wallet.total, 25);
+    assert_eq!(now.skills.len(), 11);
+    let spawn = state_at(g.store.as_ref(), g.alice, At::Tick(1))
+        .await
+        .expect("state")
+        .expect("alice");
+    assert_eq!(now.x, spawn.x + 3, "three steps east");
+    assert!(
+        state_at(g.store.as_ref(), g.alice, At::Tick(0))
+            .await
+            .expect("state")
+            .is_none()
+    );
+    let time: At = loh_replay::time::format_us(i64::MAX / 2)
+        .parse()
+        .expect("time");
+    assert!(matches!(time, At::Time(_)));
+    assert!(now.to_string().contains("wallet: 25 coins"));
+}
+
+#[tokio::test]
+async fn scan_finds_nothing_on_an_honest_history() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[tokio::test]
+async fn scan_finds_a_planted_duplication_with_its_evidence_positions() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let (ground_id, item, qty) = g.last_dropped().await;
+    let planted = g
+        .plant(vec![EventBody::ItemPickedUp {
+            player_id: g.alice,
+            ground_id,
+            item,
+            qty,
+        }])
+        .await;
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let dup = findings
+        .iter()
+        .find(|f| f.rule == "duplicated_item")
+        .expect("duplicated item found");
+    assert_eq!(dup.player, Some(g.alice));
+    assert!(
+        dup.positions.contains(&planted) && dup.positions.len() == 2,
+        "{dup:?}"
+    );
+}
+
+#[tokio::test]
+async fn scan_finds_coins_minted_from_nowhere_and_items_taken_from_an_empty_slot() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let minted = g
+        .plant(vec![EventBody::ItemsMinted {
+            player_id: g.bob,
+            item: "coins".into(),
+            qty: 1_000_000,
+            source: "gm_gift".into(),
+        }])
+        .await;
+    let burned = g
+        .plant(vec![EventBody::BankDeposited {
+            player_id: g.bob,
+            slot: 27,
+            item: "coins".into(),
+            qty: 5,
+        }])
+        .await;
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let lost: Vec<_> = findings
+        .iter()
+        .filter(|f| f.rule == "value_not_conserved")
+        .collect();
+    assert!(
+        lost.iter()
+            .any(|f| f.positions == vec![minted] && f.message.contains("gm_gift")),
+        "{findings:#?}"
+    );
+    assert!(
+        lost.iter()
+            .any(|f| f.positions == vec![burned] && f.message.contains("slot 27")),
+        "{findings:#?}"
+    );
+    assert!(
+        lost.iter().all(|f| f.tick >= lost[0].tick),
+        "nothing before the plant"
+    );
+}
+
+#[tokio::test]
+async fn scan_finds_a_planted_speed_hack() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let (x, y) = {
+        let w = g.world().await;
+        let p = w.player(g.alice).expect("alice");
+        (p.x, p.y)
+    };
+    let planted = g
+        .plant(vec![EventBody::PlayerMoved {
+            player_id: g.alice,
+            from_x: x,
+            from_y: y,
+            x: x + 7,
+            y,
+            running: true,
+        }])
+        .await;
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let hack = findings
+        .iter()
+        .find(|f| f.rule == "speed_hack")
+        .expect("speed hack found");
+    assert_eq!(
+        (hack.player, hack.positions.clone()),
+        (Some(g.alice), vec![planted])
+    );
+    let before = scan(
+        g.store.as_ref(),
+        Range {
+            from_tick: None,
+            to_tick: Some(hack.tick - 1),
+        },
+        |_| {},
+    )
+    .await
+    .expect("scan");
+    assert!(before.is_empty(), "the range bounds the report");
+}
+
+#[tokio::test]
+async fn scan_finds_a_flood_of_rejected_commands_and_actions_beyond_the_tick_budget() {
+    let mut g = Game::sqlite().await;
+    for _ in 0..6 {
+        for _ in 0..8 {
+            g.send(
+                g.bob,
+                Command::Move {
+                    x: 0,
+                    y: 0,
+                    run: false,
+                },
+            );
+        }
+        g.tick().await;
+    }
+    let flooded = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let flood = flooded
+        .iter()
+        .find(|f| f.rule == "rejection_flood")
+        .expect("flood found");
+    assert_eq!((flood.player, flood.commands.len()), (Some(g.bob), 48));
+    let tick = g.plant_commands(g.alice, 12).await;
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let budget = findings
+        .iter()
+        .find(|f| f.rule == "action_budget")
+        .expect("budget found");
+    assert_eq!(
+        (budget.player, budget.tick, budget.commands.len()),
+        (Some(g.alice), tick, 12)
+    );
+}
+
+#[tokio::test]
+async fn verify_finds_a_tampered_byte_and_says_where() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    assert!(
+        verify(g.store.as_ref(), |_| {})
+            .await
+            .expect("verify")
+            .is_intact()
+    );
+    g.tamper(5).await;
+    let report = verify(g.store.as_ref(), |_| {}).await.expect("verify");
+    assert!(
+        matches!(report, VerifyReport::Broken { verified: 4, .. }),
+        "{report}"
+    );
+    assert!(report.to_string().contains("position 5"));
+}
+
+#[tokio::test]
+async fn resimulate_reproduces_a_history_of_the_real_tick_writer_byte_for_byte() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    // A disconnect, and a player who enters later.
+    g.writer.take(loh_tick_writer::tick::Intake::Disconnect {
+        player_id: g.bob,
+        conn_id: 1,
+    });
+    g.tick().await;
+    g.tick().await;
+    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
+        .await
+        .expect("resimulate");
+    assert!(report.is_identical(), "{report}");
+    let ResimReport::Identical { events, .. } = report else {
+        unreachable!()
+    };
+    assert_eq!(events, g.store.head().await.expect("head").position);
+}
+
+#[tokio::test]
+async fn resimulate_reports_the_first_divergence_with_both_sides() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let (x, y) = {
+        let w = g.world().await;
+        let p = w.player(g.alice).expect("alice");
+        (p.x, p.y)
+    };
+    let planted = g
+        .plant(vec![EventBody::PlayerMoved {
+            player_id: g.alice,
+            from_x: x,
+            from_y: y,
+            x: x + 7,
+            y,
+            running: true,
+        }])
+        .await;
+    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
+        .await
+        .expect("resimulate");
+    let ResimReport::Diverged(d) = &report else {
+        panic!("{report}")
+    };
+    assert_eq!(d.position, planted, "{report}");
+    assert!(d.stored.is_some() && d.replayed.is_none(), "{report}");
+}
