@@ -273,7 +273,27 @@ pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)
             let sql = format!("DELETE FROM {table} WHERE {}", where_key(key, 1)?);
             Ok((sql, key.iter().map(|(_, v)| v.clone()).collect()))
         }
+        RowOp::Statement { sql, values, .. } => Ok((splice_tables(sql, suffix)?, values.clone())),
     }
+}
+
+/// `sql` with every `{table}` replaced by `table<suffix>`, each name checked to be a plain
+/// identifier.
+fn splice_tables(sql: &str, suffix: &str) -> Result<String> {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| Error::Invalid(format!("unclosed table name in {sql:?}")))?;
+        out.push_str(ident(&after[..close])?);
+        out.push_str(suffix);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -349,6 +369,27 @@ mod tests {
             values: vec![("x", Value::int(1))],
         };
         assert!(matches!(statement(&op, ""), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn a_statement_names_its_tables_in_braces_and_they_take_the_shadow_suffix() {
+        let op = RowOp::Statement {
+            table: "rm_a",
+            sql: "UPDATE {rm_a} SET n = (SELECT SUM(n) FROM {rm_b}) WHERE k = $1",
+            values: vec![Value::int(1)],
+        };
+        let (sql, values) = statement(&op, "__shadow").expect("sql");
+        assert_eq!(
+            sql,
+            "UPDATE rm_a__shadow SET n = (SELECT SUM(n) FROM rm_b__shadow) WHERE k = $1"
+        );
+        assert_eq!(values, [Value::int(1)]);
+        let bad = RowOp::Statement {
+            table: "rm_a",
+            sql: "DELETE FROM {rm_a; DROP TABLE events}",
+            values: vec![],
+        };
+        assert!(matches!(statement(&bad, ""), Err(Error::Invalid(_))));
     }
 
     #[test]

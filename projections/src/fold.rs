@@ -2,9 +2,8 @@
 //!
 //! A projection never reads the database and never does I/O: given an event it answers which rows
 //! change and how. The runner turns those operations into SQL for PostgreSQL or SQLite, in the
-//! same transaction as the checkpoint. Future read models (inventory, wallet, leaderboards) add a
-//! type implementing [`Projection`], a `0003`-style migration creating their tables, and an entry
-//! in [`crate::all`].
+//! same transaction as the checkpoint. A read model is a type implementing [`Projection`], a
+//! migration creating its tables (`0003`, `0005`), and an entry in [`crate::all`].
 
 use loh_events::StoredEvent;
 
@@ -37,6 +36,9 @@ pub struct TableDef {
     /// The parenthesised column list of `CREATE TABLE`, valid SQL for both PostgreSQL and
     /// SQLite, identical in meaning to the table's migration.
     pub ddl: &'static str,
+    /// `CREATE INDEX IF NOT EXISTS … ON <name> …` statements, identical to the migration's;
+    /// a rebuild runs them again after its swap.
+    pub indexes: &'static [&'static str],
 }
 
 /// A column value. Nulls carry their type, because PostgreSQL needs typed parameters.
@@ -87,10 +89,22 @@ pub enum RowOp {
         column: &'static str,
         by: i64,
     },
-    /// Delete the row with `key`, if any.
+    /// Delete the rows matching `key` (every key column, or a prefix of them), if any.
     Delete {
         table: &'static str,
         key: Vec<Column>,
+    },
+    /// A statement written by the projection, for what the operations above cannot say: a value
+    /// computed from rows already in the read model (an aggregate, a worn item going back to the
+    /// inventory), a conditional delete. Still pure: the fold only describes it.
+    ///
+    /// Table names appear as `{name}` (plain identifiers, suffixed for shadow tables during a
+    /// rebuild); values bind to `$1…` in order; the SQL must mean the same on PostgreSQL and
+    /// SQLite.
+    Statement {
+        table: &'static str,
+        sql: &'static str,
+        values: Vec<Value>,
     },
 }
 
@@ -101,7 +115,8 @@ impl RowOp {
             RowOp::Upsert { table, .. }
             | RowOp::Update { table, .. }
             | RowOp::Increment { table, .. }
-            | RowOp::Delete { table, .. } => table,
+            | RowOp::Delete { table, .. }
+            | RowOp::Statement { table, .. } => table,
         }
     }
 }

@@ -13,17 +13,28 @@
 //! # Layout
 //! - [`fold`]: the [`Projection`] trait, [`RowOp`], [`Value`], [`TableDef`].
 //! - [`player_position`]: the `player_position` read model (position and last chat line).
+//! - [`holdings`] (inventory, bank, equipment), [`wallet`] (coins and their ledger), [`skills`]
+//!   (XP, levels, leaderboards), [`economy`] (mints, burns, trade volume, XP per hour),
+//!   [`profile`] (profile, online status, trade history); [`flows`] says what each event does
+//!   to items, once for all of them.
 //! - [`db`]: [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
 //! - [`runner`]: [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
 //! - [`rebuild`]: refolding a read model from position 0 into shadow tables, then a swap.
 //! - [`status`]: [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].
 
 pub mod db;
+pub mod economy;
+pub mod flows;
 pub mod fold;
+pub mod holdings;
 pub mod player_position;
+pub mod profile;
 pub mod rebuild;
 pub mod runner;
+pub mod skills;
 pub mod status;
+pub mod views;
+pub mod wallet;
 
 use std::sync::Arc;
 
@@ -66,7 +77,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every read model of this build, in a stable order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(PlayerPosition)]
+    vec![
+        Arc::new(PlayerPosition),
+        Arc::new(holdings::Holdings),
+        Arc::new(wallet::Wallet),
+        Arc::new(skills::Skills),
+        Arc::new(economy::Economy),
+        Arc::new(profile::Profile),
+    ]
 }
 
 /// The read model called `name`.

@@ -24,6 +24,7 @@ pub const TABLE: TableDef = TableDef {
     ],
     ddl: "(player_id TEXT PRIMARY KEY, x BIGINT NOT NULL, y BIGINT NOT NULL, \
           last_say TEXT NULL, last_say_tick BIGINT NULL, last_position BIGINT NOT NULL)",
+    indexes: &[],
 };
 
 /// The fold: `PlayerSpawned`/`PlayerMoved` set the position, `PlayerSaid` the last chat line.

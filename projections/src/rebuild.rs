@@ -86,6 +86,13 @@ pub async fn rebuild(
             break;
         }
     }
+    // Views are bound to the tables they were created on (PostgreSQL) or checked on rename
+    // (SQLite): drop them around the swap.
+    for (view, _) in crate::views::VIEWS {
+        sqlx::query(AssertSqlSafe(format!("DROP VIEW IF EXISTS {view}")))
+            .execute(&mut *tx)
+            .await?;
+    }
     for table in projection.tables() {
         let live = table.name;
         for sql in [
@@ -95,6 +102,15 @@ pub async fn rebuild(
         ] {
             sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
         }
+        // The old table took its indexes with it; the names are free again.
+        for index in table.indexes {
+            sqlx::query(AssertSqlSafe(*index)).execute(&mut *tx).await?;
+        }
+    }
+    for (view, select) in crate::views::VIEWS {
+        sqlx::query(AssertSqlSafe(format!("CREATE VIEW {view} AS {select}")))
+            .execute(&mut *tx)
+            .await?;
     }
     sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE name = $2")
         .bind(to_sql(position))

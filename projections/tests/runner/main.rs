@@ -470,6 +470,7 @@ const CHAT_TABLE: TableDef = TableDef {
     key: &["player_id"],
     columns: &["player_id", "lines", "last_line"],
     ddl: "(player_id TEXT PRIMARY KEY, lines BIGINT NOT NULL DEFAULT 0, last_line TEXT NULL)",
+    indexes: &[],
 };
 
 impl Projection for ChatCount {
