@@ -222,6 +222,64 @@ pub enum ReplayAction {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Every command (accepted and rejected) and every event touching a player, in order.
+    Timeline {
+        /// The player's id.
+        player: uuid::Uuid,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// First tick to show.
+        #[arg(long)]
+        from_tick: Option<u64>,
+        /// Last tick to show.
+        #[arg(long)]
+        to_tick: Option<u64>,
+        /// First wall-clock time to show (RFC 3339 UTC, e.g. 2026-11-29T14:00:00Z).
+        #[arg(long)]
+        from_time: Option<String>,
+        /// Last wall-clock time to show (RFC 3339 UTC).
+        #[arg(long)]
+        to_time: Option<String>,
+        /// Kinds to keep (repeatable): an event or command kind, or command, event, accepted,
+        /// rejected.
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Output: table, json or csv.
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+        format: String,
+    },
+    /// A player's inventory, bank, equipment, skills, position and wallet at a tick or time.
+    State {
+        /// The player's id.
+        player: uuid::Uuid,
+        /// A tick number, or an RFC 3339 UTC time.
+        #[arg(long)]
+        at: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Anomaly rules over a tick range; exits non-zero when anything is found.
+    Scan {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// First tick to report on.
+        #[arg(long)]
+        from_tick: Option<u64>,
+        /// Last tick to report on.
+        #[arg(long)]
+        to_tick: Option<u64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run the command journal through the world from genesis; compare byte for byte.
+    Resimulate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -322,23 +380,125 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay(r) => match r.action {
-            ReplayAction::Verify { store } => {
-                let backing = store.backing()?;
-                let store = app::open_store(&backing, &store.shard).await?;
-                let report = loh_replay::verify(store.as_ref(), |n| {
-                    eprintln!("verified {n} events…");
-                })
-                .await?;
-                println!("{report}");
-                Ok(if report.is_intact() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                })
-            }
-        },
+        Command::Replay(r) => replay(r.action).await,
         Command::Bench(b) => bench(b.which).await,
+    }
+}
+
+/// `loh replay …`: thin over `loh-replay`; non-zero exit when a problem is found.
+async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
+    let open = |store: StoreArgs| async move {
+        let backing = store.backing()?;
+        anyhow::Ok(app::open_store(&backing, &store.shard).await?)
+    };
+    let ok = |fine: bool| {
+        if fine {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    let progress = |what: &'static str| move |n: u64| eprintln!("{what} {n}…");
+    match action {
+        ReplayAction::Verify { store } => {
+            let store = open(store).await?;
+            let report = loh_replay::verify(store.as_ref(), progress("verified events:")).await?;
+            println!("{report}");
+            Ok(ok(report.is_intact()))
+        }
+        ReplayAction::Timeline {
+            player,
+            store,
+            from_tick,
+            to_tick,
+            from_time,
+            to_time,
+            kind,
+            format,
+        } => {
+            let time = |t: Option<String>| -> anyhow::Result<Option<i64>> {
+                t.map(|t| {
+                    loh_replay::time::parse_us(&t)
+                        .with_context(|| format!("{t:?} is not an RFC 3339 UTC time"))
+                })
+                .transpose()
+            };
+            let filter = loh_replay::timeline::Filter {
+                from_tick,
+                to_tick,
+                from_us: time(from_time)?,
+                to_us: time(to_time)?,
+                kinds: kind,
+            };
+            let store = open(store).await?;
+            let entries = loh_replay::timeline::timeline(
+                store.as_ref(),
+                player,
+                &filter,
+                progress("events read:"),
+            )
+            .await?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&entries)?),
+                "csv" => print!("{}", loh_replay::timeline::to_csv(&entries)),
+                _ => print!("{}", loh_replay::timeline::to_table(&entries)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReplayAction::State {
+            player,
+            at,
+            store,
+            json,
+        } => {
+            let at: loh_replay::state::At = at.parse()?;
+            let store = open(store).await?;
+            match loh_replay::state::state_at(store.as_ref(), player, at).await? {
+                Some(state) if json => println!("{}", serde_json::to_string_pretty(&state)?),
+                Some(state) => print!("{state}"),
+                None => {
+                    eprintln!("player {player} had not entered the world by then");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReplayAction::Scan {
+            store,
+            from_tick,
+            to_tick,
+            json,
+        } => {
+            let store = open(store).await?;
+            let range = loh_replay::scan::Range { from_tick, to_tick };
+            let findings =
+                loh_replay::scan::scan(store.as_ref(), range, progress("events scanned:")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&findings)?);
+            } else {
+                for f in &findings {
+                    let who = f.player.map(|p| p.to_string()).unwrap_or_default();
+                    println!(
+                        "{:<20} tick {:>7}  {who}  {}  positions {:?}  commands (tick, seq) {:?}",
+                        f.rule, f.tick, f.message, f.positions, f.commands
+                    );
+                }
+                println!("{} findings", findings.len());
+            }
+            Ok(ok(findings.is_empty()))
+        }
+        ReplayAction::Resimulate { store } => {
+            let store = open(store).await?;
+            let world = loh_tick_writer::world::World::new(MapConfig::default());
+            let report = loh_replay::resimulate::resimulate(
+                store.as_ref(),
+                world,
+                progress("resimulated ticks:"),
+            )
+            .await?;
+            println!("{report}");
+            Ok(ok(report.is_identical()))
+        }
     }
 }
 
