@@ -22,7 +22,7 @@
 //! from the last message JetStream holds and guards each publish with the expected previous
 //! message, so a restarted or duplicated relay can neither skip nor repeat. Consumers must still
 //! tolerate repeats and gaps (a stream can be purged, recreated or lose data), comparing
-//! [`StoredEvent::position`] with their checkpoint.
+//! [`loh_events::StoredEvent::position`] with their checkpoint.
 //!
 //! Consumers decode with [`decode_message`] (any received message, e.g. a
 //! `jetstream::Message` by deref), [`decode_stream_message`] (direct get) or [`decode_event`]
