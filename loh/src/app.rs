@@ -233,6 +233,7 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
     };
     spawn_projectors(&mut running, &read_db, &store, source, &projection_metrics);
     let query_registry = Registry::default();
+    let tokens = query_tokens(signing_key(&backing, &settings).ok());
     running.query_addr = Some(
         start_query(
             &mut running,
@@ -240,6 +241,7 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
             store,
             query_registry,
             settings.query_addr,
+            tokens,
         )
         .await?,
     );
@@ -297,18 +299,31 @@ fn spawn_projectors(
     }
 }
 
+/// The query API's token verifier: the public key of `key`, if any.
+fn query_tokens(key: Option<SigningKey>) -> Option<loh_query_api::auth::TokenVerifier> {
+    let verifier = loh_query_api::auth::TokenVerifier::from_public_pem(key?.public_pem());
+    if verifier.is_err() {
+        tracing::warn!("the signing key's public half does not load; player data needs a token");
+    }
+    verifier.ok()
+}
+
 async fn start_query(
     running: &mut Running,
     read_db: ReadDb,
     store: Arc<dyn EventStore>,
     registry: Registry,
     addr: SocketAddr,
+    tokens: Option<loh_query_api::auth::TokenVerifier>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the query API to {addr}"))?;
     let bound = listener.local_addr()?;
-    let state = loh_query_api::AppState::new(read_db, store, registry);
+    let mut state = loh_query_api::AppState::new(read_db, store, registry);
+    if let Some(tokens) = tokens {
+        state = state.with_tokens(tokens);
+    }
     let cancel = running.cancel.clone();
     running.tasks.spawn(async move {
         loh_query_api::serve(listener, state, cancel)
@@ -387,7 +402,21 @@ pub async fn start_query_api(database_url: String, settings: Settings) -> anyhow
     let store = open_store(&backing, &settings.shard).await?;
     let read_db = ReadDb::connect(&database_url).await?;
     let registry = Registry::default();
-    running.query_addr =
-        Some(start_query(&mut running, read_db, store, registry, settings.query_addr).await?);
+    // Player-data endpoints verify access tokens with the public half of the signing key.
+    let key = match &settings.auth.signing_key_pem {
+        Some(pem) => Some(SigningKey::from_pem(pem).context("loading the RSA signing key")?),
+        None => None,
+    };
+    running.query_addr = Some(
+        start_query(
+            &mut running,
+            read_db,
+            store,
+            registry,
+            settings.query_addr,
+            query_tokens(key),
+        )
+        .await?,
+    );
     Ok(running)
 }

@@ -5,6 +5,11 @@
 //! key fail), `iss = "loh"`, `aud = "loh-game"`, `typ = "access"`, `exp` with 5 s of leeway. The
 //! query API cannot see a logout: a revoked token stays valid here until it expires (15 minutes
 //! at most); see `docs/SECURITY.md`.
+//!
+//! **Analyst tokens** are access tokens of the same key and rules that also carry the claim
+//! `"role": "analyst"`. The game server never puts a `role` claim in the tokens it issues to
+//! players; an operator mints analyst tokens offline with the private key (docs/ANALYSTS.md). An
+//! analyst token reads every player's data and the economy endpoints.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -27,6 +32,28 @@ impl std::fmt::Debug for TokenVerifier {
 struct Claims {
     sub: Uuid,
     typ: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// The `role` claim value of an analyst token.
+pub const ANALYST_ROLE: &str = "analyst";
+
+/// Who presented a valid token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's subject.
+    pub player_id: Uuid,
+    /// Whether the token carries `role: "analyst"`.
+    pub analyst: bool,
+}
+
+impl Caller {
+    /// Whether the caller may read `player_id`'s private data: their own, or anyone's as an
+    /// analyst.
+    pub fn may_read(&self, player_id: Uuid) -> bool {
+        self.analyst || self.player_id == player_id
+    }
 }
 
 /// A token that does not verify.
@@ -49,11 +76,19 @@ impl TokenVerifier {
 
     /// The player of a valid access token.
     pub fn verify(&self, token: &str) -> Result<Uuid, InvalidToken> {
+        Ok(self.caller(token)?.player_id)
+    }
+
+    /// The caller of a valid access token, with its role.
+    pub fn caller(&self, token: &str) -> Result<Caller, InvalidToken> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|_| InvalidToken)?;
         if data.claims.typ != "access" {
             return Err(InvalidToken);
         }
-        Ok(data.claims.sub)
+        Ok(Caller {
+            player_id: data.claims.sub,
+            analyst: data.claims.role.as_deref() == Some(ANALYST_ROLE),
+        })
     }
 }

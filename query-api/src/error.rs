@@ -13,6 +13,14 @@ pub enum ApiError {
     /// client must fix it; retrying the same request fails again.
     #[error("{0}")]
     BadRequest(String),
+    /// 401 `unauthorized`: no valid Bearer access token (missing, malformed, expired, or not
+    /// signed by the game server's key). Log in again.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `forbidden`: the token is valid but does not grant this (another player's data, or
+    /// an analyst endpoint without an analyst token).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 `not_found`: no such resource (yet: the read model may lag the log slightly).
     #[error("{0}")]
     NotFound(String),
@@ -32,6 +40,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -43,6 +53,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
@@ -78,8 +90,21 @@ impl From<loh_projections::Error> for ApiError {
     }
 }
 
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        loh_projections::Error::Database(e).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod v1;
 pub mod wire;
 
 use axum::Router;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub store: Arc<dyn EventStore>,
     /// The registry served on `/metrics` and the metrics in it.
     pub metrics: ApiMetrics,
+    /// Verifies Bearer access tokens for the player-data and analyst endpoints; without it those
+    /// answer 401.
+    pub tokens: Option<auth::TokenVerifier>,
 }
 
 impl AppState {
@@ -65,7 +69,14 @@ impl AppState {
             read,
             store,
             metrics,
+            tokens: None,
         }
+    }
+
+    /// Verifies access tokens with `tokens` (the game server's public key).
+    pub fn with_tokens(mut self, tokens: auth::TokenVerifier) -> AppState {
+        self.tokens = Some(tokens);
+        self
     }
 }
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/players/{player_id}/position", get(player_position))
+        .merge(crate::v1::routes())
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

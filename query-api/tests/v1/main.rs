@@ -1,0 +1,489 @@
+//! The `/v1` read endpoints over real PostgreSQL read models, folded by the real projectors from
+//! a hand-built history; tokens signed by the game server's key code.
+
+use loh_events::pg::PgEventStore;
+use loh_events::testing::{TestDb, unique_name};
+use loh_events::{AppendBatch, EventBody, EventStore, ItemQty, NewEvent, Skill};
+use loh_projections::{Projector, ReadDb};
+use loh_query_api::auth::TokenVerifier;
+use loh_query_api::{AppState, serve};
+use loh_tick_writer::auth::tokens::{SigningKey, Tokens};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct App {
+    _db: TestDb,
+    base: String,
+    cancel: CancellationToken,
+    http: reqwest::Client,
+    players: Vec<Uuid>,
+    tokens: Tokens,
+    key: SigningKey,
+}
+
+const HOUR_US: i64 = 3_600_000_000;
+const START_US: i64 = 1_780_000_000_000_000 - 1_780_000_000_000_000 % HOUR_US;
+
+/// Players 0..5 spawn; player i gains `(i + 1) * 100` Woodcutting XP (player 4 the same as
+/// player 3, later); player 0 buys and trades coins to player 1; players 0 and 1 come online.
+fn history(players: &[Uuid]) -> Vec<(i64, EventBody)> {
+    let mut out = Vec::new();
+    for p in players {
+        out.push((
+            0,
+            EventBody::PlayerSpawned {
+                player_id: *p,
+                x: 3222,
+                y: 3218,
+            },
+        ));
+        out.push((
+            0,
+            EventBody::ItemsMinted {
+                player_id: *p,
+                item: "coins".into(),
+                qty: 25,
+                source: "starter_kit".into(),
+            },
+        ));
+    }
+    for (i, p) in players.iter().enumerate().take(4) {
+        out.push((
+            1,
+            EventBody::XpGained {
+                player_id: *p,
+                skill: Skill::Woodcutting,
+                xp: (i as u32 + 1) * 100,
+            },
+        ));
+    }
+    out.push((
+        2,
+        EventBody::XpGained {
+            player_id: players[4],
+            skill: Skill::Woodcutting,
+            xp: 400,
+        },
+    ));
+    out.push((
+        2,
+        EventBody::ShopBought {
+            player_id: players[0],
+            shop: "general_store".into(),
+            item: "bronze_axe".into(),
+            qty: 1,
+            price: 16,
+        },
+    ));
+    out.push((
+        2,
+        EventBody::BankDeposited {
+            player_id: players[0],
+            slot: 0,
+            item: "coins".into(),
+            qty: 5,
+        },
+    ));
+    out.push((
+        3,
+        EventBody::TradeSettled {
+            player_id: players[0],
+            with: players[1],
+            gave: vec![ItemQty {
+                item: "coins".into(),
+                qty: 4,
+            }],
+            got: vec![],
+        },
+    ));
+    for p in &players[..2] {
+        out.push((
+            3,
+            EventBody::PlayerPresence {
+                player_id: *p,
+                online: true,
+            },
+        ));
+    }
+    out
+}
+
+impl App {
+    async fn start() -> App {
+        let db = TestDb::create().await;
+        let store = PgEventStore::connect(&db.url, &unique_name("shard"))
+            .await
+            .expect("connect the store");
+        store.migrate().await.expect("migrate");
+        let store: Arc<dyn EventStore> = Arc::new(store);
+        let lease = store.acquire().await.expect("lease");
+        let players: Vec<Uuid> = (1..=5).map(|i| Uuid::from_u128(0xA000 + i)).collect();
+        let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+        let events = history(&players)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (hour, body))| {
+                let stream_id = body.stream_id();
+                let v = versions.entry(stream_id.clone()).or_default();
+                *v += 1;
+                NewEvent {
+                    event_id: Uuid::new_v4(),
+                    stream_id,
+                    stream_version: *v,
+                    tick: i as u64 + 1,
+                    correlation_id: Uuid::new_v4(),
+                    causation_id: None,
+                    occurred_at_us: START_US + hour * HOUR_US,
+                    body,
+                }
+            })
+            .collect();
+        store
+            .append(
+                lease,
+                AppendBatch {
+                    events,
+                    journal: vec![],
+                },
+            )
+            .await
+            .expect("append");
+        let read = ReadDb::connect(&db.url).await.expect("read db");
+        for projection in loh_projections::all() {
+            Projector::new(projection, read.clone(), store.clone())
+                .catch_up()
+                .await
+                .expect("project");
+        }
+        let key = SigningKey::generate().expect("an RSA key");
+        let verifier = TokenVerifier::from_public_pem(key.public_pem()).expect("public key");
+        let state = AppState::new(read, store, Default::default()).with_tokens(verifier);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let cancel = CancellationToken::new();
+        tokio::spawn(serve(listener, state, cancel.clone()));
+        App {
+            _db: db,
+            base,
+            cancel,
+            http: reqwest::Client::new(),
+            players,
+            tokens: Tokens::new(key.clone()),
+            key,
+        }
+    }
+
+    fn token(&self, player: Uuid) -> String {
+        self.tokens.issue(player, "session")
+    }
+
+    /// An access token with `role: analyst`, minted with the private key as an operator would.
+    fn analyst_token(&self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        let claims = json!({
+            "sub": Uuid::new_v4(), "iss": "loh", "aud": "loh-game", "typ": "access",
+            "role": "analyst", "iat": now, "exp": now + 600,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(self.key.private_pem().as_bytes())
+                .expect("private key"),
+        )
+        .expect("sign")
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    async fn json(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let r = self.get(path, token).await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_reads_their_own_inventory_bank_wallet_and_skills_but_not_another_players() {
+    let app = App::start().await;
+    let (alice, bob) = (app.players[0], app.players[1]);
+    let token = app.token(alice);
+    let (status, inv) = app
+        .json(&format!("/v1/players/{alice}/inventory"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{inv}");
+    // 25 − 16 (shop) − 5 (bank) − 4 (trade) = no coins left in the inventory; the axe.
+    assert_eq!(inv["items"], json!([{"item": "bronze_axe", "qty": 1}]));
+    let (_, bank) = app
+        .json(&format!("/v1/players/{alice}/bank"), Some(&token))
+        .await;
+    assert_eq!(bank["items"], json!([{"item": "coins", "qty": 5}]));
+    let (_, wallet) = app
+        .json(&format!("/v1/players/{alice}/wallet"), Some(&token))
+        .await;
+    assert_eq!(
+        wallet["balances"],
+        json!([{"currency": "coins", "balance": 5}])
+    );
+    let (_, ledger) = app
+        .json(
+            &format!("/v1/players/{alice}/wallet/ledger?limit=2"),
+            Some(&token),
+        )
+        .await;
+    let reasons: Vec<&str> = ledger["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["reason"].as_str().expect("reason"))
+        .collect();
+    assert_eq!(reasons, ["trade", "shop"], "newest first: {ledger}");
+    let cursor = ledger["next_cursor"].as_str().expect("a next page");
+    let (_, rest) = app
+        .json(
+            &format!("/v1/players/{alice}/wallet/ledger?limit=2&cursor={cursor}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(rest["entries"][0]["reason"], "starter_kit");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (_, skills) = app
+        .json(&format!("/v1/players/{alice}/skills"), Some(&token))
+        .await;
+    // Hitpoints 10, Woodcutting 2 (100 XP ≥ 83), nine skills at 1.
+    assert_eq!(skills["total_level"], 21);
+    assert_eq!(skills["total_xp"], 1154 + 100);
+    let (_, trades) = app
+        .json(&format!("/v1/players/{bob}/trades"), Some(&app.token(bob)))
+        .await;
+    assert_eq!(
+        trades["trades"][0]["got"],
+        json!([{"item": "coins", "qty": 4}])
+    );
+
+    for path in [
+        "inventory",
+        "bank",
+        "wallet",
+        "wallet/ledger",
+        "skills",
+        "trades",
+    ] {
+        let (status, body) = app
+            .json(&format!("/v1/players/{bob}/{path}"), Some(&token))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        let (status, body) = app.json(&format!("/v1/players/{bob}/{path}"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        let (status, _) = app
+            .json(&format!("/v1/players/{bob}/{path}"), Some("not.a.token"))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        let (status, _) = app
+            .json(
+                &format!("/v1/players/{bob}/{path}"),
+                Some(&app.analyst_token()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "an analyst reads {path}");
+    }
+    let (status, profile) = app.json(&format!("/v1/players/{bob}/profile"), None).await;
+    assert_eq!(status, StatusCode::OK, "profiles are public");
+    assert_eq!(profile["online"], true);
+    assert_eq!(profile["total_level"], 22, "Woodcutting 3 at 200 XP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaderboards_rank_by_level_then_xp_then_who_got_there_first_in_keyset_pages_with_etags() {
+    let app = App::start().await;
+    let p = &app.players;
+    // Woodcutting XP 100, 200, 300, 400 and (later) 400: players 3, 4, 2, 1, 0.
+    let want = [p[3], p[4], p[2], p[1], p[0]];
+    let r = app.get("/v1/leaderboards/woodcutting?limit=2", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let etag = r.headers()["etag"].to_str().expect("etag").to_owned();
+    assert_eq!(r.headers()["cache-control"], "public, max-age=5");
+    let mut page: Value = r.json().await.expect("json");
+    let mut seen = Vec::new();
+    loop {
+        for e in page["entries"].as_array().expect("entries") {
+            seen.push((
+                e["rank"].as_i64().expect("rank"),
+                Uuid::parse_str(e["player_id"].as_str().expect("id")).expect("uuid"),
+            ));
+        }
+        let Some(cursor) = page["next_cursor"].as_str() else {
+            break;
+        };
+        page = app
+            .json(
+                &format!("/v1/leaderboards/woodcutting?limit=2&cursor={cursor}"),
+                None,
+            )
+            .await
+            .1;
+    }
+    let expected: Vec<(i64, Uuid)> = (1..).zip(want).collect();
+    assert_eq!(seen, expected);
+
+    let r = app
+        .http
+        .get(format!("{}/v1/leaderboards/woodcutting?limit=2", app.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    let (_, rank) = app
+        .json(
+            &format!("/v1/leaderboards/woodcutting/players/{}", p[1]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (rank["rank"].as_i64(), rank["xp"].as_i64()),
+        (Some(4), Some(200))
+    );
+    let (_, around) = app
+        .json(
+            &format!("/v1/leaderboards/woodcutting/players/{}/around?n=1", p[2]),
+            None,
+        )
+        .await;
+    let ranks: Vec<i64> = around["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["rank"].as_i64().expect("rank"))
+        .collect();
+    assert_eq!(ranks, [2, 3, 4]);
+    let (_, overall) = app.json("/v1/leaderboards/overall?limit=5", None).await;
+    assert_eq!(overall["entries"][0]["player_id"], p[3].to_string());
+    let (status, body) = app.json("/v1/leaderboards/juggling", None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("not_found"))
+    );
+    let (status, _) = app
+        .json("/v1/leaderboards/overall?cursor=garbage", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_read_the_economy_over_time_ranges_as_json_and_csv_and_players_are_refused() {
+    let app = App::start().await;
+    let analyst = app.analyst_token();
+    let (status, body) = app
+        .json(
+            "/v1/economy/supply?item=coins",
+            Some(&app.token(app.players[0])),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("forbidden"))
+    );
+    let (status, supply) = app
+        .json("/v1/economy/supply?item=coins", Some(&analyst))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Five starter kits of 25 coins, 16 burned at the shop.
+    assert_eq!(supply["rows"], json!([["coins", 125, 16, 109]]));
+    let hour0 = START_US / 1_000_000;
+    let (_, flows) = app
+        .json(
+            &format!(
+                "/v1/economy/flows?from={}&to={}",
+                hour0 + 7200,
+                hour0 + 10800
+            ),
+            Some(&analyst),
+        )
+        .await;
+    assert_eq!(
+        flows["rows"],
+        json!([
+            [hour0 + 7200, "bronze_axe", "minted", "shop", 1],
+            [hour0 + 7200, "coins", "burned", "shop", 16]
+        ])
+    );
+    let r = app
+        .get(
+            &format!(
+                "/v1/economy/xp?from={hour0}&to={}&format=csv",
+                hour0 + 3600 * 3
+            ),
+            Some(&analyst),
+        )
+        .await;
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.expect("csv");
+    assert_eq!(
+        csv,
+        format!(
+            "hour,skill,xp\n{},woodcutting,1000\n{},woodcutting,400\n",
+            hour0 + 3600,
+            hour0 + 7200
+        )
+    );
+    let (_, trades) = app.json("/v1/economy/trades", Some(&analyst)).await;
+    assert_eq!(
+        trades["rows"],
+        json!([[hour0 + 10800, "*", 0, 1], [hour0 + 10800, "coins", 4, 0]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_v1_endpoint_and_the_bearer_scheme() {
+    let app = App::start().await;
+    let (_, doc) = app.json("/openapi.json", None).await;
+    for path in [
+        "/v1/players/{player_id}/inventory",
+        "/v1/players/{player_id}/bank",
+        "/v1/players/{player_id}/wallet",
+        "/v1/players/{player_id}/wallet/ledger",
+        "/v1/players/{player_id}/skills",
+        "/v1/players/{player_id}/trades",
+        "/v1/players/{player_id}/profile",
+        "/v1/leaderboards/{board}",
+        "/v1/leaderboards/{board}/players/{player_id}",
+        "/v1/leaderboards/{board}/players/{player_id}/around",
+        "/v1/economy/flows",
+        "/v1/economy/supply",
+        "/v1/economy/trades",
+        "/v1/economy/xp",
+    ] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} in the document"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
