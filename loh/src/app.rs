@@ -242,6 +242,7 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
             query_registry,
             settings.query_addr,
             tokens,
+            query_ranks(&settings).await?,
         )
         .await?,
     );
@@ -308,6 +309,20 @@ fn query_tokens(key: Option<SigningKey>) -> Option<loh_query_api::auth::TokenVer
     verifier.ok()
 }
 
+/// Leaderboard ranks in Redis sorted sets when Redis is configured (REDIS_URL).
+async fn query_ranks(
+    settings: &Settings,
+) -> anyhow::Result<Option<loh_query_api::ranks::RankIndex>> {
+    match &settings.auth.redis_url {
+        Some(url) => Ok(Some(
+            loh_query_api::ranks::RankIndex::connect(url, &settings.auth.redis_prefix)
+                .await
+                .with_context(|| format!("connecting to Redis at {url} (REDIS_URL)"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 async fn start_query(
     running: &mut Running,
     read_db: ReadDb,
@@ -315,6 +330,7 @@ async fn start_query(
     registry: Registry,
     addr: SocketAddr,
     tokens: Option<loh_query_api::auth::TokenVerifier>,
+    ranks: Option<loh_query_api::ranks::RankIndex>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
@@ -323,6 +339,9 @@ async fn start_query(
     let mut state = loh_query_api::AppState::new(read_db, store, registry);
     if let Some(tokens) = tokens {
         state = state.with_tokens(tokens);
+    }
+    if let Some(ranks) = ranks {
+        state = state.with_ranks(ranks);
     }
     let cancel = running.cancel.clone();
     running.tasks.spawn(async move {
@@ -415,6 +434,7 @@ pub async fn start_query_api(database_url: String, settings: Settings) -> anyhow
             registry,
             settings.query_addr,
             query_tokens(key),
+            query_ranks(&settings).await?,
         )
         .await?,
     );

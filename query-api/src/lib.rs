@@ -21,6 +21,7 @@ pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod ranks;
 pub mod routes;
 pub mod v1;
 pub mod wire;
@@ -48,6 +49,8 @@ pub struct AppState {
     /// Verifies Bearer access tokens for the player-data and analyst endpoints; without it those
     /// answer 401.
     pub tokens: Option<auth::TokenVerifier>,
+    /// Leaderboard ranks in Redis sorted sets (rank lookup, around-me); SQL answers without it.
+    pub ranks: Option<ranks::RankIndex>,
 }
 
 impl AppState {
@@ -70,7 +73,14 @@ impl AppState {
             store,
             metrics,
             tokens: None,
+            ranks: None,
         }
+    }
+
+    /// Answers rank lookups from the Redis sorted sets of `ranks`.
+    pub fn with_ranks(mut self, ranks: ranks::RankIndex) -> AppState {
+        self.ranks = Some(ranks);
+        self
     }
 
     /// Verifies access tokens with `tokens` (the game server's public key).

@@ -143,7 +143,7 @@ enum Arg {
 
 /// SQL with `$n` placeholders added as values are bound.
 #[derive(Default)]
-struct Sql {
+pub(crate) struct Sql {
     text: String,
     args: Vec<Arg>,
 }
@@ -156,26 +156,26 @@ impl Sql {
         }
     }
 
-    fn push(&mut self, text: &str) -> &mut Sql {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
         self.text.push_str(text);
         self
     }
 
-    fn int(&mut self, v: i64) -> &mut Sql {
+    pub(crate) fn int(&mut self, v: i64) -> &mut Sql {
         self.args.push(Arg::Int(v));
         let n = self.args.len();
         self.text.push_str(&format!("${n}"));
         self
     }
 
-    fn str(&mut self, v: &str) -> &mut Sql {
+    pub(crate) fn str(&mut self, v: &str) -> &mut Sql {
         self.args.push(Arg::Text(v.to_owned()));
         let n = self.args.len();
         self.text.push_str(&format!("${n}"));
         self
     }
 
-    async fn fetch(self, state: &AppState) -> Result<Vec<AnyRow>, ApiError> {
+    pub(crate) async fn fetch(self, state: &AppState) -> Result<Vec<AnyRow>, ApiError> {
         let mut q = sqlx::query(AssertSqlSafe(self.text));
         for a in self.args {
             q = match a {
@@ -654,7 +654,7 @@ impl Board {
             })
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Board::Overall => "overall".into(),
             Board::Skill(s) => s.clone(),
@@ -662,7 +662,7 @@ impl Board {
     }
 
     /// `SELECT player_id, lvl, xp, reached FROM … WHERE <board>` (more conditions follow).
-    fn select(&self) -> Sql {
+    pub(crate) fn select(&self) -> Sql {
         match self {
             Board::Overall => Sql::new(
                 "SELECT player_id, total_level AS lvl, total_xp AS xp, reached_position AS reached \
@@ -700,12 +700,12 @@ impl Board {
 
 /// The sort key of a leaderboard row (and the content of a leaderboard cursor, with its rank).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Key {
-    level: i64,
-    xp: i64,
-    reached: i64,
-    player: String,
-    rank: i64,
+pub(crate) struct Key {
+    pub(crate) level: i64,
+    pub(crate) xp: i64,
+    pub(crate) reached: i64,
+    pub(crate) player: String,
+    pub(crate) rank: i64,
 }
 
 /// Appends ` AND (rows ahead of key)` (`ahead`) or behind it.
@@ -893,6 +893,14 @@ pub async fn rank(
 ) -> Result<Json<LeaderboardEntry>, ApiError> {
     let board = Board::parse(&board)?;
     let player_id = parse_player(&player_id)?;
+    if let Some(ranks) = &state.ranks {
+        return match ranks.entry(&state, &board, player_id).await? {
+            Some(key) => Ok(Json(key.try_into()?)),
+            None => Err(ApiError::NotFound(format!(
+                "{player_id} is not on the leaderboard"
+            ))),
+        };
+    }
     Ok(Json(entry_of(&state, &board, player_id).await?))
 }
 
@@ -920,6 +928,22 @@ pub async fn around(
         _ => return Err(ApiError::BadRequest("n must be 0–50".into())),
     };
     let as_of_position = checkpoint(&state, "skills").await?;
+    if let Some(ranks) = &state.ranks {
+        let me = ranks
+            .entry(&state, &board, player_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{player_id} is not on the leaderboard")))?;
+        let entries = ranks.range(&board, me.rank - n, me.rank + n).await?;
+        return Ok(Json(LeaderboardPage {
+            board: board.name(),
+            as_of_position,
+            entries: entries
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_, _>>()?,
+            next_cursor: None,
+        }));
+    }
     let me = entry_of(&state, &board, player_id).await?;
     let key = Key {
         level: me.level,

@@ -2,10 +2,11 @@
 //! a hand-built history; tokens signed by the game server's key code.
 
 use loh_events::pg::PgEventStore;
-use loh_events::testing::{TestDb, unique_name};
+use loh_events::testing::{TestDb, redis_url, unique_name};
 use loh_events::{AppendBatch, EventBody, EventStore, ItemQty, NewEvent, Skill};
 use loh_projections::{Projector, ReadDb};
 use loh_query_api::auth::TokenVerifier;
+use loh_query_api::ranks::RankIndex;
 use loh_query_api::{AppState, serve};
 use loh_tick_writer::auth::tokens::{SigningKey, Tokens};
 use reqwest::StatusCode;
@@ -114,6 +115,11 @@ fn history(players: &[Uuid]) -> Vec<(i64, EventBody)> {
 
 impl App {
     async fn start() -> App {
+        App::start_with(None).await
+    }
+
+    /// With rank lookups answered from Redis sorted sets under `prefix`.
+    async fn start_with(redis_prefix: Option<&str>) -> App {
         let db = TestDb::create().await;
         let store = PgEventStore::connect(&db.url, &unique_name("shard"))
             .await
@@ -161,7 +167,13 @@ impl App {
         }
         let key = SigningKey::generate().expect("an RSA key");
         let verifier = TokenVerifier::from_public_pem(key.public_pem()).expect("public key");
-        let state = AppState::new(read, store, Default::default()).with_tokens(verifier);
+        let mut state = AppState::new(read, store, Default::default()).with_tokens(verifier);
+        if let Some(prefix) = redis_prefix {
+            let ranks = RankIndex::connect(&redis_url(), prefix)
+                .await
+                .expect("Redis for tests is reachable");
+            state = state.with_ranks(ranks);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -317,7 +329,37 @@ async fn a_player_reads_their_own_inventory_bank_wallet_and_skills_but_not_anoth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaderboards_rank_by_level_then_xp_then_who_got_there_first_in_keyset_pages_with_etags() {
-    let app = App::start().await;
+    leaderboards_rank_players(App::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rank_lookups_and_around_me_from_redis_sorted_sets_answer_like_the_sql_tables() {
+    let prefix = unique_name("loh_test");
+    leaderboards_rank_players(App::start_with(Some(&prefix)).await).await;
+    let client = redis::Client::open(redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let members: i64 = redis::cmd("ZCARD")
+        .arg(format!("{prefix}:lb:woodcutting:z"))
+        .query_async(&mut conn)
+        .await
+        .expect("ZCARD");
+    assert_eq!(members, 5, "every player is in the woodcutting set");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    let mut del = redis::cmd("DEL");
+    for k in &keys {
+        del.arg(k);
+    }
+    let _: () = del.query_async(&mut conn).await.expect("clean up");
+}
+
+async fn leaderboards_rank_players(app: App) {
     let p = &app.players;
     // Woodcutting XP 100, 200, 300, 400 and (later) 400: players 3, 4, 2, 1, 0.
     let want = [p[3], p[4], p[2], p[1], p[0]];
