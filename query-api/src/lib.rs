@@ -5,6 +5,10 @@
 //!
 //! Endpoints (PROTOCOL.md, "Query API"):
 //! - `GET /v1/players/{player_id}/position`: a player's tile and last chat line.
+//! - [`v1`]: player data (own or analyst token), public profiles and leaderboards, the analysts'
+//!   economy endpoints (JSON or CSV); [`ranks`]: leaderboard ranks in Redis sorted sets.
+//! - `GET /dashboard`: the analyst dashboard (charts drawn in the page from the endpoints).
+//! - `GET /docs`: a browsable page of the OpenAPI document.
 //! - `GET /openapi.json`: the OpenAPI document, generated from this code.
 //! - `GET /healthz`: 200 while the read database answers, 503 otherwise.
 //! - `GET /metrics`: Prometheus text (projection lag per projector, HTTP request counters).

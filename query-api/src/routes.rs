@@ -16,6 +16,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/players/{player_id}/position", get(player_position))
         .merge(crate::v1::routes())
         .route("/openapi.json", get(openapi))
+        .route("/dashboard", get(dashboard))
+        .route("/docs", get(docs))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -96,6 +98,28 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.encode(),
+    )
+}
+
+/// The analyst dashboard: leaderboard, coins in circulation and items minted and burned over time
+/// as charts (one static page; it reads the public and the economy endpoints with the analyst
+/// token typed in, or given as `#token=…`).
+async fn dashboard() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("dashboard.html"),
+    )
+}
+
+/// A browsable page of the OpenAPI document: every endpoint with its parameters and responses,
+/// rendered from `/openapi.json` in the page (no external scripts).
+async fn docs() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("docs.html"),
     )
 }
 

@@ -529,3 +529,67 @@ async fn the_openapi_document_describes_every_v1_endpoint_and_the_bearer_scheme(
         "bearer"
     );
 }
+
+/// Debian's `chromium`, headless: the DOM of `url` once its scripts have run.
+async fn chromium_dom(url: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let out = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--virtual-time-budget=10000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("--dump-dom")
+            .arg(&url)
+            .output()
+            .expect("Debian's chromium package is installed (apt-get install chromium)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .expect("chromium ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analyst_dashboard_draws_the_leaderboard_and_the_economy_charts_in_headless_chromium() {
+    let app = App::start().await;
+    let dom = chromium_dom(format!(
+        "{}/dashboard#token={}",
+        app.base,
+        app.analyst_token()
+    ))
+    .await;
+    assert!(dom.contains(r#"data-ready="1""#), "the page loaded: {dom}");
+    for p in &app.players {
+        assert!(dom.contains(&p.to_string()), "{p} on the leaderboard");
+    }
+    assert!(
+        dom.contains(r#"<span id="coins">109</span>"#),
+        "coins in circulation: {dom}"
+    );
+    for chart in ["minted", "burned", "coins"] {
+        assert!(
+            dom.contains(&format!(r#"class="{chart}""#)),
+            "the {chart} line is drawn"
+        );
+    }
+    assert_eq!(dom.matches("<polyline").count(), 3, "three lines: {dom}");
+
+    // Without an analyst token the page says why instead of drawing.
+    let dom = chromium_dom(format!(
+        "{}/dashboard#token={}",
+        app.base,
+        app.token(app.players[0])
+    ))
+    .await;
+    assert!(dom.contains(r#"data-ready="error""#), "{dom}");
+    assert!(dom.contains("403 forbidden"), "{dom}");
+
+    // The browsable API docs list the endpoints from /openapi.json.
+    let dom = chromium_dom(format!("{}/docs", app.base)).await;
+    assert!(dom.contains("GET /v1/leaderboards/{board}"), "{dom}");
+    assert!(dom.contains("GET /v1/economy/flows"), "{dom}");
+}
