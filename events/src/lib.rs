@@ -30,7 +30,9 @@ pub use envelope::{
 };
 pub use pg::PgEventStore;
 pub use sqlite::SqliteEventStore;
-pub use store::{AppendBatch, Appended, EventStore, Head, JournalEntry, Lease, Outcome};
+pub use store::{
+    AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome,
+};
 
 /// Errors of the event store.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,8 @@
 //! order: a reader following `read_from(last + 1)` never skips an event that commits late.
 
 use crate::{
-    AppendBatch, Appended, Error, EventStore, GENESIS_HASH, Hash, Head, JournalEntry, Lease,
-    NewEvent, Outcome, Result, StoredEvent,
+    AppendBatch, Appended, Checkpoint, Error, EventStore, GENESIS_HASH, Hash, Head, JournalEntry,
+    Lease, NewEvent, Outcome, Result, StoredEvent,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -303,6 +303,41 @@ impl EventStore for PgEventStore {
         .await?;
         rows.into_iter()
             .map(|(player, seq)| Ok((player, to_u64(seq, "seq")?)))
+            .collect()
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (shard, position, hash, signature, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (shard, position) DO NOTHING",
+        )
+        .bind(&self.shard)
+        .bind(to_i64(checkpoint.position, "position")?)
+        .bind(&checkpoint.hash[..])
+        .bind(&checkpoint.signature)
+        .bind(checkpoint.created_at_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let rows: Vec<(i64, Vec<u8>, String, i64)> = sqlx::query_as(
+            "SELECT position, hash, signature, created_at_us FROM checkpoints \
+             WHERE shard = $1 ORDER BY position",
+        )
+        .bind(&self.shard)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(position, hash, signature, created_at_us)| {
+                Ok(Checkpoint {
+                    position: to_u64(position, "position")?,
+                    hash: to_hash(hash)?,
+                    signature,
+                    created_at_us,
+                })
+            })
             .collect()
     }
 }

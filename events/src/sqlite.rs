@@ -13,8 +13,8 @@ use crate::pg::{
     limit_i64, outcome_columns, outcome_from_columns, seal_all, to_hash, to_i64, to_u64,
 };
 use crate::{
-    AppendBatch, Appended, Error, EventStore, GENESIS_HASH, Head, JournalEntry, Lease, Result,
-    StoredEvent,
+    AppendBatch, Appended, Checkpoint, Error, EventStore, GENESIS_HASH, Head, JournalEntry, Lease,
+    Result, StoredEvent,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -313,6 +313,41 @@ impl EventStore for SqliteEventStore {
         .await?;
         rows.into_iter()
             .map(|(player, seq)| Ok((player, to_u64(seq, "seq")?)))
+            .collect()
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (shard, position, hash, signature, created_at_us) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (shard, position) DO NOTHING",
+        )
+        .bind(&self.shard)
+        .bind(to_i64(checkpoint.position, "position")?)
+        .bind(&checkpoint.hash[..])
+        .bind(&checkpoint.signature)
+        .bind(checkpoint.created_at_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let rows: Vec<(i64, Vec<u8>, String, i64)> = sqlx::query_as(
+            "SELECT position, hash, signature, created_at_us FROM checkpoints \
+             WHERE shard = ? ORDER BY position",
+        )
+        .bind(&self.shard)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(position, hash, signature, created_at_us)| {
+                Ok(Checkpoint {
+                    position: to_u64(position, "position")?,
+                    hash: to_hash(hash)?,
+                    signature,
+                    created_at_us,
+                })
+            })
             .collect()
     }
 }

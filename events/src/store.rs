@@ -59,6 +59,18 @@ pub struct Appended {
     pub already_stored: bool,
 }
 
+/// A signature over the chain at one position, written now and then by the tick writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub position: u64,
+    /// The hash of the event at `position`.
+    pub hash: Hash,
+    /// A compact JWS (RS256, header `kid`) over `{shard, position, hash}` (hash in hex).
+    pub signature: String,
+    /// Wall-clock time it was written, microseconds since the Unix epoch.
+    pub created_at_us: i64,
+}
+
 /// An append-only, hash-chained, gapless event log for one shard plus its command journal.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -95,4 +107,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The highest decided seq of every player that has a journal entry.
     async fn last_seqs(&self) -> Result<Vec<(Uuid, u64)>>;
+
+    /// Stores a signed checkpoint; one already stored at the same position is kept.
+    async fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// Every checkpoint of the shard, by position.
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
 }

@@ -221,6 +221,10 @@ pub enum ReplayAction {
     Verify {
         #[command(flatten)]
         store: StoreArgs,
+        /// The server's RSA public key (SPKI PEM file) to check the checkpoints' signatures;
+        /// embedded, the data folder's key is used when this is not given.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
     /// Every command (accepted and rejected) and every event touching a player, in order.
     Timeline {
@@ -400,9 +404,33 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
     };
     let progress = |what: &'static str| move |n: u64| eprintln!("{what} {n}…");
     match action {
-        ReplayAction::Verify { store } => {
+        ReplayAction::Verify { store, public_key } => {
+            let pem = match (public_key, store.database_url.is_none()) {
+                (Some(path), _) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                ),
+                (None, true) => {
+                    let key = store.data_dir.join(crate::embedded::KEY_FILE);
+                    match std::fs::read_to_string(&key) {
+                        Ok(pem) => Some(
+                            loh_tick_writer::auth::tokens::SigningKey::from_pem(&pem)
+                                .with_context(|| format!("loading {}", key.display()))?
+                                .public_pem()
+                                .to_owned(),
+                        ),
+                        Err(_) => None,
+                    }
+                }
+                (None, false) => None,
+            };
             let store = open(store).await?;
-            let report = loh_replay::verify(store.as_ref(), progress("verified events:")).await?;
+            let report = loh_replay::verify_signed(
+                store.as_ref(),
+                pem.as_deref(),
+                progress("verified events:"),
+            )
+            .await?;
             println!("{report}");
             Ok(ok(report.is_intact()))
         }

@@ -34,7 +34,7 @@ impl Filter {
         let kind_ok = self.kinds.is_empty()
             || self.kinds.iter().any(|k| {
                 k.eq_ignore_ascii_case(&e.kind)
-                    || k.eq_ignore_ascii_case(e.source)
+                    || k.eq_ignore_ascii_case(&e.source)
                     || e.outcome.as_deref().is_some_and(|o| {
                         o.split(':')
                             .next()
@@ -46,13 +46,13 @@ impl Filter {
 }
 
 /// One line of a timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub tick: u64,
     pub wall_time_us: i64,
     pub wall_time: String,
     /// `command` or `event`.
-    pub source: &'static str,
+    pub source: String,
     /// The event's position in the log (events).
     pub position: Option<u64>,
     /// The client's sequence number (commands).
@@ -87,7 +87,7 @@ pub async fn timeline(
             tick: j.tick,
             wall_time_us: j.received_at_us,
             wall_time: format_us(j.received_at_us),
-            source: "command",
+            source: "command".into(),
             position: None,
             seq: Some(j.seq),
             kind,
@@ -122,7 +122,7 @@ pub async fn timeline(
             tick: e.tick,
             wall_time_us: e.occurred_at_us,
             wall_time: format_us(e.occurred_at_us),
-            source: "event",
+            source: "event".into(),
             position: Some(e.position),
             seq: None,
             kind: e.kind.clone(),

@@ -108,7 +108,11 @@ impl GameServer {
             config.pacing,
             metrics.clone(),
         )
-        .await?;
+        .await?
+        .with_checkpoints(
+            config.signing_key.clone(),
+            crate::tick::CHECKPOINT_EVERY_TICKS,
+        );
         let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
         let head = writer.head();
         let tokens = Tokens::new(config.signing_key.clone());

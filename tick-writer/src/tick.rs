@@ -45,6 +45,32 @@ pub struct TickInputs {
     pub presence: Vec<(Uuid, bool)>,
 }
 
+/// Ticks between signed checkpoints of the chain (one a minute at 400 ms).
+pub const CHECKPOINT_EVERY_TICKS: u64 = 150;
+
+/// What a checkpoint's signature covers: the chain's hash at a position of a shard.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointClaims {
+    pub shard: String,
+    pub position: u64,
+    /// The event's hash, lowercase hex.
+    pub hash: String,
+}
+
+/// Signs `(shard, head)` with the server's RSA key: a compact JWS (RS256, header `kid`).
+pub fn sign_checkpoint(key: &SigningKey, shard: &str, head: Head) -> Result<String, String> {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(key.kid().to_owned());
+    let claims = CheckpointClaims {
+        shard: shard.to_owned(),
+        position: head.position,
+        hash: hex::encode(head.hash),
+    };
+    let encoding = jsonwebtoken::EncodingKey::from_rsa_pem(key.private_pem().as_bytes())
+        .map_err(|e| e.to_string())?;
+    jsonwebtoken::encode(&header, &claims, &encoding).map_err(|e| e.to_string())
+}
+
 /// How ticks are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pacing {
@@ -153,6 +179,11 @@ pub struct TickWriter {
     tick_counter: Arc<AtomicU64>,
     head_tx: watch::Sender<u64>,
     metrics: TickMetrics,
+    /// The committed head, and the position of the last signed checkpoint.
+    committed: Head,
+    checkpointed: u64,
+    /// The key and interval of signed checkpoints, if the writer makes them.
+    checkpoints: Option<(SigningKey, u64)>,
 }
 
 impl TickWriter {
@@ -203,7 +234,50 @@ impl TickWriter {
             tick_counter: Arc::new(AtomicU64::new(tick)),
             head_tx,
             metrics,
+            committed: head,
+            checkpointed: head.position,
+            checkpoints: None,
         })
+    }
+
+    /// Signs a checkpoint of the chain with `key` every `every_ticks` ticks (when the head
+    /// moved), for `loh replay verify`.
+    pub fn with_checkpoints(mut self, key: SigningKey, every_ticks: u64) -> TickWriter {
+        self.checkpoints = Some((key, every_ticks.max(1)));
+        self
+    }
+
+    /// Signs and stores a checkpoint of the committed head, if it moved since the last one.
+    /// A failure is logged, not fatal: the chain itself is intact.
+    pub async fn checkpoint(&mut self) {
+        let Some((key, _)) = &self.checkpoints else {
+            return;
+        };
+        if self.committed.position <= self.checkpointed {
+            return;
+        }
+        let (key, head, shard) = (key.clone(), self.committed, self.store.shard().to_owned());
+        let signed = tokio::task::spawn_blocking(move || sign_checkpoint(&key, &shard, head)).await;
+        let stored = match signed {
+            Ok(Ok(signature)) => {
+                let checkpoint = Checkpoint {
+                    position: head.position,
+                    hash: head.hash,
+                    signature,
+                    created_at_us: now_us(),
+                };
+                self.store
+                    .put_checkpoint(&checkpoint)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e.to_string()),
+        };
+        match stored {
+            Ok(()) => self.checkpointed = head.position,
+            Err(error) => warn!(%error, position = head.position, "checkpoint not written"),
+        }
     }
 
     /// A receiver of the committed head position, bumped after every commit.
@@ -395,6 +469,7 @@ impl TickWriter {
         let events_in_tick = batch.events.len();
         if !batch.events.is_empty() || !batch.journal.is_empty() {
             let appended = self.append(batch).await?;
+            self.committed = appended.head;
             let _ = self.head_tx.send(appended.head.position);
             self.metrics.events_appended.inc_by(events_in_tick as u64);
             self.send_updates(tick, answers, &appended.events);
@@ -402,6 +477,13 @@ impl TickWriter {
             self.send_updates(tick, answers, &[]);
         }
         self.tick_counter.store(tick, Ordering::Relaxed);
+        if self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|(_, every)| tick.is_multiple_of(*every))
+        {
+            self.checkpoint().await;
+        }
         self.metrics
             .tick_seconds
             .observe(started.elapsed().as_secs_f64());

@@ -3,6 +3,7 @@
 use loh_commands::Command;
 use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Outcome, SqliteEventStore};
 use loh_replay::state::{At, world_at};
+use loh_tick_writer::auth::tokens::SigningKey;
 use loh_tick_writer::metrics::TickMetrics;
 use loh_tick_writer::tick::{Intake, Pacing, TickWriter, derive_id, now_us, push_new};
 use loh_tick_writer::world::{MapConfig, World};
@@ -29,20 +30,32 @@ pub struct Game {
 impl Game {
     /// A game on a fresh embedded SQLite store.
     pub async fn sqlite() -> Game {
+        Game::sqlite_with(None).await
+    }
+
+    /// A game on a fresh embedded SQLite store whose writer signs a checkpoint every 2 ticks.
+    pub async fn sqlite_signed() -> (Game, SigningKey) {
+        let key = tokio::task::spawn_blocking(|| SigningKey::generate().expect("key"))
+            .await
+            .expect("keygen");
+        (Game::sqlite_with(Some(key.clone())).await, key)
+    }
+
+    async fn sqlite_with(key: Option<SigningKey>) -> Game {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.db");
         let store = SqliteEventStore::open(path.to_str().expect("utf-8"), SHARD)
             .await
             .expect("sqlite store");
-        let mut g = Game::on(Arc::new(store.clone())).await;
+        let mut g = Game::on(Arc::new(store.clone()), key).await;
         g.sqlite = Some(store);
         g._dir = Some(dir);
         g
     }
 
     /// A game on `store`.
-    pub async fn on(store: Arc<dyn EventStore>) -> Game {
-        let writer = TickWriter::start(
+    pub async fn on(store: Arc<dyn EventStore>, key: Option<SigningKey>) -> Game {
+        let mut writer = TickWriter::start(
             store.clone(),
             World::new(MapConfig::default()),
             Pacing::Fixed { tick_ms: 400 },
@@ -50,6 +63,9 @@ impl Game {
         )
         .await
         .expect("writer");
+        if let Some(key) = key {
+            writer = writer.with_checkpoints(key, 2);
+        }
         let mut g = Game {
             store,
             sqlite: None,
@@ -215,6 +231,46 @@ impl Game {
             .await
             .expect("append");
         tick
+    }
+
+    /// Changes one byte at `position` and re-chains every later event, as an attacker who
+    /// can write the table but has no signing key would.
+    pub async fn rewrite(&self, position: u64) {
+        let mut events = self.store.read_from(1, 100_000).await.expect("read");
+        let store = self.sqlite.as_ref().expect("an embedded store");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        conn.execute("DROP TRIGGER events_no_update")
+            .await
+            .expect("drop trigger");
+        let mut prev = events[position as usize - 2].hash;
+        for e in &mut events[position as usize - 1..] {
+            if e.position == position {
+                let i = e
+                    .payload
+                    .iter()
+                    .position(|b| b.is_ascii_digit())
+                    .expect("a digit");
+                e.payload[i] = if e.payload[i] == b'9' {
+                    b'8'
+                } else {
+                    e.payload[i] + 1
+                };
+            }
+            e.prev_hash = prev;
+            e.hash = e.compute_hash();
+            prev = e.hash;
+            sqlx::query(
+                "UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE shard = ? AND position = ?",
+            )
+            .bind(&e.payload)
+            .bind(&e.prev_hash[..])
+            .bind(&e.hash[..])
+            .bind(SHARD)
+            .bind(e.position as i64)
+            .execute(&mut *conn)
+            .await
+            .expect("rewrite");
+        }
     }
 
     /// Changes one byte of the payload at `position`, bypassing the append-only trigger.

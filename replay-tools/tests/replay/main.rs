@@ -9,7 +9,9 @@ use loh_replay::resimulate::{ResimReport, resimulate};
 use loh_replay::scan::{Range, scan};
 use loh_replay::state::{At, state_at};
 use loh_replay::timeline::{Filter, timeline, to_csv, to_table};
-use loh_replay::{VerifyReport, verify};
+use loh_replay::{Problem, VerifyReport, verify, verify_signed};
+use loh_tick_writer::auth::tokens::SigningKey;
+use loh_tick_writer::tick::sign_checkpoint;
 use loh_tick_writer::world::{MapConfig, World};
 
 #[tokio::test]
@@ -390,4 +392,137 @@ async fn resimulate_reports_the_first_divergence_with_both_sides() {
     };
     assert_eq!(d.position, planted, "{report}");
     assert!(d.stored.is_some() && d.replayed.is_none(), "{report}");
+}
+
+#[tokio::test]
+async fn verify_checks_the_checkpoints_the_tick_writer_signed() {
+    let (mut g, key) = Game::sqlite_signed().await;
+    g.play_honestly().await;
+    let checkpoints = g.store.checkpoints().await.expect("checkpoints");
+    assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+    let report = verify_signed(g.store.as_ref(), Some(key.public_pem()), |_| {})
+        .await
+        .expect("verify");
+    let VerifyReport::Intact {
+        checkpoints: n,
+        signatures_checked,
+        ..
+    } = report
+    else {
+        panic!("{report}")
+    };
+    assert_eq!((n, signatures_checked), (checkpoints.len() as u64, true));
+}
+
+#[tokio::test]
+async fn verify_finds_a_rewritten_and_rechained_history_by_its_signed_checkpoint() {
+    let (mut g, key) = Game::sqlite_signed().await;
+    g.play_honestly().await;
+    g.rewrite(5).await;
+    let report = verify_signed(g.store.as_ref(), Some(key.public_pem()), |_| {})
+        .await
+        .expect("verify");
+    let VerifyReport::Broken {
+        problem: Problem::CheckpointHash { position },
+        ..
+    } = &report
+    else {
+        panic!("{report}")
+    };
+    assert!(*position >= 5, "{report}");
+}
+
+#[tokio::test]
+async fn verify_finds_a_checkpoint_signed_by_another_key() {
+    let (mut g, key) = Game::sqlite_signed().await;
+    g.play_honestly().await;
+    let other = tokio::task::spawn_blocking(|| SigningKey::generate().expect("key"))
+        .await
+        .expect("keygen");
+    // A position the writer did not sign (it signed the head).
+    let e = &g.store.read_from(3, 1).await.expect("read")[0];
+    let head = loh_events::Head {
+        position: e.position,
+        hash: e.hash,
+    };
+    let forged = loh_events::Checkpoint {
+        position: head.position,
+        hash: head.hash,
+        signature: sign_checkpoint(&other, helpers::SHARD, head).expect("sign"),
+        created_at_us: 0,
+    };
+    g.store.put_checkpoint(&forged).await.expect("put");
+    assert!(
+        verify(g.store.as_ref(), |_| {})
+            .await
+            .expect("verify")
+            .is_intact(),
+        "hashes match"
+    );
+    let report = verify_signed(g.store.as_ref(), Some(key.public_pem()), |_| {})
+        .await
+        .expect("verify");
+    assert!(
+        matches!(report, VerifyReport::Broken { problem: Problem::CheckpointSignature { position, .. }, .. } if position == head.position),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn export_writes_a_bundle_that_verify_checks_offline_and_one_changed_byte_breaks() {
+    let (mut g, key) = Game::sqlite_signed().await;
+    g.play_honestly().await;
+    let out = tempfile::tempdir().expect("tempdir");
+    let manifest = loh_replay::bundle::export(
+        g.store.as_ref(),
+        g.alice,
+        Some(key.public_pem().to_owned()),
+        out.path(),
+        |_| {},
+    )
+    .await
+    .expect("export");
+    assert_eq!(manifest.player, g.alice);
+    for file in [
+        "manifest.json",
+        "events.jsonl",
+        "checkpoints.json",
+        "journal.json",
+        "timeline.json",
+        "findings.json",
+    ] {
+        assert!(out.path().join(file).exists(), "{file}");
+    }
+    drop(g);
+    let report = loh_replay::bundle::verify_bundle(out.path(), None).expect("verify bundle");
+    assert!(
+        matches!(
+            report,
+            VerifyReport::Intact {
+                signatures_checked: true,
+                ..
+            }
+        ),
+        "{report}"
+    );
+    let path = out.path().join("events.jsonl");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let i = lines.len() / 2;
+    let at = lines[i].find("\"payload\":\"").expect("payload") + 11;
+    let mut bytes = lines[i].clone().into_bytes();
+    bytes[at] = if bytes[at] == b'7' { b'6' } else { b'7' };
+    lines[i] = String::from_utf8(bytes).expect("utf-8");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+    let report = loh_replay::bundle::verify_bundle(out.path(), None).expect("verify bundle");
+    assert!(
+        matches!(
+            report,
+            VerifyReport::Broken {
+                problem: Problem::Chain(loh_events::ChainBreak::HashMismatch { .. }),
+                ..
+            }
+        ),
+        "{report}"
+    );
 }
