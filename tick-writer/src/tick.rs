@@ -7,8 +7,8 @@
 //! each player the `TickUpdate` they may see.
 
 use crate::metrics::TickMetrics;
-use crate::world::World;
 use crate::world::phases::PHASES;
+use crate::world::{World, chebyshev};
 use loh_commands::{Command, ServerFrame};
 use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Lease, NewEvent, Outcome};
 use sha2::{Digest, Sha256};
@@ -630,11 +630,25 @@ impl TickWriter {
             let Some(v) = self.world.player(*viewer) else {
                 continue;
             };
-            let visible: Vec<rmpv::Value> = wire
+            let mut visible: Vec<rmpv::Value> = wire
                 .iter()
                 .filter(|(body, tile, _)| self.world.sees_from(*viewer, v, body, *tile))
-                .map(|(_, _, value)| value.clone())
+                .map(
+                    |(body, _, value)| match self.world.redacted_for(*viewer, body) {
+                        Some(redacted) => to_wire(&redacted),
+                        None => value.clone(),
+                    },
+                )
                 .collect();
+            // Items private to their owner until now appear to everyone else around.
+            visible.extend(
+                self.world
+                    .ground_items_turning_public()
+                    .filter(|g| {
+                        g.owner != Some(*viewer) && chebyshev(v.x, v.y, g.x, g.y) <= VIEW_DISTANCE
+                    })
+                    .map(ground_item_appeared),
+            );
             if session
                 .outbound
                 .try_send(ServerFrame::TickUpdate {
@@ -655,6 +669,13 @@ impl TickWriter {
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
     }
+}
+
+/// The view-only `GroundItemAppeared` frame event: a ground item others may now see. Not a
+/// stored fact (the drop, with its `public_at`, is), so it is built here and not in the store.
+fn ground_item_appeared(g: &loh_events::GroundItem) -> rmpv::Value {
+    let inner = json_to_msgpack(serde_json::to_value(g).expect("ground items always encode"));
+    rmpv::Value::Map(vec![("GroundItemAppeared".into(), inner)])
 }
 
 /// Adds `body` to the batch as the next event of its stream (the world has not applied it yet).

@@ -2,7 +2,7 @@
 //! status; and who sees which event.
 
 use super::{Decision, Player, World, chebyshev};
-use loh_events::EventBody;
+use loh_events::{EventBody, GroundItem};
 use uuid::Uuid;
 
 /// Most friends (and most ignored) a player may list.
@@ -155,6 +155,11 @@ impl World {
             EventBody::PrivateMessageSent { to, .. } => *to == viewer,
             EventBody::PlayerPresence { player_id, .. } => v.friends.contains(player_id),
             EventBody::PlayerSaid { player_id, .. } if v.ignores.contains(player_id) => false,
+            // A dropped item is the dropper's alone until it turns public (then
+            // `ground_items_turning_public` reveals it to everyone around).
+            EventBody::ItemDropped { ground, .. } if !ground.owner.is_none_or(|o| o == viewer) => {
+                false
+            }
             EventBody::FriendAdded { .. }
             | EventBody::FriendRemoved { .. }
             | EventBody::IgnoreAdded { .. }
@@ -163,6 +168,37 @@ impl World {
             | EventBody::BankWithdrawn { .. } => false,
             _ => tile.is_some_and(|(x, y)| chebyshev(v.x, v.y, x, y) <= VIEW_DISTANCE),
         }
+    }
+
+    /// `body` as `viewer` may see it, when it differs: the loot of a death that is still private
+    /// to someone else is left out (it shows up when it turns public).
+    pub fn redacted_for(&self, viewer: Uuid, body: &EventBody) -> Option<EventBody> {
+        let private = |g: &GroundItem| !g.owner.is_none_or(|o| o == viewer);
+        match body {
+            EventBody::NpcDied { loot, .. } if loot.iter().any(private) => {
+                let mut body = body.clone();
+                if let EventBody::NpcDied { loot, .. } = &mut body {
+                    loot.retain(|g| !private(g));
+                }
+                Some(body)
+            }
+            EventBody::PlayerDied { dropped, .. } if dropped.iter().any(private) => {
+                let mut body = body.clone();
+                if let EventBody::PlayerDied { dropped, .. } = &mut body {
+                    dropped.retain(|g| !private(g));
+                }
+                Some(body)
+            }
+            _ => None,
+        }
+    }
+
+    /// Ground items that were private to their owner and turn public at this tick: everyone
+    /// else around learns of them now.
+    pub fn ground_items_turning_public(&self) -> impl Iterator<Item = &GroundItem> {
+        let tick = self.tick();
+        self.ground_items()
+            .filter(move |g| g.owner.is_some() && g.public_at == tick)
     }
 
     pub(super) fn apply_social(&mut self, body: &EventBody) {
@@ -192,6 +228,58 @@ impl World {
 mod tests {
     use crate::world::testing::*;
     use loh_commands::Command;
+
+    #[test]
+    fn a_dropped_item_is_seen_by_the_dropper_alone_until_it_turns_public() {
+        let mut t = Given::new().player(A).player(B);
+        let dropped = t.when(A, Command::DropItem { slot: 6 }).unwrap();
+        let drop = dropped
+            .iter()
+            .find(|e| matches!(e, loh_events::EventBody::ItemDropped { .. }))
+            .unwrap();
+        let tile = t.world.event_tile(drop);
+        let (a, b) = (t.world.player(A).unwrap(), t.world.player(B).unwrap());
+        assert!(t.world.sees_from(A, a, drop, tile));
+        assert!(!t.world.sees_from(B, b, drop, tile), "B saw a private drop");
+        assert_eq!(t.world.ground_items_turning_public().count(), 0);
+
+        t.run_ticks(crate::world::GROUND_PRIVATE_TICKS);
+        let public: Vec<_> = t.world.ground_items_turning_public().collect();
+        assert_eq!(
+            public.len(),
+            1,
+            "the item turns public after the private period"
+        );
+        assert_eq!(public[0].owner, Some(A));
+    }
+
+    #[test]
+    fn loot_private_to_the_killer_is_left_out_of_what_others_see_of_the_death() {
+        let loot = |owner| loh_events::GroundItem {
+            ground_id: 1,
+            item: "bones".into(),
+            qty: 1,
+            x: 3200,
+            y: 3200,
+            owner,
+            public_at: 100,
+            despawn_at: 200,
+        };
+        let died = loh_events::EventBody::NpcDied {
+            npc: 1,
+            killer: Some(A),
+            respawn_at: 50,
+            loot: vec![loot(Some(A)), loot(None)],
+        };
+        let t = Given::new().player(A).player(B);
+        assert_eq!(t.world.redacted_for(A, &died), None);
+        let Some(loh_events::EventBody::NpcDied { loot: seen, .. }) =
+            t.world.redacted_for(B, &died)
+        else {
+            panic!("B should get a redacted death");
+        };
+        assert_eq!(seen, vec![loot(None)]);
+    }
 
     #[test]
     fn a_private_message_reaches_an_online_player_and_only_them() {
