@@ -203,4 +203,50 @@ mod tests {
             assert!(point.zone.unwrap().contains(n.x, n.y));
         }
     }
+
+    #[test]
+    fn a_dead_npc_respawns_at_its_spawn_point_when_its_timer_runs_out() {
+        let mut t = Given::new();
+        t.run_ticks(1);
+        let id = *t.world.npcs().next().unwrap().0;
+        let respawn_at = t.world.tick() + 10;
+        t.world.apply(&EventBody::NpcDied {
+            npc: id,
+            killer: None,
+            respawn_at,
+            loot: vec![],
+        });
+        t.run_ticks(5);
+        assert!(t.world.npc(id).is_none(), "respawned before its timer");
+        let events = t.run_ticks(10);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, EventBody::NpcSpawned { npc, .. } if *npc == id))
+        );
+        let n = t.world.npc(id).expect("the NPC is back");
+        let point = &t.world.content.npc_spawns[id as usize];
+        assert!(crate::world::chebyshev(point.x, point.y, n.x, n.y) <= point.wander);
+    }
+
+    #[test]
+    fn an_aggressive_goblin_hunts_a_player_who_comes_within_range() {
+        let mut t = Given::new().player(A);
+        t.run_ticks(1);
+        let (id, goblin) = t
+            .world
+            .npcs()
+            .find(|(_, n)| n.kind == "goblin")
+            .map(|(id, n)| (*id, (n.x, n.y)))
+            .unwrap();
+        t = t.at(A, (goblin.0 + 3, goblin.1));
+        let before = crate::world::chebyshev(goblin.0, goblin.1, goblin.0 + 3, goblin.1);
+        t.run_ticks(3);
+        let n = t.world.npc(id).unwrap();
+        let a = t.world.player(A).unwrap();
+        assert!(
+            crate::world::chebyshev(n.x, n.y, a.x, a.y) < before,
+            "the goblin did not close in"
+        );
+    }
 }
