@@ -225,6 +225,24 @@ pub enum ReplayAction {
         /// embedded, the data folder's key is used when this is not given.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Check an evidence bundle folder (from `export`) instead of the store, offline.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Write a player's evidence bundle (events with chain proofs, journal, checkpoints,
+    /// timeline, scan findings) that `verify --bundle` checks without the database.
+    Export {
+        /// The player's id.
+        player: uuid::Uuid,
+        /// The folder to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The server's RSA public key (SPKI PEM file) to put in the bundle; embedded, the data
+        /// folder's key is used when this is not given.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
     /// Every command (accepted and rejected) and every event touching a player, in order.
     Timeline {
@@ -389,6 +407,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The server's public key for checkpoint signatures: the given PEM file, else (embedded) the
+/// data folder's signing key's public half, else none.
+fn public_pem(store: &StoreArgs, public_key: Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    if let Some(path) = public_key {
+        return std::fs::read_to_string(&path)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display()));
+    }
+    if store.database_url.is_some() {
+        return Ok(None);
+    }
+    let key = store.data_dir.join(crate::embedded::KEY_FILE);
+    match std::fs::read_to_string(&key) {
+        Ok(pem) => Ok(Some(
+            loh_tick_writer::auth::tokens::SigningKey::from_pem(&pem)
+                .with_context(|| format!("loading {}", key.display()))?
+                .public_pem()
+                .to_owned(),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
 /// `loh replay …`: thin over `loh-replay`; non-zero exit when a problem is found.
 async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
     let open = |store: StoreArgs| async move {
@@ -404,26 +445,17 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
     };
     let progress = |what: &'static str| move |n: u64| eprintln!("{what} {n}…");
     match action {
-        ReplayAction::Verify { store, public_key } => {
-            let pem = match (public_key, store.database_url.is_none()) {
-                (Some(path), _) => Some(
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                ),
-                (None, true) => {
-                    let key = store.data_dir.join(crate::embedded::KEY_FILE);
-                    match std::fs::read_to_string(&key) {
-                        Ok(pem) => Some(
-                            loh_tick_writer::auth::tokens::SigningKey::from_pem(&pem)
-                                .with_context(|| format!("loading {}", key.display()))?
-                                .public_pem()
-                                .to_owned(),
-                        ),
-                        Err(_) => None,
-                    }
-                }
-                (None, false) => None,
-            };
+        ReplayAction::Verify {
+            store,
+            public_key,
+            bundle,
+        } => {
+            let pem = public_pem(&store, public_key)?;
+            if let Some(dir) = bundle {
+                let report = loh_replay::bundle::verify_bundle(&dir, pem.as_deref())?;
+                println!("{report}");
+                return Ok(ok(report.is_intact()));
+            }
             let store = open(store).await?;
             let report = loh_replay::verify_signed(
                 store.as_ref(),
@@ -433,6 +465,31 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
             .await?;
             println!("{report}");
             Ok(ok(report.is_intact()))
+        }
+        ReplayAction::Export {
+            player,
+            out,
+            store,
+            public_key,
+        } => {
+            let pem = public_pem(&store, public_key)?;
+            let store = open(store).await?;
+            let manifest = loh_replay::bundle::export(
+                store.as_ref(),
+                player,
+                pem,
+                &out,
+                progress("events read:"),
+            )
+            .await?;
+            println!(
+                "bundle written to {}: positions {}..={}, {} findings",
+                out.display(),
+                manifest.from_position,
+                manifest.to_position,
+                manifest.findings
+            );
+            Ok(ExitCode::SUCCESS)
         }
         ReplayAction::Timeline {
             player,
