@@ -22,6 +22,7 @@
 //! - [`auth`]: access-token verification with the public key only.
 
 pub mod auth;
+pub mod boards;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub tokens: Option<auth::TokenVerifier>,
     /// Leaderboard ranks in Redis sorted sets (rank lookup, around-me); SQL answers without it.
     pub ranks: Option<ranks::RankIndex>,
+    /// In-process leaderboard snapshots for the public leaderboard endpoints.
+    pub boards: Arc<boards::BoardCache>,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             metrics,
             tokens: None,
             ranks: None,
+            boards: Arc::new(boards::BoardCache::default()),
         }
     }
 

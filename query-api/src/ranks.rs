@@ -29,11 +29,26 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 ";
 
+/// The member, 0-based rank and score of a player (`KEYS[1]` the set, `KEYS[2]` the hash).
+const LOOKUP: &str = r"
+local m = redis.call('HGET', KEYS[2], ARGV[1])
+if not m then return false end
+local r = redis.call('ZRANK', KEYS[1], m)
+local s = redis.call('ZSCORE', KEYS[1], m)
+if not r then return false end
+return {m, r, s}
+";
+
+/// How long a board's set is used before the checkpoint is checked again.
+const SYNC_EVERY: Duration = Duration::from_millis(500);
+
 /// The Redis rank index. Cheap to clone.
 #[derive(Clone)]
 pub struct RankIndex {
     conn: ConnectionManager,
     prefix: String,
+    /// When each board was last brought up to date by this process.
+    synced: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for RankIndex {
@@ -83,6 +98,7 @@ impl RankIndex {
         let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RankIndex {
             conn,
+            synced: Default::default(),
             prefix: if prefix.is_empty() {
                 "loh".into()
             } else {
@@ -100,8 +116,27 @@ impl RankIndex {
         )
     }
 
-    /// Brings the board's set up to the skills checkpoint.
+    /// Brings the board's set up to the skills checkpoint, unless this process did so less than
+    /// 500 ms ago.
     pub async fn sync(&self, state: &AppState, board: &Board) -> Result<(), ApiError> {
+        let fresh = self
+            .synced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&board.name())
+            .is_some_and(|t| t.elapsed() < SYNC_EVERY);
+        if fresh {
+            return Ok(());
+        }
+        self.sync_now(state, board).await?;
+        self.synced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(board.name(), std::time::Instant::now());
+        Ok(())
+    }
+
+    async fn sync_now(&self, state: &AppState, board: &Board) -> Result<(), ApiError> {
         let (z, m, at_key) = self.keys(board);
         let mut conn = self.conn.clone();
         let checkpoint = state.read.checkpoint("skills").await? as i64;
@@ -170,29 +205,14 @@ impl RankIndex {
         self.sync(state, board).await?;
         let (z, m, _) = self.keys(board);
         let mut conn = self.conn.clone();
-        let member: Option<String> = redis::cmd("HGET")
-            .arg(&m)
+        let found: Option<(String, i64, f64)> = redis::Script::new(LOOKUP)
+            .key(&z)
+            .key(&m)
             .arg(player_id.to_string())
-            .query_async(&mut conn)
+            .invoke_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        let Some(member) = member else {
-            return Ok(None);
-        };
-        let (rank, score): (Option<i64>, Option<f64>) = redis::pipe()
-            .cmd("ZRANK")
-            .arg(&z)
-            .arg(&member)
-            .cmd("ZSCORE")
-            .arg(&z)
-            .arg(&member)
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(match (rank, score) {
-            (Some(rank), Some(score)) => decode(&member, score, rank + 1),
-            _ => None,
-        })
+        Ok(found.and_then(|(member, rank, score)| decode(&member, score, rank + 1)))
     }
 
     /// The entries ranked `from..=to` (1-based).

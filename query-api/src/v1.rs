@@ -726,7 +726,7 @@ fn beyond(q: &mut Sql, board: &Board, key: &Key, ahead: bool) {
     q.push("))");
 }
 
-fn order(board: &Board, reverse: bool) -> String {
+pub(crate) fn order(board: &Board, reverse: bool) -> String {
     let (lvl, xp) = board.columns();
     if reverse {
         format!(" ORDER BY {lvl} ASC, {xp} ASC, reached_position DESC, player_id DESC")
@@ -823,9 +823,9 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-fn cached(etag: &str, body: Option<LeaderboardPage>) -> Response {
+fn cached(etag: &str, body: Option<axum::body::Bytes>) -> Response {
     let mut response = match body {
-        Some(page) => Json(page).into_response(),
+        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         None => StatusCode::NOT_MODIFIED.into_response(),
     };
     let h = response.headers_mut();
@@ -854,32 +854,29 @@ pub async fn leaderboard(
     let board = Board::parse(&board)?;
     let limit = page.limit()?;
     let after: Option<Key> = page.cursor()?;
-    let as_of_position = checkpoint(&state, "skills").await?;
-    let etag = leaderboard_etag(as_of_position);
+    let snapshot = state.boards.snapshot(&state, &board).await?;
+    let etag = leaderboard_etag(snapshot.at);
     if not_modified(&headers, &etag) {
         return Ok(cached(&etag, None));
     }
-    let mut q = board.select();
-    if let Some(key) = &after {
-        beyond(&mut q, &board, key, false);
-    }
-    q.push(&order(&board, false)).push(" LIMIT ").int(limit + 1);
-    let first_rank = after.as_ref().map_or(1, |k| k.rank + 1);
-    let mut rows = keys(&q.fetch(&state).await?, first_rank, 1)?;
-    let next_cursor = more(&mut rows, limit).map(encode_cursor);
-    let entries = rows
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect::<Result<_, _>>()?;
-    Ok(cached(
-        &etag,
-        Some(LeaderboardPage {
+    let body = snapshot.rendered(limit, page.cursor.as_deref(), || {
+        let mut rows = snapshot.page(after.as_ref(), limit as usize + 1).to_vec();
+        let next_cursor = more(&mut rows, limit).map(encode_cursor);
+        let entries = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_, _>>()?;
+        let page = LeaderboardPage {
             board: board.name(),
-            as_of_position,
+            as_of_position: snapshot.at,
             entries,
             next_cursor,
-        }),
-    ))
+        };
+        serde_json::to_vec(&page)
+            .map(axum::body::Bytes::from)
+            .map_err(|_| ApiError::Internal)
+    })?;
+    Ok(cached(&etag, Some(body)))
 }
 
 /// A player's rank on a leaderboard. Public.
@@ -901,7 +898,13 @@ pub async fn rank(
             ))),
         };
     }
-    Ok(Json(entry_of(&state, &board, player_id).await?))
+    let snapshot = state.boards.snapshot(&state, &board).await?;
+    match snapshot.entry(&player_id.to_string()) {
+        Some(key) => Ok(Json(key.clone().try_into()?)),
+        None => Err(ApiError::NotFound(format!(
+            "{player_id} is not on the leaderboard"
+        ))),
+    }
 }
 
 /// How many neighbours on each side.
@@ -944,35 +947,17 @@ pub async fn around(
             next_cursor: None,
         }));
     }
-    let me = entry_of(&state, &board, player_id).await?;
-    let key = Key {
-        level: me.level,
-        xp: me.xp,
-        reached: 0,
-        player: player_id.to_string(),
-        rank: me.rank,
-    };
-    // The reached position is needed for the key; read it back.
-    let mut q = board.select();
-    q.push(" AND player_id = ").str(&key.player);
-    let key = keys(&q.fetch(&state).await?, me.rank, 0)?
-        .pop()
-        .unwrap_or(key);
-    let mut above = board.select();
-    beyond(&mut above, &board, &key, true);
-    above.push(&order(&board, true)).push(" LIMIT ").int(n);
-    let mut entries: Vec<Key> = keys(&above.fetch(&state).await?, key.rank - 1, -1)?;
-    entries.reverse();
-    entries.push(key.clone());
-    let mut below = board.select();
-    beyond(&mut below, &board, &key, false);
-    below.push(&order(&board, false)).push(" LIMIT ").int(n);
-    entries.extend(keys(&below.fetch(&state).await?, key.rank + 1, 1)?);
+    let snapshot = state.boards.snapshot(&state, &board).await?;
+    let me = snapshot
+        .entry(&player_id.to_string())
+        .ok_or_else(|| ApiError::NotFound(format!("{player_id} is not on the leaderboard")))?;
     Ok(Json(LeaderboardPage {
         board: board.name(),
-        as_of_position,
-        entries: entries
-            .into_iter()
+        as_of_position: snapshot.at,
+        entries: snapshot
+            .ranks(me.rank - n, me.rank + n)
+            .iter()
+            .cloned()
             .map(TryInto::try_into)
             .collect::<Result<_, _>>()?,
         next_cursor: None,

@@ -1,0 +1,191 @@
+//! An in-process snapshot of each leaderboard, so that public leaderboard reads (pages, rank
+//! lookups, around-me) cost no database round trip.
+//!
+//! A snapshot is the whole board in leaderboard order, read in one query, tagged with the skills
+//! checkpoint read just before it. A request uses the snapshot while it is younger than the
+//! refresh interval (500 ms by default, under one 600 ms tick); after that the next request
+//! checks the checkpoint and reloads the board only if it moved. One reload runs at a time; other
+//! requests keep using the previous snapshot meanwhile.
+
+use crate::v1::{Board, Key};
+use crate::{ApiError, AppState};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One board, in order, as of a checkpoint.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The skills checkpoint read before the rows: every event up to here is reflected.
+    pub at: u64,
+    /// Entries best first; `rank` is the index + 1.
+    pub(crate) entries: Vec<Key>,
+    /// Player id → index in `entries`.
+    index: HashMap<String, usize>,
+    loaded: Instant,
+    /// Pages already rendered to JSON from this snapshot, by `limit` and cursor (bounded).
+    rendered: Mutex<HashMap<(i64, Option<String>), axum::body::Bytes>>,
+}
+
+/// The most rendered pages a snapshot keeps.
+const RENDERED_PAGES: usize = 1024;
+
+impl Snapshot {
+    /// The page rendered earlier for `limit` and `cursor`, or `render()`'s, remembered.
+    pub(crate) fn rendered<E>(
+        &self,
+        limit: i64,
+        cursor: Option<&str>,
+        render: impl FnOnce() -> Result<axum::body::Bytes, E>,
+    ) -> Result<axum::body::Bytes, E> {
+        let key = (limit, cursor.map(str::to_owned));
+        if let Some(b) = self
+            .rendered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(b.clone());
+        }
+        let bytes = render()?;
+        let mut pages = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if pages.len() < RENDERED_PAGES {
+            pages.insert(key, bytes.clone());
+        }
+        Ok(bytes)
+    }
+
+    /// The entry of `player`, if on the board.
+    pub(crate) fn entry(&self, player: &str) -> Option<&Key> {
+        self.index.get(player).map(|i| &self.entries[*i])
+    }
+
+    /// The entries after `after` (the whole board from the top without it), at most `limit`.
+    pub(crate) fn page(&self, after: Option<&Key>, limit: usize) -> &[Key] {
+        let start = match after {
+            None => 0,
+            Some(k) => self.entries.partition_point(|e| !behind(e, k)),
+        };
+        let end = (start + limit).min(self.entries.len());
+        &self.entries[start.min(end)..end]
+    }
+
+    /// Ranks `from..=to` (1-based), clamped.
+    pub(crate) fn ranks(&self, from: i64, to: i64) -> &[Key] {
+        let from = (from.max(1) - 1) as usize;
+        let to = (to.max(0) as usize).min(self.entries.len());
+        &self.entries[from.min(to)..to]
+    }
+}
+
+/// Whether `e` comes after `k` in leaderboard order.
+fn behind(e: &Key, k: &Key) -> bool {
+    (-e.level, -e.xp, e.reached, e.player.as_str())
+        > (-k.level, -k.xp, k.reached, k.player.as_str())
+}
+
+/// The snapshots of every board.
+#[derive(Debug)]
+pub struct BoardCache {
+    refresh: Duration,
+    boards: Mutex<HashMap<String, Arc<Snapshot>>>,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl Default for BoardCache {
+    fn default() -> Self {
+        BoardCache::new(Duration::from_millis(500))
+    }
+}
+
+impl BoardCache {
+    /// Snapshots at most `refresh` old (plus the time of one reload).
+    pub fn new(refresh: Duration) -> BoardCache {
+        BoardCache {
+            refresh,
+            boards: Mutex::new(HashMap::new()),
+            reload: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self, name: &str) -> Option<Arc<Snapshot>> {
+        self.boards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn store(&self, name: String, snapshot: Arc<Snapshot>) {
+        self.boards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, snapshot);
+    }
+
+    /// The board's snapshot, reloaded first if stale and the checkpoint moved.
+    pub async fn snapshot(
+        &self,
+        state: &AppState,
+        board: &Board,
+    ) -> Result<Arc<Snapshot>, ApiError> {
+        let name = board.name();
+        if let Some(s) = self.cached(&name)
+            && s.loaded.elapsed() < self.refresh
+        {
+            return Ok(s);
+        }
+        let previous = self.cached(&name);
+        let _reloading = match (&previous, self.reload.try_lock()) {
+            (_, Ok(guard)) => guard,
+            // Someone else reloads: use what we have, or wait for theirs.
+            (Some(s), Err(_)) => return Ok(s.clone()),
+            (None, Err(_)) => self.reload.lock().await,
+        };
+        if let Some(s) = self.cached(&name)
+            && s.loaded.elapsed() < self.refresh
+        {
+            return Ok(s);
+        }
+        let at = state.read.checkpoint("skills").await?;
+        if let Some(s) = self.cached(&name)
+            && s.at == at
+        {
+            let fresh = Arc::new(Snapshot {
+                at,
+                entries: s.entries.clone(),
+                index: s.index.clone(),
+                loaded: Instant::now(),
+                rendered: Mutex::new(s.rendered.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+            });
+            self.store(name, fresh.clone());
+            return Ok(fresh);
+        }
+        let mut q = board.select();
+        q.push(&crate::v1::order(board, false));
+        let rows = q.fetch(state).await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut index = HashMap::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let key = Key {
+                player: r.try_get("player_id").map_err(ApiError::from)?,
+                level: r.try_get("lvl").map_err(ApiError::from)?,
+                xp: r.try_get("xp").map_err(ApiError::from)?,
+                reached: r.try_get("reached").map_err(ApiError::from)?,
+                rank: i as i64 + 1,
+            };
+            index.insert(key.player.clone(), i);
+            entries.push(key);
+        }
+        let snapshot = Arc::new(Snapshot {
+            at,
+            entries,
+            index,
+            loaded: Instant::now(),
+            rendered: Mutex::new(HashMap::new()),
+        });
+        self.store(name, snapshot.clone());
+        Ok(snapshot)
+    }
+}
