@@ -22,6 +22,12 @@ pub trait Projection: Send + Sync + 'static {
     /// Pure and deterministic. An error means the event cannot be decoded by this build (a
     /// missing upcaster); the runner stops rather than skip it.
     fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>>;
+
+    /// For one partition of a split model ([`crate::partition::Partition`]): the whole model's
+    /// name. Partitions are never rebuilt on their own.
+    fn partition_of(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A read-model table: its name, key and column definitions.

@@ -19,6 +19,7 @@
 //!   to items, once for all of them.
 //! - [`db`]: [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
 //! - [`runner`]: [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
+//! - [`partition`]: hot models consumed by several projectors, split by player.
 //! - [`rebuild`]: refolding a read model from position 0 into shadow tables, then a swap.
 //! - [`status`]: [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].
 
@@ -27,6 +28,7 @@ pub mod economy;
 pub mod flows;
 pub mod fold;
 pub mod holdings;
+pub mod partition;
 pub mod player_position;
 pub mod profile;
 pub mod rebuild;
@@ -85,6 +87,15 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(economy::Economy),
         Arc::new(profile::Profile),
     ]
+}
+
+/// Every projector to run: each read model, the [`partition::splittable`] ones split into
+/// `partitions` (see [`partition`]).
+pub fn runners(partitions: u32) -> Vec<Arc<dyn Projection>> {
+    all()
+        .into_iter()
+        .flat_map(|p| partition::Partition::split(p, partitions))
+        .collect()
 }
 
 /// The read model called `name`.

@@ -44,6 +44,11 @@ pub async fn rebuild(
     batch: usize,
 ) -> Result<u64> {
     let name = projection.name();
+    if let Some(model) = projection.partition_of() {
+        return Err(Error::Invalid(format!(
+            "{name} is a partition of {model}: rebuild {model}"
+        )));
+    }
     let batch = batch.max(1);
     for table in projection.tables() {
         if !is_identifier(table.name) {
@@ -76,10 +81,13 @@ pub async fn rebuild(
     // Swap, after folding what was committed meanwhile, in one transaction.
     db.ensure_checkpoint(name).await?;
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE projection_checkpoints SET position = position WHERE name = $1")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET position = position WHERE name = $1 OR name LIKE $2",
+    )
+    .bind(name)
+    .bind(partitions_like(name))
+    .execute(&mut *tx)
+    .await?;
     loop {
         let (_, more) = fold_batch(&mut tx, store, projection, &mut position, batch).await?;
         if !more {
@@ -112,9 +120,11 @@ pub async fn rebuild(
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE name = $2")
+    // The partitions of the model (if it runs split) continue from the rebuilt rows too.
+    sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE name = $2 OR name LIKE $3")
         .bind(to_sql(position))
         .bind(name)
+        .bind(partitions_like(name))
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -124,6 +134,11 @@ pub async fn rebuild(
         "rebuilt and swapped in"
     );
     Ok(position)
+}
+
+/// The `LIKE` pattern of the checkpoints of `name`'s partitions (`<name>_p<i>_of_<n>`).
+fn partitions_like(name: &str) -> String {
+    format!("{name}_p%_of_%")
 }
 
 /// Folds up to `batch` events after `position` into the shadow tables on `conn`; returns how

@@ -717,3 +717,71 @@ async fn every_read_model_folded_from_a_long_random_game_history_equals_the_stat
     let read = ReadDb::connect(&url).await.expect("connect the read db");
     fold_and_compare(Arc::new(store), read, 11, 1_000).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_read_models_split_into_partitions_by_player_fold_concurrently_to_the_same_state_and_rebuild_whole()
+ {
+    let db = TestDb::create().await;
+    let shard = unique_name("shard");
+    let store = PgEventStore::connect(&db.url, &shard)
+        .await
+        .expect("connect the store");
+    store.migrate().await.expect("migrate");
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let read = ReadDb::connect(&db.url).await.expect("connect the read db");
+    read.migrate().await.expect("migrate the read db");
+    let history = play(23, 600);
+    let stored = append(&*store, &history).await;
+    let want = expected(&history, &stored);
+    let head = stored.last().expect("events").position;
+
+    let runners = loh_projections::runners(4);
+    assert_eq!(runners.len(), 5 * 4 + 1, "economy is not split");
+    assert!(
+        runners.iter().any(|p| p.name() == "wallet_p3_of_4"),
+        "partition names"
+    );
+    // Small batches, all partitions at once: their transactions interleave.
+    let config = loh_projections::RunnerConfig {
+        batch_size: 64,
+        ..Default::default()
+    };
+    let tasks: Vec<_> = runners
+        .iter()
+        .map(|p| {
+            let projector =
+                Projector::new(p.clone(), read.clone(), store.clone()).with_config(config.clone());
+            tokio::spawn(async move { projector.catch_up().await.expect("catch up") })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("partition task"), head);
+    }
+    check(&read, &want, &stored, "folded in partitions").await;
+
+    // A partition is never rebuilt alone; the whole model's rebuild moves every partition.
+    let partition = runners
+        .iter()
+        .find(|p| p.name() == "skills_p1_of_4")
+        .expect("a skills partition")
+        .clone();
+    let err = Projector::new(partition, read.clone(), store.clone())
+        .rebuild()
+        .await
+        .expect_err("a partition alone");
+    assert!(err.to_string().contains("rebuild skills"), "{err}");
+    let skills = loh_projections::by_name("skills").expect("skills");
+    Projector::new(skills, read.clone(), store.clone())
+        .rebuild()
+        .await
+        .expect("rebuild skills");
+    for p in runners.iter().filter(|p| p.name().starts_with("skills_p")) {
+        assert_eq!(read.checkpoint(p.name()).await.expect("checkpoint"), head);
+        // Nothing is applied twice after the rebuild.
+        Projector::new(p.clone(), read.clone(), store.clone())
+            .catch_up()
+            .await
+            .expect("catch up");
+    }
+    check(&read, &want, &stored, "after rebuilding a split model").await;
+}
