@@ -682,7 +682,15 @@ async fn fold_and_compare(store: Arc<dyn EventStore>, db: ReadDb, seed: u64, tic
     let head = stored.last().expect("events").position;
     for projection in loh_projections::all() {
         let projector = Projector::new(projection, db.clone(), store.clone());
+        let started = std::time::Instant::now();
         assert_eq!(projector.catch_up().await.expect("catch up"), head);
+        eprintln!(
+            "{:?} {:<16} folded {head} events in {:>6.1} ms ({:>7.0} events/s)",
+            db.backend(),
+            projector.name(),
+            started.elapsed().as_secs_f64() * 1e3,
+            head as f64 / started.elapsed().as_secs_f64()
+        );
     }
     check(&db, &want, &stored, "folded live").await;
     for projection in loh_projections::all() {
