@@ -11,9 +11,11 @@
 //! - [`state`]: a player's holdings, skills and position at a tick or time.
 //! - [`scan`]: anomaly rules with evidence positions.
 //! - [`resimulate`]: re-run the journal through the world and compare byte for byte.
+//! - [`bench`](mod@bench): verify and fold rates against a raw sequential read.
 //! - [`bundle`]: the evidence bundle of `export`, and its offline check.
 //! - [`log`]: reading the whole log and journal; [`time`]: RFC 3339 times.
 
+pub mod bench;
 pub mod bundle;
 pub mod log;
 pub mod resimulate;

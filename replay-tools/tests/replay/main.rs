@@ -526,3 +526,83 @@ async fn export_writes_a_bundle_that_verify_checks_offline_and_one_changed_byte_
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn every_tool_reads_a_postgres_history_of_the_real_tick_writer() {
+    let db = loh_events::testing::TestDb::create().await;
+    let store = loh_events::PgEventStore::connect(&db.url, helpers::SHARD)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let key = tokio::task::spawn_blocking(|| SigningKey::generate().expect("key"))
+        .await
+        .expect("keygen");
+    let mut g = Game::on(std::sync::Arc::new(store), Some(key.clone())).await;
+    g.play_honestly().await;
+    let report = verify_signed(g.store.as_ref(), Some(key.public_pem()), |_| {})
+        .await
+        .expect("verify");
+    assert!(
+        matches!(
+            report,
+            VerifyReport::Intact {
+                checkpoints: 3..,
+                signatures_checked: true,
+                ..
+            }
+        ),
+        "{report}"
+    );
+    let resim = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
+        .await
+        .expect("resimulate");
+    assert!(resim.is_identical(), "{resim}");
+    assert!(
+        scan(g.store.as_ref(), Range::default(), |_| {})
+            .await
+            .expect("scan")
+            .is_empty()
+    );
+    let entries = timeline(g.store.as_ref(), g.alice, &Filter::default(), |_| {})
+        .await
+        .expect("timeline");
+    assert_eq!(entries.iter().filter(|e| e.source == "command").count(), 6);
+    let now = state_at(g.store.as_ref(), g.alice, At::Tick(u64::MAX))
+        .await
+        .expect("state")
+        .expect("alice");
+    assert_eq!(now.wallet.total, 25);
+}
+
+/// `cargo test -p loh-replay --release --test replay -- --ignored --nocapture replay_benchmark`
+#[tokio::test]
+#[ignore = "benchmark: run in release"]
+async fn replay_benchmark_verify_and_fold_keep_up_with_a_raw_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let sqlite = loh_events::SqliteEventStore::open(path.to_str().expect("utf-8"), helpers::SHARD)
+        .await
+        .expect("sqlite");
+    let db = loh_events::testing::TestDb::create().await;
+    let pg = loh_events::PgEventStore::connect(&db.url, helpers::SHARD)
+        .await
+        .expect("connect");
+    pg.migrate().await.expect("migrate");
+    let stores: [(&str, std::sync::Arc<dyn loh_events::EventStore>); 2] = [
+        ("sqlite", std::sync::Arc::new(sqlite)),
+        ("postgres", std::sync::Arc::new(pg)),
+    ];
+    for (name, store) in stores {
+        loh_replay::bench::fill(store.clone(), 500, 400)
+            .await
+            .expect("fill");
+        let figures = loh_replay::bench::measure(store.as_ref(), 3)
+            .await
+            .expect("measure");
+        println!("{name}: {figures}");
+        assert!(
+            figures.verify_ratio() >= 0.5 && figures.fold_ratio() >= 0.5,
+            "{name}: {figures}"
+        );
+    }
+}
