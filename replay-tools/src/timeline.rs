@@ -127,10 +127,11 @@ pub async fn timeline(
             seq: None,
             kind: e.kind.clone(),
             outcome: None,
-            detail: detail
-                .as_object()
-                .and_then(|m| m.values().next().cloned())
-                .unwrap_or(detail),
+            // Stored payloads are the body's fields; an externally tagged one is unwrapped.
+            detail: match detail.get(&e.kind) {
+                Some(inner) if detail.as_object().is_some_and(|m| m.len() == 1) => inner.clone(),
+                _ => detail,
+            },
         });
     }
     out.retain(|e| filter.keeps(e));

@@ -30,7 +30,11 @@ async fn timeline_lists_accepted_and_rejected_commands_and_the_events_of_the_pla
     }));
     assert!(entries.iter().any(|e| e.kind == "PlayerSpawned"));
     assert!(entries.iter().any(|e| e.kind == "ItemDropped"));
-    assert!(entries.iter().any(|e| e.kind == "ItemPickedUp"));
+    let picked = entries
+        .iter()
+        .find(|e| e.kind == "ItemPickedUp")
+        .expect("picked up");
+    assert_eq!(picked.detail["item"], "bronze_axe", "{:?}", picked.detail);
     assert!(
         !entries.iter().any(|e| e.kind == "PlayerSaid"),
         "bob's chat is not alice's"
