@@ -24,6 +24,11 @@ struct App {
     players: Vec<Uuid>,
     tokens: Tokens,
     key: SigningKey,
+    store: Arc<dyn EventStore>,
+    lease: loh_events::Lease,
+    read: ReadDb,
+    /// Stream versions so far.
+    versions: BTreeMap<String, u64>,
 }
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -159,6 +164,8 @@ impl App {
             .await
             .expect("append");
         let read = ReadDb::connect(&db.url).await.expect("read db");
+        let app_read = read.clone();
+        let app_store = store.clone();
         for projection in loh_projections::all() {
             Projector::new(projection, read.clone(), store.clone())
                 .catch_up()
@@ -188,6 +195,43 @@ impl App {
             players,
             tokens: Tokens::new(key.clone()),
             key,
+            store: app_store,
+            lease,
+            read: app_read,
+            versions,
+        }
+    }
+
+    /// Appends `body` and brings every read model up to date.
+    async fn record(&mut self, body: EventBody) {
+        let stream_id = body.stream_id();
+        let v = self.versions.entry(stream_id.clone()).or_default();
+        *v += 1;
+        let event = NewEvent {
+            event_id: Uuid::new_v4(),
+            stream_id,
+            stream_version: *v,
+            tick: 1_000,
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+            occurred_at_us: START_US + 4 * HOUR_US,
+            body,
+        };
+        self.store
+            .append(
+                self.lease,
+                AppendBatch {
+                    events: vec![event],
+                    journal: vec![],
+                },
+            )
+            .await
+            .expect("append");
+        for projection in loh_projections::all() {
+            Projector::new(projection, self.read.clone(), self.store.clone())
+                .catch_up()
+                .await
+                .expect("project");
         }
     }
 
@@ -347,16 +391,78 @@ async fn rank_lookups_and_around_me_from_redis_sorted_sets_answer_like_the_sql_t
         .await
         .expect("ZCARD");
     assert_eq!(members, 5, "every player is in the woodcutting set");
+    clean_redis(&prefix).await;
+}
+
+/// Deletes the test's Redis keys.
+async fn clean_redis(prefix: &str) {
+    let client = redis::Client::open(redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(&mut conn)
         .await
         .expect("KEYS");
+    if keys.is_empty() {
+        return;
+    }
     let mut del = redis::cmd("DEL");
     for k in &keys {
         del.arg(k);
     }
     let _: () = del.query_async(&mut conn).await.expect("clean up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaderboards_follow_new_xp_within_a_tick_from_memory_and_from_redis() {
+    let prefix = unique_name("loh_test");
+    let mut app = App::start_with(Some(&prefix)).await;
+    let first = app.players[0];
+    let rank = |app: &App| {
+        let path = format!("/v1/leaderboards/woodcutting/players/{first}");
+        let app_base = app.base.clone();
+        let http = app.http.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{app_base}{path}"))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            v["rank"].as_i64()
+        }
+    };
+    let page = app.get("/v1/leaderboards/woodcutting", None).await;
+    let etag = page.headers()["etag"].clone();
+    assert_eq!(rank(&app).await, Some(5));
+    app.record(EventBody::XpGained {
+        player_id: first,
+        skill: Skill::Woodcutting,
+        xp: 5_000,
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(rank(&app).await, Some(1), "Redis caught up");
+    let page = app.get("/v1/leaderboards/woodcutting", None).await;
+    assert_ne!(page.headers()["etag"], etag, "a new ETag");
+    let page: Value = page.json().await.expect("json");
+    assert_eq!(page["entries"][0]["player_id"], first.to_string(), "{page}");
+    let (_, around) = app
+        .json(
+            &format!("/v1/leaderboards/woodcutting/players/{first}/around?n=1"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        around["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{around}"
+    );
 }
 
 async fn leaderboards_rank_players(app: App) {
@@ -750,4 +856,5 @@ async fn leaderboard_benchmark_requests_per_second_against_a_bare_axum_endpoint_
             r / bare
         );
     }
+    clean_redis(&prefix).await;
 }
