@@ -157,7 +157,7 @@ impl World {
             EventBody::PlayerSaid { player_id, .. } if v.ignores.contains(player_id) => false,
             // A dropped item is the dropper's alone until it turns public (then
             // `ground_items_turning_public` reveals it to everyone around).
-            EventBody::ItemDropped { ground, .. } if !ground.owner.is_none_or(|o| o == viewer) => {
+            EventBody::ItemDropped { ground, .. } if ground.owner.is_some_and(|o| o != viewer) => {
                 false
             }
             EventBody::FriendAdded { .. }
@@ -173,7 +173,7 @@ impl World {
     /// `body` as `viewer` may see it, when it differs: the loot of a death that is still private
     /// to someone else is left out (it shows up when it turns public).
     pub fn redacted_for(&self, viewer: Uuid, body: &EventBody) -> Option<EventBody> {
-        let private = |g: &GroundItem| !g.owner.is_none_or(|o| o == viewer);
+        let private = |g: &GroundItem| g.owner.is_some_and(|o| o != viewer);
         match body {
             EventBody::NpcDied { loot, .. } if loot.iter().any(private) => {
                 let mut body = body.clone();
