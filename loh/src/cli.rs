@@ -244,6 +244,17 @@ pub enum ReplayAction {
         #[arg(long)]
         public_key: Option<PathBuf>,
     },
+    /// A read model against the same model refolded from the events; lists every row that
+    /// differs and exits non-zero when any does.
+    Diff {
+        /// The projection's name (see `loh projections status`).
+        projection: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every command (accepted and rejected) and every event touching a player, in order.
     Timeline {
         /// The player's id.
@@ -465,6 +476,38 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
             .await?;
             println!("{report}");
             Ok(ok(report.is_intact()))
+        }
+        ReplayAction::Diff {
+            projection,
+            store,
+            json,
+        } => {
+            let backing = store.backing()?;
+            let events = app::open_store(&backing, &store.shard).await?;
+            let live = ReadDb::connect(&store.read_url(&backing)).await?;
+            let scratch = std::env::temp_dir().join(format!("loh-diff-{}", std::process::id()));
+            std::fs::create_dir_all(&scratch)?;
+            let report = loh_replay::diff::diff(events, &live, &projection, &scratch).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for d in &report.differences {
+                    println!(
+                        "{} {:?}: live {:?}, rebuilt {:?}",
+                        d.table, d.key, d.live, d.rebuilt
+                    );
+                }
+                println!(
+                    "{}: {} rows compared at position {}, {} differ",
+                    report.projection,
+                    report.rows_compared,
+                    report.position,
+                    report.differences.len()
+                );
+            }
+            Ok(ok(report.differences.is_empty()))
         }
         ReplayAction::Export {
             player,

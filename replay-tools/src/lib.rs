@@ -13,10 +13,12 @@
 //! - [`resimulate`]: re-run the journal through the world and compare byte for byte.
 //! - [`bench`](mod@bench): verify and fold rates against a raw sequential read.
 //! - [`bundle`]: the evidence bundle of `export`, and its offline check.
+//! - [`diff`](mod@diff): a live read model against the same model refolded from the events.
 //! - [`log`]: reading the whole log and journal; [`time`]: RFC 3339 times.
 
 pub mod bench;
 pub mod bundle;
+pub mod diff;
 pub mod log;
 pub mod resimulate;
 pub mod scan;

@@ -18,6 +18,8 @@ pub const SHARD: &str = "world1";
 pub struct Game {
     pub store: Arc<dyn EventStore>,
     pub sqlite: Option<SqliteEventStore>,
+    /// The embedded database's URL (events and read models share it).
+    pub sqlite_url: Option<String>,
     pub writer: TickWriter,
     pub alice: Uuid,
     pub bob: Uuid,
@@ -49,6 +51,7 @@ impl Game {
             .expect("sqlite store");
         let mut g = Game::on(Arc::new(store.clone()), key).await;
         g.sqlite = Some(store);
+        g.sqlite_url = Some(format!("sqlite://{}?mode=rwc", path.display()));
         g._dir = Some(dir);
         g
     }
@@ -69,6 +72,7 @@ impl Game {
         let mut g = Game {
             store,
             sqlite: None,
+            sqlite_url: None,
             writer,
             alice: Uuid::new_v4(),
             bob: Uuid::new_v4(),

@@ -610,3 +610,50 @@ async fn replay_benchmark_verify_and_fold_keep_up_with_a_raw_read() {
         );
     }
 }
+
+#[tokio::test]
+async fn diff_finds_every_row_a_read_model_has_wrong_and_nothing_in_a_faithful_one() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let live = loh_projections::ReadDb::connect(g.sqlite_url.as_deref().expect("url"))
+        .await
+        .expect("read db");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    for name in loh_projections::names() {
+        let projection = loh_projections::by_name(name).expect("projection");
+        if projection.partition_of().is_some() {
+            continue;
+        }
+        loh_projections::Projector::new(projection, live.clone(), g.store.clone())
+            .catch_up()
+            .await
+            .expect("catch up");
+        let dir = scratch.path().join(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let report = loh_replay::diff::diff(g.store.clone(), &live, name, &dir)
+            .await
+            .expect("diff");
+        assert!(
+            report.differences.is_empty(),
+            "{name}: {:#?}",
+            report.differences
+        );
+        assert!(report.position > 0, "{name}");
+    }
+    sqlx::query("UPDATE rm_player_position SET x = x + 100")
+        .execute(live.pool())
+        .await
+        .expect("corrupt the read model");
+    let dir = scratch.path().join("again");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let report = loh_replay::diff::diff(g.store.clone(), &live, "player_position", &dir)
+        .await
+        .expect("diff");
+    assert_eq!(report.differences.len(), 2, "{:#?}", report.differences);
+    assert!(
+        report
+            .differences
+            .iter()
+            .all(|d| d.table == "rm_player_position" && d.live.is_some() && d.rebuilt.is_some())
+    );
+}
