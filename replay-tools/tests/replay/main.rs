@@ -657,3 +657,55 @@ async fn diff_finds_every_row_a_read_model_has_wrong_and_nothing_in_a_faithful_o
             .all(|d| d.table == "rm_player_position" && d.live.is_some() && d.rebuilt.is_some())
     );
 }
+
+#[tokio::test]
+async fn scan_finds_impossible_xp_and_a_lopsided_trade_between_linked_accounts() {
+    let mut g = Game::sqlite().await;
+    g.play_honestly().await;
+    let xp = g
+        .plant(vec![EventBody::XpGained {
+            player_id: g.alice,
+            skill: loh_events::Skill::Attack,
+            xp: 50_000,
+        }])
+        .await;
+    let coins = |qty| {
+        vec![loh_events::ItemQty {
+            item: "coins".into(),
+            qty,
+        }]
+    };
+    let mut trades = Vec::new();
+    for _ in 0..2 {
+        trades.push(
+            g.plant(vec![EventBody::TradeSettled {
+                player_id: g.bob,
+                with: g.alice,
+                gave: coins(20),
+                got: Vec::new(),
+            }])
+            .await,
+        );
+    }
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let rate = findings
+        .iter()
+        .find(|f| f.rule == "xp_rate")
+        .expect("xp rate found");
+    assert_eq!(
+        (rate.player, rate.positions.clone()),
+        (Some(g.alice), vec![xp])
+    );
+    let lopsided: Vec<_> = findings
+        .iter()
+        .filter(|f| f.rule == "lopsided_trade")
+        .collect();
+    assert_eq!(
+        lopsided.len(),
+        1,
+        "the first trade alone does not link them: {findings:#?}"
+    );
+    assert_eq!(lopsided[0].positions, trades);
+}
