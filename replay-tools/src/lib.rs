@@ -1,8 +1,9 @@
 //! The investigator's tools over the event store (`loh replay …`).
 //!
 //! Reads the store directly — PostgreSQL, or the embedded SQLite file — and needs no network
-//! service: it links the world's pure rules (`loh-tick-writer`'s `world`) but never starts a
-//! gateway, relay or bus. Must not depend on the network roles.
+//! service: it links the world's pure rules (`loh-tick-writer`'s `world`) and the read models'
+//! pure folds (`loh-projections`, for `diff`) but never starts a gateway, relay, consumer or bus.
+//! Must not depend on the network roles.
 //!
 //! # Layout
 //! - [`verify`](mod@verify): walk the hash chain and the signed checkpoints; report the first
