@@ -6,11 +6,14 @@
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
+use crate::auth::tokens::SigningKey;
 use crate::metrics::TickMetrics;
 use crate::world::phases::PHASES;
 use crate::world::{World, chebyshev};
 use loh_commands::{Command, ServerFrame};
-use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Lease, NewEvent, Outcome};
+use loh_events::{
+    AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, NewEvent, Outcome,
+};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
