@@ -211,6 +211,15 @@ impl TickWriter {
                 tick = tick.max(event.tick);
             }
         }
+        // Ticks that journaled commands but appended no event (all rejected) come after the last
+        // event's tick: numbering resumes after them, so no tick number is used twice.
+        loop {
+            let rows = store.read_journal(tick + 1, 1_000).await?;
+            match rows.iter().map(|r| r.tick).max() {
+                Some(t) => tick = t,
+                None => break,
+            }
+        }
         world.begin_tick(tick);
         let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
         let head = store.head().await?;

@@ -1,3 +1,4 @@
 //! World property tests: conservation of value under random play, and deterministic replay.
 
 mod properties;
+mod restart;
