@@ -6,10 +6,9 @@ use crate::{
     AppendBatch, EventBody, EventStore, GENESIS_HASH, Head, NewEvent, PgEventStore, Result,
     player_stream,
 };
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Executor, PgPool};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgPool};
 use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -131,29 +130,18 @@ impl fmt::Display for BenchReport {
 /// ```
 pub async fn append_vs_copy(pg_url: &str, events: usize, batch: usize) -> Result<BenchReport> {
     let batch = batch.max(1);
-    let admin_options = PgConnectOptions::from_str(pg_url)?;
-    let scratch = format!("loh_bench_{}", Uuid::new_v4().simple());
-    let mut admin = admin_options.connect().await?;
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {scratch}")))
-        .await?;
-
+    let (scratch, url) = crate::scratch::create_database(pg_url, "loh_bench").await?;
     let result = async {
         let pool = PgPoolOptions::new()
             .max_connections(2)
-            .connect_with(admin_options.clone().database(&scratch))
+            .connect(&url)
             .await?;
         let report = run(&pool, events, batch).await;
         pool.close().await;
         report
     }
     .await;
-
-    admin
-        .execute(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
-        )))
-        .await?;
+    crate::scratch::drop_database(pg_url, &scratch).await?;
     result
 }
 

@@ -16,6 +16,7 @@ pub mod body;
 pub mod codec;
 pub mod envelope;
 pub mod pg;
+pub mod scratch;
 pub mod sqlite;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -36,19 +36,9 @@ pub struct TestDb {
 impl TestDb {
     /// Creates an empty database (no migrations run).
     pub async fn create() -> TestDb {
-        use sqlx::{Connection, Executor};
-        let name = unique_name("loh_test");
-        let admin = pg_admin_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
+        let (name, url) = crate::scratch::create_database(&pg_admin_url(), "loh_test")
             .await
-            .expect("PostgreSQL for tests (LOH_TEST_PG) is reachable");
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create test database");
-        let url = match admin.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("LOH_TEST_PG must end in /<database>"),
-        };
+            .expect("PostgreSQL for tests (LOH_TEST_PG) is reachable and lets us create databases");
         TestDb { name, url }
     }
 
@@ -72,14 +62,7 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                use sqlx::{Connection, Executor};
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                    let _ = conn
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .await;
-                }
+                let _ = crate::scratch::drop_database(&pg_admin_url(), &name).await;
             });
         })
         .join();

@@ -348,6 +348,20 @@ pub enum BenchWhich {
         #[arg(long, default_value_t = 200)]
         ticks: usize,
     },
+    /// `replay verify` and a full fold ÷ a raw sequential read of the same events, on a history
+    /// made by the real tick writer in a scratch SQLite file (or PostgreSQL with --database-url).
+    Replay {
+        /// Maintenance URL of a PostgreSQL to measure on (a scratch database is made in it);
+        /// without it, a scratch SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Players in the generated history.
+        #[arg(long, default_value_t = 500)]
+        players: usize,
+        /// Ticks in the generated history.
+        #[arg(long, default_value_t = 400)]
+        ticks: usize,
+    },
     /// Relay publishes ÷ a raw async-nats publish loop of the same payloads.
     Relay {
         /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
@@ -680,6 +694,40 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             let report = loh_events::bench::append_vs_copy(&database_url, events, batch).await?;
             println!("{report}");
         }
+        BenchWhich::Replay {
+            database_url,
+            players,
+            ticks,
+        } => {
+            let scratch = tempfile_dir()?;
+            let (store, scratch_db): (Arc<dyn loh_events::EventStore>, _) = match &database_url {
+                Some(admin) => {
+                    let (name, url) =
+                        loh_events::scratch::create_database(admin, "loh_bench").await?;
+                    let store = loh_events::pg::PgEventStore::connect(&url, "bench").await?;
+                    store.migrate().await?;
+                    (Arc::new(store), Some((admin.clone(), name)))
+                }
+                None => {
+                    let path = scratch.join("bench.db");
+                    let store = loh_events::sqlite::SqliteEventStore::open(
+                        path.to_str().context("a UTF-8 temp path")?,
+                        "bench",
+                    )
+                    .await?;
+                    (Arc::new(store), None)
+                }
+            };
+            eprintln!("making a history of {players} players × {ticks} ticks…");
+            loh_replay::bench::fill(store.clone(), players, ticks).await?;
+            let report = loh_replay::bench::measure(store.as_ref(), 3).await;
+            drop(store);
+            if let Some((admin, name)) = scratch_db {
+                loh_events::scratch::drop_database(&admin, &name).await?;
+            }
+            let _ = std::fs::remove_dir_all(&scratch);
+            println!("{}", report?);
+        }
         BenchWhich::Tick { players, ticks } => {
             let report = tokio::task::spawn_blocking(move || {
                 loh_tick_writer::bench::tick_benchmark(players, ticks)
@@ -702,6 +750,13 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A fresh folder under the system's temp folder.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("loh-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 /// Runs until SIGINT/SIGTERM or until a role stops, then shuts down gracefully.

@@ -18,10 +18,9 @@ use async_nats::jetstream::context::PublishAckFuture;
 use loh_events::pg::PgEventStore;
 use loh_events::{AppendBatch, EventBody, EventStore, NewEvent, StoredEvent};
 use loh_nats::{EncodedEvent, EventStreamDef, encode_event};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor};
+use sqlx::Executor;
+use sqlx::postgres::PgPoolOptions;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -111,15 +110,8 @@ pub async fn relay_vs_raw_publish(
     nats_url: &str,
     events: u64,
 ) -> Result<BenchReport, BenchError> {
-    let admin = PgConnectOptions::from_str(pg_url)?;
-    let db_name = format!("loh_bench_{}", Uuid::new_v4().simple());
-    let mut conn = admin.connect().await?;
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
-        .await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(admin.clone().database(&db_name))
-        .await;
+    let (db_name, url) = loh_events::scratch::create_database(pg_url, "loh_bench").await?;
+    let pool = PgPoolOptions::new().max_connections(4).connect(&url).await;
     let outcome = match pool {
         Ok(pool) => {
             let outcome = run(pool.clone(), nats_url, events).await;
@@ -128,11 +120,7 @@ pub async fn relay_vs_raw_publish(
         }
         Err(e) => Err(e.into()),
     };
-    let dropped = conn
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
-        )))
-        .await;
+    let dropped = loh_events::scratch::drop_database(pg_url, &db_name).await;
     let report = outcome?;
     dropped?;
     Ok(report)
