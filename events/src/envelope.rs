@@ -224,7 +224,9 @@ mod hex_hash {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(h))
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(h, &mut buf).expect("64 hex digits for 32 bytes");
+        s.serialize_str(std::str::from_utf8(&buf).expect("hex digits are ASCII"))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
@@ -238,8 +240,12 @@ mod hex_hash {
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
+    /// `hex::encode_to_slice` into one buffer: `hex::encode` builds its string a char at a time,
+    /// which was most of the relay's encoding cost.
     pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
+        let mut buf = vec![0u8; b.len() * 2];
+        hex::encode_to_slice(b, &mut buf).expect("two hex digits per byte");
+        s.serialize_str(std::str::from_utf8(&buf).expect("hex digits are ASCII"))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
