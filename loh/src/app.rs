@@ -411,7 +411,13 @@ pub async fn start_projections(
 }
 
 /// `loh query-api`: the read API over the read models.
-pub async fn start_query_api(database_url: String, settings: Settings) -> anyhow::Result<Running> {
+/// `public_key_pem` verifies access tokens; without it the public half of the configured signing
+/// key does (the query API then holds a private key it does not need).
+pub async fn start_query_api(
+    database_url: String,
+    settings: Settings,
+    public_key_pem: Option<String>,
+) -> anyhow::Result<Running> {
     let backing = Backing::Services {
         database_url: database_url.clone(),
         nats_url: String::new(),
@@ -421,10 +427,16 @@ pub async fn start_query_api(database_url: String, settings: Settings) -> anyhow
     let store = open_store(&backing, &settings.shard).await?;
     let read_db = ReadDb::connect(&database_url).await?;
     let registry = Registry::default();
-    // Player-data endpoints verify access tokens with the public half of the signing key.
-    let key = match &settings.auth.signing_key_pem {
-        Some(pem) => Some(SigningKey::from_pem(pem).context("loading the RSA signing key")?),
-        None => None,
+    // Player-data endpoints verify access tokens with the public key only.
+    let tokens = match (public_key_pem, &settings.auth.signing_key_pem) {
+        (Some(pem), _) => Some(
+            loh_query_api::auth::TokenVerifier::from_public_pem(&pem)
+                .map_err(|_| anyhow::anyhow!("LOH_JWT_PUBLIC_KEY_FILE is not an RSA public key"))?,
+        ),
+        (None, Some(pem)) => query_tokens(Some(
+            SigningKey::from_pem(pem).context("loading the RSA signing key")?,
+        )),
+        (None, None) => None,
     };
     running.query_addr = Some(
         start_query(
@@ -433,7 +445,7 @@ pub async fn start_query_api(database_url: String, settings: Settings) -> anyhow
             store,
             registry,
             settings.query_addr,
-            query_tokens(key),
+            tokens,
             query_ranks(&settings).await?,
         )
         .await?,

@@ -144,6 +144,10 @@ pub struct RoleArgs {
     /// NATS URL (JetStream enabled); needed by the tick writer and the projections.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// Query API: the PEM public key that verifies access tokens, so the query API never holds
+    /// the private key (`openssl rsa -in jwt-key.pem -pubout`).
+    #[arg(long, env = "LOH_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -414,7 +418,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::QueryApi(args) => {
             let settings = args.common.settings(Pacing::Fixed { tick_ms: 400 })?;
-            let running = app::start_query_api(args.database_url, settings).await?;
+            let public_key = match &args.jwt_public_key_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the public key {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let running = app::start_query_api(args.database_url, settings, public_key).await?;
             serve_until_signal(running).await
         }
         Command::Projections(p) => projections(p.action).await,
