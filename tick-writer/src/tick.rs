@@ -638,6 +638,12 @@ impl TickWriter {
                 Some((body, tile, value))
             })
             .collect();
+        // Items private to their owner until now, found and encoded once for every viewer.
+        let appearing: Vec<(&loh_events::GroundItem, rmpv::Value)> = self
+            .world
+            .ground_items_turning_public()
+            .map(|g| (g, ground_item_appeared(g)))
+            .collect();
         for (viewer, session) in &self.sessions {
             let Some(v) = self.world.player(*viewer) else {
                 continue;
@@ -654,12 +660,12 @@ impl TickWriter {
                 .collect();
             // Items private to their owner until now appear to everyone else around.
             visible.extend(
-                self.world
-                    .ground_items_turning_public()
-                    .filter(|g| {
+                appearing
+                    .iter()
+                    .filter(|(g, _)| {
                         g.owner != Some(*viewer) && chebyshev(v.x, v.y, g.x, g.y) <= VIEW_DISTANCE
                     })
-                    .map(ground_item_appeared),
+                    .map(|(_, value)| value.clone()),
             );
             if session
                 .outbound
