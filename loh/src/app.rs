@@ -3,6 +3,7 @@
 
 use crate::embedded::DataDir;
 use anyhow::Context;
+use futures::TryStreamExt;
 use loh_events::EventStore;
 use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
@@ -231,7 +232,15 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
             }
         }
     };
-    spawn_projectors(&mut running, &read_db, &store, source, &projection_metrics);
+    spawn_projectors(
+        &mut running,
+        &read_db,
+        &store,
+        source,
+        &projection_metrics,
+        1,
+    )
+    .await?;
     let query_registry = Registry::default();
     let tokens = query_tokens(signing_key(&backing, &settings).ok());
     running.query_addr = Some(
@@ -278,14 +287,30 @@ async fn start_game(
     Ok(head)
 }
 
-fn spawn_projectors(
+/// Arranges the read models' checkpoints for `partitions` and starts every projector.
+async fn spawn_projectors(
     running: &mut Running,
     read_db: &ReadDb,
     store: &Arc<dyn EventStore>,
     source: Source,
     metrics: &ProjectionMetrics,
-) {
-    for projection in loh_projections::all() {
+    partitions: u32,
+) -> anyhow::Result<()> {
+    read_db
+        .migrate()
+        .await
+        .context("migrating the read database")?;
+    let projectors = loh_projections::arrange(read_db, store.as_ref(), partitions)
+        .await
+        .context("arranging the projections' partitions")?;
+    if let Source::Nats { jetstream, stream } = &source {
+        let keep: Vec<String> = projectors
+            .iter()
+            .map(|p| format!("proj_{}", p.name()))
+            .collect();
+        drop_stale_consumers(jetstream, stream, &keep).await;
+    }
+    for projection in projectors {
         let projector = Projector::new(projection, read_db.clone(), store.clone())
             .with_metrics(metrics.clone());
         let source = source.clone();
@@ -297,6 +322,36 @@ fn spawn_projectors(
                 .await
                 .with_context(|| format!("projector {name}"))
         });
+    }
+    Ok(())
+}
+
+/// Deletes the durable consumers of projectors that no longer run (another number of
+/// partitions), so that they hold no messages back. Failing is harmless (logged).
+async fn drop_stale_consumers(
+    js: &async_nats::jetstream::Context,
+    def: &EventStreamDef,
+    keep: &[String],
+) {
+    let models: Vec<String> = loh_projections::names()
+        .iter()
+        .map(|m| format!("proj_{m}"))
+        .collect();
+    let result: anyhow::Result<()> = async {
+        let stream = def.ensure(js).await?;
+        let names: Vec<String> = stream.consumer_names().try_collect().await?;
+        for name in names {
+            let ours = models.iter().any(|m| name.starts_with(m.as_str()));
+            if ours && !keep.contains(&name) {
+                stream.delete_consumer(&name).await?;
+                tracing::info!(consumer = %name, "deleted the consumer of a projector that no longer runs");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not list or delete stale projector consumers");
     }
 }
 
@@ -385,6 +440,7 @@ pub async fn start_projections(
     nats_url: String,
     settings: Settings,
     health_addr: SocketAddr,
+    partitions: u32,
 ) -> anyhow::Result<Running> {
     let backing = Backing::Services {
         database_url: database_url.clone(),
@@ -402,7 +458,7 @@ pub async fn start_projections(
         jetstream: js,
         stream: def,
     };
-    spawn_projectors(&mut running, &read_db, &store, source, &metrics);
+    spawn_projectors(&mut running, &read_db, &store, source, &metrics, partitions).await?;
     running.health_addr = Some(
         crate::cli::serve_health(&mut running.tasks, health_addr, read_db, registry, cancel)
             .await?,

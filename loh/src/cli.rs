@@ -156,6 +156,8 @@ pub struct ProjectionsArgs {
     pub action: ProjectionsAction,
 }
 
+// Parsed once per process; the size of the `Run` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsAction {
     /// Keep every read model up to date from JetStream.
@@ -165,6 +167,13 @@ pub enum ProjectionsAction {
         /// Address of this process's /healthz and /metrics.
         #[arg(long, env = "LOH_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
         health_addr: SocketAddr,
+        /// Projectors per hot read model (holdings, wallet, skills, profile, player_position),
+        /// each applying the rows of the players that hash to it. Changing it re-arranges the
+        /// checkpoints at start-up without a rebuild; every projections process of a shard must
+        /// use the same number.
+        #[arg(long, env = "LOH_PROJECTION_PARTITIONS", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..=64))]
+        partitions: u32,
     },
     /// Rebuild a read model from position 0 (stop its runners first).
     Rebuild {
@@ -365,6 +374,30 @@ pub enum BenchWhich {
         /// Ticks in the generated history.
         #[arg(long, default_value_t = 400)]
         ticks: usize,
+    },
+    /// Projection lag (commit → every projector's checkpoint) while the game world benchmark's
+    /// load runs through the tick writer, the relay, JetStream and the projectors, as a fraction
+    /// of the 400 ms tick.
+    Lag {
+        /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        database_url: String,
+        /// NATS URL (JetStream enabled).
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Players, each sending one command per tick.
+        #[arg(long, default_value_t = 2_500)]
+        players: usize,
+        /// Ticks to measure (400 ms each).
+        #[arg(long, default_value_t = 150)]
+        ticks: usize,
+        /// Projectors per hot read model (as `loh projections run --partitions`).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        partitions: u32,
     },
     /// Relay publishes ÷ a raw async-nats publish loop of the same payloads.
     Relay {
@@ -657,11 +690,20 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
 
 async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
     match action {
-        ProjectionsAction::Run { role, health_addr } => {
+        ProjectionsAction::Run {
+            role,
+            health_addr,
+            partitions,
+        } => {
             let settings = role.common.settings(Pacing::Fixed { tick_ms: 400 })?;
-            let running =
-                app::start_projections(role.database_url, role.nats_url, settings, health_addr)
-                    .await?;
+            let running = app::start_projections(
+                role.database_url,
+                role.nats_url,
+                settings,
+                health_addr,
+                partitions,
+            )
+            .await?;
             serve_until_signal(running).await
         }
         ProjectionsAction::Rebuild { name, store } => {
@@ -680,6 +722,7 @@ async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
             let backing = store.backing()?;
             let events = app::open_store(&backing, &store.shard).await?;
             let db = ReadDb::connect(&store.read_url(&backing)).await?;
+            let checkpoints = db.checkpoints().await?;
             for status in loh_projections::status::status_all(&db, events.as_ref()).await? {
                 println!(
                     "{:<20} checkpoint {:>10}  head {:>10}  lag {:>8} events  {:>8.3} s",
@@ -689,6 +732,12 @@ async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
                     status.lag_events,
                     status.lag_seconds
                 );
+                // A model consumed in partitions: its checkpoint is the lowest of theirs.
+                let prefix = format!("{}_p", status.name);
+                for (name, checkpoint) in checkpoints.iter().filter(|(n, _)| n.starts_with(&prefix))
+                {
+                    println!("  {name:<18} checkpoint {checkpoint:>10}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -744,6 +793,18 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
                 loh_tick_writer::bench::tick_benchmark(players, ticks)
             })
             .await?;
+            println!("{report}");
+        }
+        BenchWhich::Lag {
+            database_url,
+            nats_url,
+            players,
+            ticks,
+            partitions,
+        } => {
+            let report =
+                crate::lag::projection_lag(&database_url, &nats_url, players, ticks, partitions)
+                    .await?;
             println!("{report}");
         }
         BenchWhich::Relay {

@@ -87,17 +87,21 @@ impl ReadDb {
         Ok(())
     }
 
-    /// The checkpoint of projection `name`: the last position whose effects its read model
-    /// holds (`0` when it has none).
+    /// The checkpoint of read model (or projector) `name`: the last position whose effects its
+    /// read model holds (`0` when it has none). For a model consumed in partitions
+    /// ([`crate::partition`]) it is the lowest of its partitions' checkpoints: every event up to
+    /// it is reflected for every player.
     pub async fn checkpoint(&self, name: &str) -> Result<u64> {
-        let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => to_position(row.try_get("position")?),
-            None => 0,
-        })
+        let row = sqlx::query(
+            "SELECT MIN(position) AS position FROM projection_checkpoints \
+             WHERE name = $1 OR name LIKE $2",
+        )
+        .bind(name)
+        .bind(partitions_like(name))
+        .fetch_one(&self.pool)
+        .await?;
+        let position: Option<i64> = row.try_get("position")?;
+        Ok(position.map(to_position).unwrap_or(0))
     }
 
     /// Every checkpoint, by name.
@@ -110,16 +114,33 @@ impl ReadDb {
             .collect()
     }
 
-    /// Creates the checkpoint row of `name` at 0 if missing and returns the checkpoint.
-    pub(crate) async fn ensure_checkpoint(&self, name: &str) -> Result<u64> {
+    /// The checkpoint of projector `name` (the model `model` itself, or one of its partitions).
+    /// Creates it at 0 only when `model` has no checkpoint at all (a new read database); when
+    /// `model` runs in another arrangement of partitions, refuses: this projector would apply the
+    /// log a second time on top of the rows the others wrote.
+    pub(crate) async fn ensure_checkpoint(&self, name: &str, model: &str) -> Result<u64> {
         sqlx::query(
-            "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) \
+            "INSERT INTO projection_checkpoints (name, position) SELECT $1, 0 \
+             WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = $2 OR name LIKE $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
+        .bind(model)
+        .bind(partitions_like(model))
         .execute(&self.pool)
         .await?;
-        self.checkpoint(name).await
+        let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(to_position(row.try_get("position")?)),
+            None => Err(Error::Invalid(format!(
+                "projector {name} has no checkpoint while read model {model} runs with another \
+                 number of partitions; start every projections process with the same \
+                 --partitions (starting re-arranges the checkpoints)"
+            ))),
+        }
     }
 
     /// In one transaction: moves the checkpoint of `name` from `expected` to `new` and applies
@@ -153,6 +174,11 @@ impl ReadDb {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The `LIKE` pattern of the checkpoints of `model`'s partitions (`<model>_p<i>_of_<n>`).
+pub(crate) fn partitions_like(model: &str) -> String {
+    format!("{model}_p%_of_%")
 }
 
 /// A stored position (`BIGINT`) as a `u64`.

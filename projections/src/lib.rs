@@ -90,12 +90,18 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 }
 
 /// Every projector to run: each read model, the [`partition::splittable`] ones split into
-/// `partitions` (see [`partition`]).
-pub fn runners(partitions: u32) -> Vec<Arc<dyn Projection>> {
-    all()
-        .into_iter()
-        .flat_map(|p| partition::Partition::split(p, partitions))
-        .collect()
+/// `partitions`, after arranging their checkpoints in `db` for that ([`partition::arrange`]).
+pub async fn arrange(
+    db: &ReadDb,
+    store: &dyn loh_events::EventStore,
+    partitions: u32,
+) -> Result<Vec<Arc<dyn Projection>>> {
+    let mut runners = Vec::new();
+    for model in all() {
+        partition::arrange(db, store, &model, partitions, 1_000).await?;
+        runners.extend(partition::Partition::split(model, partitions));
+    }
+    Ok(runners)
 }
 
 /// The read model called `name`.

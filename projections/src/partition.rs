@@ -13,14 +13,24 @@
 //! A partition cannot be rebuilt on its own: rebuild the model by its name; the swap moves every
 //! existing partition's checkpoint with it.
 //!
-//! Not wired into `loh` yet (it runs [`crate::all`], unsplit). Before it is: changing the number
-//! of partitions of a model that already has rows needs a rebuild that also creates the new
-//! partitions' checkpoints (a new partition starting at 0 would apply the log again on top of
-//! the rows), and the status and `as_of_position` of a split model are the minimum of its
-//! partitions' checkpoints.
+//! # Changing the number of partitions
+//! [`arrange`] runs before the projectors start (`loh projections run --partitions N` calls it
+//! for every model). When the checkpoints in the read database belong to another arrangement, it
+//! brings every existing projector up to the furthest one's checkpoint `T` (folding the missing
+//! events of each partition into the same rows), then replaces their checkpoints by the new
+//! arrangement's, all at `T`, in one transaction: the rows are then exactly the fold of the log up
+//! to `T`, whatever the partitions were, and no rebuild is needed. A projector of the old
+//! arrangement still running elsewhere finds its checkpoint gone at its next commit and stops
+//! ([`crate::ReadDb`] never recreates a partition's checkpoint next to another arrangement's).
+//!
+//! The model's checkpoint — what `loh projections status` and the query API's `as_of_position`
+//! report — is the lowest of its partitions' ([`crate::ReadDb::checkpoint`]).
 
+use crate::db::{Backend, ReadDb, apply_ops, partitions_like, to_position, to_sql};
 use crate::fold::{Projection, RowOp, TableDef, Value};
-use loh_events::StoredEvent;
+use crate::{Error, Result};
+use loh_events::{EventStore, StoredEvent};
+use sqlx::Row;
 use std::sync::Arc;
 
 /// The models whose rows are all keyed by player and may be split.
@@ -54,28 +64,24 @@ impl Partition {
             return vec![inner];
         }
         (0..count)
-            .map(|index| {
-                let name: &'static str =
-                    Box::leak(format!("{}_p{index}_of_{count}", inner.name()).into_boxed_str());
-                Arc::new(Partition {
-                    inner: inner.clone(),
-                    index,
-                    count,
-                    name,
-                }) as Arc<dyn Projection>
-            })
+            .map(|index| Partition::one(inner.clone(), index, count))
             .collect()
+    }
+
+    /// Partition `index` of `count` of `inner`.
+    pub fn one(inner: Arc<dyn Projection>, index: u32, count: u32) -> Arc<dyn Projection> {
+        let name: &'static str = Box::leak(name(inner.name(), index, count).into_boxed_str());
+        Arc::new(Partition {
+            inner,
+            index,
+            count,
+            name,
+        })
     }
 
     /// The partition of a player id.
     pub fn of(player: &str, count: u32) -> u32 {
-        // FNV-1a: stable across builds and processes.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in player.as_bytes() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        (h % u64::from(count.max(1))) as u32
+        (fnv1a(player.bytes()) % u64::from(count.max(1))) as u32
     }
 
     fn owns(&self, op: &RowOp) -> bool {
@@ -113,4 +119,163 @@ impl Projection for Partition {
     fn partition_of(&self) -> Option<&'static str> {
         Some(self.inner.name())
     }
+}
+
+/// The projector name of partition `index` of `count` of `model`.
+pub fn name(model: &str, index: u32, count: u32) -> String {
+    format!("{model}_p{index}_of_{count}")
+}
+
+/// The projector names of `model` consumed in `count` partitions (the model's own name when it is
+/// not split).
+pub fn layout(model: &str, count: u32) -> Vec<String> {
+    if count <= 1 || !splittable(model) {
+        vec![model.to_owned()]
+    } else {
+        (0..count).map(|i| name(model, i, count)).collect()
+    }
+}
+
+/// The projector of `model` called `projector` (the model itself, or one of its partitions).
+fn projector(model: &Arc<dyn Projection>, projector: &str) -> Result<Arc<dyn Projection>> {
+    if projector == model.name() {
+        return Ok(model.clone());
+    }
+    let parsed = projector
+        .strip_prefix(model.name())
+        .and_then(|rest| rest.strip_prefix("_p"))
+        .and_then(|rest| rest.split_once("_of_"))
+        .and_then(|(i, n)| Some((i.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+    match parsed {
+        Some((index, count)) if index < count && splittable(model.name()) => {
+            Ok(Partition::one(model.clone(), index, count))
+        }
+        _ => Err(Error::Invalid(format!(
+            "checkpoint {projector:?} is not a projector of {}",
+            model.name()
+        ))),
+    }
+}
+
+/// What [`arrange`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrangement {
+    /// The projectors whose checkpoints were there before.
+    pub before: Vec<String>,
+    /// The projectors now (the requested arrangement).
+    pub after: Vec<String>,
+    /// The position every projector of the new arrangement starts after, when it changed.
+    pub moved_at: Option<u64>,
+}
+
+/// Makes the checkpoints of `model` those of `count` partitions ([`layout`]), keeping the
+/// rows exact (see the module docs). Idempotent; safe against a concurrent `arrange` (one waits
+/// for the other) and against runners of the old arrangement (they stop at their next commit).
+pub async fn arrange(
+    db: &ReadDb,
+    store: &dyn EventStore,
+    model: &Arc<dyn Projection>,
+    count: u32,
+    batch: usize,
+) -> Result<Arrangement> {
+    let name = model.name();
+    let mut after = layout(name, count);
+    after.sort();
+    let like = partitions_like(name);
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        // Two processes arranging the same new model must not both insert.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key(name))
+            .execute(&mut *tx)
+            .await?;
+    }
+    // Lock the rows (PostgreSQL) or take the write lock (SQLite) before reading them: runners
+    // committing meanwhile queue behind this transaction.
+    sqlx::query(
+        "UPDATE projection_checkpoints SET position = position WHERE name = $1 OR name LIKE $2",
+    )
+    .bind(name)
+    .bind(&like)
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT name, position FROM projection_checkpoints \
+         WHERE name = $1 OR name LIKE $2 ORDER BY name",
+    )
+    .bind(name)
+    .bind(&like)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut before = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let projector: String = row.try_get("name")?;
+        before.push((projector, to_position(row.try_get("position")?)));
+    }
+    let names: Vec<String> = before.iter().map(|(n, _)| n.clone()).collect();
+    if names == after {
+        tx.commit().await?;
+        return Ok(Arrangement {
+            before: names,
+            after,
+            moved_at: None,
+        });
+    }
+    let target = before.iter().map(|(_, p)| *p).max().unwrap_or(0);
+    for (projector_name, position) in &before {
+        let projection = projector(model, projector_name)?;
+        let mut next = position + 1;
+        while next <= target {
+            let want = usize::try_from(target - next + 1).unwrap_or(usize::MAX);
+            let events = store.read_from(next, want.min(batch.max(1))).await?;
+            if events.is_empty() {
+                return Err(Error::MissingEvent(next));
+            }
+            let mut ops = Vec::new();
+            for event in events.iter().take_while(|e| e.position <= target) {
+                if event.position != next {
+                    return Err(Error::MissingEvent(next));
+                }
+                ops.extend(projection.apply(event)?);
+                next += 1;
+            }
+            apply_ops(&mut tx, &ops, "").await?;
+        }
+    }
+    sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1 OR name LIKE $2")
+        .bind(name)
+        .bind(&like)
+        .execute(&mut *tx)
+        .await?;
+    for projector in &after {
+        sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)")
+            .bind(projector)
+            .bind(to_sql(target))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    if !names.is_empty() {
+        tracing::info!(model = name, from = ?names, to = ?after, at = target, "re-arranged the partitions");
+    }
+    Ok(Arrangement {
+        before: names,
+        after,
+        moved_at: Some(target),
+    })
+}
+
+/// The advisory lock of a model's arrangement.
+fn lock_key(model: &str) -> i64 {
+    fnv1a("loh.projection.arrangement:".bytes().chain(model.bytes())) as i64
+}
+
+/// FNV-1a: stable across builds and processes.
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }

@@ -10,7 +10,7 @@
 //!    the new one, never a mix; a runner whose batch was queued finds the checkpoint moved and
 //!    reloads it.
 
-use crate::db::{ReadDb, apply_ops, to_sql};
+use crate::db::{ReadDb, apply_ops, partitions_like, to_sql};
 use crate::fold::{Projection, is_identifier};
 use crate::runner::Projector;
 use crate::{Error, Result};
@@ -79,7 +79,11 @@ pub async fn rebuild(
     }
 
     // Swap, after folding what was committed meanwhile, in one transaction.
-    db.ensure_checkpoint(name).await?;
+    // A new read database: the model starts unsplit (a split model keeps its partitions).
+    match db.ensure_checkpoint(name, name).await {
+        Ok(_) | Err(Error::Invalid(_)) => {}
+        Err(e) => return Err(e),
+    }
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "UPDATE projection_checkpoints SET position = position WHERE name = $1 OR name LIKE $2",
@@ -134,11 +138,6 @@ pub async fn rebuild(
         "rebuilt and swapped in"
     );
     Ok(position)
-}
-
-/// The `LIKE` pattern of the checkpoints of `name`'s partitions (`<name>_p<i>_of_<n>`).
-fn partitions_like(name: &str) -> String {
-    format!("{name}_p%_of_%")
 }
 
 /// Folds up to `batch` events after `position` into the shadow tables on `conn`; returns how

@@ -142,6 +142,13 @@ impl Projector {
         self.projection.name()
     }
 
+    /// The read model it writes: the projection's name, or the model it is a partition of.
+    pub fn model(&self) -> &'static str {
+        self.projection
+            .partition_of()
+            .unwrap_or(self.projection.name())
+    }
+
     /// The projection.
     pub fn projection(&self) -> &Arc<dyn Projection> {
         &self.projection
@@ -186,7 +193,7 @@ impl Projector {
     /// Applies every committed event after the checkpoint, from the store, and returns the new
     /// checkpoint.
     pub async fn catch_up(&self) -> Result<u64> {
-        let mut checkpoint = self.db.ensure_checkpoint(self.name()).await?;
+        let mut checkpoint = self.db.ensure_checkpoint(self.name(), self.model()).await?;
         self.catch_up_from(&mut checkpoint, &CancellationToken::new())
             .await?;
         Ok(checkpoint)
@@ -232,7 +239,7 @@ impl Projector {
         head: &mut Option<watch::Receiver<u64>>,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let mut checkpoint = self.db.ensure_checkpoint(self.name()).await?;
+        let mut checkpoint = self.db.ensure_checkpoint(self.name(), self.model()).await?;
         let mut last_status = None;
         loop {
             self.catch_up_from(&mut checkpoint, cancel).await?;
@@ -270,7 +277,7 @@ impl Projector {
         def: &EventStreamDef,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let mut checkpoint = self.db.ensure_checkpoint(self.name()).await?;
+        let mut checkpoint = self.db.ensure_checkpoint(self.name(), self.model()).await?;
         // The store is the source of truth: start from it, then follow the fan-out.
         self.catch_up_from(&mut checkpoint, cancel).await?;
         if cancel.is_cancelled() {
@@ -497,7 +504,7 @@ impl Projector {
                 *checkpoint = new;
                 self.metrics.committed(self.name(), chunk.len() as u64, new);
             } else {
-                let moved = self.db.ensure_checkpoint(self.name()).await?;
+                let moved = self.db.ensure_checkpoint(self.name(), self.model()).await?;
                 tracing::info!(
                     projector = self.name(),
                     expected = *checkpoint,

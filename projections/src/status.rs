@@ -164,6 +164,12 @@ impl ProjectionMetrics {
         self.gap_filled.get_or_create(&labels(projector)).get()
     }
 
+    /// The last checkpoint `projector` committed (or that a status reported).
+    pub fn checkpoint(&self, projector: &str) -> u64 {
+        let v = self.checkpoint.get_or_create(&labels(projector)).get();
+        u64::try_from(v).unwrap_or(0)
+    }
+
     /// The last recorded lag of `projector`, in events.
     pub fn lag_events(&self, projector: &str) -> i64 {
         self.lag_events.get_or_create(&labels(projector)).get()

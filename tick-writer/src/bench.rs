@@ -63,9 +63,11 @@ impl fmt::Display for TickBenchReport {
     }
 }
 
-/// Where each group of players stands, and what it does every tick.
-const GROUPS: usize = 7;
-const SPOTS: [(i32, i32); GROUPS] = [
+/// Groups of players, each at its spot doing one kind of thing every tick.
+pub const GROUPS: usize = 7;
+/// Where each group stands: movers, chatters, inventory shufflers, woodcutters, shoppers, bankers
+/// and fighters.
+pub const SPOTS: [(i32, i32); GROUPS] = [
     (3222, 3218), // movers
     (3220, 3220), // chatters
     (3224, 3216), // inventory shufflers
@@ -75,7 +77,8 @@ const SPOTS: [(i32, i32); GROUPS] = [
     (3251, 3185), // fighters, among the goblins
 ];
 
-fn command(group: usize, tick: usize, p: &crate::world::Player) -> Command {
+/// The command a player of `group` (standing at its spot) sends at `tick`.
+pub fn command(group: usize, tick: usize, p: &crate::world::Player) -> Command {
     let even = tick.is_multiple_of(2);
     match group {
         0 => Command::Move {

@@ -273,10 +273,22 @@ fn scripted(world: &World, rng: &mut ChaCha8Rng, i: u64) -> Vec<EventBody> {
 const START_US: i64 = 1_780_000_000_000_000;
 
 async fn append(store: &dyn EventStore, history: &History) -> Vec<StoredEvent> {
+    append_part(store, history, 0..history.events.len()).await
+}
+
+/// Appends the events `part` of `history` (the ones before it must be stored already).
+async fn append_part(
+    store: &dyn EventStore,
+    history: &History,
+    part: std::ops::Range<usize>,
+) -> Vec<StoredEvent> {
     let lease = store.acquire().await.expect("acquire the shard lease");
     let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, body) in &history.events[..part.start] {
+        *versions.entry(body.stream_id()).or_insert(0) += 1;
+    }
     let mut stored = Vec::new();
-    for chunk in history.events.chunks(400) {
+    for chunk in history.events[part].chunks(400) {
         let events = chunk
             .iter()
             .map(|(tick, body)| {
@@ -743,7 +755,9 @@ async fn hot_read_models_split_into_partitions_by_player_fold_concurrently_to_th
     let want = expected(&history, &stored);
     let head = stored.last().expect("events").position;
 
-    let runners = loh_projections::runners(4);
+    let runners = loh_projections::arrange(&read, &*store, 4)
+        .await
+        .expect("arrange");
     assert_eq!(runners.len(), 5 * 4 + 1, "economy is not split");
     assert!(
         runners.iter().any(|p| p.name() == "wallet_p3_of_4"),
@@ -792,4 +806,109 @@ async fn hot_read_models_split_into_partitions_by_player_fold_concurrently_to_th
             .expect("catch up");
     }
     check(&read, &want, &stored, "after rebuilding a split model").await;
+}
+
+/// Catches up each of `runners` whose name passes `which`; returns how many.
+async fn catch_up_some(
+    runners: &[Arc<dyn loh_projections::Projection>],
+    read: &ReadDb,
+    store: &Arc<dyn EventStore>,
+    which: impl Fn(&str) -> bool,
+) -> usize {
+    let mut n = 0;
+    for p in runners.iter().filter(|p| which(p.name())) {
+        Projector::new(p.clone(), read.clone(), store.clone())
+            .catch_up()
+            .await
+            .unwrap_or_else(|e| panic!("catch up {}: {e}", p.name()));
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_number_of_partitions_mid_stream_keeps_every_read_model_exact_without_a_rebuild()
+ {
+    let db = TestDb::create().await;
+    let store = PgEventStore::connect(&db.url, &unique_name("shard"))
+        .await
+        .expect("connect the store");
+    store.migrate().await.expect("migrate");
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let read = ReadDb::connect(&db.url).await.expect("connect the read db");
+    read.migrate().await.expect("migrate the read db");
+    let history = play(29, 450);
+    let n = history.events.len();
+    let (a, b) = (n / 3, 2 * n / 3);
+    let mut stored = append_part(&*store, &history, 0..a).await;
+
+    // Four partitions, all caught up to A.
+    let four = loh_projections::arrange(&read, &*store, 4)
+        .await
+        .expect("arrange 4");
+    catch_up_some(&four, &read, &store, |_| true).await;
+    // Then only partitions 0 and 1 (and the unsplit economy) reach B: 2 and 3 lag behind.
+    stored.extend(append_part(&*store, &history, a..b).await);
+    let pos_a = stored[a - 1].position;
+    let pos_b = stored[b - 1].position;
+    catch_up_some(&four, &read, &store, |name| {
+        !name.contains("_p") || name.contains("_p0_") || name.contains("_p1_")
+    })
+    .await;
+    assert_eq!(read.checkpoint("wallet").await.expect("checkpoint"), pos_a);
+    assert_eq!(read.checkpoint("wallet_p1_of_4").await.expect("cp"), pos_b);
+
+    // Three partitions: the lagging ones are brought to B first, then the checkpoints move.
+    let wallet = loh_projections::by_name("wallet").expect("wallet");
+    let arranged = loh_projections::partition::arrange(&read, &*store, &wallet, 3, 100)
+        .await
+        .expect("arrange wallet in 3");
+    assert_eq!(arranged.moved_at, Some(pos_b));
+    assert_eq!(arranged.before.len(), 4);
+    let three = loh_projections::arrange(&read, &*store, 3)
+        .await
+        .expect("arrange 3");
+    for model in ["holdings", "wallet", "skills", "profile", "player_position"] {
+        assert_eq!(
+            read.checkpoint(model).await.expect("checkpoint"),
+            pos_b,
+            "{model}"
+        );
+    }
+    let names: Vec<String> = read
+        .checkpoints()
+        .await
+        .expect("checkpoints")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(names.contains(&"skills_p2_of_3".to_owned()), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with("_of_4")), "{names:?}");
+
+    // A projector of the old arrangement (another process not restarted yet) refuses to run.
+    let stale = four
+        .iter()
+        .find(|p| p.name() == "wallet_p2_of_4")
+        .expect("old partition")
+        .clone();
+    let err = Projector::new(stale, read.clone(), store.clone())
+        .catch_up()
+        .await
+        .expect_err("an old partition must not apply the log again");
+    assert!(err.to_string().contains("--partitions"), "{err}");
+
+    stored.extend(append_part(&*store, &history, b..n).await);
+    assert_eq!(catch_up_some(&three, &read, &store, |_| true).await, 16);
+    let want = expected(&history, &stored);
+    check(&read, &want, &stored, "after going from 4 partitions to 3").await;
+
+    // And back to one projector per model: nothing to fold, nothing applied twice.
+    let one = loh_projections::arrange(&read, &*store, 1)
+        .await
+        .expect("arrange 1");
+    assert_eq!(one.len(), 6);
+    catch_up_some(&one, &read, &store, |_| true).await;
+    check(&read, &want, &stored, "after going back to one projector").await;
+    let head = stored.last().expect("events").position;
+    assert_eq!(read.checkpoint("holdings").await.expect("checkpoint"), head);
 }
