@@ -399,6 +399,29 @@ pub enum BenchWhich {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         partitions: u32,
     },
+    /// Leaderboard page and rank lookups (snapshot and Redis) ÷ a bare axum endpoint on the
+    /// same server, in requests per second.
+    Leaderboard {
+        /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        database_url: String,
+        /// Redis URL (a fresh key prefix is used and deleted).
+        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+        redis_url: String,
+        /// Players on the board.
+        #[arg(long, default_value_t = 10_000)]
+        players: usize,
+        /// Concurrent keep-alive clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds per figure.
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+    },
     /// Relay publishes ÷ a raw async-nats publish loop of the same payloads.
     Relay {
         /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
@@ -793,6 +816,24 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
                 loh_tick_writer::bench::tick_benchmark(players, ticks)
             })
             .await?;
+            println!("{report}");
+        }
+        BenchWhich::Leaderboard {
+            database_url,
+            redis_url,
+            players,
+            clients,
+            secs,
+        } => {
+            let report = loh_query_api::bench::leaderboard_benchmark(
+                &database_url,
+                &redis_url,
+                players,
+                clients,
+                secs,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
             println!("{report}");
         }
         BenchWhich::Lag {

@@ -20,8 +20,10 @@
 //! - [`metrics`]: [`ApiMetrics`] and the request-counting middleware.
 //! - [`openapi`]: the generated document ([`openapi::ApiDoc`]).
 //! - [`auth`]: access-token verification with the public key only.
+//! - [`bench`]: `loh bench leaderboard`.
 
 pub mod auth;
+pub mod bench;
 pub mod boards;
 pub mod error;
 pub mod metrics;
