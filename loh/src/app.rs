@@ -364,18 +364,27 @@ fn query_tokens(key: Option<SigningKey>) -> Option<loh_query_api::auth::TokenVer
     verifier.ok()
 }
 
-/// Leaderboard ranks in Redis sorted sets when Redis is configured (REDIS_URL).
-async fn query_ranks(
-    settings: &Settings,
-) -> anyhow::Result<Option<loh_query_api::ranks::RankIndex>> {
-    match &settings.auth.redis_url {
-        Some(url) => Ok(Some(
-            loh_query_api::ranks::RankIndex::connect(url, &settings.auth.redis_prefix)
-                .await
-                .with_context(|| format!("connecting to Redis at {url} (REDIS_URL)"))?,
-        )),
-        None => Ok(None),
-    }
+/// What the query API keeps in Redis: leaderboard ranks and the economy response cache.
+type QueryRedis = (
+    Option<loh_query_api::ranks::RankIndex>,
+    Option<loh_query_api::cache::ResponseCache>,
+);
+
+/// Leaderboard ranks in Redis sorted sets and the economy response cache, when Redis is
+/// configured (REDIS_URL).
+async fn query_ranks(settings: &Settings) -> anyhow::Result<QueryRedis> {
+    let Some(url) = &settings.auth.redis_url else {
+        return Ok((None, None));
+    };
+    let prefix = &settings.auth.redis_prefix;
+    let context = || format!("connecting to Redis at {url} (REDIS_URL)");
+    let ranks = loh_query_api::ranks::RankIndex::connect(url, prefix)
+        .await
+        .with_context(context)?;
+    let cache = loh_query_api::cache::ResponseCache::connect(url, prefix)
+        .await
+        .with_context(context)?;
+    Ok((Some(ranks), Some(cache)))
 }
 
 async fn start_query(
@@ -385,7 +394,7 @@ async fn start_query(
     registry: Registry,
     addr: SocketAddr,
     tokens: Option<loh_query_api::auth::TokenVerifier>,
-    ranks: Option<loh_query_api::ranks::RankIndex>,
+    (ranks, cache): QueryRedis,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
@@ -397,6 +406,9 @@ async fn start_query(
     }
     if let Some(ranks) = ranks {
         state = state.with_ranks(ranks);
+    }
+    if let Some(cache) = cache {
+        state = state.with_cache(cache);
     }
     let cancel = running.cancel.clone();
     running.tasks.spawn(async move {

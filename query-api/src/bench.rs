@@ -106,7 +106,8 @@ async fn measure(
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let sample: Vec<String> = ids.iter().step_by(97).map(Uuid::to_string).collect();
-    let paths = |f: &dyn Fn(&str) -> String| Arc::new(sample.iter().map(|p| f(p)).collect::<Vec<_>>());
+    let paths =
+        |f: &dyn Fn(&str) -> String| Arc::new(sample.iter().map(|p| f(p)).collect::<Vec<_>>());
     let redis_paths = paths(&|p| format!("/redis/v1/leaderboards/overall/players/{p}"));
     let memory_paths = paths(&|p| format!("/v1/leaderboards/overall/players/{p}"));
     // Warm up: the snapshot loads, the Redis sets fill.

@@ -21,10 +21,12 @@
 //! - [`openapi`]: the generated document ([`openapi::ApiDoc`]).
 //! - [`auth`]: access-token verification with the public key only.
 //! - [`bench`]: `loh bench leaderboard`.
+//! - [`cache`]: the Redis cache of the economy tables over closed time ranges.
 
 pub mod auth;
 pub mod bench;
 pub mod boards;
+pub mod cache;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub ranks: Option<ranks::RankIndex>,
     /// In-process leaderboard snapshots for the public leaderboard endpoints.
     pub boards: Arc<boards::BoardCache>,
+    /// Redis cache of the economy tables over closed ranges; computed every time without it.
+    pub cache: Option<cache::ResponseCache>,
 }
 
 impl AppState {
@@ -84,7 +88,14 @@ impl AppState {
             tokens: None,
             ranks: None,
             boards: Arc::new(boards::BoardCache::default()),
+            cache: None,
         }
+    }
+
+    /// Keeps the economy tables of closed time ranges in the Redis `cache`.
+    pub fn with_cache(mut self, cache: cache::ResponseCache) -> AppState {
+        self.cache = Some(cache);
+        self
     }
 
     /// Answers rank lookups from the Redis sorted sets of `ranks`.

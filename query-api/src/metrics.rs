@@ -32,11 +32,19 @@ fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
 }
 
+/// Labels of a response-cache lookup.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit`, `miss` (computed and stored) or `bypass` (the range is not final yet).
+    pub result: String,
+}
+
 /// HTTP metrics of the query API. Clones share the values.
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    cache: Family<CacheLabels, Counter>,
 }
 
 impl HttpMetrics {
@@ -45,6 +53,7 @@ impl HttpMetrics {
         let m = HttpMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
+            cache: Family::default(),
         };
         registry.register(
             "loh_query_http_requests",
@@ -56,7 +65,30 @@ impl HttpMetrics {
             "Time to serve a query API request",
             m.duration.clone(),
         );
+        registry.register(
+            "loh_query_cache_lookups",
+            "Economy answers looked up in the Redis response cache, by result",
+            m.cache.clone(),
+        );
         m
+    }
+
+    /// Counts a response-cache lookup (`hit`, `miss` or `bypass`).
+    pub fn cache_lookup(&self, result: &str) {
+        self.cache
+            .get_or_create(&CacheLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Response-cache lookups so far with this result.
+    pub fn cache_lookups(&self, result: &str) -> u64 {
+        self.cache
+            .get_or_create(&CacheLabels {
+                result: result.to_owned(),
+            })
+            .get()
     }
 
     /// Requests served so far with these labels.

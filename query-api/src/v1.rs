@@ -9,6 +9,7 @@
 //! leaderboard pages carry an `ETag` (the skills projection's checkpoint) and `Cache-Control`.
 
 use crate::auth::Caller;
+use crate::cache::economy_table;
 use crate::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -1072,18 +1073,14 @@ pub async fn economy_flows(
     let mut q = Sql::new("SELECT hour, item, flow, reason, qty FROM rm_economy_hourly WHERE 1 = 1");
     range(&mut q, &r, Some("item"));
     q.push(" ORDER BY hour, item, flow, reason");
-    let t = table(
-        &state,
-        q,
-        &[
-            ("hour", true),
-            ("item", false),
-            ("flow", false),
-            ("reason", false),
-            ("qty", true),
-        ],
-    )
-    .await?;
+    let columns = [
+        ("hour", true),
+        ("item", false),
+        ("flow", false),
+        ("reason", false),
+        ("qty", true),
+    ];
+    let t = economy_table(&state, "flows", &r, || table(&state, q, &columns)).await?;
     respond(t, r.format.as_deref())
 }
 
@@ -1136,17 +1133,13 @@ pub async fn economy_trades(
     let mut q = Sql::new("SELECT hour, item, qty, trades FROM rm_trade_hourly WHERE 1 = 1");
     range(&mut q, &r, Some("item"));
     q.push(" ORDER BY hour, item");
-    let t = table(
-        &state,
-        q,
-        &[
-            ("hour", true),
-            ("item", false),
-            ("qty", true),
-            ("trades", true),
-        ],
-    )
-    .await?;
+    let columns = [
+        ("hour", true),
+        ("item", false),
+        ("qty", true),
+        ("trades", true),
+    ];
+    let t = economy_table(&state, "trades", &r, || table(&state, q, &columns)).await?;
     respond(t, r.format.as_deref())
 }
 
@@ -1164,6 +1157,7 @@ pub async fn economy_xp(
     let mut q = Sql::new("SELECT hour, skill, xp FROM rm_xp_hourly WHERE 1 = 1");
     range(&mut q, &r, Some("skill"));
     q.push(" ORDER BY hour, skill");
-    let t = table(&state, q, &[("hour", true), ("skill", false), ("xp", true)]).await?;
+    let columns = [("hour", true), ("skill", false), ("xp", true)];
+    let t = economy_table(&state, "xp", &r, || table(&state, q, &columns)).await?;
     respond(t, r.format.as_deref())
 }

@@ -179,7 +179,10 @@ impl App {
             let ranks = RankIndex::connect(&redis_url(), prefix)
                 .await
                 .expect("Redis for tests is reachable");
-            state = state.with_ranks(ranks);
+            let cache = loh_query_api::cache::ResponseCache::connect(&redis_url(), prefix)
+                .await
+                .expect("Redis for tests is reachable");
+            state = state.with_ranks(ranks).with_cache(cache);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -603,6 +606,80 @@ async fn analysts_read_the_economy_over_time_ranges_as_json_and_csv_and_players_
         trades["rows"],
         json!([[hour0 + 10800, "*", 0, 1], [hour0 + 10800, "coins", 4, 0]])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn economy_tables_of_closed_past_ranges_come_from_the_redis_cache_and_open_ranges_never_do() {
+    let prefix = unique_name("loh_test");
+    let app = App::start_with(Some(&prefix)).await;
+    let analyst = app.analyst_token();
+    let hour0 = START_US / 1_000_000;
+    let closed = format!("/v1/economy/flows?from={hour0}&to={}", hour0 + 4 * 3600);
+    let lookups = |app: &App| {
+        let (base, http) = (app.base.clone(), app.http.clone());
+        async move {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            ["hit", "miss", "bypass"].map(|result| {
+                let line = format!("loh_query_cache_lookups_total{{result=\"{result}\"}} ");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&line))
+                    .map_or(0, |n| n.trim().parse::<u64>().expect("a count"))
+            })
+        }
+    };
+    let (status, first) = app.json(&closed, Some(&analyst)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !first["rows"].as_array().expect("rows").is_empty(),
+        "{first}"
+    );
+    assert_eq!(lookups(&app).await, [0, 1, 0], "computed and stored");
+    let (_, second) = app.json(&closed, Some(&analyst)).await;
+    assert_eq!(second, first);
+    assert_eq!(lookups(&app).await, [1, 1, 0], "served from Redis");
+
+    // The read model loses its rows behind the cache's back: the closed range still answers
+    // from Redis (the cache is really used), an open range reads the table every time.
+    sqlx::query("DELETE FROM rm_economy_hourly")
+        .execute(app.read.pool())
+        .await
+        .expect("delete");
+    let (_, cached) = app.json(&closed, Some(&analyst)).await;
+    assert_eq!(cached, first);
+    let r = app
+        .get(&format!("{closed}&format=csv"), Some(&analyst))
+        .await;
+    assert!(
+        r.text().await.expect("csv").lines().count() > 1,
+        "CSV from the cached table"
+    );
+    let (_, open) = app
+        .json(&format!("/v1/economy/flows?from={hour0}"), Some(&analyst))
+        .await;
+    assert_eq!(open["rows"], json!([]));
+    let future = format!(
+        "/v1/economy/flows?from={hour0}&to={}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 3600
+    );
+    let (_, unsettled) = app.json(&future, Some(&analyst)).await;
+    assert_eq!(
+        unsettled["rows"],
+        json!([]),
+        "a range not over yet is computed"
+    );
+    assert_eq!(lookups(&app).await, [3, 1, 1]);
+    clean_redis(&prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

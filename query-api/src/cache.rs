@@ -1,0 +1,157 @@
+//! A Redis cache of the analysts' hourly economy tables over closed time ranges.
+//!
+//! Where it pays: an hourly table (`/v1/economy/flows`, `/trades`, `/xp`) over a range that ends
+//! in the past is an aggregate over many rows that never changes again once every event before
+//! the range's end is in the read model — and dashboards ask for the same past ranges over and
+//! over, from every query-API process. Such an answer is kept in Redis (shared by the processes)
+//! for [`TTL`]; an open range (no `to`, or events before `to` still unapplied) is always computed.
+//!
+//! "Every event before `to` is applied" holds when the oldest event the economy projector has not
+//! applied occurred at or after `to` (the tick writer stamps events in commit order), or, when it
+//! has applied everything, once `to` is [`SETTLE`] in the past (a tick stamped before `to` may
+//! still be committing). Leaderboards are not cached here: their pages come from the in-process
+//! snapshot ([`crate::boards`]), which is faster than a Redis round trip, and carry ETags.
+//!
+//! The cache is an optimisation only: a Redis failure is logged and the answer computed.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::v1::{RangeQuery, Table};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long a cached answer is kept.
+pub const TTL: Duration = Duration::from_secs(3600);
+
+/// How long after `to` a caught-up read model counts as final for ranges ending at `to`.
+pub const SETTLE: Duration = Duration::from_secs(60);
+
+/// The Redis response cache. Cheap to clone.
+#[derive(Clone)]
+pub struct ResponseCache {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl ResponseCache {
+    /// Connects to `url`; every key starts with `prefix:cache:`.
+    pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<ResponseCache> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1);
+        Ok(ResponseCache {
+            conn: ConnectionManager::new_with_config(client, config).await?,
+            prefix: if prefix.is_empty() {
+                "loh".into()
+            } else {
+                prefix.to_owned()
+            },
+        })
+    }
+
+    fn key(&self, endpoint: &str, r: &RangeQuery, to: i64) -> String {
+        format!(
+            "{}:cache:{}:economy:{endpoint}:{}:{to}:{}",
+            self.prefix,
+            env!("CARGO_PKG_VERSION"),
+            r.from.map_or_else(|| "-".to_owned(), |f| f.to_string()),
+            r.item.as_deref().unwrap_or("*"),
+        )
+    }
+
+    async fn get(&self, key: &str) -> Option<Table> {
+        let mut conn = self.conn.clone();
+        let found: redis::RedisResult<Option<Vec<u8>>> =
+            redis::cmd("GET").arg(key).query_async(&mut conn).await;
+        match found {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "response cache: GET failed");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, table: &Table) {
+        let Ok(bytes) = serde_json::to_vec(table) else {
+            return;
+        };
+        let mut conn = self.conn.clone();
+        let stored: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(key)
+            .arg(bytes)
+            .arg("EX")
+            .arg(TTL.as_secs())
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "response cache: SET failed");
+        }
+    }
+}
+
+/// The economy table of `endpoint` for `r`: from the cache when the range is closed and final,
+/// else from `compute` (stored in the cache when final).
+pub(crate) async fn economy_table<F, Fut>(
+    state: &AppState,
+    endpoint: &str,
+    r: &RangeQuery,
+    compute: F,
+) -> Result<Table, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Table, ApiError>>,
+{
+    let (Some(cache), Some(to)) = (&state.cache, r.to) else {
+        return compute().await;
+    };
+    let http = state.metrics.http();
+    if !settled_before(state, to).await? {
+        http.cache_lookup("bypass");
+        return compute().await;
+    }
+    let key = cache.key(endpoint, r, to);
+    if let Some(table) = cache.get(&key).await {
+        http.cache_lookup("hit");
+        return Ok(table);
+    }
+    http.cache_lookup("miss");
+    let table = compute().await?;
+    cache.put(&key, &table).await;
+    Ok(table)
+}
+
+/// Whether every event that occurred before Unix second `to` is in the economy read model.
+async fn settled_before(state: &AppState, to: i64) -> Result<bool, ApiError> {
+    let to_us = to.saturating_mul(1_000_000);
+    let checkpoint = state.read.checkpoint("economy").await?;
+    let oldest_unapplied = state
+        .store
+        .read_from(checkpoint + 1, 1)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "reading the event store");
+            ApiError::Unavailable
+        })?;
+    Ok(match oldest_unapplied.first() {
+        Some(event) => event.occurred_at_us >= to_us,
+        None => {
+            let now_us = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            now_us >= to_us.saturating_add(SETTLE.as_micros() as i64)
+        }
+    })
+}
