@@ -42,10 +42,11 @@ pub enum ServerFrame {
         code: String,
         message: String,
     },
-    /// What this player may see of a tick: events as externally tagged maps.
+    /// What this player may see of a tick: events as externally tagged maps. Each event is
+    /// shared by every viewer's frame (`Arc`): the wire form is the same as a plain value.
     TickUpdate {
         tick: u64,
-        events: Vec<rmpv::Value>,
+        events: Vec<std::sync::Arc<rmpv::Value>>,
     },
     Pong {
         nonce: u64,

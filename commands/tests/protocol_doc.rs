@@ -69,7 +69,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>)> {
             "TickUpdate",
             server(ServerFrame::TickUpdate {
                 tick: 43,
-                events: vec![rmpv::Value::Map(vec![(
+                events: vec![std::sync::Arc::new(rmpv::Value::Map(vec![(
                     "PlayerSaid".into(),
                     rmpv::Value::Map(vec![
                         (
@@ -78,7 +78,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>)> {
                         ),
                         ("text".into(), "hi".into()),
                     ]),
-                )])],
+                )]))],
             }),
         ),
         ("Pong", server(ServerFrame::Pong { nonce: 7 })),

@@ -628,32 +628,33 @@ impl TickWriter {
             }
         }
         // Each event with the tile it happens on and its wire form.
-        type Seen = (EventBody, Option<(i32, i32)>, rmpv::Value);
+        // Each value is built once and shared by every frame that shows it.
+        type Seen = (EventBody, Option<(i32, i32)>, Arc<rmpv::Value>);
         let wire: Vec<Seen> = events
             .iter()
             .filter_map(|e| {
                 let body = e.body().ok()?;
                 let tile = self.world.event_tile(&body);
-                let value = to_wire(&body);
+                let value = Arc::new(to_wire(&body));
                 Some((body, tile, value))
             })
             .collect();
         // Items private to their owner until now, found and encoded once for every viewer.
-        let appearing: Vec<(&loh_events::GroundItem, rmpv::Value)> = self
+        let appearing: Vec<(&loh_events::GroundItem, Arc<rmpv::Value>)> = self
             .world
             .ground_items_turning_public()
-            .map(|g| (g, ground_item_appeared(g)))
+            .map(|g| (g, Arc::new(ground_item_appeared(g))))
             .collect();
         for (viewer, session) in &self.sessions {
             let Some(v) = self.world.player(*viewer) else {
                 continue;
             };
-            let mut visible: Vec<rmpv::Value> = wire
+            let mut visible: Vec<Arc<rmpv::Value>> = wire
                 .iter()
                 .filter(|(body, tile, _)| self.world.sees_from(*viewer, v, body, *tile))
                 .map(
                     |(body, _, value)| match self.world.redacted_for(*viewer, body) {
-                        Some(redacted) => to_wire(&redacted),
+                        Some(redacted) => Arc::new(to_wire(&redacted)),
                         None => value.clone(),
                     },
                 )
