@@ -17,6 +17,7 @@ use crate::v1::{Board, Key};
 use crate::{ApiError, AppState};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::Row;
+use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -38,6 +39,11 @@ local s = redis.call('ZSCORE', KEYS[1], m)
 if not r then return false end
 return {m, r, s}
 ";
+
+/// The scripts, hashed once (`EVALSHA` sends the hash; Redis loads a script it lacks).
+static LOOKUP_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(LOOKUP));
+static SET_MEMBER_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(SET_MEMBER));
 
 /// How long a board's set is used before the checkpoint is checked again.
 const SYNC_EVERY: Duration = Duration::from_millis(500);
@@ -163,7 +169,7 @@ impl RankIndex {
         let mut q = board.select();
         q.push(" AND reached_position > ").int(at);
         let rows = q.fetch(state).await?;
-        let script = redis::Script::new(SET_MEMBER);
+        let script = &*SET_MEMBER_SCRIPT;
         for r in &rows {
             let key = Key {
                 player: r.try_get("player_id").map_err(ApiError::from)?,
@@ -205,7 +211,7 @@ impl RankIndex {
         self.sync(state, board).await?;
         let (z, m, _) = self.keys(board);
         let mut conn = self.conn.clone();
-        let found: Option<(String, i64, f64)> = redis::Script::new(LOOKUP)
+        let found: Option<(String, i64, f64)> = LOOKUP_SCRIPT
             .key(&z)
             .key(&m)
             .arg(player_id.to_string())

@@ -9,6 +9,7 @@
 use crate::auth::tokens::SigningKey;
 use crate::metrics::TickMetrics;
 use crate::world::phases::PHASES;
+use crate::world::view::ViewIndex;
 use crate::world::{World, chebyshev};
 use loh_commands::{Command, ServerFrame};
 use loh_events::{
@@ -645,12 +646,16 @@ impl TickWriter {
             .ground_items_turning_public()
             .map(|g| (g, Arc::new(ground_item_appeared(g))))
             .collect();
+        let index = ViewIndex::new(wire.iter().map(|(body, tile, _)| (body, *tile)));
+        let mut candidates = Vec::new();
         for (viewer, session) in &self.sessions {
             let Some(v) = self.world.player(*viewer) else {
                 continue;
             };
-            let mut visible: Vec<Arc<rmpv::Value>> = wire
+            index.candidates(v, &mut candidates);
+            let mut visible: Vec<Arc<rmpv::Value>> = candidates
                 .iter()
+                .map(|&i| &wire[i])
                 .filter(|(body, tile, _)| self.world.sees_from(*viewer, v, body, *tile))
                 .map(
                     |(body, _, value)| match self.world.redacted_for(*viewer, body) {

@@ -30,6 +30,7 @@ pub mod skills;
 pub mod social;
 pub mod state;
 pub mod trading;
+pub mod view;
 
 use crate::content::Content;
 use loh_commands::Command;
