@@ -38,17 +38,24 @@ pub struct LagReport {
     pub events_per_tick: f64,
     /// Each measured tick's lag, in milliseconds, sorted.
     pub lags_ms: Vec<f64>,
+    /// Each measured tick's time from commit to JetStream holding its last event, sorted.
+    pub relay_ms: Vec<f64>,
+    /// Each measured tick's `run_tick` (decide, append and commit, send the updates), sorted.
+    pub tick_ms: Vec<f64>,
     /// Ticks whose commit came late (the writer itself over the budget), so the load was lower.
     pub late_ticks: usize,
 }
 
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n as f64 * q) as usize).min(n - 1)],
+    }
+}
+
 impl LagReport {
     fn at(&self, q: f64) -> f64 {
-        let n = self.lags_ms.len();
-        if n == 0 {
-            return f64::NAN;
-        }
-        self.lags_ms[((n as f64 * q) as usize).min(n - 1)]
+        quantile(&self.lags_ms, q)
     }
 
     /// The p99 lag as a fraction of a tick (goal: ≤ 1).
@@ -82,13 +89,22 @@ impl fmt::Display for LagReport {
             self.at(0.99),
             self.p99_ticks()
         )?;
-        write!(
+        writeln!(
             f,
             "  max {:.1} ms = {:.3} of a tick; {} of {} ticks committed late",
             self.at(1.0),
             self.at(1.0) / tick,
             self.late_ticks,
             self.ticks
+        )?;
+        write!(
+            f,
+            "  for reading it: commit → JetStream (relay) p50 {:.1} ms, p99 {:.1} ms; \
+             the tick itself p50 {:.1} ms, p99 {:.1} ms",
+            quantile(&self.relay_ms, 0.5),
+            quantile(&self.relay_ms, 0.99),
+            quantile(&self.tick_ms, 0.5),
+            quantile(&self.tick_ms, 0.99)
         )
     }
 }
@@ -108,7 +124,7 @@ pub async fn projection_lag(
         .await
         .with_context(|| format!("connecting to NATS at {nats_url}"))?;
     let js = async_nats::jetstream::new(nats);
-    let report = measure(&url, &js, &def, players, ticks, partitions).await;
+    let report = measure(&url, nats_url, &js, &def, players, ticks, partitions).await;
     let _ = js.delete_stream(&def.name).await;
     loh_events::scratch::drop_database(admin_url, &name).await?;
     report
@@ -116,6 +132,7 @@ pub async fn projection_lag(
 
 async fn measure(
     url: &str,
+    nats_url: &str,
     js: &async_nats::jetstream::Context,
     def: &EventStreamDef,
     players: usize,
@@ -143,24 +160,23 @@ async fn measure(
     )
     .await?;
     let head = writer.head();
+    let relayed;
     {
         let relay = Relay::new(store.clone(), js.clone(), def.clone());
+        relayed = relay.progress();
         let (head, cancel) = (head.clone(), cancel.clone());
         tasks.spawn(async move { relay.run(head, cancel).await.context("relay") });
     }
     let metrics = ProjectionMetrics::default();
-    let projectors = loh_projections::arrange(&read, store.as_ref(), partitions).await?;
-    let names: Vec<&'static str> = projectors.iter().map(|p| p.name()).collect();
-    for projection in projectors {
-        let projector =
-            Projector::new(projection, read.clone(), store.clone()).with_metrics(metrics.clone());
-        let source = Source::Nats {
-            jetstream: js.clone(),
-            stream: def.clone(),
-        };
-        let cancel = cancel.clone();
-        tasks.spawn(async move { projector.run(source, cancel).await.context("projector") });
-    }
+    let (names, projections) = spawn_projections(
+        url.to_owned(),
+        nats_url.to_owned(),
+        def.clone(),
+        partitions,
+        metrics.clone(),
+        cancel.clone(),
+    )
+    .await?;
 
     // Players join and walk to their groups' spots; nothing of this is measured.
     let ids: Vec<Uuid> = (0..players).map(|_| Uuid::new_v4()).collect();
@@ -197,11 +213,12 @@ async fn measure(
     // The measured ticks, at the real pace.
     let monitor = {
         let (metrics, names, head) = (metrics.clone(), names.clone(), head.clone());
-        let cancel = cancel.clone();
-        tokio::spawn(async move { monitor(metrics, names, head, cancel).await })
+        let (relayed, cancel) = (relayed.clone(), cancel.clone());
+        tokio::spawn(async move { monitor(metrics, names, head, relayed, cancel).await })
     };
     let first = *head.borrow();
     let mut late = 0;
+    let mut tick_ms = Vec::with_capacity(ticks);
     let mut deadline = tokio::time::Instant::now();
     for tick in 0..ticks {
         for (i, id) in ids.iter().enumerate() {
@@ -220,7 +237,9 @@ async fn measure(
                 received_at_us: now_us(),
             });
         }
+        let started = Instant::now();
         writer.run_tick().await?;
+        tick_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         drain(&mut inboxes);
         deadline += Duration::from_millis(TICK_MS);
         if tokio::time::Instant::now() > deadline {
@@ -235,11 +254,16 @@ async fn measure(
     // Let the monitor see the last checkpoint move.
     tokio::time::sleep(Duration::from_millis(20)).await;
     cancel.cancel();
-    let mut lags = monitor.await?;
+    let (mut lags, mut relay_ms) = monitor.await?;
     while let Some(done) = tasks.join_next().await {
         done??;
     }
+    projections
+        .join()
+        .map_err(|_| anyhow::anyhow!("the projections' thread panicked"))??;
     lags.sort_by(f64::total_cmp);
+    relay_ms.sort_by(f64::total_cmp);
+    tick_ms.sort_by(f64::total_cmp);
     Ok(LagReport {
         players,
         ticks,
@@ -247,8 +271,67 @@ async fn measure(
         projectors: names.len(),
         events_per_tick: (last - first) as f64 / ticks.max(1) as f64,
         lags_ms: lags,
+        relay_ms,
+        tick_ms,
         late_ticks: late,
     })
+}
+
+/// Starts every projector on a runtime of its own (two worker threads, as a separate
+/// `loh projections run` process would have), following JetStream until `cancel`; returns the
+/// projectors' names once they run, and the thread to join.
+async fn spawn_projections(
+    url: String,
+    nats_url: String,
+    def: EventStreamDef,
+    partitions: u32,
+    metrics: ProjectionMetrics,
+    cancel: CancellationToken,
+) -> anyhow::Result<(
+    Vec<&'static str>,
+    std::thread::JoinHandle<anyhow::Result<()>>,
+)> {
+    let (started, names) = oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let backing = Backing::Services {
+                database_url: url.clone(),
+                nats_url: String::new(),
+            };
+            let store = crate::app::open_store(&backing, "bench").await?;
+            let read = ReadDb::connect(&url).await?;
+            let js = async_nats::jetstream::new(async_nats::connect(&nats_url).await?);
+            let projectors = loh_projections::arrange(&read, store.as_ref(), partitions).await?;
+            let _ = started.send(projectors.iter().map(|p| p.name()).collect::<Vec<_>>());
+            let mut tasks = tokio::task::JoinSet::new();
+            for projection in projectors {
+                let projector = Projector::new(projection, read.clone(), store.clone())
+                    .with_metrics(metrics.clone());
+                let source = Source::Nats {
+                    jetstream: js.clone(),
+                    stream: def.clone(),
+                };
+                let cancel = cancel.clone();
+                tasks.spawn(async move { projector.run(source, cancel).await });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done??;
+            }
+            Ok(())
+        })
+    });
+    match names.await {
+        Ok(names) => Ok((names, thread)),
+        Err(_) => Err(thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the projections' thread panicked"))?
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("the projections did not start"))),
+    }
 }
 
 /// Empties the players' outbound queues (the tick writer drops a client that never reads).
@@ -286,17 +369,20 @@ async fn caught_up(
     Ok(())
 }
 
-/// Notes when each tick commits (the head moves) and when the slowest projector reaches it;
-/// returns each tick's lag in milliseconds.
+/// Notes when each tick commits (the head moves), when JetStream holds it (the relay's
+/// progress) and when the slowest projector reaches it; returns each tick's projection lag and
+/// relay lag in milliseconds.
 async fn monitor(
     metrics: ProjectionMetrics,
     names: Vec<&'static str>,
     mut head: watch::Receiver<u64>,
+    relayed: watch::Receiver<u64>,
     cancel: CancellationToken,
-) -> Vec<f64> {
+) -> (Vec<f64>, Vec<f64>) {
     head.mark_unchanged();
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
-    let mut lags = Vec::new();
+    let mut unrelayed: VecDeque<(u64, Instant)> = VecDeque::new();
+    let (mut lags, mut relay) = (Vec::new(), Vec::new());
     let mut every = tokio::time::interval(Duration::from_millis(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -307,18 +393,25 @@ async fn monitor(
                 if changed.is_err() {
                     break;
                 }
-                pending.push_back((*head.borrow_and_update(), Instant::now()));
+                let tick = (*head.borrow_and_update(), Instant::now());
+                pending.push_back(tick);
+                unrelayed.push_back(tick);
             }
             _ = every.tick() => {}
         }
-        let reached = slowest(&metrics, &names);
-        while let Some(&(position, committed)) = pending.front() {
-            if reached < position {
-                break;
-            }
-            lags.push(committed.elapsed().as_secs_f64() * 1000.0);
-            pending.pop_front();
-        }
+        reached(&mut unrelayed, *relayed.borrow(), &mut relay);
+        reached(&mut pending, slowest(&metrics, &names), &mut lags);
     }
-    lags
+    (lags, relay)
+}
+
+/// Moves the ticks of `pending` at or below `position` to `done`, as milliseconds since commit.
+fn reached(pending: &mut VecDeque<(u64, Instant)>, position: u64, done: &mut Vec<f64>) {
+    while let Some(&(at, committed)) = pending.front() {
+        if position < at {
+            break;
+        }
+        done.push(committed.elapsed().as_secs_f64() * 1000.0);
+        pending.pop_front();
+    }
 }

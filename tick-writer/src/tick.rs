@@ -628,41 +628,34 @@ impl TickWriter {
                 dead.push(a.player_id);
             }
         }
-        // Each event with the tile it happens on and its wire form.
-        // Each value is built once and shared by every frame that shows it.
-        type Seen = (EventBody, Option<(i32, i32)>, Arc<rmpv::Value>);
-        let wire: Vec<Seen> = events
-            .iter()
-            .filter_map(|e| {
-                let body = e.body().ok()?;
-                let tile = self.world.event_tile(&body);
-                let value = Arc::new(to_wire(&body));
-                Some((body, tile, value))
-            })
-            .collect();
+        // Each event, the tile it happens on and its wire form, built once and shared by every
+        // frame that shows it.
+        let bodies: Vec<EventBody> = events.iter().filter_map(|e| e.body().ok()).collect();
+        let values: Vec<Arc<rmpv::Value>> = bodies.iter().map(|b| Arc::new(to_wire(b))).collect();
         // Items private to their owner until now, found and encoded once for every viewer.
         let appearing: Vec<(&loh_events::GroundItem, Arc<rmpv::Value>)> = self
             .world
             .ground_items_turning_public()
             .map(|g| (g, Arc::new(ground_item_appeared(g))))
             .collect();
-        let index = ViewIndex::new(wire.iter().map(|(body, tile, _)| (body, *tile)));
-        let mut candidates = Vec::new();
+        let mut index = ViewIndex::new(bodies.iter().map(|b| (b, self.world.event_tile(b))));
+        let mut seen = Vec::new();
         for (viewer, session) in &self.sessions {
             let Some(v) = self.world.player(*viewer) else {
                 continue;
             };
-            index.candidates(v, &mut candidates);
-            let mut visible: Vec<Arc<rmpv::Value>> = candidates
+            index.visible(&self.world, *viewer, v, &bodies, &mut seen);
+            let mut visible: Vec<Arc<rmpv::Value>> = seen
                 .iter()
-                .map(|&i| &wire[i])
-                .filter(|(body, tile, _)| self.world.sees_from(*viewer, v, body, *tile))
-                .map(
-                    |(body, _, value)| match self.world.redacted_for(*viewer, body) {
+                .map(|&i| {
+                    let redacted = (!index.is_plain(i))
+                        .then(|| self.world.redacted_for(*viewer, &bodies[i]))
+                        .flatten();
+                    match redacted {
                         Some(redacted) => Arc::new(to_wire(&redacted)),
-                        None => value.clone(),
-                    },
-                )
+                        None => values[i].clone(),
+                    }
+                })
                 .collect();
             // Items private to their owner until now appear to everyone else around.
             visible.extend(
