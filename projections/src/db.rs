@@ -10,6 +10,7 @@ use crate::{Error, Result};
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
+use std::collections::HashMap;
 
 /// Which database the read models live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,10 +192,10 @@ pub(crate) fn to_sql(position: u64) -> i64 {
     i64::try_from(position).unwrap_or(i64::MAX)
 }
 
-/// Applies `ops` on `conn`, writing to `<table><suffix>` (the suffix names shadow tables).
+/// Applies `ops` on `conn`, writing to `<table><suffix>` (the suffix names shadow tables), in
+/// as few statements as [`plan`] can make of them.
 pub(crate) async fn apply_ops(conn: &mut AnyConnection, ops: &[RowOp], suffix: &str) -> Result<()> {
-    for op in ops {
-        let (sql, values) = statement(op, suffix)?;
+    for (sql, values) in plan(ops, suffix)? {
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for value in values {
             query = match value {
@@ -205,6 +206,229 @@ pub(crate) async fn apply_ops(conn: &mut AnyConnection, ops: &[RowOp], suffix: &
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The statements that apply `ops` with the same effect as one statement per operation in order,
+/// but fewer of them (a tick's events make hundreds of operations, and each statement is a round
+/// trip to the database):
+/// - operations on different tables commute (the row operations touch only their own table), so
+///   each table's operations are taken together, in their order;
+/// - consecutive upserts of a table with the same columns become one multi-row upsert, the last
+///   one of each key winning (as it would, applied in order);
+/// - consecutive increments of a table's same column become one multi-row increment, each key's
+///   amounts summed;
+/// - a [`RowOp::Statement`] may read any table: everything before it is applied first.
+pub(crate) fn plan(ops: &[RowOp], suffix: &str) -> Result<Vec<(String, Vec<Value>)>> {
+    let mut out = Vec::new();
+    let mut tables: Vec<(&'static str, Vec<&RowOp>)> = Vec::new();
+    for op in ops {
+        if let RowOp::Statement { .. } = op {
+            flush(&mut tables, suffix, &mut out)?;
+            out.push(statement(op, suffix)?);
+            continue;
+        }
+        match tables.iter_mut().find(|(t, _)| *t == op.table()) {
+            Some((_, queue)) => queue.push(op),
+            None => tables.push((op.table(), vec![op])),
+        }
+    }
+    flush(&mut tables, suffix, &mut out)?;
+    Ok(out)
+}
+
+/// Rows per multi-row statement, at most; fewer rows go by powers of two, so that a table has
+/// few distinct statements (each is prepared once per connection).
+const MAX_ROWS: usize = 64;
+
+fn flush(
+    tables: &mut Vec<(&'static str, Vec<&RowOp>)>,
+    suffix: &str,
+    out: &mut Vec<(String, Vec<Value>)>,
+) -> Result<()> {
+    for (_, queue) in tables.drain(..) {
+        let mut start = 0;
+        while start < queue.len() {
+            let mut end = start + 1;
+            while end < queue.len() && same_shape(queue[start], queue[end]) {
+                end += 1;
+            }
+            merge(&queue[start..end], suffix, out)?;
+            start = end;
+        }
+    }
+    Ok(())
+}
+
+fn same_columns(a: &[Column], b: &[Column]) -> bool {
+    a.iter().map(|(c, _)| c).eq(b.iter().map(|(c, _)| c))
+}
+
+fn same_shape(a: &RowOp, b: &RowOp) -> bool {
+    match (a, b) {
+        (
+            RowOp::Upsert {
+                key: k1,
+                values: v1,
+                ..
+            },
+            RowOp::Upsert {
+                key: k2,
+                values: v2,
+                ..
+            },
+        ) => same_columns(k1, k2) && same_columns(v1, v2),
+        (
+            RowOp::Increment {
+                key: k1,
+                column: c1,
+                ..
+            },
+            RowOp::Increment {
+                key: k2,
+                column: c2,
+                ..
+            },
+        ) => same_columns(k1, k2) && c1 == c2,
+        _ => false,
+    }
+}
+
+/// One run of operations of the same shape ([`same_shape`]) as multi-row statements.
+fn merge(run: &[&RowOp], suffix: &str, out: &mut Vec<(String, Vec<Value>)>) -> Result<()> {
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let mut by_key: HashMap<Vec<Value>, usize> = HashMap::new();
+    let (table, columns, key_names, on_conflict): (&str, Vec<&str>, Vec<&str>, String) = match run {
+        [single] => {
+            out.push(statement(single, suffix)?);
+            return Ok(());
+        }
+        [RowOp::Upsert { table, key, values }, ..] => {
+            for op in run {
+                if let RowOp::Upsert { key, values, .. } = op {
+                    let k: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
+                    let row: Vec<Value> =
+                        key.iter().chain(values).map(|(_, v)| v.clone()).collect();
+                    match by_key.get(&k) {
+                        Some(&i) => rows[i] = row,
+                        None => {
+                            by_key.insert(k, rows.len());
+                            rows.push(row);
+                        }
+                    }
+                }
+            }
+            let key_names = names(key)?;
+            let value_names = names(values)?;
+            (
+                *table,
+                key_names.iter().chain(&value_names).copied().collect(),
+                key_names,
+                upsert_conflict(&value_names),
+            )
+        }
+        [
+            RowOp::Increment {
+                table, key, column, ..
+            },
+            ..,
+        ] => {
+            for op in run {
+                if let RowOp::Increment { key, by, .. } = op {
+                    let k: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
+                    match by_key.get(&k) {
+                        Some(&i) => {
+                            let Some(Value::Int(Some(sum))) = rows[i].last_mut() else {
+                                unreachable!("an increment row ends with its amount")
+                            };
+                            *sum = sum.checked_add(*by).ok_or_else(|| {
+                                Error::Invalid(format!("increments of {table}.{column} overflow"))
+                            })?;
+                        }
+                        None => {
+                            by_key.insert(k.clone(), rows.len());
+                            let mut row = k;
+                            row.push(Value::int(*by));
+                            rows.push(row);
+                        }
+                    }
+                }
+            }
+            let column = ident(column)?;
+            let key_names = names(key)?;
+            let target = format!("{}{suffix}", ident(table)?);
+            (
+                *table,
+                key_names.iter().copied().chain([column]).collect(),
+                key_names,
+                format!("DO UPDATE SET {column} = {target}.{column} + excluded.{column}"),
+            )
+        }
+        _ => {
+            for op in run {
+                out.push(statement(op, suffix)?);
+            }
+            return Ok(());
+        }
+    };
+    let table = format!("{}{suffix}", ident(table)?);
+    ident(&table)?;
+    let mut rest = &rows[..];
+    while !rest.is_empty() {
+        let n = if rest.len() >= MAX_ROWS {
+            MAX_ROWS
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(n);
+        out.push(insert(&table, &columns, chunk, &key_names, &on_conflict));
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// `ON CONFLICT` action of an upsert that overwrites `value_names`.
+fn upsert_conflict(value_names: &[&str]) -> String {
+    if value_names.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        let sets: Vec<String> = value_names
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!("DO UPDATE SET {}", sets.join(", "))
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES (…), … ON CONFLICT (conflict) on_conflict` of `rows`,
+/// with its values in placeholder order. Names must be checked identifiers.
+fn insert(
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    conflict: &[&str],
+    on_conflict: &str,
+) -> (String, Vec<Value>) {
+    let mut n = 0;
+    let tuples: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let placeholders: Vec<String> = row
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) {on_conflict}",
+        columns.join(", "),
+        tuples.join(", "),
+        conflict.join(", "),
+    );
+    (sql, rows.iter().flatten().cloned().collect())
 }
 
 fn ident(name: &str) -> Result<&str> {
@@ -238,25 +462,13 @@ pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)
             let key_names = names(key)?;
             let value_names = names(values)?;
             let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
-            let placeholders: Vec<String> = (1..=all.len()).map(|i| format!("${i}")).collect();
-            let on_conflict = if value_names.is_empty() {
-                "DO NOTHING".to_owned()
-            } else {
-                let sets: Vec<String> = value_names
-                    .iter()
-                    .map(|c| format!("{c} = excluded.{c}"))
-                    .collect();
-                format!("DO UPDATE SET {}", sets.join(", "))
-            };
-            let sql = format!(
-                "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
-                all.join(", "),
-                placeholders.join(", "),
-                key_names.join(", "),
-            );
-            Ok((
-                sql,
-                key.iter().chain(values).map(|(_, v)| v.clone()).collect(),
+            let row: Vec<Value> = key.iter().chain(values).map(|(_, v)| v.clone()).collect();
+            Ok(insert(
+                &table,
+                &all,
+                &[row],
+                &key_names,
+                &upsert_conflict(&value_names),
             ))
         }
         RowOp::Update { key, values, .. } => {
@@ -283,17 +495,12 @@ pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)
         } => {
             let column = ident(column)?;
             let key_names = names(key)?;
-            let placeholders: Vec<String> = (1..=key.len() + 1).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "INSERT INTO {table} ({}, {column}) VALUES ({}) ON CONFLICT ({}) \
-                 DO UPDATE SET {column} = {table}.{column} + excluded.{column}",
-                key_names.join(", "),
-                placeholders.join(", "),
-                key_names.join(", "),
-            );
-            let mut values: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
-            values.push(Value::int(*by));
-            Ok((sql, values))
+            let columns: Vec<&str> = key_names.iter().copied().chain([column]).collect();
+            let mut row: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
+            row.push(Value::int(*by));
+            let on_conflict =
+                format!("DO UPDATE SET {column} = {table}.{column} + excluded.{column}");
+            Ok(insert(&table, &columns, &[row], &key_names, &on_conflict))
         }
         RowOp::Delete { key, .. } => {
             let sql = format!("DELETE FROM {table} WHERE {}", where_key(key, 1)?);
@@ -380,6 +587,87 @@ mod tests {
         };
         let (sql, _) = statement(&delete, "").expect("sql");
         assert_eq!(sql, "DELETE FROM rm_t WHERE player_id = $1");
+    }
+
+    #[test]
+    fn a_plan_merges_runs_per_table_keeps_the_last_upsert_sums_increments_and_stops_at_statements()
+    {
+        let upsert = |k: &str, x: i64| RowOp::Upsert {
+            table: "rm_a",
+            key: vec![("k", Value::text(k))],
+            values: vec![("x", Value::int(x))],
+        };
+        let increment = |k: &str, by: i64| RowOp::Increment {
+            table: "rm_b",
+            key: vec![("k", Value::text(k))],
+            column: "n",
+            by,
+        };
+        let ops = vec![
+            upsert("k1", 1),
+            increment("k1", 2),
+            upsert("k2", 2),
+            upsert("k1", 3),
+            increment("k1", 3),
+            increment("k2", 1),
+            RowOp::Statement {
+                table: "rm_a",
+                sql: "DELETE FROM {rm_a} WHERE x > $1",
+                values: vec![Value::int(9)],
+            },
+            upsert("k3", 4),
+        ];
+        let plan = plan(&ops, "").expect("plan");
+        let sql: Vec<&str> = plan.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "INSERT INTO rm_a (k, x) VALUES ($1, $2), ($3, $4) ON CONFLICT (k) \
+                 DO UPDATE SET x = excluded.x",
+                "INSERT INTO rm_b (k, n) VALUES ($1, $2), ($3, $4) ON CONFLICT (k) \
+                 DO UPDATE SET n = rm_b.n + excluded.n",
+                "DELETE FROM rm_a WHERE x > $1",
+                "INSERT INTO rm_a (k, x) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET x = excluded.x",
+            ]
+        );
+        assert_eq!(
+            plan[0].1,
+            [
+                Value::text("k1"),
+                Value::int(3),
+                Value::text("k2"),
+                Value::int(2)
+            ],
+            "the last upsert of k1 wins"
+        );
+        assert_eq!(
+            plan[1].1,
+            [
+                Value::text("k1"),
+                Value::int(5),
+                Value::text("k2"),
+                Value::int(1)
+            ],
+            "increments of a key are summed"
+        );
+    }
+
+    #[test]
+    fn a_long_run_goes_in_chunks_of_at_most_64_then_powers_of_two() {
+        let ops: Vec<RowOp> = (0..100)
+            .map(|i| RowOp::Increment {
+                table: "rm_b",
+                key: vec![("k", Value::int(i))],
+                column: "n",
+                by: 1,
+            })
+            .collect();
+        let sizes: Vec<usize> = plan(&ops, "__shadow")
+            .expect("plan")
+            .iter()
+            .map(|(_, values)| values.len() / 2)
+            .collect();
+        assert_eq!(sizes, [64, 32, 4]);
     }
 
     #[test]
