@@ -200,3 +200,93 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     assert_eq!(got, want);
     let _ = js.delete_stream(&def.name).await;
 }
+
+/// The durable consumers of the `player_position` projectors on the stream.
+async fn consumers(js: &async_nats::jetstream::Context, def: &EventStreamDef) -> Vec<String> {
+    let stream = js.get_stream(&def.name).await.unwrap();
+    let mut names: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
+    names.retain(|n| n.starts_with("proj_player_position"));
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_read_models_exact() {
+    let db = TestDb::create().await;
+    let store = PgEventStore::connect(&db.url, "world1").await.unwrap();
+    store.migrate().await.unwrap();
+    history(&store).await;
+    let head = store.head().await.unwrap().position;
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let def = EventStreamDef {
+        name: unique_name("PART").to_uppercase(),
+        subject_prefix: unique_name("part"),
+    };
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    def.ensure(&js).await.unwrap();
+    let cancel = CancellationToken::new();
+    let relay =
+        tokio::spawn(Relay::new(store.clone(), js.clone(), def.clone()).run(None, cancel.clone()));
+    let read = ReadDb::connect(&db.url).await.unwrap();
+    let want = expected(store.as_ref()).await;
+
+    for partitions in [3, 2] {
+        let running = loh::app::start_projections(
+            db.url.clone(),
+            nats_url(),
+            crate::settings(Some(def.clone())),
+            "127.0.0.1:0".parse().unwrap(),
+            partitions,
+        )
+        .await
+        .unwrap();
+        let mut caught_up = false;
+        for _ in 0..300 {
+            if read.checkpoint("player_position").await.unwrap() == head {
+                caught_up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(caught_up, "{partitions} partitions never reached {head}");
+        // One checkpoint and one durable consumer per partition; the old ones are gone.
+        let names: Vec<String> = read
+            .checkpoints()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("player_position"))
+            .map(|(n, p)| {
+                assert_eq!(p, head, "{n}");
+                n
+            })
+            .collect();
+        let layout: Vec<String> = (0..partitions)
+            .map(|i| format!("player_position_p{i}_of_{partitions}"))
+            .collect();
+        assert_eq!(names, layout);
+        // (Each projector makes its consumer once it has caught up from the store.)
+        let durable: Vec<String> = layout.iter().map(|n| format!("proj_{n}")).collect();
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = consumers(&js, &def).await;
+            if found == durable {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(found, durable);
+        // Every player's row is exactly the fold of the log, whichever partition wrote it.
+        let got: BTreeMap<Uuid, (i64, i64, Option<String>)> = player_position::all_rows(&read)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.player_id, (r.x, r.y, r.last_say)))
+            .collect();
+        assert_eq!(got, want, "{partitions} partitions");
+        running.shutdown().await.unwrap();
+    }
+    cancel.cancel();
+    relay.await.unwrap().unwrap();
+    let _ = js.delete_stream(&def.name).await;
+}
