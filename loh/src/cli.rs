@@ -41,6 +41,26 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Benchmarks; each figure is printed as a ratio against a limit measured in the same run.
     Bench(BenchArgs),
+    /// Print an analyst's access token (reads every player's data and the economy endpoints of
+    /// the query API), signed with the server's key.
+    AnalystToken(AnalystTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalystTokenArgs {
+    /// File holding the server's RSA private key (PEM); the key may instead be in LOH_JWT_KEY.
+    /// Without either, the key of the embedded data folder.
+    #[arg(long, env = "LOH_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// The data folder of the embedded mode (its key must exist: `loh up` makes it).
+    #[arg(long, env = "LOH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Who the token names (its `sub`); a new id when not given.
+    #[arg(long)]
+    pub subject: Option<uuid::Uuid>,
+    /// Minutes until it expires (it cannot be revoked before): 1 to 1440.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=1440))]
+    pub ttl_minutes: i64,
 }
 
 /// Options shared by every role.
@@ -496,6 +516,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(r) => replay(r.action).await,
         Command::Bench(b) => bench(b.which).await,
+        Command::AnalystToken(args) => analyst_token(args),
     }
 }
 
@@ -765,6 +786,35 @@ async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn analyst_token(args: AnalystTokenArgs) -> anyhow::Result<ExitCode> {
+    let pem = match (std::env::var("LOH_JWT_KEY").ok(), &args.jwt_key_file) {
+        (Some(pem), _) => pem,
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, None) => {
+            let path = args.data_dir.join(crate::embedded::KEY_FILE);
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {} (give --jwt-key-file, or run `loh up` once to make the key)",
+                    path.display()
+                )
+            })?
+        }
+    };
+    let key = loh_tick_writer::auth::tokens::SigningKey::from_pem(&pem)
+        .context("loading the RSA signing key")?;
+    let subject = args.subject.unwrap_or_else(uuid::Uuid::new_v4);
+    let token = loh_tick_writer::auth::tokens::Tokens::new(key)
+        .issue_analyst(subject, args.ttl_minutes * 60);
+    eprintln!(
+        "analyst {subject}, valid {} minutes (Authorization: Bearer <token>)",
+        args.ttl_minutes
+    );
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {

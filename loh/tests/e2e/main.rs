@@ -250,3 +250,62 @@ async fn a_player_moves_and_speaks_embedded_and_nothing_is_lost_across_a_restart
     after_restart(&running, &player_id, &token).await;
     running.shutdown().await.unwrap();
 }
+
+/// `loh analyst-token`, as an operator runs it.
+fn analyst_token(args: &[&str], key_pem: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loh"));
+    cmd.arg("analyst-token")
+        .args(args)
+        .env_remove("LOH_JWT_KEY")
+        .env_remove("LOH_JWT_KEY_FILE")
+        .env_remove("LOH_DATA_DIR");
+    if let Some(pem) = key_pem {
+        cmd.env("LOH_JWT_KEY", pem);
+    }
+    cmd.output().expect("run loh")
+}
+
+#[test]
+fn an_operator_mints_an_analyst_token_the_query_api_accepts_and_bad_arguments_are_refused() {
+    let key = loh_tick_writer::auth::tokens::SigningKey::from_pem(test_key_pem()).unwrap();
+    let verifier = loh_query_api::auth::TokenVerifier::from_public_pem(key.public_pem()).unwrap();
+    let subject = uuid::Uuid::new_v4().to_string();
+    let out = analyst_token(
+        &["--subject", &subject, "--ttl-minutes", "5"],
+        Some(test_key_pem()),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let caller = verifier.caller(token.trim()).expect("a valid access token");
+    assert!(caller.analyst, "carries the analyst role");
+    assert_eq!(caller.player_id.to_string(), subject);
+
+    // The same key from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwt-key.pem");
+    std::fs::write(&file, test_key_pem()).unwrap();
+    let out = analyst_token(&["--jwt-key-file", file.to_str().unwrap()], None);
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert!(verifier.caller(token.trim()).unwrap().analyst);
+
+    // Bad input: a clear error, no token.
+    for (args, says) in [
+        (vec!["--ttl-minutes", "0"], "ttl-minutes"),
+        (vec!["--ttl-minutes", "5000"], "ttl-minutes"),
+        (vec!["--subject", "not-a-uuid"], "subject"),
+        (
+            vec!["--data-dir", dir.path().to_str().unwrap()],
+            "signing-key.pem",
+        ),
+    ] {
+        let out = analyst_token(&args, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let out = analyst_token(&[], Some("not a key"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RSA"));
+}

@@ -23,7 +23,6 @@ struct App {
     http: reqwest::Client,
     players: Vec<Uuid>,
     tokens: Tokens,
-    key: SigningKey,
     store: Arc<dyn EventStore>,
     lease: loh_events::Lease,
     read: ReadDb,
@@ -196,8 +195,7 @@ impl App {
             cancel,
             http: reqwest::Client::new(),
             players,
-            tokens: Tokens::new(key.clone()),
-            key,
+            tokens: Tokens::new(key),
             store: app_store,
             lease,
             read: app_read,
@@ -242,23 +240,9 @@ impl App {
         self.tokens.issue(player, "session")
     }
 
-    /// An access token with `role: analyst`, minted with the private key as an operator would.
+    /// An access token with `role: analyst`, minted as `loh analyst-token` does.
     fn analyst_token(&self) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs() as i64;
-        let claims = json!({
-            "sub": Uuid::new_v4(), "iss": "loh", "aud": "loh-game", "typ": "access",
-            "role": "analyst", "iat": now, "exp": now + 600,
-        });
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_rsa_pem(self.key.private_pem().as_bytes())
-                .expect("private key"),
-        )
-        .expect("sign")
+        self.tokens.issue_analyst(Uuid::new_v4(), 600)
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {

@@ -42,7 +42,14 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// `analyst` on the tokens `loh analyst-token` mints (the query API then reads every
+    /// player's data and the economy); never on a player's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
+
+/// The `role` of an analyst's access token.
+pub const ANALYST_ROLE: &str = "analyst";
 
 /// A key that could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +205,25 @@ impl Tokens {
             iat: now,
             exp: now + ACCESS_TTL_SECS,
             jti: Uuid::new_v4(),
+            role: None,
+        })
+    }
+
+    /// An analyst's access token for `subject`, valid `ttl_secs`: it reads every player's data
+    /// and the economy endpoints of the query API, and opens no game session (its `sid` is no
+    /// session's).
+    pub fn issue_analyst(&self, subject: Uuid, ttl_secs: i64) -> String {
+        let now = crate::tick::now_us() / 1_000_000;
+        self.issue_claims(&Claims {
+            sub: subject,
+            sid: ANALYST_ROLE.into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            typ: ACCESS_TYP.into(),
+            iat: now,
+            exp: now + ttl_secs,
+            jti: Uuid::new_v4(),
+            role: Some(ANALYST_ROLE.into()),
         })
     }
 

@@ -30,6 +30,7 @@ fn claims(sub: Uuid, sid: &str) -> Claims {
         iat: now,
         exp: now + 600,
         jti: Uuid::new_v4(),
+        role: None,
     }
 }
 
@@ -107,6 +108,8 @@ async fn tokens_with_a_wrong_aud_iss_or_typ_are_refused() {
     ] {
         assert_hello_refused(&server, &server.tokens.issue_claims(&bad)).await;
     }
+    // An analyst's token (loh analyst-token) reads the query API but opens no game session.
+    assert_hello_refused(&server, &server.tokens.issue_analyst(good.sub, 600)).await;
 }
 
 #[tokio::test]
