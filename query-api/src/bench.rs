@@ -1,6 +1,7 @@
 //! The leaderboard benchmark (`loh bench leaderboard`): requests per second of a leaderboard page
-//! and of a rank lookup (from the in-process snapshot, and from the Redis sorted sets) ÷ a bare
-//! axum endpoint served by the same server, in the same run, with the same client.
+//! and of a rank lookup ÷ a bare axum endpoint served by the same server, in the same run, with
+//! the same client. Rank lookups are measured twice: without Redis (the board snapshot read from
+//! the skills tables) and with it (read from the Redis sorted set, as with `REDIS_URL`).
 //!
 //! The board holds `players` players (one skill's XP each) folded by the real skills projector
 //! into a scratch PostgreSQL database; the Redis keys live under a fresh prefix and are deleted
@@ -42,7 +43,7 @@ impl fmt::Display for LeaderboardBench {
         writeln!(f, "  bare axum endpoint        {:>9.0} req/s", self.bare)?;
         for (what, rate) in [
             ("leaderboard page (50)", self.page),
-            ("rank lookup (snapshot)", self.rank_memory),
+            ("rank lookup (tables)", self.rank_memory),
             ("rank lookup (Redis)", self.rank_redis),
         ] {
             writeln!(

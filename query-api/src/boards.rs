@@ -1,9 +1,10 @@
 //! An in-process snapshot of each leaderboard, so that public leaderboard reads (pages, rank
 //! lookups, around-me) cost no database round trip.
 //!
-//! A snapshot is the whole board in leaderboard order, read in one query, tagged with the skills
-//! checkpoint read just before it. A request uses the snapshot while it is younger than the
-//! refresh interval (500 ms by default, under one 600 ms tick); after that the next request
+//! A snapshot is the whole board in leaderboard order, tagged with the skills checkpoint it
+//! reflects: read from the board's Redis sorted set when Redis is configured ([`crate::ranks`],
+//! the rank index the query-API processes share), else in one query from the skills tables. A request uses the snapshot while it is younger than the
+//! refresh interval (500 ms by default, about one 400 ms tick); after that the next request
 //! checks the checkpoint and reloads the board only if it moved. One reload runs at a time; other
 //! requests keep using the previous snapshot meanwhile.
 
@@ -162,22 +163,17 @@ impl BoardCache {
             self.store(name, fresh.clone());
             return Ok(fresh);
         }
-        let mut q = board.select();
-        q.push(&crate::v1::order(board, false));
-        let rows = q.fetch(state).await?;
-        let mut entries = Vec::with_capacity(rows.len());
-        let mut index = HashMap::with_capacity(rows.len());
-        for (i, r) in rows.iter().enumerate() {
-            let key = Key {
-                player: r.try_get("player_id").map_err(ApiError::from)?,
-                level: r.try_get("lvl").map_err(ApiError::from)?,
-                xp: r.try_get("xp").map_err(ApiError::from)?,
-                reached: r.try_get("reached").map_err(ApiError::from)?,
-                rank: i as i64 + 1,
-            };
-            index.insert(key.player.clone(), i);
-            entries.push(key);
-        }
+        // With Redis, the board comes from its sorted set (the rank index every query-API
+        // process shares); without, from the skills tables.
+        let (at, entries) = match &state.ranks {
+            Some(ranks) => ranks.board(state, board).await?,
+            None => (at, load(state, board).await?),
+        };
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key.player.clone(), i))
+            .collect();
         let snapshot = Arc::new(Snapshot {
             at,
             entries,
@@ -188,4 +184,22 @@ impl BoardCache {
         self.store(name, snapshot.clone());
         Ok(snapshot)
     }
+}
+
+/// The board from the skills tables, in leaderboard order.
+async fn load(state: &AppState, board: &Board) -> Result<Vec<Key>, ApiError> {
+    let mut q = board.select();
+    q.push(&crate::v1::order(board, false));
+    let rows = q.fetch(state).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        entries.push(Key {
+            player: r.try_get("player_id").map_err(ApiError::from)?,
+            level: r.try_get("lvl").map_err(ApiError::from)?,
+            xp: r.try_get("xp").map_err(ApiError::from)?,
+            reached: r.try_get("reached").map_err(ApiError::from)?,
+            rank: i as i64 + 1,
+        });
+    }
+    Ok(entries)
 }

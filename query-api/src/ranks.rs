@@ -8,10 +8,15 @@
 //! the skills checkpoint the set reflects.
 //!
 //! The sets are derived from the read-model tables (themselves folded from the events), so they
-//! are rebuildable: before answering, the index copies the rows changed since `at` (every change
-//! raises `reached_position`); a checkpoint behind `at` (a fresh or rebuilt read database) resets
-//! the board. A per-row Lua script never replaces a newer member with an older one, so racing
-//! query-API processes converge.
+//! are rebuildable: before a board is read, the index copies the rows changed since `at` (every
+//! change raises `reached_position`); a checkpoint behind `at` (a fresh or rebuilt read database)
+//! resets the board. A per-row Lua script never replaces a newer member with an older one, so
+//! racing query-API processes converge.
+//!
+//! Requests do not go to Redis one by one: each query-API process reads a board's set whole, in
+//! order, into its in-process snapshot ([`crate::boards`]) when the checkpoint moved, and answers
+//! pages, rank lookups and around-me from memory. A Redis round trip per rank lookup served 0.29 ×
+//! a bare axum endpoint on the benchmark machine, the snapshot 0.6 (docs/BENCHMARKS.md).
 
 use crate::v1::{Board, Key};
 use crate::{ApiError, AppState};
@@ -19,7 +24,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::Row;
 use std::sync::LazyLock;
 use std::time::Duration;
-use uuid::Uuid;
 
 const SET_MEMBER: &str = r"
 local old = redis.call('HGET', KEYS[2], ARGV[1])
@@ -30,31 +34,15 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 ";
 
-/// The member, 0-based rank and score of a player (`KEYS[1]` the set, `KEYS[2]` the hash).
-const LOOKUP: &str = r"
-local m = redis.call('HGET', KEYS[2], ARGV[1])
-if not m then return false end
-local r = redis.call('ZRANK', KEYS[1], m)
-local s = redis.call('ZSCORE', KEYS[1], m)
-if not r then return false end
-return {m, r, s}
-";
-
-/// The scripts, hashed once (`EVALSHA` sends the hash; Redis loads a script it lacks).
-static LOOKUP_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(LOOKUP));
+/// The script, hashed once (`EVALSHA` sends the hash; Redis loads a script it lacks).
 static SET_MEMBER_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(SET_MEMBER));
-
-/// How long a board's set is used before the checkpoint is checked again.
-const SYNC_EVERY: Duration = Duration::from_millis(500);
 
 /// The Redis rank index. Cheap to clone.
 #[derive(Clone)]
 pub struct RankIndex {
     conn: ConnectionManager,
     prefix: String,
-    /// When each board was last brought up to date by this process.
-    synced: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for RankIndex {
@@ -104,7 +92,6 @@ impl RankIndex {
         let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RankIndex {
             conn,
-            synced: Default::default(),
             prefix: if prefix.is_empty() {
                 "loh".into()
             } else {
@@ -122,26 +109,7 @@ impl RankIndex {
         )
     }
 
-    /// Brings the board's set up to the skills checkpoint, unless this process did so less than
-    /// 500 ms ago.
-    pub async fn sync(&self, state: &AppState, board: &Board) -> Result<(), ApiError> {
-        let fresh = self
-            .synced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&board.name())
-            .is_some_and(|t| t.elapsed() < SYNC_EVERY);
-        if fresh {
-            return Ok(());
-        }
-        self.sync_now(state, board).await?;
-        self.synced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(board.name(), std::time::Instant::now());
-        Ok(())
-    }
-
+    /// Brings the board's set up to the skills checkpoint.
     async fn sync_now(&self, state: &AppState, board: &Board) -> Result<(), ApiError> {
         let (z, m, at_key) = self.keys(board);
         let mut conn = self.conn.clone();
@@ -201,52 +169,35 @@ impl RankIndex {
         Ok(())
     }
 
-    /// The player's entry with its rank, or `None` when not on the board.
-    pub(crate) async fn entry(
+    /// The whole board from its sorted set, best first (rank = place in the set), after bringing
+    /// the set up to the skills checkpoint; with the checkpoint the set reflects. Read in one
+    /// `MULTI`, so the checkpoint and the members agree.
+    pub(crate) async fn board(
         &self,
         state: &AppState,
         board: &Board,
-        player_id: Uuid,
-    ) -> Result<Option<Key>, ApiError> {
-        self.sync(state, board).await?;
-        let (z, m, _) = self.keys(board);
+    ) -> Result<(u64, Vec<Key>), ApiError> {
+        self.sync_now(state, board).await?;
+        let (z, _, at_key) = self.keys(board);
         let mut conn = self.conn.clone();
-        let found: Option<(String, i64, f64)> = LOOKUP_SCRIPT
-            .key(&z)
-            .key(&m)
-            .arg(player_id.to_string())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(found.and_then(|(member, rank, score)| decode(&member, score, rank + 1)))
-    }
-
-    /// The entries ranked `from..=to` (1-based).
-    pub(crate) async fn range(
-        &self,
-        board: &Board,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<Key>, ApiError> {
-        let (z, _, _) = self.keys(board);
-        let mut conn = self.conn.clone();
-        let from = from.max(1);
-        if to < from {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        let (at, rows): (Option<i64>, Vec<(String, f64)>) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(&at_key)
+            .cmd("ZRANGE")
             .arg(&z)
-            .arg(from - 1)
-            .arg(to - 1)
+            .arg(0)
+            .arg(-1)
             .arg("WITHSCORES")
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        Ok(rows
+        let entries = rows
             .iter()
             .enumerate()
-            .filter_map(|(i, (m, s))| decode(m, *s, from + i as i64))
-            .collect())
+            .filter_map(|(i, (member, score))| decode(member, *score, i as i64 + 1))
+            .collect();
+        Ok((at.unwrap_or(0).max(0) as u64, entries))
     }
 }
 
@@ -260,7 +211,7 @@ mod tests {
             level: 2_277,
             xp: 2_200_000_000,
             reached: 42,
-            player: Uuid::nil().to_string(),
+            player: uuid::Uuid::nil().to_string(),
             rank: 7,
         };
         assert_eq!(decode(&member(&key), score(&key), 7), Some(key.clone()));

@@ -891,14 +891,6 @@ pub async fn rank(
 ) -> Result<Json<LeaderboardEntry>, ApiError> {
     let board = Board::parse(&board)?;
     let player_id = parse_player(&player_id)?;
-    if let Some(ranks) = &state.ranks {
-        return match ranks.entry(&state, &board, player_id).await? {
-            Some(key) => Ok(Json(key.try_into()?)),
-            None => Err(ApiError::NotFound(format!(
-                "{player_id} is not on the leaderboard"
-            ))),
-        };
-    }
     let snapshot = state.boards.snapshot(&state, &board).await?;
     match snapshot.entry(&player_id.to_string()) {
         Some(key) => Ok(Json(key.clone().try_into()?)),
@@ -931,23 +923,6 @@ pub async fn around(
         n @ 0..=50 => i64::from(n),
         _ => return Err(ApiError::BadRequest("n must be 0–50".into())),
     };
-    let as_of_position = checkpoint(&state, "skills").await?;
-    if let Some(ranks) = &state.ranks {
-        let me = ranks
-            .entry(&state, &board, player_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("{player_id} is not on the leaderboard")))?;
-        let entries = ranks.range(&board, me.rank - n, me.rank + n).await?;
-        return Ok(Json(LeaderboardPage {
-            board: board.name(),
-            as_of_position,
-            entries: entries
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect::<Result<_, _>>()?,
-            next_cursor: None,
-        }));
-    }
     let snapshot = state.boards.snapshot(&state, &board).await?;
     let me = snapshot
         .entry(&player_id.to_string())

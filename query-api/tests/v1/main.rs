@@ -381,6 +381,52 @@ async fn rank_lookups_and_around_me_from_redis_sorted_sets_answer_like_the_sql_t
     clean_redis(&prefix).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_the_query_api_reads_each_board_from_its_sorted_set() {
+    let prefix = unique_name("loh_test");
+    let mut app = App::start_with(Some(&prefix)).await;
+    let (status, _) = app.json("/v1/leaderboards/woodcutting", None).await;
+    assert_eq!(status, StatusCode::OK, "the first read fills the set");
+    // A member only Redis holds (level 99, 13,034,431 XP): once the board is read again, it
+    // leads — the board came from the sorted set, not from the tables.
+    let stranger = Uuid::new_v4();
+    let client = redis::Client::open(redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let score = -(99.0 * 4_294_967_296.0 + 13_034_431.0);
+    let _: () = redis::cmd("ZADD")
+        .arg(format!("{prefix}:lb:woodcutting:z"))
+        .arg(score)
+        .arg(format!("{:020}:{stranger}", 0))
+        .query_async(&mut conn)
+        .await
+        .expect("ZADD");
+    let first = app.players[1];
+    app.record(EventBody::XpGained {
+        player_id: first,
+        skill: Skill::Woodcutting,
+        xp: 1,
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (_, entry) = app
+        .json(
+            &format!("/v1/leaderboards/woodcutting/players/{stranger}"),
+            None,
+        )
+        .await;
+    assert_eq!(entry["rank"], 1, "{entry}");
+    let (_, page) = app.json("/v1/leaderboards/woodcutting", None).await;
+    assert_eq!(
+        page["entries"][0]["player_id"],
+        stranger.to_string(),
+        "{page}"
+    );
+    clean_redis(&prefix).await;
+}
+
 /// Deletes the test's Redis keys.
 async fn clean_redis(prefix: &str) {
     let client = redis::Client::open(redis_url()).expect("redis url");
