@@ -280,6 +280,25 @@ async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_re
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(found, durable);
+        // Every delivered message is acknowledged.
+        let stream = js.get_stream(&def.name).await.unwrap();
+        for name in &durable {
+            let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                stream.get_consumer(name).await.unwrap();
+            let mut info = consumer.info().await.unwrap().clone();
+            for _ in 0..100 {
+                if info.num_ack_pending == 0 && info.num_pending == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                info = consumer.info().await.unwrap().clone();
+            }
+            assert_eq!(
+                (info.num_ack_pending, info.num_pending),
+                (0, 0),
+                "{name}: {info:?}"
+            );
+        }
         // Every player's row is exactly the fold of the log, whichever partition wrote it.
         let got: BTreeMap<Uuid, (i64, i64, Option<String>)> = player_position::all_rows(&read)
             .await
