@@ -215,8 +215,8 @@ pub(crate) async fn apply_ops(conn: &mut AnyConnection, ops: &[RowOp], suffix: &
 ///   each table's operations are taken together, in their order;
 /// - consecutive upserts of a table with the same columns become one multi-row upsert, the last
 ///   one of each key winning (as it would, applied in order);
-/// - consecutive increments of a table's same column become one multi-row increment, each key's
-///   amounts summed;
+/// - increments commute with each other: a table's consecutive increments (of any column) become
+///   one multi-row increment per key and column set, each key's amounts summed;
 /// - a [`RowOp::Statement`] may read any table: everything before it is applied first.
 pub(crate) fn plan(ops: &[RowOp], suffix: &str) -> Result<Vec<(String, Vec<Value>)>> {
     let mut out = Vec::new();
@@ -249,10 +249,28 @@ fn flush(
         let mut start = 0;
         while start < queue.len() {
             let mut end = start + 1;
-            while end < queue.len() && same_shape(queue[start], queue[end]) {
-                end += 1;
+            if matches!(queue[start], RowOp::Increment { .. }) {
+                // Increments commute with each other, whatever their key or column: a run of
+                // them is merged per shape.
+                while end < queue.len() && matches!(queue[end], RowOp::Increment { .. }) {
+                    end += 1;
+                }
+                let mut shapes: Vec<Vec<&RowOp>> = Vec::new();
+                for op in &queue[start..end] {
+                    match shapes.iter_mut().find(|s| same_shape(s[0], op)) {
+                        Some(shape) => shape.push(op),
+                        None => shapes.push(vec![op]),
+                    }
+                }
+                for shape in shapes {
+                    merge(&shape, suffix, out)?;
+                }
+            } else {
+                while end < queue.len() && same_shape(queue[start], queue[end]) {
+                    end += 1;
+                }
+                merge(&queue[start..end], suffix, out)?;
             }
-            merge(&queue[start..end], suffix, out)?;
             start = end;
         }
     }
@@ -649,6 +667,42 @@ mod tests {
                 Value::int(1)
             ],
             "increments of a key are summed"
+        );
+    }
+
+    #[test]
+    fn interleaved_increments_of_different_columns_merge_per_column() {
+        let increment = |column: &'static str, by: i64| RowOp::Increment {
+            table: "rm_supply",
+            key: vec![("item", Value::text("logs"))],
+            column,
+            by,
+        };
+        let ops = vec![
+            increment("minted", 2),
+            increment("burned", 1),
+            increment("minted", 3),
+            increment("burned", 4),
+        ];
+        let plan = plan(&ops, "").expect("plan");
+        let got: Vec<(&str, &[Value])> = plan
+            .iter()
+            .map(|(sql, values)| (sql.as_str(), values.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "INSERT INTO rm_supply (item, minted) VALUES ($1, $2) ON CONFLICT (item) \
+                     DO UPDATE SET minted = rm_supply.minted + excluded.minted",
+                    &[Value::text("logs"), Value::int(5)][..]
+                ),
+                (
+                    "INSERT INTO rm_supply (item, burned) VALUES ($1, $2) ON CONFLICT (item) \
+                     DO UPDATE SET burned = rm_supply.burned + excluded.burned",
+                    &[Value::text("logs"), Value::int(5)][..]
+                ),
+            ]
         );
     }
 
