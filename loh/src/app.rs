@@ -8,6 +8,7 @@ use loh_events::EventStore;
 use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
 use loh_nats::EventStreamDef;
+use loh_projections::runner::durable_name;
 use loh_projections::{ProjectionMetrics, Projector, ReadDb, Source};
 use loh_tick_writer::auth::sessions::SessionStore;
 use loh_tick_writer::auth::tokens::SigningKey;
@@ -86,7 +87,7 @@ pub struct Running {
 }
 
 impl Running {
-    fn new(cancel: CancellationToken) -> Running {
+    pub(crate) fn new(cancel: CancellationToken) -> Running {
         Running {
             game_addr: None,
             query_addr: None,
@@ -287,29 +288,24 @@ async fn start_game(
     Ok(head)
 }
 
-/// Arranges the read models' checkpoints for `partitions` and starts every projector.
-async fn spawn_projectors(
+/// Arranges the read models' checkpoints for `partitions` and starts every projector; returns
+/// their names.
+pub(crate) async fn spawn_projectors(
     running: &mut Running,
     read_db: &ReadDb,
     store: &Arc<dyn EventStore>,
     source: Source,
     metrics: &ProjectionMetrics,
     partitions: u32,
-) -> anyhow::Result<()> {
-    read_db
-        .migrate()
-        .await
-        .context("migrating the read database")?;
+) -> anyhow::Result<Vec<&'static str>> {
     let projectors = loh_projections::arrange(read_db, store.as_ref(), partitions)
         .await
         .context("arranging the projections' partitions")?;
     if let Source::Nats { jetstream, stream } = &source {
-        let keep: Vec<String> = projectors
-            .iter()
-            .map(|p| format!("proj_{}", p.name()))
-            .collect();
+        let keep: Vec<String> = projectors.iter().map(|p| durable_name(p.name())).collect();
         drop_stale_consumers(jetstream, stream, &keep).await;
     }
+    let names = projectors.iter().map(|p| p.name()).collect();
     for projection in projectors {
         let projector = Projector::new(projection, read_db.clone(), store.clone())
             .with_metrics(metrics.clone());
@@ -323,7 +319,7 @@ async fn spawn_projectors(
                 .with_context(|| format!("projector {name}"))
         });
     }
-    Ok(())
+    Ok(names)
 }
 
 /// Deletes the durable consumers of projectors that no longer run (another number of
@@ -335,7 +331,7 @@ async fn drop_stale_consumers(
 ) {
     let models: Vec<String> = loh_projections::names()
         .iter()
-        .map(|m| format!("proj_{m}"))
+        .map(|m| durable_name(m))
         .collect();
     let result: anyhow::Result<()> = async {
         let stream = def.ensure(js).await?;

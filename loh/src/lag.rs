@@ -9,10 +9,10 @@
 //! tick's last event: the difference is the tick's projection lag, end to end. The limit is the
 //! tick itself (400 ms): the goal is a p99 lag of at most one tick.
 
-use crate::app::Backing;
+use crate::app::{Backing, Running, spawn_projectors};
 use anyhow::Context;
 use loh_nats::EventStreamDef;
-use loh_projections::{ProjectionMetrics, Projector, ReadDb, Source};
+use loh_projections::{ProjectionMetrics, ReadDb, Source};
 use loh_tick_writer::bench::{GROUPS, SPOTS, command};
 use loh_tick_writer::metrics::TickMetrics;
 use loh_tick_writer::relay::Relay;
@@ -144,8 +144,6 @@ async fn measure(
         nats_url: String::new(),
     };
     let store = crate::app::open_store(&backing, "bench").await?;
-    let read = ReadDb::connect(url).await?;
-    read.migrate().await?;
     def.ensure(js).await?;
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -304,24 +302,15 @@ async fn spawn_projections(
             };
             let store = crate::app::open_store(&backing, "bench").await?;
             let read = ReadDb::connect(&url).await?;
-            let js = async_nats::jetstream::new(async_nats::connect(&nats_url).await?);
-            let projectors = loh_projections::arrange(&read, store.as_ref(), partitions).await?;
-            let _ = started.send(projectors.iter().map(|p| p.name()).collect::<Vec<_>>());
-            let mut tasks = tokio::task::JoinSet::new();
-            for projection in projectors {
-                let projector = Projector::new(projection, read.clone(), store.clone())
-                    .with_metrics(metrics.clone());
-                let source = Source::Nats {
-                    jetstream: js.clone(),
-                    stream: def.clone(),
-                };
-                let cancel = cancel.clone();
-                tasks.spawn(async move { projector.run(source, cancel).await });
-            }
-            while let Some(done) = tasks.join_next().await {
-                done??;
-            }
-            Ok(())
+            let source = Source::Nats {
+                jetstream: async_nats::jetstream::new(async_nats::connect(&nats_url).await?),
+                stream: def,
+            };
+            let mut running = Running::new(cancel);
+            let names =
+                spawn_projectors(&mut running, &read, &store, source, &metrics, partitions).await?;
+            let _ = started.send(names);
+            running.wait().await
         })
     });
     match names.await {

@@ -313,83 +313,41 @@ fn same_shape(a: &RowOp, b: &RowOp) -> bool {
 
 /// One run of operations of the same shape ([`same_shape`]) as multi-row statements.
 fn merge(run: &[&RowOp], suffix: &str, out: &mut Vec<(String, Vec<Value>)>) -> Result<()> {
+    let shape = match run.first() {
+        Some(first) if run.len() > 1 => insert_shape(first, suffix)?,
+        _ => None,
+    };
+    let Some(shape) = shape else {
+        for op in run {
+            out.push(statement(op, suffix)?);
+        }
+        return Ok(());
+    };
+    let increment = matches!(run[0], RowOp::Increment { .. });
+    // One row per key: an upsert's last values win, an increment's amounts add up.
     let mut rows: Vec<Vec<Value>> = Vec::new();
     let mut by_key: HashMap<Vec<Value>, usize> = HashMap::new();
-    let (table, columns, key_names, on_conflict): (&str, Vec<&str>, Vec<&str>, String) = match run {
-        [single] => {
-            out.push(statement(single, suffix)?);
-            return Ok(());
-        }
-        [RowOp::Upsert { table, key, values }, ..] => {
-            for op in run {
-                if let RowOp::Upsert { key, values, .. } = op {
-                    let k: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
-                    let row: Vec<Value> =
-                        key.iter().chain(values).map(|(_, v)| v.clone()).collect();
-                    match by_key.get(&k) {
-                        Some(&i) => rows[i] = row,
-                        None => {
-                            by_key.insert(k, rows.len());
-                            rows.push(row);
-                        }
-                    }
-                }
+    for op in run {
+        let row = insert_row(op);
+        let key = row[..shape.key.len()].to_vec();
+        match by_key.get(&key) {
+            Some(&i) if increment => {
+                let (Some(Value::Int(Some(sum))), Some(Value::Int(Some(by)))) =
+                    (rows[i].last_mut(), row.last())
+                else {
+                    unreachable!("an increment row ends with its amount")
+                };
+                *sum = sum.checked_add(*by).ok_or_else(|| {
+                    Error::Invalid(format!("increments of {} overflow", shape.table))
+                })?;
             }
-            let key_names = names(key)?;
-            let value_names = names(values)?;
-            (
-                *table,
-                key_names.iter().chain(&value_names).copied().collect(),
-                key_names,
-                upsert_conflict(&value_names),
-            )
-        }
-        [
-            RowOp::Increment {
-                table, key, column, ..
-            },
-            ..,
-        ] => {
-            for op in run {
-                if let RowOp::Increment { key, by, .. } = op {
-                    let k: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
-                    match by_key.get(&k) {
-                        Some(&i) => {
-                            let Some(Value::Int(Some(sum))) = rows[i].last_mut() else {
-                                unreachable!("an increment row ends with its amount")
-                            };
-                            *sum = sum.checked_add(*by).ok_or_else(|| {
-                                Error::Invalid(format!("increments of {table}.{column} overflow"))
-                            })?;
-                        }
-                        None => {
-                            by_key.insert(k.clone(), rows.len());
-                            let mut row = k;
-                            row.push(Value::int(*by));
-                            rows.push(row);
-                        }
-                    }
-                }
+            Some(&i) => rows[i] = row,
+            None => {
+                by_key.insert(key, rows.len());
+                rows.push(row);
             }
-            let column = ident(column)?;
-            let key_names = names(key)?;
-            let target = format!("{}{suffix}", ident(table)?);
-            (
-                *table,
-                key_names.iter().copied().chain([column]).collect(),
-                key_names,
-                format!("DO UPDATE SET {column} = {target}.{column} + excluded.{column}"),
-            )
         }
-        _ => {
-            for op in run {
-                out.push(statement(op, suffix)?);
-            }
-            return Ok(());
-        }
-    };
-    let table = format!("{}{suffix}", ident(table)?);
-    ident(&table)?;
+    }
     let mut rest = &rows[..];
     while !rest.is_empty() {
         let n = if rest.len() >= MAX_ROWS {
@@ -398,34 +356,77 @@ fn merge(run: &[&RowOp], suffix: &str, out: &mut Vec<(String, Vec<Value>)>) -> R
             1 << rest.len().ilog2()
         };
         let (chunk, tail) = rest.split_at(n);
-        out.push(insert(&table, &columns, chunk, &key_names, &on_conflict));
+        out.push(insert(&shape, chunk));
         rest = tail;
     }
     Ok(())
 }
 
-/// `ON CONFLICT` action of an upsert that overwrites `value_names`.
-fn upsert_conflict(value_names: &[&str]) -> String {
-    if value_names.is_empty() {
-        "DO NOTHING".to_owned()
-    } else {
-        let sets: Vec<String> = value_names
+/// An upsert or an increment as `INSERT INTO table (columns) VALUES … ON CONFLICT (key) action`.
+struct InsertShape {
+    /// The table, suffixed, checked.
+    table: String,
+    columns: Vec<&'static str>,
+    key: Vec<&'static str>,
+    on_conflict: String,
+}
+
+/// The shape of `op` when it is an upsert or an increment.
+fn insert_shape(op: &RowOp, suffix: &str) -> Result<Option<InsertShape>> {
+    let (key, columns, on_conflict) = match op {
+        RowOp::Upsert { key, values, .. } => {
+            let key_names = names(key)?;
+            let value_names = names(values)?;
+            let on_conflict = if value_names.is_empty() {
+                "DO NOTHING".to_owned()
+            } else {
+                let sets: Vec<String> = value_names
+                    .iter()
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect();
+                format!("DO UPDATE SET {}", sets.join(", "))
+            };
+            let columns = key_names.iter().chain(&value_names).copied().collect();
+            (key_names, columns, on_conflict)
+        }
+        RowOp::Increment { key, column, .. } => {
+            let column = ident(column)?;
+            let key_names = names(key)?;
+            let table = format!("{}{suffix}", op.table());
+            let on_conflict =
+                format!("DO UPDATE SET {column} = {table}.{column} + excluded.{column}");
+            let columns = key_names.iter().copied().chain([column]).collect();
+            (key_names, columns, on_conflict)
+        }
+        _ => return Ok(None),
+    };
+    let table = format!("{}{suffix}", ident(op.table())?);
+    ident(&table)?;
+    Ok(Some(InsertShape {
+        table,
+        columns,
+        key,
+        on_conflict,
+    }))
+}
+
+/// The values an upsert or increment inserts, in its shape's column order (key first).
+fn insert_row(op: &RowOp) -> Vec<Value> {
+    match op {
+        RowOp::Upsert { key, values, .. } => {
+            key.iter().chain(values).map(|(_, v)| v.clone()).collect()
+        }
+        RowOp::Increment { key, by, .. } => key
             .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        format!("DO UPDATE SET {}", sets.join(", "))
+            .map(|(_, v)| v.clone())
+            .chain([Value::int(*by)])
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
-/// `INSERT INTO table (columns) VALUES (…), … ON CONFLICT (conflict) on_conflict` of `rows`,
-/// with its values in placeholder order. Names must be checked identifiers.
-fn insert(
-    table: &str,
-    columns: &[&str],
-    rows: &[Vec<Value>],
-    conflict: &[&str],
-    on_conflict: &str,
-) -> (String, Vec<Value>) {
+/// The statement inserting `rows` in `shape`, with its values in placeholder order.
+fn insert(shape: &InsertShape, rows: &[Vec<Value>]) -> (String, Vec<Value>) {
     let mut n = 0;
     let tuples: Vec<String> = rows
         .iter()
@@ -441,10 +442,12 @@ fn insert(
         })
         .collect();
     let sql = format!(
-        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) {on_conflict}",
-        columns.join(", "),
+        "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) {}",
+        shape.table,
+        shape.columns.join(", "),
         tuples.join(", "),
-        conflict.join(", "),
+        shape.key.join(", "),
+        shape.on_conflict,
     );
     (sql, rows.iter().flatten().cloned().collect())
 }
@@ -465,6 +468,9 @@ fn names(columns: &[Column]) -> Result<Vec<&'static str>> {
 
 /// The SQL of one row operation and its values, in placeholder order.
 pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)> {
+    if let Some(shape) = insert_shape(op, suffix)? {
+        return Ok(insert(&shape, &[insert_row(op)]));
+    }
     let table = format!("{}{}", ident(op.table())?, suffix);
     ident(&table)?;
     let where_key = |key: &[Column], first: usize| -> Result<String> {
@@ -476,19 +482,6 @@ pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)
             .join(" AND "))
     };
     match op {
-        RowOp::Upsert { key, values, .. } => {
-            let key_names = names(key)?;
-            let value_names = names(values)?;
-            let all: Vec<&str> = key_names.iter().chain(&value_names).copied().collect();
-            let row: Vec<Value> = key.iter().chain(values).map(|(_, v)| v.clone()).collect();
-            Ok(insert(
-                &table,
-                &all,
-                &[row],
-                &key_names,
-                &upsert_conflict(&value_names),
-            ))
-        }
         RowOp::Update { key, values, .. } => {
             if values.is_empty() {
                 return Err(Error::Invalid(format!("an update of {table} sets nothing")));
@@ -508,23 +501,14 @@ pub(crate) fn statement(op: &RowOp, suffix: &str) -> Result<(String, Vec<Value>)
                 values.iter().chain(key).map(|(_, v)| v.clone()).collect(),
             ))
         }
-        RowOp::Increment {
-            key, column, by, ..
-        } => {
-            let column = ident(column)?;
-            let key_names = names(key)?;
-            let columns: Vec<&str> = key_names.iter().copied().chain([column]).collect();
-            let mut row: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
-            row.push(Value::int(*by));
-            let on_conflict =
-                format!("DO UPDATE SET {column} = {table}.{column} + excluded.{column}");
-            Ok(insert(&table, &columns, &[row], &key_names, &on_conflict))
-        }
         RowOp::Delete { key, .. } => {
             let sql = format!("DELETE FROM {table} WHERE {}", where_key(key, 1)?);
             Ok((sql, key.iter().map(|(_, v)| v.clone()).collect()))
         }
         RowOp::Statement { sql, values, .. } => Ok((splice_tables(sql, suffix)?, values.clone())),
+        RowOp::Upsert { .. } | RowOp::Increment { .. } => {
+            unreachable!("upserts and increments are inserts (insert_shape)")
+        }
     }
 }
 

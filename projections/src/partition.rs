@@ -26,8 +26,9 @@
 //! The model's checkpoint — what `loh projections status` and the query API's `as_of_position`
 //! report — is the lowest of its partitions' ([`crate::ReadDb::checkpoint`]).
 
-use crate::db::{Backend, ReadDb, apply_ops, partitions_like, to_position, to_sql};
+use crate::db::{Backend, ReadDb, partitions_like, to_position, to_sql};
 use crate::fold::{Projection, RowOp, TableDef, Value};
+use crate::rebuild::fold_batch;
 use crate::{Error, Result};
 use loh_events::{EventStore, StoredEvent};
 use sqlx::Row;
@@ -224,22 +225,21 @@ pub async fn arrange(
     let target = before.iter().map(|(_, p)| *p).max().unwrap_or(0);
     for (projector_name, position) in &before {
         let projection = projector(model, projector_name)?;
-        let mut next = position + 1;
-        while next <= target {
-            let want = usize::try_from(target - next + 1).unwrap_or(usize::MAX);
-            let events = store.read_from(next, want.min(batch.max(1))).await?;
-            if events.is_empty() {
-                return Err(Error::MissingEvent(next));
+        let mut at = *position;
+        while at < target {
+            let (folded, _) = fold_batch(
+                &mut tx,
+                store,
+                &*projection,
+                &mut at,
+                batch.max(1),
+                target,
+                "",
+            )
+            .await?;
+            if folded == 0 {
+                return Err(Error::MissingEvent(at + 1));
             }
-            let mut ops = Vec::new();
-            for event in events.iter().take_while(|e| e.position <= target) {
-                if event.position != next {
-                    return Err(Error::MissingEvent(next));
-                }
-                ops.extend(projection.apply(event)?);
-                next += 1;
-            }
-            apply_ops(&mut tx, &ops, "").await?;
         }
     }
     sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1 OR name LIKE $2")

@@ -71,7 +71,16 @@ pub async fn rebuild(
     let mut position = 0u64;
     loop {
         let mut tx = db.pool().begin().await?;
-        let (moved, more) = fold_batch(&mut tx, store, projection, &mut position, batch).await?;
+        let (moved, more) = fold_batch(
+            &mut tx,
+            store,
+            projection,
+            &mut position,
+            batch,
+            u64::MAX,
+            SHADOW,
+        )
+        .await?;
         tx.commit().await?;
         if moved == 0 || !more {
             break;
@@ -93,7 +102,16 @@ pub async fn rebuild(
     .execute(&mut *tx)
     .await?;
     loop {
-        let (_, more) = fold_batch(&mut tx, store, projection, &mut position, batch).await?;
+        let (_, more) = fold_batch(
+            &mut tx,
+            store,
+            projection,
+            &mut position,
+            batch,
+            u64::MAX,
+            SHADOW,
+        )
+        .await?;
         if !more {
             break;
         }
@@ -140,24 +158,29 @@ pub async fn rebuild(
     Ok(position)
 }
 
-/// Folds up to `batch` events after `position` into the shadow tables on `conn`; returns how
-/// many and whether the store may hold more.
-async fn fold_batch(
+/// Folds up to `batch` events after `position`, and none after `until`, into the tables
+/// `<table><suffix>` on `conn`; returns how many and whether the store may hold more.
+pub(crate) async fn fold_batch(
     conn: &mut AnyConnection,
     store: &dyn EventStore,
     projection: &dyn Projection,
     position: &mut u64,
     batch: usize,
+    until: u64,
+    suffix: &str,
 ) -> Result<(usize, bool)> {
-    let events = store.read_from(*position + 1, batch).await?;
+    let want = usize::try_from(until.saturating_sub(*position)).unwrap_or(usize::MAX);
+    let events = store.read_from(*position + 1, batch.min(want)).await?;
     let mut ops = Vec::new();
-    for event in &events {
+    let mut folded = 0;
+    for event in events.iter().take_while(|e| e.position <= until) {
         if event.position != *position + 1 {
             return Err(Error::MissingEvent(*position + 1));
         }
         ops.extend(projection.apply(event)?);
         *position = event.position;
+        folded += 1;
     }
-    apply_ops(conn, &ops, SHADOW).await?;
-    Ok((events.len(), events.len() == batch))
+    apply_ops(conn, &ops, suffix).await?;
+    Ok((folded, events.len() == batch))
 }

@@ -180,7 +180,7 @@ impl Projector {
             .nats
             .durable_name
             .clone()
-            .unwrap_or_else(|| format!("proj_{}", self.projection.name()))
+            .unwrap_or_else(|| durable_name(self.projection.name()))
     }
 
     /// The current checkpoint, head and lag; also recorded in the metrics.
@@ -528,6 +528,12 @@ impl Projector {
             tracing::debug!(projector = self.name(), error = %e, "status failed");
         }
     }
+}
+
+/// The durable consumer name of projector `name` unless configured otherwise
+/// ([`NatsOptions::durable_name`]): `proj_<name>`.
+pub fn durable_name(name: &str) -> String {
+    format!("proj_{name}")
 }
 
 fn batch_is_idle_or_due(last_poll: &mut Instant, every: Duration) -> bool {

@@ -3,10 +3,11 @@
 //!
 //! A snapshot is the whole board in leaderboard order, tagged with the skills checkpoint it
 //! reflects: read from the board's Redis sorted set when Redis is configured ([`crate::ranks`],
-//! the rank index the query-API processes share), else in one query from the skills tables. A request uses the snapshot while it is younger than the
-//! refresh interval (500 ms by default, about one 400 ms tick); after that the next request
-//! checks the checkpoint and reloads the board only if it moved. One reload runs at a time; other
-//! requests keep using the previous snapshot meanwhile.
+//! the rank index the query-API processes share), else in one query from the skills tables. A
+//! request uses the snapshot while it is younger than the refresh interval (500 ms by default,
+//! about one 400 ms tick); after that the next request checks the checkpoint and reloads the
+//! board only if it moved. One reload runs at a time; other requests keep using the previous
+//! snapshot meanwhile.
 
 use crate::v1::{Board, Key};
 use crate::{ApiError, AppState};

@@ -17,7 +17,7 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::v1::{RangeQuery, Table};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,18 +45,10 @@ impl std::fmt::Debug for ResponseCache {
 impl ResponseCache {
     /// Connects to `url`; every key starts with `prefix:cache:`.
     pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<ResponseCache> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1);
+        // A cache must not hold answers up: a short timeout, one retry.
         Ok(ResponseCache {
-            conn: ConnectionManager::new_with_config(client, config).await?,
-            prefix: if prefix.is_empty() {
-                "loh".into()
-            } else {
-                prefix.to_owned()
-            },
+            conn: crate::ranks::connect(url, Duration::from_secs(1), 1).await?,
+            prefix: crate::ranks::key_prefix(prefix),
         })
     }
 

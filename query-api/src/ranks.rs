@@ -76,6 +76,29 @@ fn decode(member: &str, score: f64, rank: i64) -> Option<Key> {
     })
 }
 
+/// A managed connection to the Redis at `url`, answering within `response_timeout`.
+pub(crate) async fn connect(
+    url: &str,
+    response_timeout: Duration,
+    retries: usize,
+) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(3)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(retries);
+    ConnectionManager::new_with_config(client, config).await
+}
+
+/// The prefix of every key: `prefix`, or `loh` when empty.
+pub(crate) fn key_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        "loh".into()
+    } else {
+        prefix.to_owned()
+    }
+}
+
 fn redis_err(e: redis::RedisError) -> ApiError {
     tracing::warn!(error = %e, "Redis rank index failed");
     ApiError::Unavailable
@@ -84,19 +107,9 @@ fn redis_err(e: redis::RedisError) -> ApiError {
 impl RankIndex {
     /// Connects to `url`; every key starts with `prefix:`.
     pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<RankIndex> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RankIndex {
-            conn,
-            prefix: if prefix.is_empty() {
-                "loh".into()
-            } else {
-                prefix.to_owned()
-            },
+            conn: connect(url, Duration::from_secs(3), 2).await?,
+            prefix: key_prefix(prefix),
         })
     }
 
