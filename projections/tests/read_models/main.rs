@@ -741,15 +741,7 @@ async fn every_read_model_folded_from_a_long_random_game_history_equals_the_stat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_read_models_split_into_partitions_by_player_fold_concurrently_to_the_same_state_and_rebuild_whole()
  {
-    let db = TestDb::create().await;
-    let shard = unique_name("shard");
-    let store = PgEventStore::connect(&db.url, &shard)
-        .await
-        .expect("connect the store");
-    store.migrate().await.expect("migrate");
-    let store: Arc<dyn EventStore> = Arc::new(store);
-    let read = ReadDb::connect(&db.url).await.expect("connect the read db");
-    read.migrate().await.expect("migrate the read db");
+    let (_db, store, read) = on_postgres().await;
     let history = play(23, 600);
     let stored = append(&*store, &history).await;
     let want = expected(&history, &stored);
@@ -808,6 +800,18 @@ async fn hot_read_models_split_into_partitions_by_player_fold_concurrently_to_th
     check(&read, &want, &stored, "after rebuilding a split model").await;
 }
 
+/// A fresh PostgreSQL database with the store and the read models migrated.
+async fn on_postgres() -> (TestDb, Arc<dyn EventStore>, ReadDb) {
+    let db = TestDb::create().await;
+    let store = PgEventStore::connect(&db.url, &unique_name("shard"))
+        .await
+        .expect("connect the store");
+    store.migrate().await.expect("migrate");
+    let read = ReadDb::connect(&db.url).await.expect("connect the read db");
+    read.migrate().await.expect("migrate the read db");
+    (db, Arc::new(store), read)
+}
+
 /// Catches up each of `runners` whose name passes `which`; returns how many.
 async fn catch_up_some(
     runners: &[Arc<dyn loh_projections::Projection>],
@@ -829,14 +833,7 @@ async fn catch_up_some(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_the_number_of_partitions_mid_stream_keeps_every_read_model_exact_without_a_rebuild()
  {
-    let db = TestDb::create().await;
-    let store = PgEventStore::connect(&db.url, &unique_name("shard"))
-        .await
-        .expect("connect the store");
-    store.migrate().await.expect("migrate");
-    let store: Arc<dyn EventStore> = Arc::new(store);
-    let read = ReadDb::connect(&db.url).await.expect("connect the read db");
-    read.migrate().await.expect("migrate the read db");
+    let (_db, store, read) = on_postgres().await;
     let history = play(29, 450);
     let n = history.events.len();
     let (a, b) = (n / 3, 2 * n / 3);
