@@ -9,18 +9,15 @@
 //! - [`envelope`]: [`NewEvent`], [`StoredEvent`], the canonical bytes and [`ChainVerifier`].
 //! - [`store`]: the [`EventStore`] trait.
 //! - [`pg`]: the PostgreSQL store; [`sqlite`]: the embedded SQLite store.
-//! - [`bench`](mod@bench): the append-versus-COPY benchmark of `loh bench append`.
 
-pub mod bench;
 pub mod body;
 pub mod codec;
 pub mod envelope;
+#[cfg(feature = "store")]
 pub mod pg;
-pub mod scratch;
+#[cfg(feature = "store")]
 pub mod sqlite;
 pub mod store;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use body::{
     AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, Target, WORLD_STREAM,
@@ -29,7 +26,9 @@ pub use body::{
 pub use envelope::{
     ChainBreak, ChainVerifier, EncodedBody, GENESIS_HASH, Hash, NewEvent, StoredEvent,
 };
+#[cfg(feature = "store")]
 pub use pg::PgEventStore;
+#[cfg(feature = "store")]
 pub use sqlite::SqliteEventStore;
 pub use store::{
     AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome,
@@ -50,9 +49,11 @@ pub enum Error {
     #[error("codec: {0}")]
     Codec(String),
     /// The database failed; transient errors may be retried with the same batch (idempotent).
+    #[cfg(feature = "store")]
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// Migrations failed.
+    #[cfg(feature = "store")]
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -30,7 +30,7 @@ macro_rules! event_columns {
 }
 
 /// `COPY` of sealed events into `events`, binary format (see [`copy_binary`]).
-pub(crate) const COPY_EVENTS: &str = concat!(
+pub const COPY_EVENTS: &str = concat!(
     "COPY events (",
     event_columns!(),
     ", epoch) FROM STDIN (FORMAT binary)"
@@ -343,7 +343,7 @@ impl EventStore for PgEventStore {
 }
 
 /// Seals the batch's events onto the chain after `head`.
-pub(crate) fn seal_all(shard: &str, head: Head, batch: &[NewEvent]) -> Result<Vec<StoredEvent>> {
+pub fn seal_all(shard: &str, head: Head, batch: &[NewEvent]) -> Result<Vec<StoredEvent>> {
     let mut prev = head.hash;
     let mut events = Vec::with_capacity(batch.len());
     for (i, event) in batch.iter().enumerate() {
@@ -415,7 +415,7 @@ async fn insert_journal(
 
 /// Encodes sealed events as one PostgreSQL binary `COPY` stream for [`COPY_EVENTS`] (the
 /// columns of `event_columns!` then `epoch`).
-pub(crate) fn copy_binary(events: &[StoredEvent], epoch: i64) -> Result<Vec<u8>> {
+pub fn copy_binary(events: &[StoredEvent], epoch: i64) -> Result<Vec<u8>> {
     fn field(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
         let len = i32::try_from(bytes.len()).map_err(Error::codec)?;
         buf.extend_from_slice(&len.to_be_bytes());

@@ -3,20 +3,18 @@
 
 use crate::embedded::DataDir;
 use anyhow::Context;
-use futures::TryStreamExt;
+use loh_auth::SigningKey;
 use loh_events::EventStore;
 use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
+use loh_gateway::auth::sessions::SessionStore;
+use loh_gateway::limits::Limits;
+use loh_gateway::server::{GameConfig, GameServer};
 use loh_nats::EventStreamDef;
-use loh_projections::runner::durable_name;
-use loh_projections::{ProjectionMetrics, Projector, ReadDb, Source};
-use loh_tick_writer::auth::sessions::SessionStore;
-use loh_tick_writer::auth::tokens::SigningKey;
-use loh_tick_writer::limits::Limits;
-use loh_tick_writer::relay::{Relay, RelayMetrics};
-use loh_tick_writer::server::{GameConfig, GameServer};
+use loh_nats::relay::{Relay, RelayMetrics};
+use loh_projections::{ProjectionMetrics, ReadDb, Source};
 use loh_tick_writer::tick::Pacing;
-use loh_tick_writer::world::MapConfig;
+use loh_world::MapConfig;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -298,19 +296,13 @@ pub(crate) async fn spawn_projectors(
     metrics: &ProjectionMetrics,
     partitions: u32,
 ) -> anyhow::Result<Vec<&'static str>> {
-    let projectors = loh_projections::arrange(read_db, store.as_ref(), partitions)
-        .await
-        .context("arranging the projections' partitions")?;
-    if let Source::Nats { jetstream, stream } = &source {
-        let keep: Vec<String> = projectors.iter().map(|p| durable_name(p.name())).collect();
-        drop_stale_consumers(jetstream, stream, &keep).await;
-    }
+    let projectors =
+        loh_projections::runner::projectors(read_db, store, &source, metrics, partitions)
+            .await
+            .context("arranging the projections' partitions")?;
     let names = projectors.iter().map(|p| p.name()).collect();
-    for projection in projectors {
-        let projector = Projector::new(projection, read_db.clone(), store.clone())
-            .with_metrics(metrics.clone());
-        let source = source.clone();
-        let cancel = running.cancel.clone();
+    for projector in projectors {
+        let (source, cancel) = (source.clone(), running.cancel.clone());
         running.tasks.spawn(async move {
             let name = projector.name();
             projector
@@ -320,35 +312,6 @@ pub(crate) async fn spawn_projectors(
         });
     }
     Ok(names)
-}
-
-/// Deletes the durable consumers of projectors that no longer run (another number of
-/// partitions), so that they hold no messages back. Failing is harmless (logged).
-async fn drop_stale_consumers(
-    js: &async_nats::jetstream::Context,
-    def: &EventStreamDef,
-    keep: &[String],
-) {
-    let models: Vec<String> = loh_projections::names()
-        .iter()
-        .map(|m| durable_name(m))
-        .collect();
-    let result: anyhow::Result<()> = async {
-        let stream = def.ensure(js).await?;
-        let names: Vec<String> = stream.consumer_names().try_collect().await?;
-        for name in names {
-            let ours = models.iter().any(|m| name.starts_with(m.as_str()));
-            if ours && !keep.contains(&name) {
-                stream.delete_consumer(&name).await?;
-                tracing::info!(consumer = %name, "deleted the consumer of a projector that no longer runs");
-            }
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not list or delete stale projector consumers");
-    }
 }
 
 /// The query API's token verifier: the public key of `key`, if any.

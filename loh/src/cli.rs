@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use loh_projections::ReadDb;
 use loh_tick_writer::tick::Pacing;
-use loh_tick_writer::world::MapConfig;
+use loh_world::MapConfig;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -534,7 +534,7 @@ fn public_pem(store: &StoreArgs, public_key: Option<PathBuf>) -> anyhow::Result<
     let key = store.data_dir.join(crate::embedded::KEY_FILE);
     match std::fs::read_to_string(&key) {
         Ok(pem) => Ok(Some(
-            loh_tick_writer::auth::tokens::SigningKey::from_pem(&pem)
+            loh_auth::SigningKey::from_pem(&pem)
                 .with_context(|| format!("loading {}", key.display()))?
                 .public_pem()
                 .to_owned(),
@@ -719,7 +719,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
         }
         ReplayAction::Resimulate { store } => {
             let store = open(store).await?;
-            let world = loh_tick_writer::world::World::new(MapConfig::default());
+            let world = loh_world::World::new(MapConfig::default());
             let report = loh_replay::resimulate::resimulate(
                 store.as_ref(),
                 world,
@@ -804,11 +804,9 @@ fn analyst_token(args: AnalystTokenArgs) -> anyhow::Result<ExitCode> {
             })?
         }
     };
-    let key = loh_tick_writer::auth::tokens::SigningKey::from_pem(&pem)
-        .context("loading the RSA signing key")?;
+    let key = loh_auth::SigningKey::from_pem(&pem).context("loading the RSA signing key")?;
     let subject = args.subject.unwrap_or_else(uuid::Uuid::new_v4);
-    let token = loh_tick_writer::auth::tokens::Tokens::new(key)
-        .issue_analyst(subject, args.ttl_minutes * 60);
+    let token = loh_auth::Tokens::new(key).issue_analyst(subject, args.ttl_minutes * 60);
     eprintln!(
         "analyst {subject}, valid {} minutes (Authorization: Bearer <token>)",
         args.ttl_minutes
@@ -824,7 +822,7 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             events,
             batch,
         } => {
-            let report = loh_events::bench::append_vs_copy(&database_url, events, batch).await?;
+            let report = loh_bench::append::append_vs_copy(&database_url, events, batch).await?;
             println!("{report}");
         }
         BenchWhich::Replay {
@@ -832,38 +830,12 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             players,
             ticks,
         } => {
-            let scratch = tempfile_dir()?;
-            let (store, scratch_db): (Arc<dyn loh_events::EventStore>, _) = match &database_url {
-                Some(admin) => {
-                    let (name, url) =
-                        loh_events::scratch::create_database(admin, "loh_bench").await?;
-                    let store = loh_events::pg::PgEventStore::connect(&url, "bench").await?;
-                    store.migrate().await?;
-                    (Arc::new(store), Some((admin.clone(), name)))
-                }
-                None => {
-                    let path = scratch.join("bench.db");
-                    let store = loh_events::sqlite::SqliteEventStore::open(
-                        path.to_str().context("a UTF-8 temp path")?,
-                        "bench",
-                    )
-                    .await?;
-                    (Arc::new(store), None)
-                }
-            };
-            eprintln!("making a history of {players} players × {ticks} ticks…");
-            loh_replay::bench::fill(store.clone(), players, ticks).await?;
-            let report = loh_replay::bench::measure(store.as_ref(), 3).await;
-            drop(store);
-            if let Some((admin, name)) = scratch_db {
-                loh_events::scratch::drop_database(&admin, &name).await?;
-            }
-            let _ = std::fs::remove_dir_all(&scratch);
-            println!("{}", report?);
+            let report = loh_bench::replay::run(database_url.as_deref(), players, ticks).await?;
+            println!("{report}");
         }
         BenchWhich::Tick { players, ticks } => {
             let report = tokio::task::spawn_blocking(move || {
-                loh_tick_writer::bench::tick_benchmark(players, ticks)
+                loh_bench::world::tick_benchmark(players, ticks)
             })
             .await?;
             println!("{report}");
@@ -875,7 +847,7 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             clients,
             secs,
         } => {
-            let report = loh_query_api::bench::leaderboard_benchmark(
+            let report = loh_bench::leaderboard::leaderboard_benchmark(
                 &database_url,
                 &redis_url,
                 players,
@@ -893,9 +865,14 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             ticks,
             partitions,
         } => {
-            let report =
-                crate::lag::projection_lag(&database_url, &nats_url, players, ticks, partitions)
-                    .await?;
+            let report = loh_bench::lag::projection_lag(
+                &database_url,
+                &nats_url,
+                players,
+                ticks,
+                partitions,
+            )
+            .await?;
             println!("{report}");
         }
         BenchWhich::Relay {
@@ -903,23 +880,13 @@ async fn bench(which: BenchWhich) -> anyhow::Result<ExitCode> {
             nats_url,
             events,
         } => {
-            let report = loh_tick_writer::relay::bench::relay_vs_raw_publish(
-                &database_url,
-                &nats_url,
-                events as u64,
-            )
-            .await?;
+            let report =
+                loh_bench::relay::relay_vs_raw_publish(&database_url, &nats_url, events as u64)
+                    .await?;
             println!("{report}");
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A fresh folder under the system's temp folder.
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("loh-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// Runs until SIGINT/SIGTERM or until a role stops, then shuts down gracefully.

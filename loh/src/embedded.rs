@@ -1,7 +1,7 @@
 //! The data folder of the embedded default: the SQLite database and the RSA signing key.
 
 use anyhow::Context;
-use loh_tick_writer::auth::tokens::SigningKey;
+use loh_auth::SigningKey;
 use std::path::{Path, PathBuf};
 
 /// File names inside the data folder.

@@ -8,12 +8,10 @@
 //! - [`cli`]: the subcommands and their typed configuration (`clap`, each flag also an env var).
 //! - [`app`]: starting the roles on the embedded store or on the real services.
 //! - [`embedded`]: the data folder of `loh up`.
-//! - [`lag`]: `loh bench lag`, the projection lag under the game world benchmark's load.
 
 pub mod app;
 pub mod cli;
 pub mod embedded;
-pub mod lag;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn telemetry() {

@@ -2,7 +2,7 @@
 //! declare and read them.
 //!
 //! PostgreSQL is the source of truth; the JetStream stream of a shard is a replaceable fan-out
-//! path (ARCHITECTURE.md, invariant 1). The relay (`loh_tick_writer::relay`) publishes every
+//! path (ARCHITECTURE.md, invariant 1). The [`relay`] publishes every
 //! committed event of a shard into that shard's stream, in position order; projectors read it
 //! through durable pull consumers, ignore repeats and fill gaps from PostgreSQL.
 //!
@@ -34,8 +34,10 @@
 //! - [`EventStreamDef`]: a shard's stream name and subject prefix, [`EventStreamDef::ensure`]
 //!   and [`EventStreamDef::tail`] (what the stream last holds).
 //! - [`message`]: [`encode_event`] / [`decode_message`], the wire format above.
+//! - [`relay`]: committed events from the store to the shard's stream, in position order.
 
 pub mod message;
+pub mod relay;
 
 pub use message::{
     EncodedEvent, decode_event, decode_message, decode_parts, decode_stream_message, encode_event,

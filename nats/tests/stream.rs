@@ -2,9 +2,9 @@
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use loh_events::testing::{nats_url, unique_name};
 use loh_events::{EventBody, GENESIS_HASH, NewEvent, StoredEvent};
 use loh_nats::{EventStreamDef, decode_message, decode_stream_message, encode_event};
+use loh_testkit::{nats_url, unique_name};
 use uuid::Uuid;
 
 fn test_def() -> EventStreamDef {

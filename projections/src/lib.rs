@@ -22,6 +22,7 @@
 //! - [`partition`]: hot models consumed by several projectors, split by player.
 //! - [`rebuild`]: refolding a read model from position 0 into shadow tables, then a swap.
 //! - [`status`]: [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].
+//! - [`views`]: the analysts' SQL views over the read-model tables.
 
 pub mod db;
 pub mod economy;

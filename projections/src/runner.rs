@@ -576,3 +576,53 @@ fn is_transient(e: &Error) -> bool {
         | Error::Invalid(_) => false,
     }
 }
+
+/// The projectors to run for `partitions`: arranges the checkpoints ([`crate::arrange`]) and
+/// removes the JetStream consumers of projectors that no longer run. Run each with
+/// [`Projector::run`].
+pub async fn projectors(
+    read_db: &ReadDb,
+    store: &Arc<dyn EventStore>,
+    source: &Source,
+    metrics: &ProjectionMetrics,
+    partitions: u32,
+) -> Result<Vec<Projector>> {
+    let projectors = crate::arrange(read_db, store.as_ref(), partitions).await?;
+    if let Source::Nats { jetstream, stream } = source {
+        let keep: Vec<String> = projectors.iter().map(|p| durable_name(p.name())).collect();
+        drop_stale_consumers(jetstream, stream, &keep).await;
+    }
+    Ok(projectors
+        .into_iter()
+        .map(|projection| {
+            Projector::new(projection, read_db.clone(), store.clone()).with_metrics(metrics.clone())
+        })
+        .collect())
+}
+
+/// Deletes the durable consumers of projectors that no longer run (another number of
+/// partitions), so that they hold no messages back. Failing is harmless (logged).
+async fn drop_stale_consumers(
+    js: &async_nats::jetstream::Context,
+    def: &loh_nats::EventStreamDef,
+    keep: &[String],
+) {
+    use futures::TryStreamExt;
+    let models: Vec<String> = crate::names().iter().map(|m| durable_name(m)).collect();
+    let result: std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> = async {
+        let stream = def.ensure(js).await?;
+        let names: Vec<String> = stream.consumer_names().try_collect().await?;
+        for name in names {
+            let ours = models.iter().any(|m| name.starts_with(m.as_str()));
+            if ours && !keep.contains(&name) {
+                stream.delete_consumer(&name).await?;
+                tracing::info!(consumer = %name, "deleted the consumer of a projector that no longer runs");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not list or delete stale projector consumers");
+    }
+}

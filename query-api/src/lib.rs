@@ -5,8 +5,6 @@
 //!
 //! Endpoints (PROTOCOL.md, "Query API"):
 //! - `GET /v1/players/{player_id}/position`: a player's tile and last chat line.
-//! - [`v1`]: player data (own or analyst token), public profiles and leaderboards, the analysts'
-//!   economy endpoints (JSON or CSV); [`ranks`]: leaderboard ranks in Redis sorted sets.
 //! - `GET /dashboard`: the analyst dashboard (charts drawn in the page from the endpoints).
 //! - `GET /docs`: a browsable page of the OpenAPI document.
 //! - `GET /openapi.json`: the OpenAPI document, generated from this code.
@@ -20,11 +18,13 @@
 //! - [`metrics`]: [`ApiMetrics`] and the request-counting middleware.
 //! - [`openapi`]: the generated document ([`openapi::ApiDoc`]).
 //! - [`auth`]: access-token verification with the public key only.
-//! - [`bench`]: `loh bench leaderboard`.
 //! - [`cache`]: the Redis cache of the economy tables over closed time ranges.
+//! - [`v1`]: player data (own or analyst token), public profiles and leaderboards, the analysts'
+//!   economy endpoints (JSON or CSV).
+//! - [`boards`]: in-process leaderboard snapshots; [`ranks`]: leaderboard ranks in Redis sorted
+//!   sets.
 
 pub mod auth;
-pub mod bench;
 pub mod boards;
 pub mod cache;
 pub mod error;

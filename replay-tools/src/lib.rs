@@ -1,9 +1,9 @@
 //! The investigator's tools over the event store (`loh replay …`).
 //!
 //! Reads the store directly — PostgreSQL, or the embedded SQLite file — and needs no network
-//! service: it links the world's pure rules (`loh-tick-writer`'s `world`) and the read models'
-//! pure folds (`loh-projections`, for `diff`) but never starts a gateway, relay, consumer or bus.
-//! Must not depend on the network roles.
+//! service: it links the pure world (`loh-world`, whose tick step re-simulation runs), the read
+//! models' pure folds (`loh-projections`, for `diff`) and the checkpoint signatures
+//! (`loh-auth`), but never the tick writer or the gateway (`.ci/run` checks it).
 //!
 //! # Layout
 //! - [`verify`](mod@verify): walk the hash chain and the signed checkpoints; report the first
@@ -12,12 +12,10 @@
 //! - [`state`]: a player's holdings, skills and position at a tick or time.
 //! - [`scan`]: anomaly rules with evidence positions.
 //! - [`resimulate`]: re-run the journal through the world and compare byte for byte.
-//! - [`bench`](mod@bench): verify and fold rates against a raw sequential read.
 //! - [`bundle`]: the evidence bundle of `export`, and its offline check.
 //! - [`diff`](mod@diff): a live read model against the same model refolded from the events.
 //! - [`log`]: reading the whole log and journal; [`time`]: RFC 3339 times.
 
-pub mod bench;
 pub mod bundle;
 pub mod diff;
 pub mod log;

@@ -1,13 +1,12 @@
-//! `resimulate`: re-runs the command journal through the world's own `decide`/`apply` and phases,
-//! tick by tick from genesis, and compares the produced events with the stored ones byte for
+//! `resimulate`: re-runs the command journal through the tick writer's own step
+//! ([`loh_world::step::step`]), tick by tick from genesis, and compares the produced events with the stored ones byte for
 //! byte (their sealed hashes cover every envelope field and the payload).
 
 use crate::log::{EventCursor, journal};
 use crate::{Result, decode_command};
-use loh_events::{AppendBatch, EventStore, GENESIS_HASH, JournalEntry, Outcome, StoredEvent};
-use loh_tick_writer::tick::{TICK_INPUTS_PLAYER, TickInputs, derive_id, push_new};
-use loh_tick_writer::world::World;
-use loh_tick_writer::world::phases::PHASES;
+use loh_events::{EventStore, GENESIS_HASH, JournalEntry, Outcome, StoredEvent};
+use loh_world::World;
+use loh_world::step::{StepCommand, TICK_INPUTS_PLAYER, TickInputs, step};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -118,49 +117,37 @@ pub async fn resimulate(
             .map(|j| j.received_at_us)
             .or_else(|| stored.first().map(|e| e.occurred_at_us))
             .unwrap_or(0);
-        world.begin_tick(tick);
-        let mut batch = AppendBatch::default();
-        let emit = |world: &mut World, batch: &mut AppendBatch, cause, body| {
-            push_new(batch, world, tick, now_us, cause, body);
-            let body = &batch.events.last().expect("just pushed").body;
-            world.apply(&body.clone());
-        };
+        let mut inputs = TickInputs::default();
+        let mut commands = Vec::new();
         for j in &journal {
             if j.player_id == TICK_INPUTS_PLAYER {
-                let inputs: TickInputs = rmp_serde::from_slice(&j.command)
+                inputs = rmp_serde::from_slice(&j.command)
                     .map_err(|e| crate::Error::Input(format!("tick {tick} inputs: {e}")))?;
-                for p in inputs.spawns {
-                    let cause = derive_id(&[b"spawn", p.as_bytes()]);
-                    for body in world.spawn(p) {
-                        emit(&mut world, &mut batch, cause, body);
-                    }
-                }
-                for (p, online) in inputs.presence {
-                    let cause = derive_id(&[b"presence", p.as_bytes(), &tick.to_be_bytes()]);
-                    for body in world.presence(p, online) {
-                        emit(&mut world, &mut batch, cause, body);
-                    }
-                }
-                continue;
+            } else {
+                commands.push((j, decode_command(&j.command).map_err(crate::Error::Input)?));
             }
-            let cmd = decode_command(&j.command).map_err(crate::Error::Input)?;
-            let mut rng = world.rng_for(j.command_id);
-            let outcome = match world.decide(j.player_id, &cmd, &mut rng) {
-                Ok(bodies) => {
-                    for body in bodies {
-                        emit(&mut world, &mut batch, j.command_id, body);
-                    }
-                    Outcome::Accepted
-                }
+        }
+        let step_commands: Vec<StepCommand<'_>> = commands
+            .iter()
+            .map(|(j, command)| StepCommand {
+                command_id: j.command_id,
+                player_id: j.player_id,
+                command,
+            })
+            .collect();
+        let out = step(&mut world, tick, now_us, &inputs, &step_commands);
+        for ((j, _), decided) in commands.iter().zip(&out.decided) {
+            let outcome = match &decided.result {
+                Ok(()) => Outcome::Accepted,
                 Err(r) => Outcome::Rejected {
                     code: r.code.to_owned(),
-                    message: r.message,
+                    message: r.message.clone(),
                 },
             };
             if outcome != j.outcome {
                 return Ok(diverged(
                     tick,
-                    position + batch.events.len() as u64,
+                    position + decided.events.end as u64,
                     format!(
                         "command {} seq {} of {} was decided differently",
                         j.command_id, j.seq, j.player_id
@@ -170,11 +157,7 @@ pub async fn resimulate(
                 ));
             }
         }
-        for phase in PHASES {
-            world.run_phase(phase, &mut |world, cause, body| {
-                push_new(&mut batch, world, tick, now_us, cause, body.clone());
-            });
-        }
+        let batch = out;
         let n = batch.events.len().max(stored.len());
         for i in 0..n {
             let expected_position = position + 1;

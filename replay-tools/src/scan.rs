@@ -6,8 +6,8 @@
 use crate::Result;
 use crate::log::{EventCursor, journal};
 use loh_events::{EventBody, EventStore, ItemQty, Outcome, Skill};
-use loh_tick_writer::tick::{ACTIONS_PER_TICK, TICK_INPUTS_PLAYER};
-use loh_tick_writer::world::{COINS, MapConfig, RUN_TILES, World, chebyshev};
+use loh_world::step::{ACTIONS_PER_TICK, TICK_INPUTS_PLAYER};
+use loh_world::{COINS, MapConfig, RUN_TILES, World, chebyshev};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;

@@ -5,7 +5,7 @@ use crate::log::EventCursor;
 use crate::time::parse_us;
 use crate::{Error, Result};
 use loh_events::{EquipSlot, EventStore, Skill};
-use loh_tick_writer::world::{COINS, MapConfig, World};
+use loh_world::{COINS, MapConfig, World};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;

@@ -5,7 +5,7 @@ use crate::log::{EventCursor, journal};
 use crate::time::format_us;
 use crate::{Result, decode_command};
 use loh_events::{EventStore, Outcome, player_stream};
-use loh_tick_writer::tick::TICK_INPUTS_PLAYER;
+use loh_world::step::TICK_INPUTS_PLAYER;
 use serde::Serialize;
 use std::fmt::Write as _;
 use uuid::Uuid;

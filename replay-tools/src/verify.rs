@@ -3,7 +3,6 @@
 use crate::log::BATCH;
 use crate::{Error, PROGRESS_EVERY, Result};
 use loh_events::{ChainBreak, ChainVerifier, Checkpoint, EventStore};
-use loh_tick_writer::tick::CheckpointClaims;
 use std::fmt;
 
 /// The first thing found wrong.
@@ -99,10 +98,7 @@ pub async fn verify_signed(
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport> {
     let key = public_pem
-        .map(|pem| {
-            jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes())
-                .map_err(|e| Error::Input(format!("not an RSA public key in PEM: {e}")))
-        })
+        .map(|pem| loh_auth::checkpoint::public_key(pem).map_err(Error::Input))
         .transpose()?;
     let checkpoints = store.checkpoints().await?;
     let mut pending = checkpoints.iter().peekable();
@@ -166,20 +162,6 @@ pub fn check_signature(
     c: &Checkpoint,
     key: &jsonwebtoken::DecodingKey,
 ) -> Result<(), String> {
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.validate_exp = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<CheckpointClaims>(&c.signature, key, &validation)
-        .map_err(|e| e.to_string())?
-        .claims;
-    let expected = CheckpointClaims {
-        shard: shard.to_owned(),
-        position: c.position,
-        hash: hex::encode(c.hash),
-    };
-    if claims == expected {
-        Ok(())
-    } else {
-        Err(format!("it signs {claims:?}, not {expected:?}"))
-    }
+    let expected = loh_auth::CheckpointClaims::new(shard, c.position, &c.hash);
+    loh_auth::check_checkpoint(&c.signature, &expected, key)
 }

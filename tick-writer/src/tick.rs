@@ -6,16 +6,15 @@
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
-use crate::auth::tokens::SigningKey;
 use crate::metrics::TickMetrics;
-use crate::world::phases::PHASES;
-use crate::world::view::ViewIndex;
-use crate::world::{World, chebyshev};
+use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
 use loh_commands::{Command, ServerFrame};
 use loh_events::{
-    AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, NewEvent, Outcome,
+    AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, Outcome,
 };
-use sha2::{Digest, Sha256};
+use loh_world::step::{StepCommand, TICK_INPUTS_PLAYER, TickInputs, command_id, inputs_id, step};
+use loh_world::view::ViewIndex;
+use loh_world::{World, chebyshev};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,54 +25,17 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 /// Players see events of other players within this many tiles.
-pub const VIEW_DISTANCE: u32 = crate::world::social::VIEW_DISTANCE;
+pub const VIEW_DISTANCE: u32 = loh_world::social::VIEW_DISTANCE;
 /// Outcomes remembered per player to answer a repeated seq with its original outcome.
 const REMEMBERED_OUTCOMES: usize = 64;
 /// Frames buffered per connection; a client that stops reading is disconnected past this.
 pub const OUTBOUND_QUEUE: usize = 256;
-/// Commands a player may have decided per tick; the rest are `Rejected` with `rate_limited`.
-pub const ACTIONS_PER_TICK: usize = 8;
+pub use loh_world::step::ACTIONS_PER_TICK;
 /// Appends retried this many times on transient errors before the writer gives up.
 const APPEND_ATTEMPTS: u32 = 8;
 
-/// The player id under which a tick's inputs other than commands are journaled, with
-/// `seq` = the tick, so the journal alone replays the world (`loh replay resimulate`).
-pub const TICK_INPUTS_PLAYER: Uuid = Uuid::nil();
-
-/// A tick's inputs other than commands: players entering for the first time (decided in id
-/// order) and sessions opened (`true`) or closed, in arrival order. Journaled as MessagePack
-/// under [`TICK_INPUTS_PLAYER`], ahead of the tick's commands.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TickInputs {
-    pub spawns: Vec<Uuid>,
-    pub presence: Vec<(Uuid, bool)>,
-}
-
 /// Ticks between signed checkpoints of the chain (one a minute at 400 ms).
 pub const CHECKPOINT_EVERY_TICKS: u64 = 150;
-
-/// What a checkpoint's signature covers: the chain's hash at a position of a shard.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CheckpointClaims {
-    pub shard: String,
-    pub position: u64,
-    /// The event's hash, lowercase hex.
-    pub hash: String,
-}
-
-/// Signs `(shard, head)` with the server's RSA key: a compact JWS (RS256, header `kid`).
-pub fn sign_checkpoint(key: &SigningKey, shard: &str, head: Head) -> Result<String, String> {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(key.kid().to_owned());
-    let claims = CheckpointClaims {
-        shard: shard.to_owned(),
-        position: head.position,
-        hash: hex::encode(head.hash),
-    };
-    let encoding = jsonwebtoken::EncodingKey::from_rsa_pem(key.private_pem().as_bytes())
-        .map_err(|e| e.to_string())?;
-    jsonwebtoken::encode(&header, &claims, &encoding).map_err(|e| e.to_string())
-}
 
 /// How ticks are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +120,16 @@ struct Pending {
     seq: u64,
     cmd: Command,
     received_at_us: i64,
+}
+
+/// A command's place among the tick's answers.
+enum Slot {
+    /// Answered before the step (over the per-tick budget).
+    Answered(Answer),
+    /// A seq at or below the last decided one (the `u64`): answered with its original outcome.
+    Repeated(Pending, u64),
+    /// Decided by the step.
+    Decided,
 }
 
 /// An answer to send once the tick commits.
@@ -270,7 +242,8 @@ impl TickWriter {
             return;
         }
         let (key, head, shard) = (key.clone(), self.committed, self.store.shard().to_owned());
-        let signed = tokio::task::spawn_blocking(move || sign_checkpoint(&key, &shard, head)).await;
+        let claims = CheckpointClaims::new(&shard, head.position, &head.hash);
+        let signed = tokio::task::spawn_blocking(move || sign_checkpoint(&key, &claims)).await;
         let stored = match signed {
             Ok(Ok(signature)) => {
                 let checkpoint = Checkpoint {
@@ -399,32 +372,28 @@ impl TickWriter {
         }
     }
 
-    /// Decides everything queued, commits it as one batch, then answers.
+    /// Decides everything queued through [`loh_world::step::step`], commits it as one batch,
+    /// then answers.
     pub async fn run_tick(&mut self) -> Result<(), TickError> {
         let started = Instant::now();
         self.tick += 1;
         let tick = self.tick;
         let now_us = now_us();
-        self.world.begin_tick(tick);
+        let shard = self.store.shard().to_owned();
 
         let mut batch = AppendBatch::default();
         let mut answers = Vec::new();
 
-        // Phase: input. New players enter first, in id order.
+        // Input: new players enter in id order, then sessions opened and closed in arrival order.
         let mut spawns = std::mem::take(&mut self.spawns);
         spawns.sort();
-        let presence = std::mem::take(&mut self.presence);
-        if !spawns.is_empty() || !presence.is_empty() {
-            let inputs = TickInputs {
-                spawns: spawns.clone(),
-                presence: presence.clone(),
-            };
+        let inputs = TickInputs {
+            spawns,
+            presence: std::mem::take(&mut self.presence),
+        };
+        if !inputs.is_empty() {
             batch.journal.push(JournalEntry {
-                command_id: derive_id(&[
-                    b"inputs",
-                    self.store.shard().as_bytes(),
-                    &tick.to_be_bytes(),
-                ]),
+                command_id: inputs_id(&shard, tick),
                 tick,
                 player_id: TICK_INPUTS_PLAYER,
                 seq: tick,
@@ -433,24 +402,15 @@ impl TickWriter {
                 received_at_us: now_us,
             });
         }
-        for player_id in spawns {
-            let cause = derive_id(&[b"spawn", player_id.as_bytes()]);
-            for body in self.world.spawn(player_id) {
-                self.push_event(&mut batch, tick, now_us, cause, body);
-            }
-        }
-        // Sessions opened and closed, in arrival order (friends see it; a trade is cancelled).
-        for (player_id, online) in presence {
-            let cause = derive_id(&[b"presence", player_id.as_bytes(), &tick.to_be_bytes()]);
-            for body in self.world.presence(player_id, online) {
-                self.push_event(&mut batch, tick, now_us, cause, body);
-            }
-        }
 
-        // Phase: players. Commands in a fixed order: by player, then seq.
+        // Commands in a fixed order: by player, then seq. Over-budget and repeated seqs are
+        // answered here, unjournaled, in their place in that order; the rest go to the step.
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|p| (p.player_id, p.seq));
         let mut spent: HashMap<Uuid, usize> = HashMap::new();
+        let mut last_seq: HashMap<Uuid, u64> = HashMap::new();
+        let mut slots = Vec::with_capacity(pending.len());
+        let mut deciding: Vec<(Uuid, Pending)> = Vec::new();
         for p in pending {
             // The per-player action budget: past it, a command is refused unjournaled, so the
             // same seq can be sent again in a later tick.
@@ -458,7 +418,7 @@ impl TickWriter {
             *used += 1;
             if *used > ACTIONS_PER_TICK {
                 self.metrics.rate_limited.inc();
-                answers.push(Answer {
+                slots.push(Slot::Answered(Answer {
                     player_id: p.player_id,
                     frame: ServerFrame::Rejected {
                         seq: p.seq,
@@ -466,17 +426,41 @@ impl TickWriter {
                         code: "rate_limited".into(),
                         message: format!("more than {ACTIONS_PER_TICK} commands in one tick"),
                     },
-                });
+                }));
                 continue;
             }
-            self.decide_one(&mut batch, &mut answers, tick, now_us, p);
+            let last = *last_seq
+                .entry(p.player_id)
+                .or_insert_with(|| self.last_seq.get(&p.player_id).copied().unwrap_or(0));
+            if p.seq <= last {
+                slots.push(Slot::Repeated(p, last));
+                continue;
+            }
+            last_seq.insert(p.player_id, p.seq);
+            slots.push(Slot::Decided);
+            deciding.push((command_id(&shard, p.player_id, p.seq), p));
         }
-
-        // The world's phases after input: NPCs → players → combat → flush.
-        for phase in PHASES {
-            self.world.run_phase(phase, &mut |world, cause, body| {
-                push_new(&mut batch, world, tick, now_us, cause, body.clone());
-            });
+        let commands: Vec<StepCommand<'_>> = deciding
+            .iter()
+            .map(|(command_id, p)| StepCommand {
+                command_id: *command_id,
+                player_id: p.player_id,
+                command: &p.cmd,
+            })
+            .collect();
+        let out = step(&mut self.world, tick, now_us, &inputs, &commands);
+        drop(commands);
+        batch.events = out.events;
+        let mut decided = deciding.into_iter().zip(out.decided);
+        for slot in slots {
+            match slot {
+                Slot::Answered(answer) => answers.push(answer),
+                Slot::Repeated(p, last) => answers.push(self.repeated(&p, tick, last)),
+                Slot::Decided => {
+                    let ((command_id, p), d) = decided.next().expect("one decision per command");
+                    self.journal_outcome(&mut batch, &mut answers, tick, command_id, p, d.result);
+                }
+            }
         }
 
         let events_in_tick = batch.events.len();
@@ -503,45 +487,39 @@ impl TickWriter {
         Ok(())
     }
 
-    fn decide_one(
+    /// The answer to a seq at or below the last decided one: its original outcome while it is
+    /// remembered, else `duplicate_seq`.
+    fn repeated(&self, p: &Pending, tick: u64, last: u64) -> Answer {
+        let frame = self
+            .outcomes
+            .get(&p.player_id)
+            .and_then(|q| q.iter().find(|(s, _)| *s == p.seq))
+            .map(|(_, f)| f.clone())
+            .unwrap_or_else(|| ServerFrame::Rejected {
+                seq: p.seq,
+                tick,
+                code: "duplicate_seq".into(),
+                message: format!("seq {} is not above the last decided seq {last}", p.seq),
+            });
+        self.metrics.duplicates.inc();
+        Answer {
+            player_id: p.player_id,
+            frame,
+        }
+    }
+
+    /// Journals a decided command, remembers its outcome and queues its answer.
+    fn journal_outcome(
         &mut self,
         batch: &mut AppendBatch,
         answers: &mut Vec<Answer>,
         tick: u64,
-        now_us: i64,
+        command_id: Uuid,
         p: Pending,
+        result: Result<(), loh_world::Rejection>,
     ) {
-        let last = self.last_seq.get(&p.player_id).copied().unwrap_or(0);
-        if p.seq <= last {
-            let frame = self
-                .outcomes
-                .get(&p.player_id)
-                .and_then(|q| q.iter().find(|(s, _)| *s == p.seq))
-                .map(|(_, f)| f.clone())
-                .unwrap_or_else(|| ServerFrame::Rejected {
-                    seq: p.seq,
-                    tick,
-                    code: "duplicate_seq".into(),
-                    message: format!("seq {} is not above the last decided seq {last}", p.seq),
-                });
-            self.metrics.duplicates.inc();
-            answers.push(Answer {
-                player_id: p.player_id,
-                frame,
-            });
-            return;
-        }
-        let command_id = derive_id(&[
-            self.store.shard().as_bytes(),
-            p.player_id.as_bytes(),
-            &p.seq.to_be_bytes(),
-        ]);
-        let mut rng = self.world.rng_for(command_id);
-        let (outcome, frame) = match self.world.decide(p.player_id, &p.cmd, &mut rng) {
-            Ok(bodies) => {
-                for body in bodies {
-                    self.push_event(batch, tick, now_us, command_id, body);
-                }
+        let (outcome, frame) = match result {
+            Ok(()) => {
                 self.metrics.accepted.inc();
                 (
                     Outcome::Accepted,
@@ -583,18 +561,6 @@ impl TickWriter {
             player_id: p.player_id,
             frame,
         });
-    }
-
-    fn push_event(
-        &mut self,
-        batch: &mut AppendBatch,
-        tick: u64,
-        now_us: i64,
-        cause: Uuid,
-        body: EventBody,
-    ) {
-        push_new(batch, &self.world, tick, now_us, cause, body.clone());
-        self.world.apply(&body);
     }
 
     async fn append(&self, batch: AppendBatch) -> Result<loh_events::Appended, TickError> {
@@ -695,28 +661,6 @@ fn ground_item_appeared(g: &loh_events::GroundItem) -> rmpv::Value {
     rmpv::Value::Map(vec![("GroundItemAppeared".into(), inner)])
 }
 
-/// Adds `body` to the batch as the next event of its stream (the world has not applied it yet).
-pub fn push_new(
-    batch: &mut AppendBatch,
-    world: &World,
-    tick: u64,
-    now_us: i64,
-    cause: Uuid,
-    body: EventBody,
-) {
-    let index = batch.events.len() as u64;
-    batch.events.push(NewEvent {
-        event_id: derive_id(&[cause.as_bytes(), &index.to_be_bytes(), &tick.to_be_bytes()]),
-        stream_id: body.stream_id(),
-        stream_version: world.stream_version(&body) + 1,
-        tick,
-        correlation_id: cause,
-        causation_id: Some(cause),
-        occurred_at_us: now_us,
-        body,
-    });
-}
-
 /// An event body as an externally tagged MessagePack map, for `TickUpdate`.
 pub fn to_wire(body: &EventBody) -> rmpv::Value {
     json_to_msgpack(serde_json::to_value(body).expect("bodies always encode"))
@@ -740,19 +684,6 @@ fn json_to_msgpack(v: serde_json::Value) -> rmpv::Value {
                 .collect(),
         ),
     }
-}
-
-/// A deterministic UUID from its parts (SHA-256, version 8).
-pub fn derive_id(parts: &[&[u8]]) -> Uuid {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u32).to_be_bytes());
-        h.update(p);
-    }
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
 }
 
 /// Microseconds since the Unix epoch.

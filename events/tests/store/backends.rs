@@ -1,8 +1,8 @@
 //! The two stores under test, each with the raw-SQL back doors the tests need to show that the
 //! database (not only the Rust code) enforces the invariants.
 
-use loh_events::testing::TestDb;
 use loh_events::{EventStore, PgEventStore, SqliteEventStore, StoredEvent};
+use loh_testkit::TestDb;
 use sqlx::{AssertSqlSafe, Connection, Executor};
 use std::time::Duration;
 

@@ -10,10 +10,10 @@ use client::{answer, command, connect, register_and_login};
 use loh::app::{self, AuthSettings, Backing, Running, Settings};
 use loh::embedded::DataDir;
 use loh_commands::{Command, ServerFrame};
-use loh_events::testing::{TestDb, nats_url, redis_url, unique_name};
 use loh_nats::EventStreamDef;
+use loh_testkit::{TestDb, nats_url, redis_url, unique_name};
 use loh_tick_writer::tick::Pacing;
-use loh_tick_writer::world::MapConfig;
+use loh_world::MapConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use std::time::Duration;
 fn test_key_pem() -> &'static str {
     static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PEM.get_or_init(|| {
-        loh_tick_writer::auth::tokens::SigningKey::generate()
+        loh_auth::SigningKey::generate()
             .unwrap()
             .private_pem()
             .to_owned()
@@ -268,7 +268,7 @@ fn analyst_token(args: &[&str], key_pem: Option<&str>) -> std::process::Output {
 
 #[test]
 fn an_operator_mints_an_analyst_token_the_query_api_accepts_and_bad_arguments_are_refused() {
-    let key = loh_tick_writer::auth::tokens::SigningKey::from_pem(test_key_pem()).unwrap();
+    let key = loh_auth::SigningKey::from_pem(test_key_pem()).unwrap();
     let verifier = loh_query_api::auth::TokenVerifier::from_public_pem(key.public_pem()).unwrap();
     let subject = uuid::Uuid::new_v4().to_string();
     let out = analyst_token(

@@ -4,11 +4,11 @@
 
 use futures::StreamExt;
 use loh_events::pg::PgEventStore;
-use loh_events::testing::{TestDb, nats_url, unique_name};
 use loh_events::{AppendBatch, EventBody, EventStore, NewEvent, player_stream};
 use loh_nats::EventStreamDef;
+use loh_nats::relay::Relay;
 use loh_projections::{Projector, ReadDb, Source, player_position};
-use loh_tick_writer::relay::Relay;
+use loh_testkit::{TestDb, nats_url, unique_name};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

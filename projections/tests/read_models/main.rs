@@ -5,7 +5,6 @@
 use loh_commands::Command;
 use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
-use loh_events::testing::{TestDb, unique_name};
 use loh_events::{
     AppendBatch, EventBody, EventStore, GroundItem, ItemQty, NewEvent, Skill, StoredEvent,
 };
@@ -13,8 +12,9 @@ use loh_projections::flows::{COINS, hour_of, mints_and_burns};
 use loh_projections::holdings::slot_name;
 use loh_projections::skills::{skill_name, xp_of};
 use loh_projections::{Projector, ReadDb};
-use loh_tick_writer::world::phases::Sim;
-use loh_tick_writer::world::{MapConfig, World};
+use loh_testkit::{TestDb, unique_name};
+use loh_world::phases::Sim;
+use loh_world::{MapConfig, World};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sqlx::Row;
@@ -183,7 +183,7 @@ fn scripted(world: &World, rng: &mut ChaCha8Rng, i: u64) -> Vec<EventBody> {
     let a = player(rng.random_range(0..PLAYERS));
     let b = player(a.as_u128() % PLAYERS);
     let (pa, pb) = (world.player(a).expect("a"), world.player(b).expect("b"));
-    let first = |p: &loh_tick_writer::world::Player| {
+    let first = |p: &loh_world::Player| {
         p.inventory
             .slots()
             .next()

@@ -7,7 +7,6 @@ use async_nats::jetstream;
 use helpers::{World, eventually, publish};
 use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
-use loh_events::testing::{TestDb, nats_url, unique_name};
 use loh_events::{EventBody, EventStore, StoredEvent};
 use loh_nats::EventStreamDef;
 use loh_projections::player_position::{self, PlayerPosition};
@@ -15,6 +14,7 @@ use loh_projections::{
     NatsOptions, Projection, ProjectionMetrics, Projector, ReadDb, RowOp, RunnerConfig, Source,
     TableDef, Value,
 };
+use loh_testkit::{TestDb, nats_url, unique_name};
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::sync::Arc;

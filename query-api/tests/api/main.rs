@@ -1,11 +1,11 @@
 //! The query API over a real PostgreSQL read model, seeded by the real projection.
 
 use loh_events::pg::PgEventStore;
-use loh_events::testing::{TestDb, unique_name};
 use loh_events::{AppendBatch, EventBody, EventStore, Lease, NewEvent};
 use loh_projections::player_position::PlayerPosition as Fold;
 use loh_projections::{Projector, ReadDb};
 use loh_query_api::{AppState, serve};
+use loh_testkit::{TestDb, unique_name};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

@@ -1,14 +1,14 @@
 //! The `/v1` read endpoints over real PostgreSQL read models, folded by the real projectors from
 //! a hand-built history; tokens signed by the game server's key code.
 
+use loh_auth::{SigningKey, Tokens};
 use loh_events::pg::PgEventStore;
-use loh_events::testing::{TestDb, redis_url, unique_name};
 use loh_events::{AppendBatch, EventBody, EventStore, ItemQty, NewEvent, Skill};
 use loh_projections::{Projector, ReadDb};
 use loh_query_api::auth::TokenVerifier;
 use loh_query_api::ranks::RankIndex;
 use loh_query_api::{AppState, serve};
-use loh_tick_writer::auth::tokens::{SigningKey, Tokens};
+use loh_testkit::{TestDb, redis_url, unique_name};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -805,27 +805,4 @@ async fn the_analyst_dashboard_draws_the_leaderboard_and_the_economy_charts_in_h
     let dom = chromium_dom(format!("{}/docs", app.base)).await;
     assert!(dom.contains("GET /v1/leaderboards/{board}"), "{dom}");
     assert!(dom.contains("GET /v1/economy/flows"), "{dom}");
-}
-
-/// The figures themselves come from `loh bench leaderboard` (release build, docs/BENCHMARKS.md);
-/// this runs the same code briefly so that it keeps working.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_leaderboard_benchmark_serves_every_kind_of_request_it_measures() {
-    let report = loh_query_api::bench::leaderboard_benchmark(
-        &loh_events::testing::pg_admin_url(),
-        &redis_url(),
-        2_000,
-        4,
-        0.3,
-    )
-    .await
-    .expect("benchmark");
-    for (what, rate) in [
-        ("bare", report.bare),
-        ("page", report.page),
-        ("snapshot", report.rank_memory),
-        ("redis", report.rank_redis),
-    ] {
-        assert!(rate > 0.0, "{what}: {report}");
-    }
 }

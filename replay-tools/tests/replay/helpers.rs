@@ -1,12 +1,13 @@
 //! Histories made by the real tick writer, in process, on a real store; and plants.
 
+use loh_auth::SigningKey;
 use loh_commands::Command;
 use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Outcome, SqliteEventStore};
 use loh_replay::state::{At, world_at};
-use loh_tick_writer::auth::tokens::SigningKey;
 use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Intake, Pacing, TickWriter, derive_id, now_us, push_new};
-use loh_tick_writer::world::{MapConfig, World};
+use loh_tick_writer::tick::{Intake, Pacing, TickWriter, now_us};
+use loh_world::step::{derive_id, push_new};
+use loh_world::{MapConfig, World};
 use sqlx::Executor;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -200,7 +201,14 @@ impl Game {
         let mut batch = AppendBatch::default();
         let cause = derive_id(&[b"forged", &tick.to_be_bytes()]);
         for body in bodies {
-            push_new(&mut batch, &world, tick, now_us(), cause, body.clone());
+            push_new(
+                &mut batch.events,
+                &world,
+                tick,
+                now_us(),
+                cause,
+                body.clone(),
+            );
             world.apply(&body);
         }
         let lease = self.store.acquire().await.expect("lease");

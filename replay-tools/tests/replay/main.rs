@@ -3,6 +3,8 @@
 mod helpers;
 
 use helpers::Game;
+use loh_auth::SigningKey;
+use loh_auth::{CheckpointClaims, sign_checkpoint};
 use loh_commands::Command;
 use loh_events::EventBody;
 use loh_replay::resimulate::{ResimReport, resimulate};
@@ -10,9 +12,7 @@ use loh_replay::scan::{Range, scan};
 use loh_replay::state::{At, state_at};
 use loh_replay::timeline::{Filter, timeline, to_csv, to_table};
 use loh_replay::{Problem, VerifyReport, verify, verify_signed};
-use loh_tick_writer::auth::tokens::SigningKey;
-use loh_tick_writer::tick::sign_checkpoint;
-use loh_tick_writer::world::{MapConfig, World};
+use loh_world::{MapConfig, World};
 
 #[tokio::test]
 async fn timeline_lists_accepted_and_rejected_commands_and_the_events_of_the_player_in_order() {
@@ -452,7 +452,11 @@ async fn verify_finds_a_checkpoint_signed_by_another_key() {
     let forged = loh_events::Checkpoint {
         position: head.position,
         hash: head.hash,
-        signature: sign_checkpoint(&other, helpers::SHARD, head).expect("sign"),
+        signature: sign_checkpoint(
+            &other,
+            &CheckpointClaims::new(helpers::SHARD, head.position, &head.hash),
+        )
+        .expect("sign"),
         created_at_us: 0,
     };
     g.store.put_checkpoint(&forged).await.expect("put");
@@ -533,7 +537,7 @@ async fn export_writes_a_bundle_that_verify_checks_offline_and_one_changed_byte_
 
 #[tokio::test]
 async fn every_tool_reads_a_postgres_history_of_the_real_tick_writer() {
-    let db = loh_events::testing::TestDb::create().await;
+    let db = loh_testkit::TestDb::create().await;
     let store = loh_events::PgEventStore::connect(&db.url, helpers::SHARD)
         .await
         .expect("connect");
@@ -576,39 +580,6 @@ async fn every_tool_reads_a_postgres_history_of_the_real_tick_writer() {
         .expect("state")
         .expect("alice");
     assert_eq!(now.wallet.total, 25);
-}
-
-/// `cargo test -p loh-replay --release --test replay -- --ignored --nocapture replay_benchmark`
-#[tokio::test]
-#[ignore = "benchmark: run in release"]
-async fn replay_benchmark_verify_and_fold_keep_up_with_a_raw_read() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("events.db");
-    let sqlite = loh_events::SqliteEventStore::open(path.to_str().expect("utf-8"), helpers::SHARD)
-        .await
-        .expect("sqlite");
-    let db = loh_events::testing::TestDb::create().await;
-    let pg = loh_events::PgEventStore::connect(&db.url, helpers::SHARD)
-        .await
-        .expect("connect");
-    pg.migrate().await.expect("migrate");
-    let stores: [(&str, std::sync::Arc<dyn loh_events::EventStore>); 2] = [
-        ("sqlite", std::sync::Arc::new(sqlite)),
-        ("postgres", std::sync::Arc::new(pg)),
-    ];
-    for (name, store) in stores {
-        loh_replay::bench::fill(store.clone(), 500, 400)
-            .await
-            .expect("fill");
-        let figures = loh_replay::bench::measure(store.as_ref(), 3)
-            .await
-            .expect("measure");
-        println!("{name}: {figures}");
-        assert!(
-            figures.verify_ratio() >= 0.5 && figures.fold_ratio() >= 0.5,
-            "{name}: {figures}"
-        );
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,20 @@
+//! Every benchmark behind `loh bench …`, kept out of the libraries it measures. Each prints its
+//! figures with their ratio to a limit measured in the same run (or to the 400 ms tick), because
+//! the machines are noisy; `docs/BENCHMARKS.md` records them. Nothing depends on this crate but
+//! the `loh` binary.
+//!
+//! # Layout
+//! - [`append`]: the event store's append ÷ a raw `COPY` (`loh bench append`).
+//! - [`relay`]: the relay ÷ a raw JetStream publish loop (`loh bench relay`).
+//! - [`world`]: the tick step across the systems with thousands of players (`loh bench tick`).
+//! - [`replay`]: `verify` and a full fold ÷ a raw sequential read (`loh bench replay`).
+//! - [`leaderboard`]: leaderboard pages and rank lookups ÷ a bare axum endpoint
+//!   (`loh bench leaderboard`).
+//! - [`lag`]: projection lag under the world benchmark's load, end to end (`loh bench lag`).
+
+pub mod append;
+pub mod lag;
+pub mod leaderboard;
+pub mod relay;
+pub mod replay;
+pub mod world;

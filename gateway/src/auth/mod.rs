@@ -1,0 +1,194 @@
+//! Accounts, sessions and the hardened front door (PROTOCOL.md, `docs/SECURITY.md`).
+//!
+//! Accounts live in the `accounts` table of the same database as the events (PostgreSQL, or the
+//! embedded SQLite file), reached through `sqlx::AnyPool`; passwords are Argon2id hashes made off
+//! the async runtime.
+//!
+//! # Layout
+//! - this module: accounts and password hashing.
+//! - [`tokens`]: RS256 access tokens, the server's RSA key and its JWKS document.
+//! - [`sessions`]: refresh-token families, revocation, signing keys, nonces and the single-session
+//!   lock, in Redis or in process.
+//! - [`signing`]: HMAC-SHA256 request signatures of non-browser clients.
+//! - [`csrf`]: the browser side: Origin / Sec-Fetch-Site checks and the signed double-submit token.
+//! - [`routes`]: the `/v1/auth/*` handlers and `/.well-known/jwks.json`.
+
+pub mod csrf;
+pub mod routes;
+pub mod sessions;
+pub mod signing;
+pub mod tokens;
+
+use crate::error::ApiError;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::http::StatusCode;
+use sqlx::AnyPool;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// Username rules: 3 to 12 characters of letters, digits, `_` and `-`; compared lower-cased.
+pub fn normalise_username(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let ok = (3..=12).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(ApiError::bad_request(
+            "bad_username",
+            "a username is 3 to 12 letters, digits, '_' or '-'",
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if !(8..=128).contains(&n) {
+        return Err(ApiError::bad_request(
+            "bad_password",
+            "a password is 8 to 128 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Argon2id at OWASP's minimum (m = 19456 KiB, t = 2, p = 1), run on blocking threads behind a
+/// semaphore so a login flood cannot starve the runtime.
+#[derive(Clone, Debug)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<str>,
+}
+
+impl Hasher {
+    pub fn new(concurrency: usize) -> Hasher {
+        let dummy_hash = hash_blocking("not a real password at all").into();
+        Hasher {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash,
+        }
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || hash_blocking(&password))
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// Verifies `password` against `hash`, or against a dummy hash when the account does not
+    /// exist, so both cases take the same time.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let exists = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(ok && exists)
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters"),
+    )
+}
+
+fn hash_blocking(password: &str) -> String {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("Argon2 hashing with valid parameters")
+        .to_string()
+}
+
+/// The accounts table.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    pool: AnyPool,
+    hasher: Hasher,
+}
+
+impl Accounts {
+    pub fn new(pool: AnyPool, hasher: Hasher) -> Accounts {
+        Accounts { pool, hasher }
+    }
+
+    /// Creates an account; a taken username is a `409 username_taken`.
+    pub async fn register(&self, username: &str, password: &str) -> Result<Uuid, ApiError> {
+        let name = normalise_username(username)?;
+        check_password(password)?;
+        let hash = self.hasher.hash(password.to_owned()).await?;
+        let player_id = Uuid::new_v4();
+        let result = sqlx::query(
+            "INSERT INTO accounts (player_id, username, display_name, password_hash, created_at_us)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(player_id.to_string())
+        .bind(&name)
+        .bind(username.trim())
+        .bind(hash)
+        .bind(loh_tick_writer::tick::now_us())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(player_id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "that username is taken",
+            )),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+
+    /// The player id of valid credentials; a wrong password and an unknown user get the same
+    /// `401 invalid_credentials`.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Uuid, ApiError> {
+        let invalid = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong username or password",
+            )
+        };
+        let name = normalise_username(username).ok();
+        let row: Option<(String, String)> = match &name {
+            Some(name) => {
+                sqlx::query_as("SELECT player_id, password_hash FROM accounts WHERE username = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(ApiError::internal)?
+            }
+            None => None,
+        };
+        let (id, hash) = match row {
+            Some((id, hash)) => (Some(id), Some(hash)),
+            None => (None, None),
+        };
+        if !self.hasher.verify(password.to_owned(), hash).await? {
+            return Err(invalid());
+        }
+        id.and_then(|id| id.parse().ok()).ok_or_else(invalid)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

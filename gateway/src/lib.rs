@@ -1,0 +1,22 @@
+//! The front door of the game: the hardened HTTP server, WebSocket connections, accounts and
+//! sessions, CSRF, request signing and rate limits, in front of the tick writer's intake.
+//!
+//! Every value from a client is bounded (size, range, alphabet) here, before it reaches the tick
+//! (ARCHITECTURE.md, invariant 10). Must not depend on the query API.
+//!
+//! # Layout
+//! - [`server`]: the HTTP routes and [`server::GameServer`] (the tick writer, its intake and the
+//!   routes, started together).
+//! - [`ws`]: the WebSocket endpoint and its frames.
+//! - [`auth`]: accounts (Argon2id), access tokens, refresh-token families, request signing, CSRF
+//!   and the single-session lock; the session store in Redis or SQL.
+//! - [`limits`]: rate limits, the MessagePack guard, the gateway and HTTP limits.
+//! - [`http`]: the HTTP/1 server loop (header-read timeout, connection cap).
+//! - [`error`]: the HTTP error body.
+
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod server;
+pub mod ws;

@@ -1,0 +1,265 @@
+//! Limits of the front door: rate limits (governor), the MessagePack guard, and the knobs of the
+//! HTTP server and WebSocket gateway.
+//!
+//! Rate limits are per process (governor, in memory) and keyed by the peer IP: handshakes and
+//! logins per IP, and failed logins per (account, IP) — so a stranger cannot lock a player out,
+//! and a brute-forcer from one address is slowed to a trickle. Stale keys are pruned every minute.
+//! Over a limit the answer is `429 rate_limited` with `Retry-After`.
+
+use crate::error::ApiError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use loh_commands::{ClientFrame, FrameError, decode_client};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How much each limiter allows: a burst, then one more every `per`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    pub burst: u32,
+    pub per: Duration,
+}
+
+/// The governor quota of a [`Rate`].
+pub fn rate_quota(rate: Rate) -> Quota {
+    rate.quota()
+}
+
+impl Rate {
+    fn quota(self) -> Quota {
+        let burst = NonZeroU32::new(self.burst.max(1)).expect("nonzero");
+        Quota::with_period(self.per.max(Duration::from_millis(1)))
+            .expect("a positive period")
+            .allow_burst(burst)
+    }
+}
+
+/// Every limit of the game server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Login attempts per IP.
+    pub login_per_ip: Rate,
+    /// Failed logins per (account, IP).
+    pub login_failures: Rate,
+    /// WebSocket handshakes per IP.
+    pub handshake_per_ip: Rate,
+    /// Commands per connection, before they reach the tick (excess: `Rejected rate_limited`).
+    pub commands_per_conn: Rate,
+    /// Time to send a request's headers; slower connections are closed.
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+    /// Largest request body.
+    pub max_body: usize,
+    /// Concurrent TCP connections.
+    pub max_connections: usize,
+    /// Time a client has to send `Hello`.
+    pub hello_timeout: Duration,
+    /// The server pings this often.
+    pub ping_interval: Duration,
+    /// A connection silent this long (no frame, no pong) is closed.
+    pub idle_timeout: Duration,
+    /// A write that does not finish in this time closes the connection.
+    pub write_timeout: Duration,
+    /// Frames queued per connection; a client that stops reading is disconnected past this.
+    pub outbound_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login_per_ip: Rate {
+                burst: 10,
+                per: Duration::from_secs(2),
+            },
+            login_failures: Rate {
+                burst: 5,
+                per: Duration::from_secs(30),
+            },
+            handshake_per_ip: Rate {
+                burst: 20,
+                per: Duration::from_millis(500),
+            },
+            commands_per_conn: Rate {
+                burst: 40,
+                per: Duration::from_millis(50),
+            },
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_body: 16 * 1024,
+            max_connections: 10_000,
+            hello_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            outbound_queue: loh_tick_writer::tick::OUTBOUND_QUEUE,
+        }
+    }
+}
+
+/// The keyed rate limiters.
+#[derive(Clone)]
+pub struct RateLimits {
+    login_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    login_failures: Arc<DefaultKeyedRateLimiter<(String, IpAddr)>>,
+    handshake_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimits(..)")
+    }
+}
+
+/// `429 rate_limited` with `Retry-After` (whole seconds, at least 1).
+#[derive(Debug, Clone)]
+pub struct TooMany {
+    pub retry_after: Duration,
+}
+
+impl IntoResponse for TooMany {
+    fn into_response(self) -> Response {
+        let secs = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; retry later",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        res
+    }
+}
+
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), TooMany> {
+    limiter.check_key(key).map_err(|not_until| TooMany {
+        retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+    })
+}
+
+impl RateLimits {
+    pub fn new(limits: &Limits) -> RateLimits {
+        RateLimits {
+            login_ip: Arc::new(RateLimiter::keyed(limits.login_per_ip.quota())),
+            login_failures: Arc::new(RateLimiter::keyed(limits.login_failures.quota())),
+            handshake_ip: Arc::new(RateLimiter::keyed(limits.handshake_per_ip.quota())),
+        }
+    }
+
+    /// One login attempt from `ip`.
+    pub fn login(&self, ip: IpAddr) -> Result<(), TooMany> {
+        check(&self.login_ip, &ip)
+    }
+
+    /// Whether (account, ip) may try again: a failed attempt costs one cell, and the check is
+    /// made before the password is verified.
+    pub fn login_failure_budget(&self, account: &str, ip: IpAddr) -> Result<(), TooMany> {
+        let key = (account.to_owned(), ip);
+        // A probe of one cell that is given back only by time: every attempt counts, which at
+        // 5 per 30 s per address never bothers the real player from their own address.
+        check(&self.login_failures, &key)
+    }
+
+    /// One WebSocket handshake from `ip`.
+    pub fn handshake(&self, ip: IpAddr) -> Result<(), TooMany> {
+        check(&self.handshake_ip, &ip)
+    }
+
+    /// Keys tracked (all limiters).
+    pub fn len(&self) -> usize {
+        self.login_ip.len() + self.login_failures.len() + self.handshake_ip.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets keys whose buckets are full again.
+    pub fn prune(&self) {
+        self.login_ip.retain_recent();
+        self.login_failures.retain_recent();
+        self.handshake_ip.retain_recent();
+        self.login_ip.shrink_to_fit();
+        self.login_failures.shrink_to_fit();
+        self.handshake_ip.shrink_to_fit();
+    }
+
+    /// Prunes every minute until `cancel`.
+    pub fn spawn_pruner(&self, cancel: CancellationToken) {
+        let limits = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = every.tick() => limits.prune(),
+                }
+            }
+        });
+    }
+}
+
+pub use loh_commands::guard::{MAX_COLLECTION, MAX_DEPTH, check_msgpack};
+
+/// Decodes a client frame: size first, then structure, then the value. Never panics.
+pub fn decode_frame(bytes: &[u8]) -> Result<ClientFrame, FrameError> {
+    decode_client(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loh_commands::{Command, encode_client};
+
+    #[test]
+    fn real_frames_pass_the_guard() {
+        let frame = ClientFrame::Command {
+            seq: 1,
+            cmd: Command::Say { text: "hi".into() },
+        };
+        assert_eq!(decode_frame(&encode_client(&frame)).unwrap(), frame);
+    }
+
+    #[test]
+    fn an_array_claiming_four_billion_elements_is_refused_before_decoding() {
+        let bytes = [0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0];
+        assert!(matches!(
+            check_msgpack(&bytes),
+            Err(FrameError::Malformed(_))
+        ));
+        let map = [0xdf, 0xff, 0xff, 0xff, 0xff];
+        assert!(check_msgpack(&map).is_err());
+    }
+
+    #[test]
+    fn a_thousand_deep_nesting_is_refused() {
+        let mut bytes = vec![0x91; 1000];
+        bytes.push(0xc0);
+        assert!(check_msgpack(&bytes).is_err());
+        let mut ok = vec![0x91; MAX_DEPTH - 1];
+        ok.push(0xc0);
+        assert!(check_msgpack(&ok).is_ok());
+    }
+
+    #[test]
+    fn truncated_and_trailing_input_is_refused() {
+        for bytes in [
+            &[0xa5, b'a'][..],
+            &[0xc0, 0xc0],
+            &[0xcd, 0x01],
+            &[],
+            &[0xdb, 0xff],
+        ] {
+            assert!(check_msgpack(bytes).is_err(), "{bytes:02x?}");
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The game server: HTTP routes (auth, WebSocket, JWKS, health, metrics) around the tick loop,
+//! served by [`crate::http::serve`] with the limits of [`crate::limits::Limits`].
+
+use crate::auth::csrf::OriginPolicy;
+use crate::auth::routes::{self, Kicks};
+use crate::auth::sessions::SessionStore;
+use crate::auth::tokens::{SigningKey, Tokens};
+use crate::auth::{Accounts, Hasher};
+use crate::error::ApiError;
+use crate::limits::{Limits, RateLimits};
+use crate::ws::ws_handler;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use loh_events::EventStore;
+use loh_tick_writer::metrics::{TickMetrics, render};
+use loh_tick_writer::tick::{Pacing, TickError, TickHandle, TickWriter};
+use loh_world::{MapConfig, World};
+use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Intake queue length: commands waiting for the next tick across all players.
+const INTAKE_QUEUE: usize = 65_536;
+
+/// How to run the game server.
+#[derive(Debug, Clone)]
+pub struct GameConfig {
+    pub bind: SocketAddr,
+    pub pacing: Pacing,
+    pub map: MapConfig,
+    /// The RSA key that signs access tokens (RS256).
+    pub signing_key: SigningKey,
+    /// Refresh tokens, signing keys, nonces and the single-session lock.
+    pub sessions: SessionStore,
+    /// Browser origins allowed besides the server's own host.
+    pub allowed_origins: Vec<String>,
+    pub limits: Limits,
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub tick: TickHandle,
+    pub tokens: Tokens,
+    pub accounts: Accounts,
+    pub registry: Arc<Registry>,
+    pub sessions: SessionStore,
+    pub origins: OriginPolicy,
+    pub rate: RateLimits,
+    pub limits: Arc<Limits>,
+    pub kicks: Kicks,
+    pub metrics: TickMetrics,
+    /// This process's id, part of the owner of every single-session lock it takes.
+    pub instance: Arc<str>,
+}
+
+impl AppState {
+    /// The HMAC key of CSRF tokens (derived from the RSA key, so shared by every instance).
+    pub fn csrf_secret(&self) -> &[u8] {
+        self.tokens.key().derived_secret()
+    }
+}
+
+/// A running game server.
+pub struct GameServer {
+    addr: SocketAddr,
+    head: watch::Receiver<u64>,
+    tokens: Tokens,
+    sessions: SessionStore,
+    tick_task: JoinHandle<Result<(), TickError>>,
+    http_task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Why the game server stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("tick writer: {0}")]
+    Tick(#[from] TickError),
+    #[error("http: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl GameServer {
+    /// Takes the shard, rebuilds the world, binds the address and starts serving. `registry`
+    /// may already hold other metrics (the relay's); the tick writer's are added.
+    pub async fn start(
+        config: GameConfig,
+        store: Arc<dyn EventStore>,
+        accounts_pool: sqlx::AnyPool,
+        mut registry: Registry,
+        cancel: CancellationToken,
+    ) -> Result<GameServer, ServeError> {
+        let metrics = TickMetrics::default();
+        metrics.register(&mut registry);
+        let writer = TickWriter::start(
+            store,
+            World::new(config.map.clone()),
+            config.pacing,
+            metrics.clone(),
+        )
+        .await?
+        .with_checkpoints(
+            config.signing_key.clone(),
+            loh_tick_writer::tick::CHECKPOINT_EVERY_TICKS,
+        );
+        let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
+        let head = writer.head();
+        let tokens = Tokens::new(config.signing_key.clone());
+        let rate = RateLimits::new(&config.limits);
+        rate.spawn_pruner(cancel.clone());
+        let state = AppState {
+            tick: writer.handle(intake_tx),
+            tokens: tokens.clone(),
+            accounts: Accounts::new(accounts_pool, Hasher::new(2)),
+            registry: Arc::new(registry),
+            sessions: config.sessions.clone(),
+            origins: OriginPolicy::new(config.allowed_origins.clone()),
+            rate,
+            limits: Arc::new(config.limits.clone()),
+            kicks: Kicks::default(),
+            metrics,
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
+        };
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let tick_cancel = cancel.clone();
+        let tick_task = tokio::spawn(async move { writer.run(intake_rx, tick_cancel).await });
+        let limits = config.limits.clone();
+        let app = router(state);
+        let http_task =
+            tokio::spawn(async move { crate::http::serve(listener, app, &limits, cancel).await });
+        tracing::info!(%addr, "game server listening");
+        Ok(GameServer {
+            addr,
+            head,
+            tokens,
+            sessions: config.sessions,
+            tick_task,
+            http_task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The committed head, bumped after every tick's commit (feeds the relay).
+    pub fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    /// The token issuer (tests and tools).
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The session store (tests and tools).
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// Waits until the tick loop and the HTTP server stop; the first error wins.
+    pub async fn wait(self) -> Result<(), ServeError> {
+        let tick = self.tick_task.await?;
+        self.http_task.abort();
+        tick?;
+        Ok(())
+    }
+}
+
+/// The routes of the game server.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_body;
+    Router::new()
+        .route("/v1/auth/register", post(routes::register))
+        .route("/v1/auth/login", post(routes::login))
+        .route("/v1/auth/refresh", post(routes::refresh))
+        .route("/v1/auth/logout", post(routes::logout))
+        .route("/.well-known/jwks.json", get(routes::jwks))
+        .route("/v1/ws", get(ws_handler))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// A request body read within the body timeout and size limit.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the body is too large",
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > state.limits.max_body) {
+            return Err(too_large());
+        }
+        let read = axum::body::to_bytes(req.into_body(), state.limits.max_body);
+        match tokio::time::timeout(state.limits.body_timeout, read).await {
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the body took too long to arrive",
+            )),
+            Ok(Err(_)) => Err(too_large()),
+            Ok(Ok(bytes)) => Ok(RawBody(bytes)),
+        }
+    }
+}
+
+/// Parses a JSON body, checking its media type; faults answer with the error body.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::bad_request("bad_json", "the body is not the expected JSON"))
+}
+
+/// A JSON body whose faults answer with the error body of PROTOCOL.md.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&headers, &bytes).map(JsonBody)
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.accounts.ping().await && !state.tick.intake.is_closed() {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "tick": state.tick.current_tick()})),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable"})),
+        )
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        render(&state.registry),
+    )
+}

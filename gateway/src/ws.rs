@@ -1,0 +1,350 @@
+//! The WebSocket gateway: `GET /v1/ws`, MessagePack frames per PROTOCOL.md.
+//!
+//! The handshake is refused for a foreign `Origin` (`403`) and over the per-IP handshake rate
+//! (`429`). A connection must open with `Hello` carrying a live access token; the player's
+//! single-session lock is then taken over for this connection (a second login takes over; the
+//! older connection is told `session_closed`). Frames are size-checked, structure-checked
+//! ([`crate::limits::check_msgpack`]) and only then decoded.
+//!
+//! Each connection has one reader and one writer task. The writer owns the socket's sending
+//! half and drains two bounded queues: the tick loop's frames and the reader's replies (`Pong`,
+//! `Error`, gateway rejections); it pings the client every `ping_interval` and gives every write
+//! `write_timeout`. The tick loop only ever `try_send`s, and a reader whose reply queue is full
+//! drops the connection, so a client that stops reading is disconnected without stalling the
+//! tick or growing memory.
+
+use crate::auth::routes::live_claims;
+use crate::server::AppState;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
+use loh_commands::{
+    ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, encode_server,
+};
+use loh_tick_writer::tick::{Intake, now_us};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span};
+use uuid::Uuid;
+
+/// Replies the reader may queue for the writer; a full queue means the client stopped reading.
+const REPLY_QUEUE: usize = 32;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// The upgrade handler.
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(e) = state.origins.check(&headers) {
+        return e.into_response();
+    }
+    let ip = crate::http::peer(&ext).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    if let Err(too_many) = state.rate.handshake(ip) {
+        return too_many.into_response();
+    }
+    ws.max_message_size(MAX_CLIENT_FRAME + 1024)
+        .max_frame_size(MAX_CLIENT_FRAME + 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_CLIENT_FRAME * 2)
+        .on_upgrade(move |socket| {
+            let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+            connection(state, socket, conn_id).instrument(info_span!("ws", conn_id))
+        })
+}
+
+fn binary(frame: &ServerFrame) -> Message {
+    Message::Binary(encode_server(frame).into())
+}
+
+async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
+    let (mut sink, mut stream) = socket.split();
+    let write_timeout = state.limits.write_timeout;
+    let say = async |sink: &mut SplitSink<WebSocket, Message>, frame: ServerFrame| {
+        let _ = tokio::time::timeout(write_timeout, sink.send(binary(&frame))).await;
+    };
+    let claims = match hello(&state, &mut stream).await {
+        Ok(claims) => claims,
+        Err(Some(frame)) => {
+            say(&mut sink, frame).await;
+            let _ = tokio::time::timeout(write_timeout, sink.close()).await;
+            return;
+        }
+        Err(None) => return,
+    };
+    let player_id = claims.sub;
+    let owner = format!("{}:{conn_id}", state.instance);
+    if let Err(e) = state.sessions.take_lock(player_id, &owner).await {
+        tracing::error!(error = %e, "taking the session lock");
+        say(
+            &mut sink,
+            ServerFrame::error("unavailable", "try again shortly"),
+        )
+        .await;
+        return;
+    }
+    let (out_tx, out_rx) = mpsc::channel(state.limits.outbound_queue.max(1));
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let connect = Intake::Connect {
+        player_id,
+        conn_id,
+        outbound: out_tx,
+        reply: reply_tx,
+    };
+    if state.tick.intake.send(connect).await.is_err() {
+        say(
+            &mut sink,
+            ServerFrame::error("unavailable", "the world is stopping"),
+        )
+        .await;
+        let _ = state.sessions.release_lock(player_id, &owner).await;
+        return;
+    }
+    let Ok(joined) = reply_rx.await else { return };
+    let welcome = ServerFrame::Welcome {
+        player_id: player_id.to_string(),
+        tick: joined.tick,
+        tick_ms: state.tick.tick_ms,
+        last_seq: joined.last_seq,
+    };
+    let kick = state.kicks.register(&claims.sid);
+    let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
+    let done = CancellationToken::new();
+    let _ = replies_tx.try_send(binary(&welcome));
+    let writer = tokio::spawn(
+        write_loop(state.clone(), sink, out_rx, replies_rx, done.clone())
+            .instrument(info_span!("writer", %player_id)),
+    );
+    read_loop(
+        &state,
+        &mut stream,
+        replies_tx,
+        Session {
+            player_id,
+            sid: &claims.sid,
+            owner: &owner,
+            kick: &kick,
+            done: &done,
+        },
+    )
+    .instrument(info_span!("session", %player_id))
+    .await;
+    // The reader dropped the reply queue: the writer flushes what is queued, then closes.
+    let _ = writer.await;
+    state.kicks.unregister(&claims.sid, &kick);
+    if let Err(e) = state.sessions.release_lock(player_id, &owner).await {
+        debug!(error = %e, "releasing the session lock");
+    }
+    let _ = state
+        .tick
+        .intake
+        .send(Intake::Disconnect { player_id, conn_id })
+        .await;
+}
+
+/// Reads frames until `Hello` with a live token arrives. `Err(Some(frame))`: answer and close.
+async fn hello(
+    state: &AppState,
+    stream: &mut SplitStream<WebSocket>,
+) -> Result<crate::auth::tokens::Claims, Option<ServerFrame>> {
+    let msg = tokio::time::timeout(state.limits.hello_timeout, stream.next())
+        .await
+        .map_err(|_| None)?
+        .ok_or(None)?
+        .map_err(|_| None)?;
+    let frame = match msg {
+        Message::Binary(bytes) => crate::limits::decode_frame(&bytes),
+        Message::Text(_) => Err(FrameError::Malformed(
+            "frames are binary MessagePack".into(),
+        )),
+        _ => return Err(None),
+    };
+    let (protocol, token) = match frame {
+        Ok(ClientFrame::Hello { protocol, token }) => (protocol, token),
+        Ok(_) => {
+            return Err(Some(ServerFrame::error(
+                "hello_required",
+                "the first frame must be Hello",
+            )));
+        }
+        Err(e) => return Err(Some(ServerFrame::error(e.code(), e.to_string()))),
+    };
+    if protocol != PROTOCOL_VERSION {
+        let message = format!("this server speaks protocol {PROTOCOL_VERSION}");
+        return Err(Some(ServerFrame::error("unsupported_protocol", message)));
+    }
+    live_claims(state, &token)
+        .await
+        .map_err(|e| Some(ServerFrame::error(e.code, e.message)))
+}
+
+/// Sends everything queued for the client, pings it, and closes when either queue closes.
+async fn write_loop(
+    state: AppState,
+    mut sink: SplitSink<WebSocket, Message>,
+    mut out_rx: mpsc::Receiver<ServerFrame>,
+    mut replies: mpsc::Receiver<Message>,
+    done: CancellationToken,
+) {
+    let limits = state.limits.clone();
+    let mut ping = tokio::time::interval(limits.ping_interval);
+    ping.tick().await;
+    loop {
+        let msg = tokio::select! {
+            biased;
+            reply = replies.recv() => match reply {
+                Some(msg) => msg,
+                None => break,
+            },
+            frame = out_rx.recv() => match frame {
+                Some(frame) => binary(&frame),
+                // The tick loop dropped us: taken over by a new login, or too slow to read.
+                None => {
+                    let closed = ServerFrame::error("session_closed", "session closed by the server");
+                    let _ = tokio::time::timeout(limits.write_timeout, sink.send(binary(&closed))).await;
+                    break;
+                }
+            },
+            _ = ping.tick() => Message::Ping(Vec::new().into()),
+        };
+        match tokio::time::timeout(limits.write_timeout, sink.send(msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                debug!("write timed out; the client stopped reading");
+                state.metrics.slow_disconnects.inc();
+                break;
+            }
+        }
+    }
+    done.cancel();
+    let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
+}
+
+struct Session<'a> {
+    player_id: Uuid,
+    sid: &'a str,
+    owner: &'a str,
+    kick: &'a CancellationToken,
+    done: &'a CancellationToken,
+}
+
+async fn read_loop(
+    state: &AppState,
+    stream: &mut SplitStream<WebSocket>,
+    replies: mpsc::Sender<Message>,
+    s: Session<'_>,
+) {
+    let limits = &state.limits;
+    let budget: DefaultDirectRateLimiter =
+        RateLimiter::direct(crate::limits::rate_quota(limits.commands_per_conn));
+    let mut renew = tokio::time::interval(state.sessions.lock_ttl() / 3);
+    renew.tick().await;
+    // A full reply queue means the client is not reading: drop it.
+    let reply = |frame: ServerFrame| -> bool {
+        if replies.try_send(binary(&frame)).is_ok() {
+            true
+        } else {
+            state.metrics.slow_disconnects.inc();
+            false
+        }
+    };
+    loop {
+        let msg = tokio::select! {
+            _ = s.done.cancelled() => return,
+            _ = s.kick.cancelled() => {
+                let _ = replies.try_send(binary(&ServerFrame::error("session_closed", "the session ended")));
+                return;
+            }
+            _ = renew.tick() => {
+                let held = state.sessions.renew_lock(s.player_id, s.owner).await;
+                let live = state.sessions.is_live(s.sid).await;
+                match (held, live) {
+                    (Ok(false), _) | (_, Ok(false)) => {
+                        let _ = replies.try_send(binary(&ServerFrame::error("session_closed", "the session was taken over or ended")));
+                        return;
+                    }
+                    (Err(e), _) | (_, Err(e)) => debug!(error = %e, "session store unreachable; keeping the connection"),
+                    _ => {}
+                }
+                continue;
+            }
+            msg = tokio::time::timeout(limits.idle_timeout, stream.next()) => msg,
+        };
+        let Ok(Some(Ok(msg))) = msg else { return };
+        let bytes = match msg {
+            Message::Binary(bytes) => bytes,
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Text(_) => {
+                if !reply(ServerFrame::error(
+                    "bad_frame",
+                    "frames are binary MessagePack",
+                )) {
+                    return;
+                }
+                continue;
+            }
+        };
+        let answer = match crate::limits::decode_frame(&bytes) {
+            Ok(ClientFrame::Ping { nonce }) => Some(ServerFrame::Pong { nonce }),
+            Ok(ClientFrame::Command { seq, cmd }) => {
+                if budget.check().is_err() {
+                    state.metrics.rate_limited.inc();
+                    Some(ServerFrame::Rejected {
+                        seq,
+                        tick: state.tick.current_tick(),
+                        code: "rate_limited".into(),
+                        message: "too many commands; send the same seq again later".into(),
+                    })
+                } else {
+                    let intake = Intake::Command {
+                        player_id: s.player_id,
+                        seq,
+                        cmd,
+                        received_at_us: now_us(),
+                    };
+                    state
+                        .tick
+                        .intake
+                        .try_send(intake)
+                        .err()
+                        .map(|_| ServerFrame::Rejected {
+                            seq,
+                            tick: state.tick.current_tick(),
+                            code: "server_busy".into(),
+                            message: "the world is overloaded; retry with the same seq".into(),
+                        })
+                }
+            }
+            Ok(ClientFrame::Hello { .. }) => Some(ServerFrame::error(
+                "already_hello",
+                "Hello was already sent",
+            )),
+            Err(e) => {
+                debug!(error = %e, "bad client frame");
+                let too_large = matches!(e, FrameError::TooLarge(_));
+                let _ = reply(ServerFrame::error(e.code(), e.to_string()));
+                if too_large {
+                    return;
+                }
+                None
+            }
+        };
+        if let Some(frame) = answer
+            && !reply(frame)
+        {
+            return;
+        }
+    }
+}

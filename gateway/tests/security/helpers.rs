@@ -1,0 +1,258 @@
+//! A game server on real PostgreSQL and Redis for the security suite, and a small client.
+
+use futures::{SinkExt, StreamExt};
+use loh_commands::{ClientFrame, ServerFrame, decode_server, encode_client};
+use loh_events::pg::PgEventStore;
+use loh_gateway::auth::sessions::SessionStore;
+use loh_gateway::auth::signing;
+use loh_gateway::auth::tokens::{SigningKey, Tokens};
+use loh_gateway::limits::Limits;
+use loh_gateway::server::{GameConfig, GameServer};
+use loh_testkit::{TestDb, redis_url, unique_name};
+use loh_tick_writer::tick::Pacing;
+use loh_world::MapConfig;
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub const ALLOWED_ORIGIN: &str = "https://play.loh.example";
+
+/// One RSA key for the whole suite (making one takes a moment).
+pub fn key() -> SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| SigningKey::generate().expect("an RSA key"))
+        .clone()
+}
+
+/// Limits small enough to reach in a test.
+pub fn test_limits() -> Limits {
+    Limits {
+        header_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(2),
+        outbound_queue: 8,
+        ..Limits::default()
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub tokens: Tokens,
+    pub sessions: SessionStore,
+    pub http: reqwest::Client,
+    cancel: CancellationToken,
+    _db: TestDb,
+    _server: GameServer,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(test_limits()).await
+    }
+
+    pub async fn start_with(limits: Limits) -> Server {
+        let db = TestDb::create().await;
+        let store = PgEventStore::connect(&db.url, "world1").await.unwrap();
+        store.migrate().await.unwrap();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        let sessions = SessionStore::redis(&redis_url(), &unique_name("sec"))
+            .await
+            .expect("Redis for tests (LOH_TEST_REDIS) is reachable");
+        let cancel = CancellationToken::new();
+        let config = GameConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            pacing: Pacing::Fixed { tick_ms: 50 },
+            map: MapConfig::default(),
+            signing_key: key(),
+            sessions: sessions.clone(),
+            allowed_origins: vec![ALLOWED_ORIGIN.to_owned()],
+            limits,
+        };
+        let server = GameServer::start(
+            config,
+            Arc::new(store),
+            pool,
+            Registry::default(),
+            cancel.clone(),
+        )
+        .await
+        .unwrap();
+        Server {
+            addr: server.addr(),
+            tokens: server.tokens().clone(),
+            sessions,
+            http: reqwest::Client::new(),
+            cancel,
+            _db: db,
+            _server: server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn register(&self, username: &str) -> String {
+        let res = self
+            .http
+            .post(self.url("/v1/auth/register"))
+            .json(&json!({"username": username, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        res.json::<Value>().await.unwrap()["player_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Logs in (no Origin: a native client) and returns the token pair answer.
+    pub async fn login(&self, username: &str) -> Value {
+        let res = self
+            .http
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({"username": username, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// A signed POST of a native client.
+    pub async fn signed_post(
+        &self,
+        path: &str,
+        body: &Value,
+        session: &Value,
+        timestamp: i64,
+        nonce: &str,
+        bearer: Option<&str>,
+    ) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let key = base64_decode(session["signing_key"].as_str().unwrap());
+        let sig = signing::sign(&key, "POST", path, timestamp, nonce, &bytes);
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header(signing::KEY_ID, session["key_id"].as_str().unwrap())
+            .header(signing::TIMESTAMP, timestamp.to_string())
+            .header(signing::NONCE, nonce)
+            .header(signing::SIGNATURE, sig)
+            .body(bytes);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name) && l.as_bytes().get(name.len()) == Some(&b' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Opens the WebSocket (no Origin) without saying anything.
+pub async fn open(addr: SocketAddr) -> Ws {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+        .await
+        .unwrap()
+        .0
+}
+
+pub async fn send(ws: &mut Ws, frame: &ClientFrame) {
+    send_raw(ws, encode_client(frame)).await;
+}
+
+pub async fn send_raw(ws: &mut Ws, bytes: Vec<u8>) {
+    ws.send(Message::Binary(bytes.into())).await.unwrap();
+}
+
+/// The next server frame, skipping tick updates; `None` when the socket closed.
+pub async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s");
+        match msg {
+            Some(Ok(Message::Binary(bytes))) => match decode_server(&bytes).unwrap() {
+                ServerFrame::TickUpdate { .. } => continue,
+                other => return Some(other),
+            },
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Says Hello with `token`; returns the socket and the answer.
+pub async fn hello(addr: SocketAddr, token: &str) -> (Ws, Option<ServerFrame>) {
+    let mut ws = open(addr).await;
+    send(
+        &mut ws,
+        &ClientFrame::Hello {
+            protocol: 1,
+            token: token.to_owned(),
+        },
+    )
+    .await;
+    let answer = next_frame(&mut ws).await;
+    (ws, answer)
+}
+
+pub fn error_code(frame: &Option<ServerFrame>) -> Option<&str> {
+    match frame {
+        Some(ServerFrame::Error { code, .. }) => Some(code),
+        _ => None,
+    }
+}

@@ -1,0 +1,78 @@
+//! Test-only helpers against the real services: scratch PostgreSQL databases, unique JetStream
+//! stream names and Redis key prefixes. A dev-dependency of the crates' tests; the benchmarks
+//! (`loh-bench`) use its scratch databases too. Nothing in the product links it.
+//!
+//! Every test gets its own PostgreSQL database (dropped when the guard drops), its own names for
+//! JetStream streams and Redis key prefixes. The services' addresses come from `LOH_TEST_PG`,
+//! `LOH_TEST_NATS` and `LOH_TEST_REDIS`, defaulting to the local ones.
+//!
+//! # Layout
+//! - [`scratch`]: create and drop scratch databases.
+//! - this module: the services' addresses, unique names and [`TestDb`].
+
+use uuid::Uuid;
+
+pub mod scratch;
+
+/// The maintenance database URL used to create and drop test databases.
+pub fn pg_admin_url() -> String {
+    std::env::var("LOH_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The NATS server of the tests.
+pub fn nats_url() -> String {
+    std::env::var("LOH_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// The Redis server of the tests.
+pub fn redis_url() -> String {
+    std::env::var("LOH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A short unique name, usable as a database, stream or key prefix (`[a-z0-9_]`).
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::new_v4().simple())
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) when this guard drops.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates an empty database (no migrations run).
+    pub async fn create() -> TestDb {
+        let (name, url) = crate::scratch::create_database(&pg_admin_url(), "loh_test")
+            .await
+            .expect("PostgreSQL for tests (LOH_TEST_PG) is reachable and lets us create databases");
+        TestDb { name, url }
+    }
+
+    /// Connects a pool to the database.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&self.url)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; do the async drop on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let _ = crate::scratch::drop_database(&pg_admin_url(), &name).await;
+            });
+        })
+        .join();
+    }
+}

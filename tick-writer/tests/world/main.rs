@@ -1,4 +1,0 @@
-//! World property tests: conservation of value under random play, and deterministic replay.
-
-mod properties;
-mod restart;

@@ -1,0 +1,426 @@
+//! The pure game: the authoritative world state, its content and its rules — synchronous,
+//! deterministic, with no I/O (no tokio, sqlx, axum, redis or NATS; `.ci/run` checks it).
+//!
+//! [`World::decide`] holds every rule and returns events or a [`Rejection`]; [`World::apply`]
+//! folds an event into the state and holds no rule. [`step::step`] is the one tick step: the
+//! tick writer, `loh replay resimulate`, the property tests and the benchmarks all call it.
+//! Start-up rebuild and the replay tools call [`World::apply`] alone. Randomness comes only from
+//! the [`WorldRng`] handed in, seeded by (world seed, tick, command or step id).
+//!
+//! # Layout (one file per system, each with given/when/then tests)
+//! - [`step`](mod@step): the tick step, its inputs and the ids it derives.
+//! - [`phases`]: the per-tick phases (NPCs → players → combat → flush) and [`phases::Sim`],
+//!   ticks of the step driven in process.
+//! - [`content`]: items, NPCs, nodes, recipes, shops, prayers and zones, loaded and validated.
+//! - [`state`]: the player, NPC and trade records; [`skills`]: XP table and levels.
+//! - [`inventory`], [`bank`], [`equipment`]: holdings; [`ledger`]: mints, burns and sources.
+//! - [`gathering`], [`production`], [`shops`]: skilling and the economy.
+//! - [`combat`], [`npcs`], [`prayer`]: fighting; [`movement`]: steps and paths.
+//! - [`trading`], [`social`]: players with players.
+//! - [`view`]: who sees which event (the view index and redaction).
+//! - `testing` (tests only): the given/when/then helpers of the systems' tests.
+
+pub mod bank;
+pub mod combat;
+pub mod content;
+pub mod equipment;
+pub mod gathering;
+pub mod inventory;
+pub mod ledger;
+pub mod movement;
+pub mod npcs;
+pub mod phases;
+pub mod prayer;
+pub mod production;
+pub mod shops;
+pub mod skills;
+pub mod social;
+pub mod state;
+pub mod step;
+pub mod trading;
+pub mod view;
+
+use crate::content::Content;
+use loh_commands::Command;
+use loh_events::{EventBody, GroundItem};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use ledger::Ledger;
+pub use state::{Npc, Player, Trade};
+
+/// The RNG every decision draws from.
+pub type WorldRng = ChaCha8Rng;
+
+/// The largest stack (and any quantity): 2,147,483,647.
+pub const MAX_STACK: u32 = i32::MAX as u32;
+/// The item id of coins.
+pub const COINS: &str = "coins";
+/// Tiles a player may move per tick.
+pub const WALK_TILES: u32 = 1;
+pub const RUN_TILES: u32 = 2;
+/// Tiles within which a player may use a bank, shop, furnace, anvil or altar, or pick up.
+pub const REACH: u32 = 1;
+/// Ticks a dropped item stays private to its owner, and then until it disappears.
+pub const GROUND_PRIVATE_TICKS: u64 = 150;
+pub const GROUND_DESPAWN_TICKS: u64 = 300;
+
+/// The map and spawn of a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapConfig {
+    pub min_x: i32,
+    pub max_x: i32,
+    pub min_y: i32,
+    pub max_y: i32,
+    pub spawn_x: i32,
+    pub spawn_y: i32,
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        MapConfig {
+            min_x: 3136,
+            max_x: 3327,
+            min_y: 3136,
+            max_y: 3327,
+            spawn_x: 3222,
+            spawn_y: 3218,
+        }
+    }
+}
+
+impl MapConfig {
+    /// Whether `(x, y)` is a tile of the map.
+    pub fn contains(&self, x: i32, y: i32) -> bool {
+        (self.min_x..=self.max_x).contains(&x) && (self.min_y..=self.max_y).contains(&y)
+    }
+}
+
+/// Why a command changed nothing. `code` is stable and snake_case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of deciding a command.
+pub type Decision = Result<Vec<EventBody>, Rejection>;
+
+/// The world of one shard.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub map: MapConfig,
+    pub content: Arc<Content>,
+    seed: u64,
+    /// The tick being decided (or, during rebuild, the tick of the event being applied).
+    tick: u64,
+    players: BTreeMap<Uuid, Player>,
+    npcs: BTreeMap<u32, Npc>,
+    /// When each dead NPC's spawn point brings it back.
+    npc_respawns: BTreeMap<u32, u64>,
+    ground: BTreeMap<u64, GroundItem>,
+    next_ground_id: u64,
+    /// Depleted nodes and the tick they come back.
+    depleted: BTreeMap<u32, u64>,
+    /// Open trades, keyed by each side.
+    trades: BTreeMap<Uuid, Trade>,
+    ledger: Ledger,
+    /// Version of the world stream.
+    world_version: u64,
+    /// Tiles each player has moved in the current tick (reset by [`World::begin_tick`]).
+    moved_this_tick: BTreeMap<Uuid, u32>,
+    /// Whether each player's moves this tick were running.
+    ran_this_tick: BTreeMap<Uuid, bool>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new(MapConfig::default())
+    }
+}
+
+impl World {
+    /// A world on `map` with the embedded content and seed 0.
+    pub fn new(map: MapConfig) -> World {
+        World::with_content(map, Content::embedded(), 0)
+    }
+
+    /// A world on `map` with `content` and a world `seed`.
+    pub fn with_content(map: MapConfig, content: Arc<Content>, seed: u64) -> World {
+        World {
+            map,
+            content,
+            seed,
+            tick: 0,
+            players: BTreeMap::new(),
+            npcs: BTreeMap::new(),
+            npc_respawns: BTreeMap::new(),
+            ground: BTreeMap::new(),
+            next_ground_id: 1,
+            depleted: BTreeMap::new(),
+            trades: BTreeMap::new(),
+            ledger: Ledger::default(),
+            world_version: 0,
+            moved_this_tick: BTreeMap::new(),
+            ran_this_tick: BTreeMap::new(),
+        }
+    }
+
+    pub fn player(&self, id: Uuid) -> Option<&Player> {
+        self.players.get(&id)
+    }
+
+    pub fn players(&self) -> impl Iterator<Item = (&Uuid, &Player)> {
+        self.players.iter()
+    }
+
+    pub fn npc(&self, id: u32) -> Option<&Npc> {
+        self.npcs.get(&id)
+    }
+
+    pub fn npcs(&self) -> impl Iterator<Item = (&u32, &Npc)> {
+        self.npcs.iter()
+    }
+
+    pub fn ground_items(&self) -> impl Iterator<Item = &GroundItem> {
+        self.ground.values()
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn trade(&self, player: Uuid) -> Option<&Trade> {
+        self.trades.get(&player)
+    }
+
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    /// Starts tick `tick`: forgets per-tick budgets.
+    pub fn begin_tick(&mut self, tick: u64) {
+        self.tick = tick;
+        self.moved_this_tick.clear();
+        self.ran_this_tick.clear();
+    }
+
+    /// Sets the tick of the events about to be applied (start-up rebuild).
+    pub fn set_tick(&mut self, tick: u64) {
+        self.tick = tick;
+    }
+
+    /// The RNG for one decision in the current tick: seeded by (world seed, tick, `id`).
+    pub fn rng_for(&self, id: Uuid) -> WorldRng {
+        let mut h = Sha256::new();
+        h.update(self.seed.to_be_bytes());
+        h.update(self.tick.to_be_bytes());
+        h.update(id.as_bytes());
+        WorldRng::from_seed(h.finalize().into())
+    }
+
+    /// The current version of the stream `body` belongs to (before `body` is applied).
+    pub fn stream_version(&self, body: &EventBody) -> u64 {
+        match body.player_id() {
+            Some(p) => self.players.get(&p).map_or(0, |p| p.version),
+            None => self.world_version,
+        }
+    }
+
+    /// The events that bring a new player into the world with a starter kit, if they are not
+    /// in it yet.
+    pub fn spawn(&self, player_id: Uuid) -> Vec<EventBody> {
+        if self.players.contains_key(&player_id) {
+            return Vec::new();
+        }
+        let mut events = vec![EventBody::PlayerSpawned {
+            player_id,
+            x: self.map.spawn_x,
+            y: self.map.spawn_y,
+        }];
+        for (item, qty) in inventory::STARTER_KIT {
+            if self.content.item(item).is_some() {
+                events.push(EventBody::ItemsMinted {
+                    player_id,
+                    item: (*item).to_owned(),
+                    qty: *qty,
+                    source: "starter_kit".into(),
+                });
+            }
+        }
+        events
+    }
+
+    /// Decides a command: the events it causes, or why it is refused. Pure.
+    pub fn decide(&self, player_id: Uuid, cmd: &Command, _rng: &mut WorldRng) -> Decision {
+        cmd.validate()
+            .map_err(|e| Rejection::new(e.code(), e.to_string()))?;
+        let p = self
+            .players
+            .get(&player_id)
+            .ok_or_else(|| Rejection::new("not_spawned", "the player is not in the world"))?;
+        let id = player_id;
+        match cmd {
+            Command::Move { x, y, run } => self.decide_move(id, p, *x, *y, *run),
+            Command::Say { text } => Ok(vec![EventBody::PlayerSaid {
+                player_id,
+                text: text.clone(),
+            }]),
+            Command::WalkTo { x, y, run } => self.decide_walk_to(id, p, *x, *y, *run),
+            Command::MoveItem { from, to } => self.decide_move_item(id, p, *from, *to),
+            Command::DropItem { slot } => self.decide_drop(id, p, *slot),
+            Command::PickUp { ground_id } => self.decide_pick_up(id, p, *ground_id),
+            Command::Eat { slot } => self.decide_eat(id, p, *slot),
+            Command::BankDeposit { slot, qty } => self.decide_deposit(id, p, *slot, *qty),
+            Command::BankDepositAll => self.decide_deposit_all(id, p),
+            Command::BankWithdraw { item, qty } => self.decide_withdraw(id, p, item, *qty),
+            Command::Equip { slot } => self.decide_equip(id, p, *slot),
+            Command::Unequip { equip_slot } => self.decide_unequip(id, p, equip_slot),
+            Command::Gather { x, y } => self.decide_gather(id, p, *x, *y),
+            Command::Produce { recipe } => self.decide_produce(id, p, recipe),
+            Command::Buy { shop, item, qty } => self.decide_buy(id, p, shop, item, *qty),
+            Command::Sell { shop, slot, qty } => self.decide_sell(id, p, shop, *slot, *qty),
+            Command::AttackNpc { npc } => self.decide_attack_npc(id, p, *npc),
+            Command::AttackPlayer { player_id: other } => self.decide_attack_player(id, p, *other),
+            Command::SetAttackStyle { style } => self.decide_style(id, style),
+            Command::Pray { prayer, on } => self.decide_pray(id, p, prayer, *on),
+            Command::PrayAtAltar => self.decide_altar(id, p),
+            Command::TradeRequest { player_id: other } => self.decide_trade_request(id, p, *other),
+            Command::TradeOffer { slot, qty } => self.decide_trade_offer(id, p, *slot, *qty),
+            Command::TradeAccept => self.decide_trade_accept(id),
+            Command::TradeDecline => self.decide_trade_decline(id),
+            Command::AddFriend { player_id: other } => self.decide_friend(id, p, *other, true),
+            Command::RemoveFriend { player_id: other } => self.decide_friend(id, p, *other, false),
+            Command::AddIgnore { player_id: other } => self.decide_ignore(id, p, *other, true),
+            Command::RemoveIgnore { player_id: other } => self.decide_ignore(id, p, *other, false),
+            Command::PrivateMessage { to, text } => self.decide_private_message(id, *to, text),
+        }
+    }
+
+    /// Folds an event into the state. Holds no rule.
+    pub fn apply(&mut self, body: &EventBody) {
+        match body.player_id() {
+            Some(p) => {
+                if let Some(p) = self.players.get_mut(&p) {
+                    p.version += 1;
+                }
+            }
+            None => self.world_version += 1,
+        }
+        self.ledger.record(body);
+        use EventBody as E;
+        match body {
+            E::PlayerSpawned { player_id, x, y } => {
+                self.players.insert(*player_id, Player::new(*x, *y));
+            }
+            E::PlayerMoved { .. } | E::PathSet { .. } | E::PathCleared { .. } => {
+                self.apply_movement(body)
+            }
+            E::PlayerSaid { player_id, text } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.last_say = Some(text.clone());
+                }
+            }
+            E::ItemsMinted { .. }
+            | E::ItemsBurned { .. }
+            | E::ItemMoved { .. }
+            | E::ItemDropped { .. }
+            | E::ItemPickedUp { .. }
+            | E::GroundItemDespawned { .. }
+            | E::MembershipChanged { .. }
+            | E::PlayerHealed { .. } => self.apply_inventory(body),
+            E::BankDeposited { .. } | E::BankWithdrawn { .. } => self.apply_bank(body),
+            E::ItemEquipped { .. } | E::ItemUnequipped { .. } => self.apply_equipment(body),
+            E::XpGained { .. } | E::LevelledUp { .. } => self.apply_skills(body),
+            E::GatheringStarted { .. }
+            | E::GatheringStopped { .. }
+            | E::ResourceGathered { .. }
+            | E::NodeRespawned { .. } => self.apply_gathering(body),
+            E::ItemsProduced { .. } => self.apply_production(body),
+            E::ShopBought { .. } | E::ShopSold { .. } => self.apply_shops(body),
+            E::CombatTargetSet { .. }
+            | E::CombatTargetCleared { .. }
+            | E::AttackStyleSet { .. }
+            | E::PlayerAttacked { .. }
+            | E::NpcAttacked { .. }
+            | E::PlayerDied { .. } => self.apply_combat(body),
+            E::NpcSpawned { .. } | E::NpcMoved { .. } | E::NpcDied { .. } => self.apply_npcs(body),
+            E::PrayerActivated { .. }
+            | E::PrayerDeactivated { .. }
+            | E::PrayerDrained { .. }
+            | E::PrayerRestored { .. } => self.apply_prayer(body),
+            E::TradeRequested { .. }
+            | E::TradeOpened { .. }
+            | E::TradeOffered { .. }
+            | E::TradeAccepted { .. }
+            | E::TradeConfirming { .. }
+            | E::TradeSettled { .. }
+            | E::TradeCancelled { .. } => self.apply_trading(body),
+            E::FriendAdded { .. }
+            | E::FriendRemoved { .. }
+            | E::IgnoreAdded { .. }
+            | E::IgnoreRemoved { .. }
+            | E::PrivateMessageSent { .. }
+            | E::PlayerPresence { .. } => self.apply_social(body),
+        }
+    }
+
+    /// Where an event happens, for deciding who sees it.
+    pub fn event_tile(&self, body: &EventBody) -> Option<(i32, i32)> {
+        if let Some(p) = body.player_id() {
+            return self.players.get(&p).map(|p| (p.x, p.y));
+        }
+        match body {
+            EventBody::NpcSpawned { x, y, .. } | EventBody::NpcMoved { x, y, .. } => Some((*x, *y)),
+            EventBody::NpcDied { loot, .. } => loot.first().map(|g| (g.x, g.y)),
+            EventBody::GroundItemDespawned { ground_id, .. } => {
+                self.ground.get(ground_id).map(|g| (g.x, g.y))
+            }
+            EventBody::NodeRespawned { node } => self
+                .content
+                .node_placements
+                .get(*node as usize)
+                .map(|n| (n.x, n.y)),
+            _ => None,
+        }
+    }
+
+    /// Whether a player may stand on `(x, y)`: inside the map and not blocked.
+    pub fn walkable(&self, x: i32, y: i32) -> bool {
+        self.map.contains(x, y) && !self.content.blocked.contains(&(x, y))
+    }
+
+    fn rule(
+        &self,
+        ok: bool,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Result<(), Rejection> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Rejection::new(code, message))
+        }
+    }
+}
+
+/// Tiles between two points when diagonal steps count as one.
+pub fn chebyshev(ax: i32, ay: i32, bx: i32, by: i32) -> u32 {
+    ax.abs_diff(bx).max(ay.abs_diff(by))
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

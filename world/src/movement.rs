@@ -1,0 +1,365 @@
+//! Movement: a tile grid with blocked tiles; walk 1 or run 2 tiles per tick; server-side paths
+//! to a target over several ticks; zone borders (members zones refuse free players).
+
+use super::{Decision, Player, RUN_TILES, Rejection, WALK_TILES, World, chebyshev};
+use loh_events::EventBody;
+use uuid::Uuid;
+
+/// The farthest a `WalkTo` target may be (Chebyshev tiles).
+pub const MAX_PATH: u32 = 32;
+/// Tiles around the start and target a path may detour through.
+const PATH_MARGIN: i32 = 8;
+/// Steps in a fixed order: diagonals first, so ties resolve the same way every time.
+const DIRECTIONS: [(i32, i32); 8] = [
+    (1, 1),
+    (1, -1),
+    (-1, 1),
+    (-1, -1),
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+];
+
+impl World {
+    /// Whether `p` may enter `(x, y)`: walkable, and a members zone only for members.
+    fn may_enter(&self, p: &Player, x: i32, y: i32) -> Result<(), Rejection> {
+        self.rule(
+            self.map.contains(x, y),
+            "out_of_bounds",
+            format!("({x}, {y}) is outside the map"),
+        )?;
+        self.rule(
+            !self.content.blocked.contains(&(x, y)),
+            "blocked",
+            format!("({x}, {y}) is blocked"),
+        )?;
+        self.rule(
+            p.members || !self.content.is_members_tile(x, y),
+            "members_only",
+            "that area is for members",
+        )
+    }
+
+    pub(super) fn decide_move(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        x: i32,
+        y: i32,
+        run: bool,
+    ) -> Decision {
+        self.rule(
+            self.map.contains(x, y),
+            "out_of_bounds",
+            format!("({x}, {y}) is outside the map"),
+        )?;
+        let distance = chebyshev(p.x, p.y, x, y);
+        self.rule(distance != 0, "no_move", "already on that tile")?;
+        let running = run || self.ran_this_tick.get(&player_id).copied().unwrap_or(false);
+        let budget = if running { RUN_TILES } else { WALK_TILES };
+        let used = self.moved_this_tick.get(&player_id).copied().unwrap_or(0);
+        self.rule(
+            used.saturating_add(distance) <= budget,
+            "too_far",
+            format!("{distance} tiles exceeds the {budget}-tile step left this tick"),
+        )?;
+        self.may_enter(p, x, y)?;
+        if distance == 2 {
+            // A run passes a middle tile, which must be enterable too.
+            self.may_enter(p, p.x + (x - p.x) / 2, p.y + (y - p.y) / 2)?;
+        }
+        Ok(vec![EventBody::PlayerMoved {
+            player_id,
+            from_x: p.x,
+            from_y: p.y,
+            x,
+            y,
+            running: run,
+        }])
+    }
+
+    pub(super) fn decide_walk_to(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        x: i32,
+        y: i32,
+        run: bool,
+    ) -> Decision {
+        self.may_enter(p, x, y)?;
+        self.rule((p.x, p.y) != (x, y), "no_move", "already on that tile")?;
+        self.rule(
+            chebyshev(p.x, p.y, x, y) <= MAX_PATH,
+            "too_far",
+            format!("a path may reach {MAX_PATH} tiles"),
+        )?;
+        Ok(vec![EventBody::PathSet {
+            player_id,
+            x,
+            y,
+            run,
+        }])
+    }
+
+    /// The first tile of a shortest path (8 directions, around blocked tiles) from `from` to
+    /// `to`, searched within [`PATH_MARGIN`] tiles of the box the two span.
+    fn next_tile(&self, p: &Player, from: (i32, i32), to: (i32, i32)) -> Option<(i32, i32)> {
+        if from == to {
+            return None;
+        }
+        // Fast path: a straight or diagonal step that gets closer; the search only when blocked.
+        let (dx, dy) = ((to.0 - from.0).signum(), (to.1 - from.1).signum());
+        let here = chebyshev(from.0, from.1, to.0, to.1);
+        let direct = [(dx, dy), (dx, 0), (0, dy)]
+            .into_iter()
+            .filter(|d| *d != (0, 0))
+            .map(|(ddx, ddy)| (from.0 + ddx, from.1 + ddy))
+            .find(|t| {
+                chebyshev(t.0, t.1, to.0, to.1) < here
+                    && (*t == to || self.may_enter(p, t.0, t.1).is_ok())
+            });
+        if direct.is_some() {
+            return direct;
+        }
+        let (x0, y0) = (
+            from.0.min(to.0) - PATH_MARGIN,
+            from.1.min(to.1) - PATH_MARGIN,
+        );
+        let w = (from.0.max(to.0) + PATH_MARGIN - x0 + 1) as usize;
+        let h = (from.1.max(to.1) + PATH_MARGIN - y0 + 1) as usize;
+        let index = |(x, y): (i32, i32)| -> Option<usize> {
+            let (dx, dy) = (usize::try_from(x - x0).ok()?, usize::try_from(y - y0).ok()?);
+            (dx < w && dy < h).then_some(dy * w + dx)
+        };
+        // Breadth-first from the target, so each tile knows its distance to it.
+        let mut dist = vec![u32::MAX; w * h];
+        let mut queue = std::collections::VecDeque::from([to]);
+        dist[index(to)?] = 0;
+        while let Some(at) = queue.pop_front() {
+            if at == from {
+                break;
+            }
+            let d = dist[index(at)?];
+            for (dx, dy) in DIRECTIONS {
+                let next = (at.0 + dx, at.1 + dy);
+                let Some(i) = index(next) else { continue };
+                if dist[i] == u32::MAX
+                    && (next == from || self.may_enter(p, next.0, next.1).is_ok())
+                {
+                    dist[i] = d + 1;
+                    queue.push_back(next);
+                }
+            }
+        }
+        let here = dist[index(from)?];
+        DIRECTIONS
+            .iter()
+            .map(|(dx, dy)| (from.0 + dx, from.1 + dy))
+            .filter_map(|t| index(t).map(|i| (t, dist[i])))
+            .filter(|(_, d)| *d < here)
+            .min_by_key(|(_, d)| *d)
+            .map(|(t, _)| t)
+    }
+
+    /// One step (1 walking, 2 running) along the player's path (players phase).
+    pub(super) fn path_step(&self, player_id: Uuid) -> Vec<EventBody> {
+        let Some(p) = self.players.get(&player_id) else {
+            return Vec::new();
+        };
+        let Some((tx, ty, run)) = p.path else {
+            return Vec::new();
+        };
+        if self.moved_this_tick.contains_key(&player_id) {
+            return Vec::new();
+        }
+        let mut at = (p.x, p.y);
+        let steps = if run { RUN_TILES } else { WALK_TILES };
+        for _ in 0..steps {
+            if at == (tx, ty) {
+                break;
+            }
+            match self.next_tile(p, at, (tx, ty)) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        if at == (p.x, p.y) {
+            return vec![EventBody::PathCleared { player_id }];
+        }
+        vec![EventBody::PlayerMoved {
+            player_id,
+            from_x: p.x,
+            from_y: p.y,
+            x: at.0,
+            y: at.1,
+            running: run,
+        }]
+    }
+
+    /// One walking step toward `(tx, ty)`, stopping next to it (combat chasing).
+    pub(super) fn step_toward(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        tx: i32,
+        ty: i32,
+    ) -> Option<EventBody> {
+        if self.moved_this_tick.contains_key(&player_id) {
+            return None;
+        }
+        let (x, y) = self.next_tile(p, (p.x, p.y), (tx, ty))?;
+        ((x, y) != (tx, ty)).then_some(EventBody::PlayerMoved {
+            player_id,
+            from_x: p.x,
+            from_y: p.y,
+            x,
+            y,
+            running: false,
+        })
+    }
+
+    pub(super) fn apply_movement(&mut self, body: &EventBody) {
+        match body {
+            EventBody::PlayerMoved {
+                player_id,
+                from_x,
+                from_y,
+                x,
+                y,
+                running,
+            } => {
+                let moved = chebyshev(*from_x, *from_y, *x, *y);
+                *self.moved_this_tick.entry(*player_id).or_default() += moved;
+                if *running {
+                    self.ran_this_tick.insert(*player_id, true);
+                }
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.x = *x;
+                    p.y = *y;
+                    p.gathering = None;
+                    if p.path.is_some_and(|(tx, ty, _)| (tx, ty) == (*x, *y)) {
+                        p.path = None;
+                    }
+                }
+            }
+            EventBody::PathSet {
+                player_id,
+                x,
+                y,
+                run,
+            } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.path = Some((*x, *y, *run));
+                    p.gathering = None;
+                    p.target = None;
+                }
+            }
+            EventBody::PathCleared { player_id } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.path = None;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+    use loh_commands::Command;
+
+    fn mv(x: i32, y: i32, run: bool) -> Command {
+        Command::Move { x, y, run }
+    }
+
+    #[test]
+    fn walking_one_tile_is_accepted_and_moves_the_player() {
+        let mut t = Given::new().player(A);
+        t.when(A, mv(3223, 3219, false)).unwrap();
+        let p = t.world.player(A).unwrap();
+        assert_eq!((p.x, p.y), (3223, 3219));
+    }
+
+    #[test]
+    fn walking_two_tiles_in_one_tick_is_too_far_but_running_is_not() {
+        let t = Given::new().player(A);
+        assert_eq!(t.rejects(A, mv(3224, 3218, false)), "too_far");
+        assert_eq!(t.rejects(A, mv(3225, 3218, true)), "too_far");
+        assert!(t.decide(A, mv(3224, 3218, true)).is_ok());
+    }
+
+    #[test]
+    fn a_second_step_in_the_same_tick_counts_against_the_budget() {
+        let mut t = Given::new().player(A);
+        t.when(A, mv(3223, 3218, false)).unwrap();
+        assert_eq!(t.rejects(A, mv(3224, 3218, false)), "too_far");
+        t.run_ticks(1);
+        t.when(A, mv(3224, 3218, false)).unwrap();
+    }
+
+    #[test]
+    fn leaving_the_map_or_entering_a_blocked_tile_is_rejected() {
+        let t = Given::new().player(A).at(A, (3136, 3136));
+        assert_eq!(t.rejects(A, mv(3135, 3136, false)), "out_of_bounds");
+        let t = Given::new().player(A).at(A, (3226, 3227));
+        assert_eq!(t.rejects(A, mv(3226, 3228, false)), "blocked");
+    }
+
+    #[test]
+    fn a_free_player_cannot_enter_a_members_zone_but_a_member_can() {
+        let t = Given::new().player(A).at(A, (3290, 3200));
+        assert_eq!(t.rejects(A, mv(3291, 3200, false)), "members_only");
+        let t = t.member(A);
+        assert!(t.decide(A, mv(3291, 3200, false)).is_ok());
+    }
+
+    #[test]
+    fn a_path_is_walked_over_several_ticks_around_a_wall() {
+        let mut t = Given::new().player(A).at(A, (3227, 3227));
+        t.when(
+            A,
+            Command::WalkTo {
+                x: 3227,
+                y: 3231,
+                run: false,
+            },
+        )
+        .unwrap();
+        t.run_ticks(8);
+        let p = t.world.player(A).unwrap();
+        assert_eq!((p.x, p.y), (3227, 3231));
+        assert!(p.path.is_none());
+    }
+
+    #[test]
+    fn running_a_path_covers_two_tiles_a_tick() {
+        let mut t = Given::new().player(A);
+        t.when(
+            A,
+            Command::WalkTo {
+                x: 3222,
+                y: 3210,
+                run: true,
+            },
+        )
+        .unwrap();
+        t.run_ticks(4);
+        assert_eq!(t.world.player(A).unwrap().y, 3210);
+    }
+
+    #[test]
+    fn a_chat_line_is_said_and_an_empty_one_is_rejected() {
+        let mut t = Given::new().player(A);
+        assert_eq!(t.rejects(A, Command::Say { text: " ".into() }), "bad_text");
+        t.when(A, Command::Say { text: "hi".into() }).unwrap();
+        assert_eq!(t.world.player(A).unwrap().last_say.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn a_player_not_in_the_world_cannot_act() {
+        let t = Given::new();
+        assert_eq!(t.rejects(A, mv(1, 1, false)), "not_spawned");
+    }
+}

@@ -1,0 +1,228 @@
+//! Prayers (Tapasya): activate and deactivate, drain per tick (slowed by worn prayer bonus),
+//! protection from melee, restore at an altar.
+
+use super::equipment::bonuses;
+use super::{Decision, Player, REACH, Rejection, World};
+use crate::content::ObjectKind;
+use loh_events::{EventBody, Skill};
+use uuid::Uuid;
+
+impl World {
+    /// `(attack, strength, defence)` percent multipliers of active prayers.
+    pub fn prayer_mults(&self, p: &Player) -> (u32, u32, u32) {
+        let mut m = (100, 100, 100);
+        for id in &p.prayers {
+            if let Some(d) = self.content.prayers.get(id) {
+                m.0 = m.0.max(d.attack_mult);
+                m.1 = m.1.max(d.strength_mult);
+                m.2 = m.2.max(d.defence_mult);
+            }
+        }
+        m
+    }
+
+    pub(crate) fn protected_from_melee(&self, p: &Player) -> bool {
+        p.prayers.iter().any(|id| {
+            self.content
+                .prayers
+                .get(id)
+                .and_then(|d| d.protect.as_deref())
+                == Some("melee")
+        })
+    }
+
+    /// Ticks between one-point drains for the active prayers, or `None` when none is active:
+    /// `(60 + 2 · bonus) · 60 / Σ(3600 / drain_ticks)`, at least 1.
+    pub fn drain_interval(&self, p: &Player) -> Option<u64> {
+        let rate: u64 = p
+            .prayers
+            .iter()
+            .filter_map(|id| self.content.prayers.get(id))
+            .map(|d| 3600 / u64::from(d.drain_ticks))
+            .sum();
+        if rate == 0 {
+            return None;
+        }
+        let bonus = u64::try_from(bonuses(&self.content, p).prayer.max(0)).unwrap_or(0);
+        Some(((60 + 2 * bonus) * 60 / rate).max(1))
+    }
+
+    pub(super) fn decide_pray(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        prayer: &str,
+        on: bool,
+    ) -> Decision {
+        let def = self
+            .content
+            .prayers
+            .get(prayer)
+            .ok_or_else(|| Rejection::new("no_such_prayer", format!("no prayer {prayer}")))?;
+        let active = p.prayers.contains(prayer);
+        if !on {
+            self.rule(active, "not_active", format!("{} is not active", def.name))?;
+            return Ok(vec![EventBody::PrayerDeactivated {
+                player_id,
+                prayer: prayer.to_owned(),
+            }]);
+        }
+        self.rule(
+            !active,
+            "already_active",
+            format!("{} is already active", def.name),
+        )?;
+        self.rule(
+            p.skills.level(Skill::Prayer) >= def.level,
+            "level_too_low",
+            format!("{} needs Prayer level {}", def.name, def.level),
+        )?;
+        self.rule(
+            p.prayer_points > 0,
+            "no_prayer_points",
+            "recharge at an altar",
+        )?;
+        Ok(vec![EventBody::PrayerActivated {
+            player_id,
+            prayer: prayer.to_owned(),
+        }])
+    }
+
+    pub(super) fn decide_altar(&self, player_id: Uuid, p: &Player) -> Decision {
+        let near = self
+            .content
+            .objects_near(ObjectKind::Altar, p.x, p.y, REACH)
+            .next()
+            .is_some();
+        self.rule(near, "not_in_range", "no altar within reach")?;
+        let max = u32::from(p.skills.level(Skill::Prayer));
+        self.rule(
+            p.prayer_points < max,
+            "already_full",
+            "prayer points are full",
+        )?;
+        Ok(vec![EventBody::PrayerRestored {
+            player_id,
+            points: max - p.prayer_points,
+        }])
+    }
+
+    /// Drain for this tick (players phase): a point every interval; at zero all prayers stop.
+    pub(super) fn prayer_step(&self, player_id: Uuid) -> Vec<EventBody> {
+        let Some(p) = self.players.get(&player_id) else {
+            return Vec::new();
+        };
+        let Some(interval) = self.drain_interval(p) else {
+            return Vec::new();
+        };
+        let since = self.tick.saturating_sub(p.prayer_since);
+        if since == 0 || !since.is_multiple_of(interval) {
+            return Vec::new();
+        }
+        let mut events = vec![EventBody::PrayerDrained {
+            player_id,
+            points: 1,
+        }];
+        if p.prayer_points <= 1 {
+            events.extend(p.prayers.iter().map(|id| EventBody::PrayerDeactivated {
+                player_id,
+                prayer: id.clone(),
+            }));
+        }
+        events
+    }
+
+    pub(super) fn apply_prayer(&mut self, body: &EventBody) {
+        let tick = self.tick;
+        match body {
+            EventBody::PrayerActivated { player_id, prayer } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.prayers.insert(prayer.clone());
+                    p.prayer_since = tick;
+                }
+            }
+            EventBody::PrayerDeactivated { player_id, prayer } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.prayers.remove(prayer);
+                    p.prayer_since = tick;
+                }
+            }
+            EventBody::PrayerDrained { player_id, points } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.prayer_points = p.prayer_points.saturating_sub(*points);
+                }
+            }
+            EventBody::PrayerRestored { player_id, points } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.prayer_points += points;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+    use loh_commands::Command;
+    use loh_events::EventBody;
+
+    fn pray(prayer: &str, on: bool) -> Command {
+        Command::Pray {
+            prayer: prayer.into(),
+            on,
+        }
+    }
+
+    #[test]
+    fn thick_skin_drains_a_point_every_six_ticks_and_stops_at_zero() {
+        let mut t = Given::new().player(A);
+        t.when(A, pray("thick_skin", true)).unwrap();
+        t.run_ticks(5);
+        assert_eq!(t.world.player(A).unwrap().prayer_points, 1);
+        let events = t.run_ticks(1);
+        assert!(events.contains(&EventBody::PrayerDrained {
+            player_id: A,
+            points: 1
+        }));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, EventBody::PrayerDeactivated { .. }))
+        );
+        let p = t.world.player(A).unwrap();
+        assert_eq!(p.prayer_points, 0);
+        assert!(p.prayers.is_empty());
+        assert_eq!(t.rejects(A, pray("thick_skin", true)), "no_prayer_points");
+    }
+
+    #[test]
+    fn a_prayer_above_the_level_is_refused() {
+        let t = Given::new().player(A);
+        assert_eq!(
+            t.rejects(A, pray("protect_from_melee", true)),
+            "level_too_low"
+        );
+    }
+
+    #[test]
+    fn a_holy_symbol_slows_the_drain() {
+        let mut t = Given::new().player(A).minted(A, "holy_symbol", 1);
+        t.when(A, Command::Equip { slot: 7 }).unwrap();
+        t.when(A, pray("thick_skin", true)).unwrap();
+        let p = t.world.player(A).unwrap();
+        assert_eq!(t.world.drain_interval(p), Some(7));
+    }
+
+    #[test]
+    fn an_altar_restores_prayer_points() {
+        let mut t = Given::new().player(A).at(A, (3210, 3231));
+        t.when(A, pray("thick_skin", true)).unwrap();
+        t.run_ticks(6);
+        t.when(A, Command::PrayAtAltar).unwrap();
+        assert_eq!(t.world.player(A).unwrap().prayer_points, 1);
+        let t = Given::new().player(A);
+        assert_eq!(t.rejects(A, Command::PrayAtAltar), "not_in_range");
+    }
+}

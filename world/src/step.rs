@@ -1,0 +1,262 @@
+//! [`step`]: the one deterministic tick step.
+//!
+//! The live tick writer, `loh replay resimulate`, the property tests and the benchmarks all
+//! advance the world through this function, so what a re-run produces is what the writer
+//! produced, byte for byte, by construction. A tick is: input (players entering for the first
+//! time, sessions opened or closed, then commands in the order given), then the world's phases
+//! NPCs → players → combat → flush ([`PHASES`]). Every event gets its envelope here
+//! ([`NewEvent`]: id, stream version, cause) from the state just before it is applied.
+//!
+//! What stays with the caller: which commands reach the step (the writer answers duplicates
+//! and over-budget commands itself, unjournaled), the clock (`now_us`), and storage.
+
+use crate::phases::PHASES;
+use crate::{Rejection, World};
+use loh_commands::Command;
+use loh_events::{EventBody, NewEvent};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The player id under which a tick's inputs other than commands are journaled, with
+/// `seq` = the tick, so the journal alone replays the world (`loh replay resimulate`).
+pub const TICK_INPUTS_PLAYER: Uuid = Uuid::nil();
+
+/// Commands a player may have decided per tick; the writer refuses the rest with
+/// `rate_limited`, unjournaled, so the same seq can be sent again later.
+pub const ACTIONS_PER_TICK: usize = 8;
+
+/// A tick's inputs other than commands: players entering for the first time (decided in the
+/// order given, which the writer makes id order) and sessions opened (`true`) or closed, in
+/// arrival order. Journaled as MessagePack under [`TICK_INPUTS_PLAYER`], ahead of the tick's
+/// commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TickInputs {
+    pub spawns: Vec<Uuid>,
+    pub presence: Vec<(Uuid, bool)>,
+}
+
+impl TickInputs {
+    pub fn is_empty(&self) -> bool {
+        self.spawns.is_empty() && self.presence.is_empty()
+    }
+}
+
+/// One command to decide in a step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepCommand<'a> {
+    /// The command's id: its events' cause and its RNG's seed ([`command_id`]).
+    pub command_id: Uuid,
+    pub player_id: Uuid,
+    pub command: &'a Command,
+}
+
+/// How one command of a step was decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The indexes of this command's own events in the step's output (empty when refused).
+    pub events: std::ops::Range<usize>,
+    /// `Ok` when accepted (its events are in the step's output), or why it changed nothing.
+    pub result: Result<(), Rejection>,
+}
+
+/// What one tick step produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepOutput {
+    /// Every event of the tick, in order, with its envelope.
+    pub events: Vec<NewEvent>,
+    /// Each command's decision, in the order given.
+    pub decided: Vec<Decided>,
+}
+
+/// Runs tick `tick` on `world`: inputs, commands in the order given, then [`PHASES`]. Pure and
+/// deterministic: the same world, tick, clock reading, inputs and commands give the same events.
+pub fn step(
+    world: &mut World,
+    tick: u64,
+    now_us: i64,
+    inputs: &TickInputs,
+    commands: &[StepCommand<'_>],
+) -> StepOutput {
+    world.begin_tick(tick);
+    let mut out = StepOutput::default();
+    let events = &mut out.events;
+    let mut emit = |world: &mut World, cause: Uuid, bodies: Vec<EventBody>| {
+        for body in bodies {
+            push_new(events, world, tick, now_us, cause, body);
+            world.apply(&events.last().expect("just pushed").body);
+        }
+    };
+    for &player_id in &inputs.spawns {
+        let bodies = world.spawn(player_id);
+        emit(world, spawn_cause(player_id), bodies);
+    }
+    // Sessions opened and closed, in arrival order (friends see it; a trade is cancelled).
+    for &(player_id, online) in &inputs.presence {
+        let bodies = world.presence(player_id, online);
+        emit(world, presence_cause(player_id, tick), bodies);
+    }
+    for c in commands {
+        let first_event = out.events.len();
+        let mut rng = world.rng_for(c.command_id);
+        let result = match world.decide(c.player_id, c.command, &mut rng) {
+            Ok(bodies) => {
+                for body in bodies {
+                    push_new(&mut out.events, world, tick, now_us, c.command_id, body);
+                    world.apply(&out.events.last().expect("just pushed").body);
+                }
+                Ok(())
+            }
+            Err(r) => Err(r),
+        };
+        out.decided.push(Decided {
+            events: first_event..out.events.len(),
+            result,
+        });
+    }
+    // The world's phases after input: NPCs → players → combat → flush.
+    for phase in PHASES {
+        world.run_phase(phase, &mut |world, cause, body| {
+            push_new(&mut out.events, world, tick, now_us, cause, body.clone());
+        });
+    }
+    out
+}
+
+/// The id of a client command: its shard, player and sequence number.
+pub fn command_id(shard: &str, player_id: Uuid, seq: u64) -> Uuid {
+    derive_id(&[shard.as_bytes(), player_id.as_bytes(), &seq.to_be_bytes()])
+}
+
+/// The journal id of tick `tick`'s inputs in `shard`.
+pub fn inputs_id(shard: &str, tick: u64) -> Uuid {
+    derive_id(&[b"inputs", shard.as_bytes(), &tick.to_be_bytes()])
+}
+
+/// The cause of a player's entering events.
+fn spawn_cause(player_id: Uuid) -> Uuid {
+    derive_id(&[b"spawn", player_id.as_bytes()])
+}
+
+/// The cause of a session's opening or closing in `tick`.
+fn presence_cause(player_id: Uuid, tick: u64) -> Uuid {
+    derive_id(&[b"presence", player_id.as_bytes(), &tick.to_be_bytes()])
+}
+
+/// Adds `body` as the next event of `events` and of its stream (the world has not applied it
+/// yet; its stream version is the world's plus one).
+pub fn push_new(
+    events: &mut Vec<NewEvent>,
+    world: &World,
+    tick: u64,
+    now_us: i64,
+    cause: Uuid,
+    body: EventBody,
+) {
+    let index = events.len() as u64;
+    events.push(NewEvent {
+        event_id: derive_id(&[cause.as_bytes(), &index.to_be_bytes(), &tick.to_be_bytes()]),
+        stream_id: body.stream_id(),
+        stream_version: world.stream_version(&body) + 1,
+        tick,
+        correlation_id: cause,
+        causation_id: Some(cause),
+        occurred_at_us: now_us,
+        body,
+    });
+}
+
+/// A deterministic UUID from its parts (SHA-256, version 8).
+pub fn derive_id(parts: &[&[u8]]) -> Uuid {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u32).to_be_bytes());
+        h.update(p);
+    }
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MapConfig;
+
+    const A: Uuid = Uuid::from_u128(0xA);
+
+    #[test]
+    fn a_step_gives_the_same_events_from_the_same_world_and_inputs() {
+        let run = || {
+            let mut world = World::new(MapConfig::default());
+            let inputs = TickInputs {
+                spawns: vec![A],
+                presence: vec![(A, true)],
+            };
+            let mut out = step(&mut world, 1, 7, &inputs, &[]);
+            let walk = Command::WalkTo {
+                x: 3230,
+                y: 3218,
+                run: false,
+            };
+            let cmd = StepCommand {
+                command_id: command_id("s", A, 1),
+                player_id: A,
+                command: &walk,
+            };
+            let second = step(&mut world, 2, 8, &TickInputs::default(), &[cmd]);
+            out.events.extend(second.events);
+            (out.events, second.decided)
+        };
+        let (events, decided) = run();
+        assert!(events.len() > 3, "spawn, kit, presence, path and a step");
+        assert_eq!(decided.len(), 1);
+        assert_eq!(decided[0].result, Ok(()));
+        assert_eq!(run(), (events, decided));
+    }
+
+    #[test]
+    fn a_refused_command_is_reported_in_order_and_adds_no_event() {
+        let mut world = World::new(MapConfig::default());
+        let say = Command::Say { text: "hi".into() };
+        let cmd = StepCommand {
+            command_id: command_id("s", A, 1),
+            player_id: A,
+            command: &say,
+        };
+        let out = step(&mut world, 1, 0, &TickInputs::default(), &[cmd]);
+        assert_eq!(out.decided.len(), 1);
+        assert_eq!(out.decided[0].events, 0..0);
+        assert_eq!(
+            out.decided[0].result.as_ref().map_err(|r| r.code),
+            Err("not_spawned")
+        );
+        assert!(
+            out.events
+                .iter()
+                .all(|e| e.correlation_id != command_id("s", A, 1)),
+            "the world's phases ran, the command added nothing"
+        );
+    }
+
+    #[test]
+    fn each_event_carries_its_stream_version_before_it_was_applied() {
+        let mut world = World::new(MapConfig::default());
+        let inputs = TickInputs {
+            spawns: vec![A],
+            presence: vec![],
+        };
+        let out = step(&mut world, 1, 0, &inputs, &[]);
+        let versions: Vec<u64> = out
+            .events
+            .iter()
+            .filter(|e| e.body.player_id() == Some(A))
+            .map(|e| e.stream_version)
+            .collect();
+        // The spawn creates the stream: its version is counted from the record it makes.
+        assert!(
+            versions.windows(2).all(|w| w[1] == w[0] + 1),
+            "{versions:?}"
+        );
+    }
+}
