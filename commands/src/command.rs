@@ -155,11 +155,11 @@ pub enum ShapeError {
 
 impl ShapeError {
     /// The stable rejection code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::RejectionCode {
         match self {
-            ShapeError::BadText => "bad_text",
-            ShapeError::ControlCharacters => "bad_text",
-            ShapeError::ZeroQuantity => "bad_quantity",
+            ShapeError::BadText => crate::RejectionCode::BadText,
+            ShapeError::ControlCharacters => crate::RejectionCode::BadText,
+            ShapeError::ZeroQuantity => crate::RejectionCode::BadQuantity,
         }
     }
 }

@@ -9,14 +9,17 @@
 //! - [`frame`]: [`ClientFrame`] and [`ServerFrame`], and their codec with size limits.
 //! - [`guard`]: the structural check of MessagePack bytes that runs before decoding.
 //! - [`auth`]: the JSON bodies of the auth routes.
+//! - [`rejection`]: [`RejectionCode`], why a command changed nothing.
 
 pub mod auth;
 pub mod command;
 pub mod frame;
 pub mod guard;
+pub mod rejection;
 
 pub use command::{Command, ShapeError};
 pub use frame::{
     ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, decode_client,
     decode_server, encode_client, encode_server,
 };
+pub use rejection::RejectionCode;

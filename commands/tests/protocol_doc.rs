@@ -120,3 +120,47 @@ fn every_frame_in_the_protocol_document_matches_the_encoder() {
         wrong.join("\n")
     );
 }
+
+/// The rejection codes of `docs/protocol.md`'s table, in order.
+fn documented_rejection_codes(doc: &str) -> Vec<String> {
+    let start = doc.find("## Rejection codes").expect("the section");
+    let section = &doc[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    section[..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| {
+            let first = l.split('|').nth(1).unwrap_or_default();
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_protocol_document_lists_exactly_the_rejection_codes_of_the_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .expect("docs/protocol.md");
+    let documented = documented_rejection_codes(&doc);
+    let coded: Vec<String> = loh_commands::RejectionCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        documented, coded,
+        "docs/protocol.md and RejectionCode differ"
+    );
+}
+
+#[test]
+fn a_code_missing_from_the_document_is_noticed() {
+    let doc = "## Rejection codes\n\n| code | meaning |\n|---|---|\n| `too_far` | x |\n| `no_such_shop`, `not_in_stock` | y |\n\n## Error codes\n| `bad_frame` |";
+    assert_eq!(
+        documented_rejection_codes(doc),
+        ["too_far", "no_such_shop", "not_in_stock"]
+    );
+}

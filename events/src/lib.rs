@@ -8,6 +8,7 @@
 //! - [`codec`]: stored bytes ⇄ bodies, with upcasting of old schema versions.
 //! - [`envelope`]: [`NewEvent`], [`StoredEvent`], the canonical bytes and [`ChainVerifier`].
 //! - [`store`]: the [`EventStore`] trait.
+//! - [`value`]: what each event mints and burns (the ledger's rules, written once).
 //! - [`pg`]: the PostgreSQL store; [`sqlite`]: the embedded SQLite store.
 
 pub mod body;
@@ -18,6 +19,7 @@ pub mod pg;
 #[cfg(feature = "store")]
 pub mod sqlite;
 pub mod store;
+pub mod value;
 
 pub use body::{
     AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, Target, WORLD_STREAM,

@@ -304,7 +304,7 @@ async fn read_loop(
                     Some(ServerFrame::Rejected {
                         seq,
                         tick: state.tick.current_tick(),
-                        code: "rate_limited".into(),
+                        code: loh_commands::RejectionCode::RateLimited.as_str().into(),
                         message: "too many commands; send the same seq again later".into(),
                     })
                 } else {
@@ -322,7 +322,7 @@ async fn read_loop(
                         .map(|_| ServerFrame::Rejected {
                             seq,
                             tick: state.tick.current_tick(),
-                            code: "server_busy".into(),
+                            code: loh_commands::RejectionCode::ServerBusy.as_str().into(),
                             message: "the world is overloaded; retry with the same seq".into(),
                         })
                 }

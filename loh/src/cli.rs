@@ -90,7 +90,7 @@ pub struct Common {
     #[arg(long, env = "LOH_JWT_KEY_FILE")]
     pub jwt_key_file: Option<PathBuf>,
     /// Browser origins allowed to call the game server, comma-separated
-    /// (e.g. https://play.example.com).
+    /// (e.g. <https://play.example.com>).
     #[arg(long, env = "LOH_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 }

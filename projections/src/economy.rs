@@ -79,7 +79,7 @@ impl Projection for Economy {
                 table: ECONOMY_HOURLY.name,
                 key: vec![
                     ("hour", hour.clone()),
-                    ("item", Value::text(item.clone())),
+                    ("item", Value::text(item)),
                     ("flow", Value::text(flow.as_str())),
                     ("reason", Value::text(reason)),
                 ],

@@ -1,15 +1,15 @@
 //! What an event does to items, described once for every read model that counts them.
 //!
-//! The rules mirror the world's `apply` (tick-writer `world/*.rs`) and its value ledger
-//! (`world/ledger.rs`): [`mints_and_burns`] is the ledger's view (value entering and leaving the
-//! game), [`holding_changes`] a player's inventory and bank counts.
+//! The rules mirror the world's `apply` (`loh-world`): [`mints_and_burns`] is the value ledger's
+//! view (value entering and leaving the game), written once in [`loh_events::value`] for the
+//! world, this crate and the replay tools; [`holding_changes`] a player's inventory and bank
+//! counts.
 
 use crate::fold::Value;
 use loh_events::{EventBody, StoredEvent};
 use uuid::Uuid;
 
-/// The coins item: the currency of the wallet.
-pub const COINS: &str = "coins";
+pub use loh_events::value::{COINS, Flow, mints_and_burns};
 
 /// A change of one player's count of one item in one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,55 +143,6 @@ pub fn holding_changes(body: &EventBody) -> Vec<Change> {
                 }
             }
             out
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// Whether the item leaves the game (`burned`) or enters it (`minted`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Minted,
-    Burned,
-}
-
-impl Flow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Minted => "minted",
-            Flow::Burned => "burned",
-        }
-    }
-}
-
-/// The mints (with their source) and burns (with their sink) of `body`: the world's ledger.
-pub fn mints_and_burns(body: &EventBody) -> Vec<(Flow, String, String, u32)> {
-    let m = |reason: &str, item: &str, qty: u32| (Flow::Minted, reason.into(), item.into(), qty);
-    let b = |reason: &str, item: &str, qty: u32| (Flow::Burned, reason.into(), item.into(), qty);
-    match body {
-        EventBody::ItemsMinted {
-            item, qty, source, ..
-        } => vec![m(source, item, *qty)],
-        EventBody::ItemsBurned {
-            item, qty, sink, ..
-        } => vec![b(sink, item, *qty)],
-        EventBody::GroundItemDespawned { item, qty, .. } => vec![b("despawn", item, *qty)],
-        EventBody::ResourceGathered { item, .. } => vec![m("gather", item, 1)],
-        EventBody::ItemsProduced {
-            consumed, produced, ..
-        } => consumed
-            .iter()
-            .map(|s| b("craft", &s.item, s.qty))
-            .chain(produced.iter().map(|s| m("craft", &s.item, s.qty)))
-            .collect(),
-        EventBody::ShopBought {
-            item, qty, price, ..
-        } => vec![b("shop", COINS, *price), m("shop", item, *qty)],
-        EventBody::ShopSold {
-            item, qty, price, ..
-        } => vec![b("shop", item, *qty), m("shop", COINS, *price)],
-        EventBody::NpcDied { loot, .. } => {
-            loot.iter().map(|g| m("npc_drop", &g.item, g.qty)).collect()
         }
         _ => Vec::new(),
     }

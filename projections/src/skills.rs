@@ -7,7 +7,7 @@
 //!
 //! Ranks: per skill by level, then XP (both descending), then `reached_position` (ascending);
 //! overall by total level, then total XP, then `reached_position`. Levels follow from XP (the
-//! OSRS table); `LevelledUp` events are not needed. A new player starts at level 1
+//! OSRS table, `loh_world::skills`); `LevelledUp` events are not needed. A new player starts at level 1
 //! everywhere but Hitpoints, which starts at level 10 (1,154 XP), as in the world.
 
 use crate::flows::player;
@@ -15,8 +15,7 @@ use crate::fold::{Projection, RowOp, TableDef, Value};
 use loh_events::{EventBody, Skill, StoredEvent};
 use std::sync::OnceLock;
 
-/// The most XP a skill can hold.
-pub const MAX_XP: u32 = 200_000_000;
+pub use loh_world::skills::{MAX_XP, level_for, starting_xp, xp_table};
 
 /// Per skill.
 pub const SKILLS: TableDef = TableDef {
@@ -40,35 +39,6 @@ pub const TOTALS: TableDef = TableDef {
     indexes: &["CREATE INDEX IF NOT EXISTS rm_skill_totals_rank \
                 ON rm_skill_totals (total_level DESC, total_xp DESC, reached_position)"],
 };
-
-/// `xp_table()[L - 1]` is the XP needed for level `L` (1..=99), the OSRS table.
-pub fn xp_table() -> &'static [u32; 99] {
-    static TABLE: OnceLock<[u32; 99]> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut table = [0u32; 99];
-        let mut points: u64 = 0;
-        for level in 2..=99u32 {
-            let x = level - 1;
-            points += (f64::from(x) + 300.0 * 2f64.powf(f64::from(x) / 7.0)).floor() as u64;
-            table[(level - 1) as usize] = (points / 4) as u32;
-        }
-        table
-    })
-}
-
-/// The level `xp` reaches.
-pub fn level_for(xp: u32) -> u8 {
-    xp_table().partition_point(|&need| need <= xp) as u8
-}
-
-/// The XP a new player starts with in `skill`.
-pub fn starting_xp(skill: Skill) -> u32 {
-    if skill == Skill::Hitpoints {
-        xp_table()[9]
-    } else {
-        0
-    }
-}
 
 /// The name of a skill (`attack`, `woodcutting`, …), as in the protocol.
 pub fn skill_name(skill: Skill) -> String {
@@ -211,18 +181,5 @@ impl Projection for Skills {
             }
         }
         Ok(ops)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_xp_table_matches_the_osrs_reference_points() {
-        let t = xp_table();
-        assert_eq!((t[0], t[1], t[2], t[9]), (0, 83, 174, 1154));
-        assert_eq!(t[98], 13_034_431);
-        assert_eq!((level_for(0), level_for(83), level_for(MAX_XP)), (1, 2, 99));
     }
 }

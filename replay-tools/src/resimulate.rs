@@ -140,7 +140,7 @@ pub async fn resimulate(
             let outcome = match &decided.result {
                 Ok(()) => Outcome::Accepted,
                 Err(r) => Outcome::Rejected {
-                    code: r.code.to_owned(),
+                    code: r.code.as_str().to_owned(),
                     message: r.message.clone(),
                 },
             };

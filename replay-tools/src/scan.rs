@@ -17,8 +17,7 @@ pub const FLOOD_REJECTIONS: usize = 40;
 pub const FLOOD_WINDOW_TICKS: u64 = 100;
 /// XP a combat skill can gain in one tick (the largest hit times the best rate, generously).
 pub const MAX_COMBAT_XP_PER_TICK: u32 = 400;
-/// The sources an `ItemsMinted` may name; any other mint creates value from nothing.
-pub const MINT_SOURCES: &[&str] = &["starter_kit", "purchase", "drop", "gather", "craft", "shop"];
+pub use loh_events::value::MINT_SOURCES;
 /// A trade is lopsided when one side gets this many times the value of the other.
 pub const LOPSIDED_RATIO: u64 = 10;
 /// Settled trades between two players that link them (besides being friends).

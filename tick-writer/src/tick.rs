@@ -8,7 +8,7 @@
 
 use crate::metrics::TickMetrics;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
-use loh_commands::{Command, ServerFrame};
+use loh_commands::{Command, RejectionCode, ServerFrame};
 use loh_events::{
     AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, Outcome,
 };
@@ -423,7 +423,7 @@ impl TickWriter {
                     frame: ServerFrame::Rejected {
                         seq: p.seq,
                         tick,
-                        code: "rate_limited".into(),
+                        code: RejectionCode::RateLimited.as_str().into(),
                         message: format!("more than {ACTIONS_PER_TICK} commands in one tick"),
                     },
                 }));
@@ -498,7 +498,7 @@ impl TickWriter {
             .unwrap_or_else(|| ServerFrame::Rejected {
                 seq: p.seq,
                 tick,
-                code: "duplicate_seq".into(),
+                code: RejectionCode::DuplicateSeq.as_str().into(),
                 message: format!("seq {} is not above the last decided seq {last}", p.seq),
             });
         self.metrics.duplicates.inc();
@@ -530,13 +530,13 @@ impl TickWriter {
                 self.metrics.rejected.inc();
                 (
                     Outcome::Rejected {
-                        code: r.code.to_owned(),
+                        code: r.code.as_str().to_owned(),
                         message: r.message.clone(),
                     },
                     ServerFrame::Rejected {
                         seq: p.seq,
                         tick,
-                        code: r.code.to_owned(),
+                        code: r.code.as_str().to_owned(),
                         message: r.message,
                     },
                 )

@@ -4,6 +4,7 @@
 use super::inventory::slot_of;
 use super::{Decision, MAX_STACK, Player, REACH, Rejection, World};
 use crate::content::ObjectKind;
+use loh_commands::RejectionCode as Code;
 use loh_events::EventBody;
 use uuid::Uuid;
 
@@ -19,7 +20,7 @@ impl World {
             .objects_near(ObjectKind::Bank, p.x, p.y, REACH)
             .next()
             .is_some();
-        self.rule(near, "not_in_range", "no bank within reach")
+        self.rule(near, Code::NotInRange, "no bank within reach")
     }
 
     fn bank_room(
@@ -34,7 +35,7 @@ impl World {
             let cap = if p.members { BANK_MEMBERS } else { BANK_FREE };
             self.rule(
                 p.bank.len() + *new_items < cap,
-                "bank_full",
+                Code::BankFull,
                 format!("the bank holds {cap} distinct items"),
             )?;
             *new_items += 1;
@@ -45,7 +46,7 @@ impl World {
             .filter(|q| *q <= MAX_STACK);
         self.rule(
             total.is_some(),
-            "stack_full",
+            Code::StackFull,
             format!("a bank stack holds at most {MAX_STACK}"),
         )
     }
@@ -94,7 +95,7 @@ impl World {
                 .and_then(|q| q.checked_add(s.qty));
             self.rule(
                 total.is_some_and(|t| t <= MAX_STACK),
-                "stack_full",
+                Code::StackFull,
                 "a bank stack would pass the maximum",
             )?;
             new_items = probe;
@@ -106,7 +107,11 @@ impl World {
                 qty: s.qty,
             });
         }
-        self.rule(!events.is_empty(), "empty_inventory", "nothing to deposit")?;
+        self.rule(
+            !events.is_empty(),
+            Code::EmptyInventory,
+            "nothing to deposit",
+        )?;
         Ok(events)
     }
 
@@ -119,11 +124,11 @@ impl World {
     ) -> Decision {
         self.near_bank(p)?;
         let have = p.bank.get(item).copied().unwrap_or(0);
-        self.rule(have > 0, "not_in_bank", format!("no {item} in the bank"))?;
+        self.rule(have > 0, Code::NotInBank, format!("no {item} in the bank"))?;
         let qty = qty.min(have);
         self.rule(
             p.inventory.room_for(&self.content, item, qty),
-            "inventory_full",
+            Code::InventoryFull,
             "no room in the inventory",
         )?;
         Ok(vec![EventBody::BankWithdrawn {

@@ -6,6 +6,7 @@ use super::{
     Decision, GROUND_DESPAWN_TICKS, GROUND_PRIVATE_TICKS, Player, Rejection, World, WorldRng,
     chebyshev,
 };
+use loh_commands::RejectionCode as Code;
 use loh_events::{AttackStyle, EventBody, GroundItem, Skill, Target};
 use rand::Rng;
 use uuid::Uuid;
@@ -67,10 +68,10 @@ impl World {
         let n = self
             .npcs
             .get(&npc)
-            .ok_or_else(|| Rejection::new("no_such_npc", "that NPC is not here"))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchNpc, "that NPC is not here"))?;
         self.rule(
             chebyshev(p.x, p.y, n.x, n.y) <= COMBAT_RANGE,
-            "not_in_range",
+            Code::NotInRange,
             "too far away",
         )?;
         Ok(vec![EventBody::CombatTargetSet {
@@ -87,21 +88,21 @@ impl World {
     ) -> Decision {
         self.rule(
             other != player_id,
-            "bad_target",
+            Code::BadTarget,
             "you cannot attack yourself",
         )?;
         let o = self
             .players
             .get(&other)
-            .ok_or_else(|| Rejection::new("no_such_player", "no such player"))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchPlayer, "no such player"))?;
         self.rule(
             self.content.is_pvp(p.x, p.y) && self.content.is_pvp(o.x, o.y),
-            "not_in_pvp",
+            Code::NotInPvp,
             "players fight only in a PvP zone",
         )?;
         self.rule(
             chebyshev(p.x, p.y, o.x, o.y) <= COMBAT_RANGE,
-            "not_in_range",
+            Code::NotInRange,
             "too far away",
         )?;
         Ok(vec![EventBody::CombatTargetSet {
@@ -118,7 +119,7 @@ impl World {
             "controlled" => AttackStyle::Controlled,
             _ => {
                 return Err(Rejection::new(
-                    "bad_style",
+                    Code::BadStyle,
                     format!("no attack style {style}"),
                 ));
             }

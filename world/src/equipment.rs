@@ -3,6 +3,7 @@
 use super::inventory::slot_of;
 use super::{Decision, Player, Rejection, World};
 use crate::content::Content;
+use loh_commands::RejectionCode as Code;
 use loh_events::{EquipSlot, EventBody, Skill};
 use uuid::Uuid;
 
@@ -40,9 +41,9 @@ impl World {
     pub(super) fn decide_equip(&self, player_id: Uuid, p: &Player, slot: u8) -> Decision {
         let s = slot_of(p, slot)?;
         let def = self.content.item(&s.item);
-        let equip = def
-            .and_then(|d| d.equip.as_ref())
-            .ok_or_else(|| Rejection::new("not_equipable", format!("{} cannot be worn", s.item)))?;
+        let equip = def.and_then(|d| d.equip.as_ref()).ok_or_else(|| {
+            Rejection::new(Code::NotEquipable, format!("{} cannot be worn", s.item))
+        })?;
         self.members_item(p, &s.item)?;
         let (att, def_lvl) = (
             p.skills.level(Skill::Attack),
@@ -50,7 +51,7 @@ impl World {
         );
         self.rule(
             att >= equip.attack_level && def_lvl >= equip.defence_level,
-            "level_too_low",
+            Code::LevelTooLow,
             format!(
                 "{} needs Attack {} and Defence {}",
                 s.item, equip.attack_level, equip.defence_level
@@ -58,7 +59,7 @@ impl World {
         )?;
         self.rule(
             !self.trades.contains_key(&player_id),
-            "in_trade",
+            Code::InTrade,
             "finish the trade first",
         )?;
         Ok(vec![EventBody::ItemEquipped {
@@ -71,13 +72,13 @@ impl World {
 
     pub(super) fn decide_unequip(&self, player_id: Uuid, p: &Player, name: &str) -> Decision {
         let equip_slot = parse_slot(name)
-            .ok_or_else(|| Rejection::new("bad_slot", format!("no slot {name}")))?;
+            .ok_or_else(|| Rejection::new(Code::BadSlot, format!("no slot {name}")))?;
         let item = p
             .worn(equip_slot)
-            .ok_or_else(|| Rejection::new("empty_slot", format!("nothing worn in {name}")))?;
+            .ok_or_else(|| Rejection::new(Code::EmptySlot, format!("nothing worn in {name}")))?;
         self.rule(
             p.inventory.room_for(&self.content, item, 1),
-            "inventory_full",
+            Code::InventoryFull,
             "no room in the inventory",
         )?;
         Ok(vec![EventBody::ItemUnequipped {

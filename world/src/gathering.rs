@@ -4,6 +4,7 @@
 
 use super::{Decision, Player, REACH, Rejection, World, WorldRng, chebyshev};
 use crate::content::NodeDef;
+use loh_commands::RejectionCode as Code;
 use loh_events::EventBody;
 use rand::Rng;
 use uuid::Uuid;
@@ -27,17 +28,17 @@ impl World {
         let def = &self.content.nodes[&place.node];
         self.rule(
             chebyshev(p.x, p.y, place.x, place.y) <= REACH,
-            "not_in_range",
+            Code::NotInRange,
             "walk next to it first",
         )?;
         self.rule(
             !self.depleted.contains_key(&node),
-            "node_depleted",
+            Code::NodeDepleted,
             format!("the {} is depleted", def.name),
         )?;
         self.rule(
             p.inventory.room_for(&self.content, &def.item, 1),
-            "inventory_full",
+            Code::InventoryFull,
             "no room in the inventory",
         )?;
         Ok(def)
@@ -45,22 +46,22 @@ impl World {
 
     pub(super) fn decide_gather(&self, player_id: Uuid, p: &Player, x: i32, y: i32) -> Decision {
         let node = *self.content.node_at.get(&(x, y)).ok_or_else(|| {
-            Rejection::new("no_such_node", format!("nothing to gather at ({x}, {y})"))
+            Rejection::new(Code::NoSuchNode, format!("nothing to gather at ({x}, {y})"))
         })?;
         let def = &self.content.nodes[&self.content.node_placements[node as usize].node];
         self.rule(
             !def.members || p.members,
-            "members_only",
+            Code::MembersOnly,
             format!("the {} is for members", def.name),
         )?;
         self.rule(
             p.skills.level(def.skill) >= def.level,
-            "level_too_low",
+            Code::LevelTooLow,
             format!("{} needs {:?} level {}", def.name, def.skill, def.level),
         )?;
         self.rule(
             self.tool_power(p, &def.tool).is_some(),
-            "no_tool",
+            Code::NoTool,
             format!("you need a {}", def.tool),
         )?;
         self.gather_check(p, node)?;
@@ -80,7 +81,7 @@ impl World {
             Err(r) => {
                 return vec![EventBody::GatheringStopped {
                     player_id,
-                    reason: r.code.to_owned(),
+                    reason: r.code.as_str().to_owned(),
                 }];
             }
         };

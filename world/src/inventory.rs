@@ -6,6 +6,7 @@ use super::{
     World, chebyshev,
 };
 use crate::content::Content;
+use loh_commands::RejectionCode as Code;
 use loh_events::{EventBody, GroundItem, Skill};
 use uuid::Uuid;
 
@@ -173,7 +174,7 @@ impl Inventory {
 pub(crate) fn slot_of(p: &Player, slot: u8) -> Result<&Slot, Rejection> {
     p.inventory
         .slot(slot)
-        .ok_or_else(|| Rejection::new("empty_slot", format!("inventory slot {slot} is empty")))
+        .ok_or_else(|| Rejection::new(Code::EmptySlot, format!("inventory slot {slot} is empty")))
 }
 
 impl World {
@@ -187,7 +188,7 @@ impl World {
         slot_of(p, from)?;
         self.rule(
             usize::from(to) < SLOTS,
-            "bad_slot",
+            Code::BadSlot,
             format!("slot {to} is not 0–27"),
         )?;
         Ok(vec![EventBody::ItemMoved {
@@ -201,7 +202,7 @@ impl World {
         let s = slot_of(p, slot)?;
         self.rule(
             !self.trades.contains_key(&player_id),
-            "in_trade",
+            Code::InTrade,
             "finish the trade first",
         )?;
         Ok(vec![EventBody::ItemDropped {
@@ -230,16 +231,16 @@ impl World {
             .ground
             .get(&ground_id)
             .filter(|g| self.ground_visible(g, player_id))
-            .ok_or_else(|| Rejection::new("no_such_item", "that item is not on the ground"))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchItem, "that item is not on the ground"))?;
         self.rule(
             chebyshev(p.x, p.y, g.x, g.y) <= REACH,
-            "not_in_range",
+            Code::NotInRange,
             "walk to the item first",
         )?;
         self.members_item(p, &g.item)?;
         self.rule(
             p.inventory.room_for(&self.content, &g.item, g.qty),
-            "inventory_full",
+            Code::InventoryFull,
             "no room in the inventory",
         )?;
         Ok(vec![EventBody::ItemPickedUp {
@@ -256,7 +257,7 @@ impl World {
             .content
             .item(&s.item)
             .and_then(|d| d.heals)
-            .ok_or_else(|| Rejection::new("not_food", format!("{} is not food", s.item)))?;
+            .ok_or_else(|| Rejection::new(Code::NotFood, format!("{} is not food", s.item)))?;
         let max = u32::from(p.skills.level(Skill::Hitpoints));
         Ok(vec![
             EventBody::ItemsBurned {
@@ -278,7 +279,7 @@ impl World {
         let members = self.content.item(item).is_some_and(|d| d.members);
         self.rule(
             !members || p.members,
-            "members_only",
+            Code::MembersOnly,
             format!("{item} is for members"),
         )
     }

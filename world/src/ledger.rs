@@ -3,6 +3,7 @@
 
 use super::World;
 use loh_events::EventBody;
+use loh_events::value::{Flow, for_each_flow};
 use std::collections::BTreeMap;
 
 /// Mints and burns per item, and per (source or sink, item).
@@ -33,44 +34,10 @@ impl Ledger {
 
     /// Records the mints and burns an event carries (called by [`World::apply`]).
     pub fn record(&mut self, body: &EventBody) {
-        match body {
-            EventBody::ItemsMinted {
-                item, qty, source, ..
-            } => self.mint(source, item, *qty),
-            EventBody::ItemsBurned {
-                item, qty, sink, ..
-            } => self.burn(sink, item, *qty),
-            EventBody::GroundItemDespawned { item, qty, .. } => self.burn("despawn", item, *qty),
-            EventBody::ResourceGathered { item, .. } => self.mint("gather", item, 1),
-            EventBody::ItemsProduced {
-                consumed, produced, ..
-            } => {
-                for s in consumed {
-                    self.burn("craft", &s.item, s.qty);
-                }
-                for s in produced {
-                    self.mint("craft", &s.item, s.qty);
-                }
-            }
-            EventBody::ShopBought {
-                item, qty, price, ..
-            } => {
-                self.burn("shop", super::COINS, *price);
-                self.mint("shop", item, *qty);
-            }
-            EventBody::ShopSold {
-                item, qty, price, ..
-            } => {
-                self.burn("shop", item, *qty);
-                self.mint("shop", super::COINS, *price);
-            }
-            EventBody::NpcDied { loot, .. } => {
-                for g in loot {
-                    self.mint("npc_drop", &g.item, g.qty);
-                }
-            }
-            _ => {}
-        }
+        for_each_flow(body, |flow, reason, item, qty| match flow {
+            Flow::Minted => self.mint(reason, item, qty),
+            Flow::Burned => self.burn(reason, item, qty),
+        });
     }
 
     /// minted − burned per item (items never minted are absent).

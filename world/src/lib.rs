@@ -41,7 +41,7 @@ pub mod trading;
 pub mod view;
 
 use crate::content::Content;
-use loh_commands::Command;
+use loh_commands::{Command, RejectionCode as Code};
 use loh_events::{EventBody, GroundItem};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -51,6 +51,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use ledger::Ledger;
+pub use loh_commands::RejectionCode;
 pub use state::{Npc, Player, Trade};
 
 /// The RNG every decision draws from.
@@ -59,7 +60,7 @@ pub type WorldRng = ChaCha8Rng;
 /// The largest stack (and any quantity): 2,147,483,647.
 pub const MAX_STACK: u32 = i32::MAX as u32;
 /// The item id of coins.
-pub const COINS: &str = "coins";
+pub use loh_events::value::COINS;
 /// Tiles a player may move per tick.
 pub const WALK_TILES: u32 = 1;
 pub const RUN_TILES: u32 = 2;
@@ -100,15 +101,15 @@ impl MapConfig {
     }
 }
 
-/// Why a command changed nothing. `code` is stable and snake_case.
+/// Why a command changed nothing: a stable [`RejectionCode`] and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    pub code: &'static str,
+    pub code: RejectionCode,
     pub message: String,
 }
 
 impl Rejection {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Rejection {
+    pub fn new(code: RejectionCode, message: impl Into<String>) -> Rejection {
         Rejection {
             code,
             message: message.into(),
@@ -271,7 +272,7 @@ impl World {
         let p = self
             .players
             .get(&player_id)
-            .ok_or_else(|| Rejection::new("not_spawned", "the player is not in the world"))?;
+            .ok_or_else(|| Rejection::new(Code::NotSpawned, "the player is not in the world"))?;
         let id = player_id;
         match cmd {
             Command::Move { x, y, run } => self.decide_move(id, p, *x, *y, *run),
@@ -406,7 +407,7 @@ impl World {
     fn rule(
         &self,
         ok: bool,
-        code: &'static str,
+        code: RejectionCode,
         message: impl Into<String>,
     ) -> Result<(), Rejection> {
         if ok {

@@ -2,6 +2,7 @@
 //! to a target over several ticks; zone borders (members zones refuse free players).
 
 use super::{Decision, Player, RUN_TILES, Rejection, WALK_TILES, World, chebyshev};
+use loh_commands::RejectionCode as Code;
 use loh_events::EventBody;
 use uuid::Uuid;
 
@@ -26,17 +27,17 @@ impl World {
     fn may_enter(&self, p: &Player, x: i32, y: i32) -> Result<(), Rejection> {
         self.rule(
             self.map.contains(x, y),
-            "out_of_bounds",
+            Code::OutOfBounds,
             format!("({x}, {y}) is outside the map"),
         )?;
         self.rule(
             !self.content.blocked.contains(&(x, y)),
-            "blocked",
+            Code::Blocked,
             format!("({x}, {y}) is blocked"),
         )?;
         self.rule(
             p.members || !self.content.is_members_tile(x, y),
-            "members_only",
+            Code::MembersOnly,
             "that area is for members",
         )
     }
@@ -51,17 +52,17 @@ impl World {
     ) -> Decision {
         self.rule(
             self.map.contains(x, y),
-            "out_of_bounds",
+            Code::OutOfBounds,
             format!("({x}, {y}) is outside the map"),
         )?;
         let distance = chebyshev(p.x, p.y, x, y);
-        self.rule(distance != 0, "no_move", "already on that tile")?;
+        self.rule(distance != 0, Code::NoMove, "already on that tile")?;
         let running = run || self.ran_this_tick.get(&player_id).copied().unwrap_or(false);
         let budget = if running { RUN_TILES } else { WALK_TILES };
         let used = self.moved_this_tick.get(&player_id).copied().unwrap_or(0);
         self.rule(
             used.saturating_add(distance) <= budget,
-            "too_far",
+            Code::TooFar,
             format!("{distance} tiles exceeds the {budget}-tile step left this tick"),
         )?;
         self.may_enter(p, x, y)?;
@@ -88,10 +89,10 @@ impl World {
         run: bool,
     ) -> Decision {
         self.may_enter(p, x, y)?;
-        self.rule((p.x, p.y) != (x, y), "no_move", "already on that tile")?;
+        self.rule((p.x, p.y) != (x, y), Code::NoMove, "already on that tile")?;
         self.rule(
             chebyshev(p.x, p.y, x, y) <= MAX_PATH,
-            "too_far",
+            Code::TooFar,
             format!("a path may reach {MAX_PATH} tiles"),
         )?;
         Ok(vec![EventBody::PathSet {

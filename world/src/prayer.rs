@@ -4,6 +4,7 @@
 use super::equipment::bonuses;
 use super::{Decision, Player, REACH, Rejection, World};
 use crate::content::ObjectKind;
+use loh_commands::RejectionCode as Code;
 use loh_events::{EventBody, Skill};
 use uuid::Uuid;
 
@@ -58,10 +59,14 @@ impl World {
             .content
             .prayers
             .get(prayer)
-            .ok_or_else(|| Rejection::new("no_such_prayer", format!("no prayer {prayer}")))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchPrayer, format!("no prayer {prayer}")))?;
         let active = p.prayers.contains(prayer);
         if !on {
-            self.rule(active, "not_active", format!("{} is not active", def.name))?;
+            self.rule(
+                active,
+                Code::NotActive,
+                format!("{} is not active", def.name),
+            )?;
             return Ok(vec![EventBody::PrayerDeactivated {
                 player_id,
                 prayer: prayer.to_owned(),
@@ -69,17 +74,17 @@ impl World {
         }
         self.rule(
             !active,
-            "already_active",
+            Code::AlreadyActive,
             format!("{} is already active", def.name),
         )?;
         self.rule(
             p.skills.level(Skill::Prayer) >= def.level,
-            "level_too_low",
+            Code::LevelTooLow,
             format!("{} needs Prayer level {}", def.name, def.level),
         )?;
         self.rule(
             p.prayer_points > 0,
-            "no_prayer_points",
+            Code::NoPrayerPoints,
             "recharge at an altar",
         )?;
         Ok(vec![EventBody::PrayerActivated {
@@ -94,11 +99,11 @@ impl World {
             .objects_near(ObjectKind::Altar, p.x, p.y, REACH)
             .next()
             .is_some();
-        self.rule(near, "not_in_range", "no altar within reach")?;
+        self.rule(near, Code::NotInRange, "no altar within reach")?;
         let max = u32::from(p.skills.level(Skill::Prayer));
         self.rule(
             p.prayer_points < max,
-            "already_full",
+            Code::AlreadyFull,
             "prayer points are full",
         )?;
         Ok(vec![EventBody::PrayerRestored {

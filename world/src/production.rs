@@ -2,6 +2,7 @@
 //! range. One `ItemsProduced` event consumes the inputs and produces the outputs, with XP.
 
 use super::{Decision, Player, REACH, Rejection, World};
+use loh_commands::RejectionCode as Code;
 use loh_events::{EventBody, ItemQty};
 use uuid::Uuid;
 
@@ -11,15 +12,15 @@ impl World {
             .content
             .recipes
             .get(recipe)
-            .ok_or_else(|| Rejection::new("no_such_recipe", format!("no recipe {recipe}")))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchRecipe, format!("no recipe {recipe}")))?;
         self.rule(
             !r.members || p.members,
-            "members_only",
+            Code::MembersOnly,
             format!("{recipe} is for members"),
         )?;
         self.rule(
             p.skills.level(r.skill) >= r.level,
-            "level_too_low",
+            Code::LevelTooLow,
             format!("{recipe} needs {:?} level {}", r.skill, r.level),
         )?;
         if let Some(station) = r.station {
@@ -30,17 +31,17 @@ impl World {
                 .is_some();
             self.rule(
                 near,
-                "not_in_range",
+                Code::NotInRange,
                 format!("no {station:?} within reach").to_lowercase(),
             )?;
         }
         if let Some(tool) = &r.tool {
-            self.rule(p.has(tool, 1), "no_tool", format!("you need a {tool}"))?;
+            self.rule(p.has(tool, 1), Code::NoTool, format!("you need a {tool}"))?;
         }
         for s in &r.inputs {
             self.rule(
                 p.has(&s.item, s.qty),
-                "missing_items",
+                Code::MissingItems,
                 format!("you need {} {}", s.qty, s.item),
             )?;
         }
@@ -53,7 +54,7 @@ impl World {
             r.outputs.iter().map(|s| (s.item.as_str(), s.qty)).collect();
         self.rule(
             after.room_for_all(&self.content, &outputs),
-            "inventory_full",
+            Code::InventoryFull,
             "no room for the product",
         )?;
         let qty = |v: &[crate::content::Stack]| {

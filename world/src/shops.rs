@@ -4,6 +4,7 @@
 use super::inventory::slot_of;
 use super::{COINS, Decision, MAX_STACK, Player, REACH, Rejection, World};
 use crate::content::{ObjectKind, ShopDef};
+use loh_commands::RejectionCode as Code;
 use loh_events::EventBody;
 use uuid::Uuid;
 
@@ -16,14 +17,14 @@ impl World {
             .content
             .shops
             .get(shop)
-            .ok_or_else(|| Rejection::new("no_such_shop", format!("no shop {shop}")))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchShop, format!("no shop {shop}")))?;
         let near = self
             .content
             .objects_near(ObjectKind::Shop, p.x, p.y, REACH + 1)
             .any(|o| o.shop.as_deref() == Some(shop));
         self.rule(
             near,
-            "not_in_range",
+            Code::NotInRange,
             format!("{} is not within reach", def.name),
         )?;
         Ok(def)
@@ -40,7 +41,7 @@ impl World {
         let def = self.shop_near(p, shop)?;
         self.rule(
             def.stock.iter().any(|i| i == item),
-            "not_in_stock",
+            Code::NotInStock,
             format!("{} does not sell {item}", def.name),
         )?;
         self.members_item(p, item)?;
@@ -50,11 +51,11 @@ impl World {
             .ok()
             .filter(|p| *p <= MAX_STACK)
             .ok_or_else(|| {
-                Rejection::new("bad_quantity", "that costs more coins than can exist")
+                Rejection::new(Code::BadQuantity, "that costs more coins than can exist")
             })?;
         self.rule(
             p.has(COINS, price),
-            "not_enough_coins",
+            Code::NotEnoughCoins,
             format!("{qty} {item} cost {price} coins"),
         )?;
         // Room after paying: the coin stack may empty and free its slot.
@@ -62,7 +63,7 @@ impl World {
         after.remove(COINS, price);
         self.rule(
             after.room_for(&self.content, item, qty),
-            "inventory_full",
+            Code::InventoryFull,
             "no room in the inventory",
         )?;
         Ok(vec![EventBody::ShopBought {
@@ -84,7 +85,7 @@ impl World {
     ) -> Decision {
         self.shop_near(p, shop)?;
         let s = slot_of(p, slot)?;
-        self.rule(s.item != COINS, "not_sellable", "shops do not buy coins")?;
+        self.rule(s.item != COINS, Code::NotSellable, "shops do not buy coins")?;
         let qty = if qty == 0 { s.qty } else { qty.min(s.qty) };
         let value = self.content.item(&s.item).map_or(0, |d| d.value);
         let price = u64::from(value) * u64::from(qty) * SELL_PERCENT / 100;
@@ -93,7 +94,7 @@ impl World {
         after.take_from(slot, qty);
         self.rule(
             after.room_for(&self.content, COINS, price),
-            "inventory_full",
+            Code::InventoryFull,
             "no room for the coins",
         )?;
         Ok(vec![EventBody::ShopSold {

@@ -30,6 +30,15 @@ pub fn level_for(xp: u32) -> u8 {
     table.partition_point(|&need| need <= xp) as u8
 }
 
+/// The XP a new player starts with in `skill`: level 10 Hitpoints, level 1 elsewhere.
+pub fn starting_xp(skill: Skill) -> u32 {
+    if skill == Skill::Hitpoints {
+        xp_table()[9]
+    } else {
+        0
+    }
+}
+
 /// XP per skill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skills {

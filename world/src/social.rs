@@ -2,6 +2,7 @@
 //! status; and who sees which event.
 
 use super::{Decision, Player, World, chebyshev};
+use loh_commands::RejectionCode as Code;
 use loh_events::{EventBody, GroundItem};
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ impl World {
         if !add {
             self.rule(
                 p.friends.contains(&other),
-                "not_friend",
+                Code::NotFriend,
                 "not on the friends list",
             )?;
             return Ok(vec![EventBody::FriendRemoved {
@@ -31,22 +32,22 @@ impl World {
         }
         self.rule(
             other != player_id,
-            "bad_target",
+            Code::BadTarget,
             "you cannot befriend yourself",
         )?;
         self.rule(
             self.players.contains_key(&other),
-            "no_such_player",
+            Code::NoSuchPlayer,
             "no such player",
         )?;
         self.rule(
             !p.friends.contains(&other),
-            "already_listed",
+            Code::AlreadyListed,
             "already a friend",
         )?;
         self.rule(
             p.friends.len() < LIST_MAX,
-            "list_full",
+            Code::ListFull,
             format!("at most {LIST_MAX} friends"),
         )?;
         Ok(vec![EventBody::FriendAdded {
@@ -65,7 +66,7 @@ impl World {
         if !add {
             self.rule(
                 p.ignores.contains(&other),
-                "not_ignored",
+                Code::NotIgnored,
                 "not on the ignore list",
             )?;
             return Ok(vec![EventBody::IgnoreRemoved {
@@ -75,22 +76,22 @@ impl World {
         }
         self.rule(
             other != player_id,
-            "bad_target",
+            Code::BadTarget,
             "you cannot ignore yourself",
         )?;
         self.rule(
             self.players.contains_key(&other),
-            "no_such_player",
+            Code::NoSuchPlayer,
             "no such player",
         )?;
         self.rule(
             !p.ignores.contains(&other),
-            "already_listed",
+            Code::AlreadyListed,
             "already ignored",
         )?;
         self.rule(
             p.ignores.len() < LIST_MAX,
-            "list_full",
+            Code::ListFull,
             format!("at most {LIST_MAX} ignored"),
         )?;
         Ok(vec![EventBody::IgnoreAdded {
@@ -105,7 +106,7 @@ impl World {
             .players
             .get(&to)
             .is_some_and(|o| o.online && !o.ignores.contains(&player_id));
-        self.rule(reachable, "offline", "that player is offline")?;
+        self.rule(reachable, Code::Offline, "that player is offline")?;
         Ok(vec![EventBody::PrivateMessageSent {
             player_id,
             to,

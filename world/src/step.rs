@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(out.decided[0].events, 0..0);
         assert_eq!(
             out.decided[0].result.as_ref().map_err(|r| r.code),
-            Err("not_spawned")
+            Err(crate::RejectionCode::NotSpawned)
         );
         assert!(
             out.events

@@ -102,7 +102,7 @@ impl Given {
     pub fn rejects(&self, id: Uuid, cmd: Command) -> &'static str {
         match self.decide(id, cmd) {
             Ok(events) => panic!("accepted: {events:?}"),
-            Err(r) => r.code,
+            Err(r) => r.code.as_str(),
         }
     }
 

@@ -5,6 +5,7 @@
 use super::inventory::slot_of;
 use super::state::TradeStage;
 use super::{Decision, Player, Rejection, Trade, World, chebyshev};
+use loh_commands::RejectionCode as Code;
 use loh_events::{EventBody, ItemQty};
 use uuid::Uuid;
 
@@ -16,11 +17,11 @@ impl World {
         let mine = self
             .trades
             .get(&player_id)
-            .ok_or_else(|| Rejection::new("no_trade", "no trade is open"))?;
+            .ok_or_else(|| Rejection::new(Code::NoTrade, "no trade is open"))?;
         let theirs = self
             .trades
             .get(&mine.with)
-            .ok_or_else(|| Rejection::new("no_trade", "no trade is open"))?;
+            .ok_or_else(|| Rejection::new(Code::NoTrade, "no trade is open"))?;
         Ok((mine, theirs))
     }
 
@@ -32,22 +33,22 @@ impl World {
     ) -> Decision {
         self.rule(
             other != player_id,
-            "bad_target",
+            Code::BadTarget,
             "you cannot trade with yourself",
         )?;
         let o = self
             .players
             .get(&other)
-            .ok_or_else(|| Rejection::new("no_such_player", "no such player"))?;
-        self.rule(o.online, "offline", "that player is offline")?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchPlayer, "no such player"))?;
+        self.rule(o.online, Code::Offline, "that player is offline")?;
         self.rule(
             chebyshev(p.x, p.y, o.x, o.y) <= TRADE_RANGE,
-            "not_in_range",
+            Code::NotInRange,
             "too far away to trade",
         )?;
         self.rule(
             !self.trades.contains_key(&player_id) && !self.trades.contains_key(&other),
-            "in_trade",
+            Code::InTrade,
             "one of you is already trading",
         )?;
         if o.trade_request == Some(player_id) {
@@ -73,7 +74,7 @@ impl World {
         let (mine, _) = self.open_trade(player_id)?;
         self.rule(
             mine.stage == TradeStage::Offer,
-            "wrong_stage",
+            Code::WrongStage,
             "the offer screen is closed",
         )?;
         let s = slot_of(p, slot)?;
@@ -86,7 +87,7 @@ impl World {
         let left = p.inventory.count(&s.item).saturating_sub(offered);
         self.rule(
             left > 0,
-            "not_enough_items",
+            Code::NotEnoughItems,
             format!("all your {} is on offer", s.item),
         )?;
         let qty = if qty == 0 { s.qty } else { qty.min(s.qty) };
@@ -112,7 +113,11 @@ impl World {
 
     pub(super) fn decide_trade_accept(&self, player_id: Uuid) -> Decision {
         let (mine, theirs) = self.open_trade(player_id)?;
-        self.rule(!mine.accepted, "already_accepted", "you already accepted")?;
+        self.rule(
+            !mine.accepted,
+            Code::AlreadyAccepted,
+            "you already accepted",
+        )?;
         let with = mine.with;
         let accepted = EventBody::TradeAccepted { player_id };
         if !theirs.accepted {

@@ -391,7 +391,7 @@ fn expected(history: &History, stored: &[StoredEvent]) -> Expected {
         let hour = hour_of(event);
         for (flow, reason, item, qty) in mints_and_burns(&body) {
             *economy
-                .entry((hour, item, flow.as_str(), reason))
+                .entry((hour, item.to_owned(), flow.as_str(), reason.to_owned()))
                 .or_default() += u64::from(qty);
         }
         if let Some((id, skill, xp)) = xp_of(&body) {
