@@ -556,7 +556,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     };
-    let progress = |what: &'static str| move |n: u64| eprintln!("{what} {n}…");
+    let progress = |what: &'static str| crate::progress::Counter::new(what).callback();
     match action {
         ReplayAction::Verify {
             store,
@@ -573,7 +573,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
             let report = loh_replay::verify_signed(
                 store.as_ref(),
                 pem.as_deref(),
-                progress("verified events:"),
+                progress("verified events"),
             )
             .await?;
             println!("{report}");
@@ -624,7 +624,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
                 player,
                 pem,
                 &out,
-                progress("events read:"),
+                progress("events read"),
             )
             .await?;
             println!(
@@ -665,7 +665,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
                 store.as_ref(),
                 player,
                 &filter,
-                progress("events read:"),
+                progress("events read"),
             )
             .await?;
             match format.as_str() {
@@ -702,7 +702,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
             let store = open(store).await?;
             let range = loh_replay::scan::Range { from_tick, to_tick };
             let findings =
-                loh_replay::scan::scan(store.as_ref(), range, progress("events scanned:")).await?;
+                loh_replay::scan::scan(store.as_ref(), range, progress("events scanned")).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&findings)?);
             } else {
@@ -723,7 +723,7 @@ async fn replay(action: ReplayAction) -> anyhow::Result<ExitCode> {
             let report = loh_replay::resimulate::resimulate(
                 store.as_ref(),
                 world,
-                progress("resimulated ticks:"),
+                progress("resimulated ticks"),
             )
             .await?;
             println!("{report}");
@@ -755,10 +755,15 @@ async fn projections(action: ProjectionsAction) -> anyhow::Result<ExitCode> {
             let events = app::open_store(&backing, &store.shard).await?;
             let db = ReadDb::connect(&store.read_url(&backing)).await?;
             let projection = loh_projections::by_name(&name)?;
-            let position =
-                loh_projections::rebuild::rebuild(&db, events.as_ref(), projection.as_ref(), 1_000)
-                    .await
-                    .with_context(|| format!("rebuilding {name}"))?;
+            let position = loh_projections::rebuild::rebuild_with_progress(
+                &db,
+                events.as_ref(),
+                projection.as_ref(),
+                1_000,
+                crate::progress::Counter::new("events folded").callback(),
+            )
+            .await
+            .with_context(|| format!("rebuilding {name}"))?;
             println!("{name}: rebuilt from position 0 up to {position}");
             Ok(ExitCode::SUCCESS)
         }

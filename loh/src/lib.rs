@@ -8,10 +8,12 @@
 //! - [`cli`]: the subcommands and their typed configuration (`clap`, each flag also an env var).
 //! - [`app`]: starting the roles on the embedded store or on the real services.
 //! - [`embedded`]: the data folder of `loh up`.
+//! - [`progress`]: progress of long-running commands on a terminal, quiet in scripts.
 
 pub mod app;
 pub mod cli;
 pub mod embedded;
+pub mod progress;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn telemetry() {

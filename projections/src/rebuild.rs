@@ -43,6 +43,17 @@ pub async fn rebuild(
     projection: &dyn Projection,
     batch: usize,
 ) -> Result<u64> {
+    rebuild_with_progress(db, store, projection, batch, |_| {}).await
+}
+
+/// [`rebuild`], calling `progress` with the position folded so far after each batch.
+pub async fn rebuild_with_progress(
+    db: &ReadDb,
+    store: &dyn EventStore,
+    projection: &dyn Projection,
+    batch: usize,
+    mut progress: impl FnMut(u64),
+) -> Result<u64> {
     let name = projection.name();
     if let Some(model) = projection.partition_of() {
         return Err(Error::Invalid(format!(
@@ -82,6 +93,7 @@ pub async fn rebuild(
         )
         .await?;
         tx.commit().await?;
+        progress(position);
         if moved == 0 || !more {
             break;
         }

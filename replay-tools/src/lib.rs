@@ -27,8 +27,8 @@ pub mod timeline;
 pub mod verify;
 
 pub use verify::{Problem, VerifyReport, verify, verify_signed};
-/// Progress is reported every this many events.
-pub const PROGRESS_EVERY: u64 = 100_000;
+/// Progress is reported every this many events (the caller's display throttles itself).
+pub const PROGRESS_EVERY: u64 = 1_000;
 
 /// Errors of the replay tools.
 #[derive(Debug, thiserror::Error)]

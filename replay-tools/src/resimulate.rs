@@ -103,7 +103,7 @@ pub async fn resimulate(
     let shard = store.shard().to_owned();
     let (mut position, mut prev_hash, mut events) = (0u64, GENESIS_HASH, 0u64);
     for tick in 1..=last_tick {
-        if tick.is_multiple_of(10_000) {
+        if tick.is_multiple_of(100) {
             progress(tick);
         }
         let mut stored: Vec<StoredEvent> = Vec::new();
