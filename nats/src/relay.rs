@@ -27,7 +27,6 @@
 //!
 //! # Layout
 //! - [`Relay`], [`RelayConfig`], [`RelayMetrics`], [`Error`].
-//! - [`bench`](mod@bench): throughput against a raw JetStream publish loop (`loh bench relay`).
 
 use crate::{EventStreamDef, encode_event};
 use async_nats::header::{NATS_EXPECTED_LAST_MESSAGE_ID, NATS_EXPECTED_LAST_SEQUENCE};
