@@ -449,7 +449,6 @@ impl TickWriter {
             })
             .collect();
         let out = step(&mut self.world, tick, now_us, &inputs, &commands);
-        drop(commands);
         batch.events = out.events;
         let mut decided = deciding.into_iter().zip(out.decided);
         for slot in slots {

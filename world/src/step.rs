@@ -79,35 +79,29 @@ pub fn step(
 ) -> StepOutput {
     world.begin_tick(tick);
     let mut out = StepOutput::default();
-    let events = &mut out.events;
-    let mut emit = |world: &mut World, cause: Uuid, bodies: Vec<EventBody>| {
-        for body in bodies {
-            push_new(events, world, tick, now_us, cause, body);
-            world.apply(&events.last().expect("just pushed").body);
-        }
-    };
     for &player_id in &inputs.spawns {
         let bodies = world.spawn(player_id);
-        emit(world, spawn_cause(player_id), bodies);
+        emit(
+            world,
+            &mut out.events,
+            tick,
+            now_us,
+            spawn_cause(player_id),
+            bodies,
+        );
     }
     // Sessions opened and closed, in arrival order (friends see it; a trade is cancelled).
     for &(player_id, online) in &inputs.presence {
         let bodies = world.presence(player_id, online);
-        emit(world, presence_cause(player_id, tick), bodies);
+        let cause = presence_cause(player_id, tick);
+        emit(world, &mut out.events, tick, now_us, cause, bodies);
     }
     for c in commands {
         let first_event = out.events.len();
         let mut rng = world.rng_for(c.command_id);
-        let result = match world.decide(c.player_id, c.command, &mut rng) {
-            Ok(bodies) => {
-                for body in bodies {
-                    push_new(&mut out.events, world, tick, now_us, c.command_id, body);
-                    world.apply(&out.events.last().expect("just pushed").body);
-                }
-                Ok(())
-            }
-            Err(r) => Err(r),
-        };
+        let result = world
+            .decide(c.player_id, c.command, &mut rng)
+            .map(|bodies| emit(world, &mut out.events, tick, now_us, c.command_id, bodies));
         out.decided.push(Decided {
             events: first_event..out.events.len(),
             result,
@@ -120,6 +114,21 @@ pub fn step(
         });
     }
     out
+}
+
+/// Gives each of `bodies` its envelope and applies it, in order.
+fn emit(
+    world: &mut World,
+    events: &mut Vec<NewEvent>,
+    tick: u64,
+    now_us: i64,
+    cause: Uuid,
+    bodies: Vec<EventBody>,
+) {
+    for body in bodies {
+        push_new(events, world, tick, now_us, cause, body);
+        world.apply(&events.last().expect("just pushed").body);
+    }
 }
 
 /// The id of a client command: its shard, player and sequence number.
