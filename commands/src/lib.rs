@@ -5,6 +5,7 @@
 //! string keys; enums are externally tagged.
 //!
 //! # Layout
+//! - [`bounds`]: the bounds every value from a client is held to before the tick.
 //! - [`command`]: [`Command`], what a player may ask the world to do, and its shape checks.
 //! - [`frame`]: [`ClientFrame`] and [`ServerFrame`], and their codec with size limits.
 //! - [`guard`]: the structural check of MessagePack bytes that runs before decoding.
@@ -12,11 +13,13 @@
 //! - [`rejection`]: [`RejectionCode`], why a command changed nothing.
 
 pub mod auth;
+pub mod bounds;
 pub mod command;
 pub mod frame;
 pub mod guard;
 pub mod rejection;
 
+pub use bounds::{MAX_SEQ, MAX_SEQ_AHEAD, OutOfBounds, check_seq, check_seq_after, is_id};
 pub use command::{Command, ShapeError};
 pub use frame::{
     ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, decode_client,

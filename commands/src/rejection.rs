@@ -113,13 +113,17 @@ pub enum RejectionCode {
     DuplicateSeq,
     /// the intake queue is full; send the same seq again later
     ServerBusy,
-    /// more than 8 commands from one player in a tick, or a connection sending faster than 20 commands per second after a burst of 40; not journaled, so the same seq may be sent again
+    /// more than 8 commands (or 2 chat lines) from one player in a tick, or a connection sending faster than 20 commands per second after a burst of 40; not journaled, so the same seq may be sent again
     RateLimited,
+    /// the seq is 0, above 9,223,372,036,854,775,807, or more than 1,048,576 above the last decided seq; not journaled
+    BadSeq,
+    /// a field is outside its documented length or alphabet (identifiers: 1–32 of `a`–`z`, `0`–`9`, `_`; chat: at most 200 characters); not journaled
+    BadCommand,
 }
 
 impl RejectionCode {
     /// Every code, in the order of `docs/protocol.md`.
-    pub const ALL: [RejectionCode; 52] = [
+    pub const ALL: [RejectionCode; 54] = [
         RejectionCode::TooFar,
         RejectionCode::OutOfBounds,
         RejectionCode::NoMove,
@@ -172,6 +176,8 @@ impl RejectionCode {
         RejectionCode::DuplicateSeq,
         RejectionCode::ServerBusy,
         RejectionCode::RateLimited,
+        RejectionCode::BadSeq,
+        RejectionCode::BadCommand,
     ];
 
     /// The wire string (the serde name).
@@ -229,6 +235,8 @@ impl RejectionCode {
             RejectionCode::DuplicateSeq => "duplicate_seq",
             RejectionCode::ServerBusy => "server_busy",
             RejectionCode::RateLimited => "rate_limited",
+            RejectionCode::BadSeq => "bad_seq",
+            RejectionCode::BadCommand => "bad_command",
         }
     }
 }

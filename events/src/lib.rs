@@ -64,6 +64,48 @@ impl Error {
     pub(crate) fn codec(e: impl std::fmt::Display) -> Error {
         Error::Codec(e.to_string())
     }
+
+    /// Whether the same request may succeed later: a lost connection, a full pool, a
+    /// serialization failure or a server shutting down. A value the store cannot encode, a
+    /// broken rule or a fenced lease is not transient: retrying the same batch fails the same way.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Fenced | Error::Conflict(_) | Error::Codec(_) => false,
+            #[cfg(feature = "store")]
+            Error::Database(e) => database_error_is_transient(e),
+            #[cfg(feature = "store")]
+            Error::Migrate(_) => false,
+        }
+    }
+}
+
+/// SQLSTATE classes that say "try again": 08 connection, 40 transaction rollback (serialization,
+/// deadlock), 53 insufficient resources, 57 operator intervention, 58 system error. SQLite's
+/// busy and locked codes (5, 6) too. Every I/O, pool or protocol failure is transient.
+#[cfg(feature = "store")]
+fn database_error_is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => {
+                let code = code.as_ref();
+                ["08", "40", "53", "57", "58"]
+                    .iter()
+                    .any(|c| code.starts_with(c))
+                    || matches!(code, "5" | "6" | "261" | "262" | "517")
+            }
+            None => true,
+        },
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::RowNotFound
+        | sqlx::Error::Configuration(_)
+        | sqlx::Error::InvalidArgument(_) => false,
+        _ => true,
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -299,7 +299,16 @@ async fn read_loop(
         let answer = match crate::limits::decode_frame(&bytes) {
             Ok(ClientFrame::Ping { nonce }) => Some(ServerFrame::Pong { nonce }),
             Ok(ClientFrame::Command { seq, cmd }) => {
-                if budget.check().is_err() {
+                if let Err(e) = loh_commands::check_seq(seq).and_then(|()| cmd.check_bounds()) {
+                    // Out of bounds: refused here, never queued for the tick.
+                    state.metrics.out_of_bounds.inc();
+                    Some(ServerFrame::Rejected {
+                        seq,
+                        tick: state.tick.current_tick(),
+                        code: e.code().as_str().into(),
+                        message: e.to_string(),
+                    })
+                } else if budget.check().is_err() {
                     state.metrics.rate_limited.inc();
                     Some(ServerFrame::Rejected {
                         seq,

@@ -16,6 +16,8 @@ pub struct TickMetrics {
     pub sessions: Gauge,
     pub slow_disconnects: Counter,
     pub rate_limited: Counter,
+    pub out_of_bounds: Counter,
+    pub refused_ticks: Counter,
 }
 
 impl Default for TickMetrics {
@@ -31,6 +33,8 @@ impl Default for TickMetrics {
             sessions: Gauge::default(),
             slow_disconnects: Counter::default(),
             rate_limited: Counter::default(),
+            out_of_bounds: Counter::default(),
+            refused_ticks: Counter::default(),
         }
     }
 }
@@ -73,6 +77,16 @@ impl TickMetrics {
             "loh_commands_rate_limited",
             "Commands refused with rate_limited (over the per-tick or per-connection budget)",
             self.rate_limited.clone(),
+        );
+        registry.register(
+            "loh_commands_out_of_bounds",
+            "Commands refused before the tick with bad_seq or bad_command",
+            self.out_of_bounds.clone(),
+        );
+        registry.register(
+            "loh_ticks_refused",
+            "Ticks whose batch the store refused (not an outage); the world was rebuilt and their commands answered server_busy",
+            self.refused_ticks.clone(),
         );
     }
 }

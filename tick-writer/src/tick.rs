@@ -8,7 +8,7 @@
 
 use crate::metrics::TickMetrics;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
-use loh_commands::{Command, RejectionCode, ServerFrame};
+use loh_commands::{Command, RejectionCode, ServerFrame, check_seq, check_seq_after};
 use loh_events::{
     AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, Outcome,
 };
@@ -31,6 +31,8 @@ const REMEMBERED_OUTCOMES: usize = 64;
 /// Frames buffered per connection; a client that stops reading is disconnected past this.
 pub const OUTBOUND_QUEUE: usize = 256;
 pub use loh_world::step::ACTIONS_PER_TICK;
+/// Chat lines (`Say`, `PrivateMessage`) a player may send in one tick; more are `rate_limited`.
+pub const CHAT_PER_TICK: usize = 2;
 /// Appends retried this many times on transient errors before the writer gives up.
 const APPEND_ATTEMPTS: u32 = 8;
 
@@ -110,6 +112,13 @@ pub enum TickError {
     Store(#[from] loh_events::Error),
 }
 
+/// What became of a tick's append.
+enum Appended {
+    Committed(loh_events::Appended),
+    /// The store refused the batch itself (not an outage): nothing of it committed.
+    Refused(loh_events::Error),
+}
+
 struct Session {
     conn_id: u64,
     outbound: mpsc::Sender<ServerFrame>,
@@ -143,6 +152,8 @@ pub struct TickWriter {
     store: Arc<dyn EventStore>,
     lease: Lease,
     world: World,
+    /// The world before any event: what a refused tick rebuilds from.
+    pristine: World,
     tick: u64,
     pacing: Pacing,
     last_seq: HashMap<Uuid, u64>,
@@ -171,29 +182,8 @@ impl TickWriter {
         metrics: TickMetrics,
     ) -> Result<TickWriter, TickError> {
         let lease = store.acquire().await?;
-        let mut world = world;
-        let mut tick = 0;
-        let mut from = 1;
-        loop {
-            let batch = store.read_from(from, 5_000).await?;
-            let Some(last) = batch.last() else { break };
-            from = last.position + 1;
-            for event in &batch {
-                world.set_tick(event.tick);
-                world.apply(&event.body()?);
-                tick = tick.max(event.tick);
-            }
-        }
-        // Ticks that journaled commands but appended no event (all rejected) come after the last
-        // event's tick: numbering resumes after them, so no tick number is used twice.
-        loop {
-            let rows = store.read_journal(tick + 1, 1_000).await?;
-            match rows.iter().map(|r| r.tick).max() {
-                Some(t) => tick = t,
-                None => break,
-            }
-        }
-        world.begin_tick(tick);
+        let pristine = world.clone();
+        let (world, tick) = rebuild(&*store, world).await?;
         let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
         let head = store.head().await?;
         info!(
@@ -208,6 +198,7 @@ impl TickWriter {
             store,
             lease,
             world,
+            pristine,
             tick,
             pacing,
             last_seq,
@@ -354,6 +345,9 @@ impl TickWriter {
                     .is_some_and(|s| s.conn_id == conn_id)
                 {
                     self.sessions.remove(&player_id);
+                    // Outcomes are remembered for connected players only; after a reconnect,
+                    // `Welcome.last_seq` says what was decided.
+                    self.outcomes.remove(&player_id);
                     self.presence.push((player_id, false));
                     self.metrics.sessions.set(self.sessions.len() as i64);
                 }
@@ -407,26 +401,42 @@ impl TickWriter {
         // answered here, unjournaled, in their place in that order; the rest go to the step.
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|p| (p.player_id, p.seq));
-        let mut spent: HashMap<Uuid, usize> = HashMap::new();
+        let mut spent: HashMap<Uuid, (usize, usize)> = HashMap::new();
         let mut last_seq: HashMap<Uuid, u64> = HashMap::new();
         let mut slots = Vec::with_capacity(pending.len());
         let mut deciding: Vec<(Uuid, Pending)> = Vec::new();
+        let refuse = |p: &Pending, code: RejectionCode, message: String| {
+            Slot::Answered(Answer {
+                player_id: p.player_id,
+                frame: ServerFrame::Rejected {
+                    seq: p.seq,
+                    tick,
+                    code: code.as_str().into(),
+                    message,
+                },
+            })
+        };
         for p in pending {
-            // The per-player action budget: past it, a command is refused unjournaled, so the
-            // same seq can be sent again in a later tick.
-            let used = spent.entry(p.player_id).or_default();
-            *used += 1;
-            if *used > ACTIONS_PER_TICK {
+            // Bounds first: what the journal could not store, or the world should never see, is
+            // refused unjournaled (the gateway checks the same; this holds for any intake).
+            if let Err(e) = check_seq(p.seq).and_then(|()| p.cmd.check_bounds()) {
+                self.metrics.out_of_bounds.inc();
+                slots.push(refuse(&p, e.code(), e.to_string()));
+                continue;
+            }
+            // The per-player action and chat budgets: past them, a command is refused
+            // unjournaled, so the same seq can be sent again in a later tick.
+            let (actions, chats) = spent.entry(p.player_id).or_default();
+            *actions += 1;
+            *chats += usize::from(p.cmd.is_chat());
+            if *actions > ACTIONS_PER_TICK || (p.cmd.is_chat() && *chats > CHAT_PER_TICK) {
                 self.metrics.rate_limited.inc();
-                slots.push(Slot::Answered(Answer {
-                    player_id: p.player_id,
-                    frame: ServerFrame::Rejected {
-                        seq: p.seq,
-                        tick,
-                        code: RejectionCode::RateLimited.as_str().into(),
-                        message: format!("more than {ACTIONS_PER_TICK} commands in one tick"),
-                    },
-                }));
+                let message = if *actions > ACTIONS_PER_TICK {
+                    format!("more than {ACTIONS_PER_TICK} commands in one tick")
+                } else {
+                    format!("more than {CHAT_PER_TICK} chat lines in one tick")
+                };
+                slots.push(refuse(&p, RejectionCode::RateLimited, message));
                 continue;
             }
             let last = *last_seq
@@ -434,6 +444,11 @@ impl TickWriter {
                 .or_insert_with(|| self.last_seq.get(&p.player_id).copied().unwrap_or(0));
             if p.seq <= last {
                 slots.push(Slot::Repeated(p, last));
+                continue;
+            }
+            if let Err(e) = check_seq_after(p.seq, last) {
+                self.metrics.out_of_bounds.inc();
+                slots.push(refuse(&p, e.code(), e.to_string()));
                 continue;
             }
             last_seq.insert(p.player_id, p.seq);
@@ -464,7 +479,13 @@ impl TickWriter {
 
         let events_in_tick = batch.events.len();
         if !batch.events.is_empty() || !batch.journal.is_empty() {
-            let appended = self.append(batch).await?;
+            let appended = match self.append(batch).await? {
+                Appended::Committed(appended) => appended,
+                Appended::Refused(error) => {
+                    self.recover(tick, inputs, answers, error).await?;
+                    return Ok(());
+                }
+            };
             self.committed = appended.head;
             let _ = self.head_tx.send(appended.head.position);
             self.metrics.events_appended.inc_by(events_in_tick as u64);
@@ -551,24 +572,30 @@ impl TickWriter {
             received_at_us: p.received_at_us,
         });
         self.last_seq.insert(p.player_id, p.seq);
-        let remembered = self.outcomes.entry(p.player_id).or_default();
-        if remembered.len() == REMEMBERED_OUTCOMES {
-            remembered.pop_front();
+        if self.sessions.contains_key(&p.player_id) {
+            let remembered = self.outcomes.entry(p.player_id).or_default();
+            if remembered.len() == REMEMBERED_OUTCOMES {
+                remembered.pop_front();
+            }
+            remembered.push_back((p.seq, frame.clone()));
         }
-        remembered.push_back((p.seq, frame.clone()));
         answers.push(Answer {
             player_id: p.player_id,
             frame,
         });
     }
 
-    async fn append(&self, batch: AppendBatch) -> Result<loh_events::Appended, TickError> {
+    /// Appends the tick's batch: transient failures are retried with the same batch; a batch
+    /// the store refuses as such (a value it cannot encode, a broken rule) is not an outage and
+    /// is not retried.
+    async fn append(&self, batch: AppendBatch) -> Result<Appended, TickError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.store.append(self.lease, batch.clone()).await {
-                Ok(appended) => return Ok(appended),
+                Ok(appended) => return Ok(Appended::Committed(appended)),
                 Err(loh_events::Error::Fenced) => return Err(TickError::Fenced),
+                Err(e) if !e.is_transient() => return Ok(Appended::Refused(e)),
                 Err(e) if attempt < APPEND_ATTEMPTS => {
                     warn!(error = %e, attempt, "append failed; retrying the same batch");
                     tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
@@ -576,6 +603,56 @@ impl TickWriter {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// After the store refused a tick's batch: nothing of the tick committed, so the world is
+    /// rebuilt from the store, the tick's spawns and presence wait for the next tick, and every
+    /// command decided in it is answered `server_busy` (unjournaled: the same seq may be sent
+    /// again). The writer keeps running.
+    async fn recover(
+        &mut self,
+        tick: u64,
+        inputs: TickInputs,
+        answers: Vec<Answer>,
+        error: loh_events::Error,
+    ) -> Result<(), TickError> {
+        tracing::error!(%error, tick, "the store refused the tick's batch; rebuilding the world and answering its commands server_busy");
+        self.metrics.refused_ticks.inc();
+        let (world, committed_tick) = rebuild(&*self.store, self.pristine.clone()).await?;
+        self.world = world;
+        self.tick = committed_tick;
+        self.last_seq = self.store.last_seqs().await?.into_iter().collect();
+        let mut spawns = inputs.spawns;
+        spawns.append(&mut self.spawns);
+        self.spawns = spawns;
+        let mut presence = inputs.presence;
+        presence.append(&mut self.presence);
+        self.presence = presence;
+        let answers = answers
+            .into_iter()
+            .map(|a| match a.frame {
+                ServerFrame::Accepted { seq, .. } | ServerFrame::Rejected { seq, .. } => Answer {
+                    player_id: a.player_id,
+                    frame: ServerFrame::Rejected {
+                        seq,
+                        tick,
+                        code: RejectionCode::ServerBusy.as_str().into(),
+                        message: "the tick could not be stored; retry with the same seq".into(),
+                    },
+                },
+                frame => Answer {
+                    player_id: a.player_id,
+                    frame,
+                },
+            })
+            .collect();
+        // Outcomes of the refused tick were never decided: forget them.
+        for (player, remembered) in &mut self.outcomes {
+            let last = self.last_seq.get(player).copied().unwrap_or(0);
+            remembered.retain(|(seq, _)| *seq <= last);
+        }
+        self.send_updates(tick, answers, &[]);
+        Ok(())
     }
 
     /// Sends answers and each player's view of the tick, after the commit.
@@ -651,6 +728,34 @@ impl TickWriter {
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
     }
+}
+
+/// The world as the store has it: `world` (fresh from content) with every committed event
+/// applied, and the last tick used (by an event or a journaled command).
+async fn rebuild(store: &dyn EventStore, mut world: World) -> Result<(World, u64), TickError> {
+    let mut tick = 0;
+    let mut from = 1;
+    loop {
+        let batch = store.read_from(from, 5_000).await?;
+        let Some(last) = batch.last() else { break };
+        from = last.position + 1;
+        for event in &batch {
+            world.set_tick(event.tick);
+            world.apply(&event.body()?);
+            tick = tick.max(event.tick);
+        }
+    }
+    // Ticks that journaled commands but appended no event (all rejected) come after the last
+    // event's tick: numbering resumes after them, so no tick number is used twice.
+    loop {
+        let rows = store.read_journal(tick + 1, 1_000).await?;
+        match rows.iter().map(|r| r.tick).max() {
+            Some(t) => tick = t,
+            None => break,
+        }
+    }
+    world.begin_tick(tick);
+    Ok((world, tick))
 }
 
 /// The view-only `GroundItemAppeared` frame event: a ground item others may now see. Not a

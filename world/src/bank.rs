@@ -124,7 +124,12 @@ impl World {
     ) -> Decision {
         self.near_bank(p)?;
         let have = p.bank.get(item).copied().unwrap_or(0);
-        self.rule(have > 0, Code::NotInBank, format!("no {item} in the bank"))?;
+        // Only a known item is named back: a rejection never echoes a client's string.
+        let message = match self.content.item(item) {
+            Some(_) => format!("no {item} in the bank"),
+            None => "that item is not in the bank".to_owned(),
+        };
+        self.rule(have > 0, Code::NotInBank, message)?;
         let qty = qty.min(have);
         self.rule(
             p.inventory.room_for(&self.content, item, qty),

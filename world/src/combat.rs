@@ -120,7 +120,7 @@ impl World {
             _ => {
                 return Err(Rejection::new(
                     Code::BadStyle,
-                    format!("no attack style {style}"),
+                    "no such attack style (accurate, aggressive, defensive, controlled)",
                 ));
             }
         };

@@ -72,7 +72,7 @@ impl World {
 
     pub(super) fn decide_unequip(&self, player_id: Uuid, p: &Player, name: &str) -> Decision {
         let equip_slot = parse_slot(name)
-            .ok_or_else(|| Rejection::new(Code::BadSlot, format!("no slot {name}")))?;
+            .ok_or_else(|| Rejection::new(Code::BadSlot, "no such equipment slot"))?;
         let item = p
             .worn(equip_slot)
             .ok_or_else(|| Rejection::new(Code::EmptySlot, format!("nothing worn in {name}")))?;

@@ -59,7 +59,7 @@ impl World {
             .content
             .prayers
             .get(prayer)
-            .ok_or_else(|| Rejection::new(Code::NoSuchPrayer, format!("no prayer {prayer}")))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchPrayer, "no such prayer"))?;
         let active = p.prayers.contains(prayer);
         if !on {
             self.rule(

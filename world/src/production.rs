@@ -12,7 +12,7 @@ impl World {
             .content
             .recipes
             .get(recipe)
-            .ok_or_else(|| Rejection::new(Code::NoSuchRecipe, format!("no recipe {recipe}")))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchRecipe, "no such recipe"))?;
         self.rule(
             !r.members || p.members,
             Code::MembersOnly,

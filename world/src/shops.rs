@@ -17,7 +17,7 @@ impl World {
             .content
             .shops
             .get(shop)
-            .ok_or_else(|| Rejection::new(Code::NoSuchShop, format!("no shop {shop}")))?;
+            .ok_or_else(|| Rejection::new(Code::NoSuchShop, "no such shop"))?;
         let near = self
             .content
             .objects_near(ObjectKind::Shop, p.x, p.y, REACH + 1)
@@ -42,7 +42,11 @@ impl World {
         self.rule(
             def.stock.iter().any(|i| i == item),
             Code::NotInStock,
-            format!("{} does not sell {item}", def.name),
+            // Only a known item is named back.
+            match self.content.item(item) {
+                Some(_) => format!("{} does not sell {item}", def.name),
+                None => format!("{} does not sell that", def.name),
+            },
         )?;
         self.members_item(p, item)?;
         let value = self.content.item(item).map_or(0, |d| d.value);

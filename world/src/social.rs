@@ -101,11 +101,12 @@ impl World {
     }
 
     pub(super) fn decide_private_message(&self, player_id: Uuid, to: Uuid, text: &str) -> Decision {
-        // Someone who ignores the sender looks offline to them.
-        let reachable = self
-            .players
-            .get(&to)
-            .is_some_and(|o| o.online && !o.ignores.contains(&player_id));
+        // Private messages go to players who count the sender a friend; anyone else, and
+        // someone who ignores the sender, looks offline to them (so strangers cannot flood a
+        // player's updates).
+        let reachable = self.players.get(&to).is_some_and(|o| {
+            o.online && o.friends.contains(&player_id) && !o.ignores.contains(&player_id)
+        });
         self.rule(reachable, Code::Offline, "that player is offline")?;
         Ok(vec![EventBody::PrivateMessageSent {
             player_id,
@@ -283,8 +284,9 @@ mod tests {
     }
 
     #[test]
-    fn a_private_message_reaches_an_online_player_and_only_them() {
+    fn a_private_message_reaches_an_online_friend_and_only_them() {
         let mut t = Given::new().player(A).player(B).player(C).online(B);
+        t.when(B, Command::AddFriend { player_id: A }).unwrap();
         let events = t
             .when(
                 A,
@@ -306,6 +308,43 @@ mod tests {
             ),
             "offline"
         );
+    }
+
+    #[test]
+    fn a_stranger_cannot_message_a_player_who_has_not_added_them() {
+        let mut t = Given::new().player(A).player(B).online(A).online(B);
+        assert_eq!(
+            t.rejects(
+                A,
+                Command::PrivateMessage {
+                    to: B,
+                    text: "hi".into()
+                }
+            ),
+            "offline",
+            "B has not added A"
+        );
+        t.when(A, Command::AddFriend { player_id: B }).unwrap();
+        assert_eq!(
+            t.rejects(
+                A,
+                Command::PrivateMessage {
+                    to: B,
+                    text: "hi".into()
+                }
+            ),
+            "offline",
+            "A adding B is not B allowing A"
+        );
+        t.when(B, Command::AddFriend { player_id: A }).unwrap();
+        t.when(
+            A,
+            Command::PrivateMessage {
+                to: B,
+                text: "hi".into(),
+            },
+        )
+        .unwrap();
     }
 
     #[test]
