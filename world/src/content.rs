@@ -10,6 +10,7 @@ mod validate;
 
 pub use defs::*;
 
+use crate::base::chebyshev;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -159,7 +160,7 @@ impl Content {
     ) -> impl Iterator<Item = &ObjectDef> {
         self.objects
             .iter()
-            .filter(move |o| o.kind == kind && crate::chebyshev(o.x, o.y, x, y) <= range)
+            .filter(move |o| o.kind == kind && chebyshev(o.x, o.y, x, y) <= range)
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`phases`]: the per-tick phases (NPCs → players → combat → flush) and [`phases::Sim`],
 //!   ticks of the step driven in process.
 //! - [`content`]: items, NPCs, nodes, recipes, shops, prayers and zones, loaded and validated.
+//! - [`base`]: the limits, distances and ids every module shares (a leaf: `content` uses it,
+//!   it uses nothing of the crate); re-exported at the root.
 //! - [`state`]: the player, NPC and trade records; [`skills`]: XP table and levels.
 //! - [`inventory`], [`bank`], [`equipment`]: holdings; [`ledger`]: mints, burns and sources.
 //! - [`gathering`], [`production`], [`shops`]: skilling and the economy.
@@ -21,6 +23,7 @@
 //! - `testing` (tests only): the given/when/then helpers of the systems' tests.
 
 pub mod bank;
+pub mod base;
 pub mod combat;
 pub mod content;
 pub mod equipment;
@@ -50,25 +53,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub use base::{
+    COINS, GROUND_DESPAWN_TICKS, GROUND_PRIVATE_TICKS, MAX_STACK, REACH, RUN_TILES, WALK_TILES,
+    chebyshev,
+};
 pub use ledger::Ledger;
 pub use loh_commands::RejectionCode;
 pub use state::{Npc, Player, Trade};
 
 /// The RNG every decision draws from.
 pub type WorldRng = ChaCha8Rng;
-
-/// The largest stack (and any quantity): 2,147,483,647.
-pub const MAX_STACK: u32 = i32::MAX as u32;
-/// The item id of coins.
-pub use loh_events::value::COINS;
-/// Tiles a player may move per tick.
-pub const WALK_TILES: u32 = 1;
-pub const RUN_TILES: u32 = 2;
-/// Tiles within which a player may use a bank, shop, furnace, anvil or altar, or pick up.
-pub const REACH: u32 = 1;
-/// Ticks a dropped item stays private to its owner, and then until it disappears.
-pub const GROUND_PRIVATE_TICKS: u64 = 150;
-pub const GROUND_DESPAWN_TICKS: u64 = 300;
 
 /// The map and spawn of a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,11 +410,6 @@ impl World {
             Err(Rejection::new(code, message))
         }
     }
-}
-
-/// Tiles between two points when diagonal steps count as one.
-pub fn chebyshev(ax: i32, ay: i32, bx: i32, by: i32) -> u32 {
-    ax.abs_diff(bx).max(ay.abs_diff(by))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Cross-checks of the content files; every error names the file and the entry.
 
 use super::*;
+use crate::base::{COINS, MAX_STACK};
 use loh_events::EquipSlot;
 
 /// The most any stack, price or quantity may be.
-const MAX: u32 = crate::MAX_STACK;
+const MAX: u32 = MAX_STACK;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
@@ -45,7 +46,7 @@ pub(crate) fn build(
             ));
         }
     }
-    if !items.contains_key(crate::COINS) {
+    if !items.contains_key(COINS) {
         return Err(ContentError::new("items.toml", "item \"coins\"", "missing"));
     }
 
