@@ -1,6 +1,8 @@
-//! Test-only helpers against the real services: scratch PostgreSQL databases, unique JetStream
-//! stream names and Redis key prefixes. A dev-dependency of the crates' tests; the benchmarks
-//! (`loh-bench`) use its scratch databases too. Nothing in the product links it.
+//! Test-only helpers: scratch PostgreSQL databases, unique JetStream stream names and Redis key
+//! prefixes, a game client and generators of game histories. A dev-dependency of the crates'
+//! tests; the benchmarks (`loh-bench`) use its scratch databases too. No library links it
+//! (`scripts/check-structure`). The heavier helpers sit behind features, so a crate's tests
+//! build only what they use.
 //!
 //! Every test gets its own PostgreSQL database (dropped when the guard drops), its own names for
 //! JetStream streams and Redis key prefixes. The services' addresses come from `LOH_TEST_PG`,
@@ -8,11 +10,23 @@
 //!
 //! # Layout
 //! - [`scratch`]: create and drop scratch databases.
+//! - [`client`] (feature `client`): the WebSocket game client — register and log in over HTTP,
+//!   `Hello`, command frames, reading frames until one is wanted.
+//! - [`history`] (feature `history`): random game histories of many players — strategies for
+//!   commands and ticks of input, the tiles worth standing on, the scatter.
+//! - [`writer`] (feature `writer`): scripted histories made by the real tick writer in process —
+//!   players connect, commands carry their seqs, ticks run when the test says.
 //! - this module: the services' addresses, unique names and [`TestDb`].
 
 use uuid::Uuid;
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "history")]
+pub mod history;
 pub mod scratch;
+#[cfg(feature = "writer")]
+pub mod writer;
 
 /// The maintenance database URL used to create and drop test databases.
 pub fn pg_admin_url() -> String {

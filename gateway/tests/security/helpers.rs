@@ -1,7 +1,6 @@
-//! A game server on real PostgreSQL and Redis for the security suite, and a small client.
+//! A game server on real PostgreSQL and Redis for the security suite; the client is
+//! [`loh_testkit::client`].
 
-use futures::{SinkExt, StreamExt};
-use loh_commands::{ClientFrame, ServerFrame, decode_server, encode_client};
 use loh_events::pg::PgEventStore;
 use loh_gateway::auth::sessions::SessionStore;
 use loh_gateway::auth::signing;
@@ -12,15 +11,11 @@ use loh_testkit::{TestDb, redis_url, unique_name};
 use loh_tick_writer::tick::Pacing;
 use loh_world::MapConfig;
 use prometheus_client::registry::Registry;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
-
-pub type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub const ALLOWED_ORIGIN: &str = "https://play.loh.example";
 
@@ -109,34 +104,6 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
-    pub async fn register(&self, username: &str) -> String {
-        let res = self
-            .http
-            .post(self.url("/v1/auth/register"))
-            .json(&json!({"username": username, "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        res.json::<Value>().await.unwrap()["player_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Logs in (no Origin: a native client) and returns the token pair answer.
-    pub async fn login(&self, username: &str) -> Value {
-        let res = self
-            .http
-            .post(self.url("/v1/auth/login"))
-            .json(&json!({"username": username, "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
-    }
-
     /// A signed POST of a native client.
     pub async fn signed_post(
         &self,
@@ -199,60 +166,4 @@ pub fn now_secs() -> i64 {
 
 pub fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// Opens the WebSocket (no Origin) without saying anything.
-pub async fn open(addr: SocketAddr) -> Ws {
-    tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
-        .await
-        .unwrap()
-        .0
-}
-
-pub async fn send(ws: &mut Ws, frame: &ClientFrame) {
-    send_raw(ws, encode_client(frame)).await;
-}
-
-pub async fn send_raw(ws: &mut Ws, bytes: Vec<u8>) {
-    ws.send(Message::Binary(bytes.into())).await.unwrap();
-}
-
-/// The next server frame, skipping tick updates; `None` when the socket closed.
-pub async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame within 10 s");
-        match msg {
-            Some(Ok(Message::Binary(bytes))) => match decode_server(&bytes).unwrap() {
-                ServerFrame::TickUpdate { .. } => continue,
-                other => return Some(other),
-            },
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(other)) => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-/// Says Hello with `token`; returns the socket and the answer.
-pub async fn hello(addr: SocketAddr, token: &str) -> (Ws, Option<ServerFrame>) {
-    let mut ws = open(addr).await;
-    send(
-        &mut ws,
-        &ClientFrame::Hello {
-            protocol: 1,
-            token: token.to_owned(),
-        },
-    )
-    .await;
-    let answer = next_frame(&mut ws).await;
-    (ws, answer)
-}
-
-pub fn error_code(frame: &Option<ServerFrame>) -> Option<&str> {
-    match frame {
-        Some(ServerFrame::Error { code, .. }) => Some(code),
-        _ => None,
-    }
 }

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use helpers::*;
 use loh_commands::{ClientFrame, Command, MAX_CLIENT_FRAME, ServerFrame};
 use loh_gateway::auth::tokens::{AUDIENCE, Claims, ISSUER};
+use loh_testkit::client::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,8 +16,8 @@ use uuid::Uuid;
 
 /// A logged-in player: id, login answer.
 async fn player(server: &Server, name: &str) -> (Uuid, serde_json::Value) {
-    let id = server.register(name).await.parse().unwrap();
-    (id, server.login(name).await)
+    let id = register(server.addr, name).await.parse().unwrap();
+    (id, login(server.addr, name).await)
 }
 
 fn claims(sub: Uuid, sid: &str) -> Claims {
@@ -285,7 +286,7 @@ async fn a_signed_request_with_a_stale_timestamp_or_a_bad_signature_is_refused()
 #[tokio::test]
 async fn a_cross_site_post_without_the_csrf_token_is_refused() {
     let server = Server::start().await;
-    server.register("browser").await;
+    register(server.addr, "browser").await;
     // A browser login from the allowed origin gets a CSRF token and cookie.
     let res = server
         .http
@@ -562,7 +563,7 @@ async fn a_login_flood_from_one_ip_gets_429_with_retry_after() {
 #[tokio::test]
 async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
     let server = Server::start().await;
-    server.register("known").await;
+    register(server.addr, "known").await;
     let mut bodies = Vec::new();
     for name in ["known", "unknown"] {
         let res = server
@@ -583,7 +584,7 @@ async fn a_second_login_takes_the_session_over() {
     let server = Server::start().await;
     let (id, first) = player(&server, "twice").await;
     let (mut old, _) = hello(server.addr, first["access_token"].as_str().unwrap()).await;
-    let second = server.login("twice").await;
+    let second = login(server.addr, "twice").await;
     let (mut new, welcome) = hello(server.addr, second["access_token"].as_str().unwrap()).await;
     assert!(matches!(welcome, Some(ServerFrame::Welcome { .. })));
     assert_eq!(

@@ -2,8 +2,8 @@
 //! restarting it: every acknowledged command survives, nothing is applied twice, the hash chain
 //! is intact, and the read model catches up.
 
-use crate::client::{answer, command, connect, register_and_login};
 use loh_commands::{Command, ServerFrame};
+use loh_testkit::client::{answer, command, hello, register_and_login};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -68,8 +68,8 @@ async fn a_process_killed_at_any_moment_restarts_without_losing_or_doubling_ackn
     let mut acked = Vec::new();
     let mut seq = 0u64;
     for round in 0..4u64 {
-        let (mut ws, welcome) = connect(game.game, &account.token).await;
-        let ServerFrame::Welcome { last_seq, .. } = welcome else {
+        let (mut ws, welcome) = hello(game.game, &account.token).await;
+        let Some(ServerFrame::Welcome { last_seq, .. }) = welcome else {
             panic!("{welcome:?}")
         };
         assert!(
@@ -106,8 +106,8 @@ async fn a_process_killed_at_any_moment_restarts_without_losing_or_doubling_ackn
         acknowledged > 3,
         "the test acknowledged too little to prove anything"
     );
-    let (_ws, welcome) = connect(game.game, &account.token).await;
-    let ServerFrame::Welcome { last_seq, .. } = welcome else {
+    let (_ws, welcome) = hello(game.game, &account.token).await;
+    let Some(ServerFrame::Welcome { last_seq, .. }) = welcome else {
         panic!()
     };
     assert!(last_seq >= acknowledged);

@@ -1,16 +1,15 @@
 //! End to end: a client registers, logs in, connects, moves and speaks; the query API shows it.
 //! Once on the real services (PostgreSQL, NATS JetStream), once embedded (SQLite, in-process bus).
 
-mod client;
 mod fixture;
 mod kill;
 mod pipeline;
 
-use client::{answer, command, connect, register_and_login};
 use loh::app::{self, AuthSettings, Backing, Running, Settings};
 use loh::embedded::DataDir;
 use loh_commands::{Command, ServerFrame};
 use loh_nats::EventStreamDef;
+use loh_testkit::client::{answer, command, hello, register_and_login};
 use loh_testkit::{TestDb, nats_url, redis_url, unique_name};
 use loh_tick_writer::tick::Pacing;
 use loh_world::MapConfig;
@@ -75,14 +74,16 @@ async fn play(running: &Running, username: &str) -> (String, String) {
     let game = running.game_addr.unwrap();
     let query = running.query_addr.unwrap();
     let account = register_and_login(game, username).await;
+    assert_eq!(account.login["token_type"], "Bearer");
+    assert_eq!(account.login["expires_in"], 900);
 
-    let (mut ws, welcome) = connect(game, &account.token).await;
-    let ServerFrame::Welcome {
+    let (mut ws, welcome) = hello(game, &account.token).await;
+    let Some(ServerFrame::Welcome {
         player_id,
         last_seq,
         tick_ms,
         ..
-    } = welcome
+    }) = welcome
     else {
         panic!("expected Welcome, got {welcome:?}");
     };
@@ -170,8 +171,8 @@ async fn play(running: &Running, username: &str) -> (String, String) {
 
 /// After a restart, the player is where they were and the seq continues.
 async fn after_restart(running: &Running, player_id: &str, token: &str) {
-    let (mut ws, welcome) = connect(running.game_addr.unwrap(), token).await;
-    let ServerFrame::Welcome { last_seq, .. } = welcome else {
+    let (mut ws, welcome) = hello(running.game_addr.unwrap(), token).await;
+    let Some(ServerFrame::Welcome { last_seq, .. }) = welcome else {
         panic!("expected Welcome");
     };
     assert_eq!(last_seq, 3, "the journal survived the restart");

@@ -1,0 +1,80 @@
+//! Scripted histories made by the real tick writer, in process: players connect, each command
+//! carries its player's next seq, and a tick runs when the test says so (never on a timer), after
+//! which the clients' queues are emptied (the writer drops a client that never reads).
+
+use loh_commands::{Command, ServerFrame};
+use loh_events::EventStore;
+use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::tick::{Intake, Pacing, TickWriter, now_us};
+use loh_world::{MapConfig, World};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// A [`TickWriter`] and the players it serves.
+pub struct Driver {
+    pub writer: TickWriter,
+    seqs: BTreeMap<Uuid, u64>,
+    outbound: Vec<mpsc::Receiver<ServerFrame>>,
+}
+
+impl Driver {
+    /// A writer on `store` with a fresh default world and the production pace (400 ms; the
+    /// pace only matters to `Welcome`, ticks run on [`Driver::tick`]).
+    pub async fn start(store: Arc<dyn EventStore>) -> Driver {
+        let writer = TickWriter::start(
+            store,
+            World::new(MapConfig::default()),
+            Pacing::Fixed { tick_ms: 400 },
+            TickMetrics::default(),
+        )
+        .await
+        .expect("the tick writer starts on its store");
+        Driver::new(writer)
+    }
+
+    /// Drives `writer` (made by the test, e.g. with checkpoints).
+    pub fn new(writer: TickWriter) -> Driver {
+        Driver {
+            writer,
+            seqs: BTreeMap::new(),
+            outbound: Vec::new(),
+        }
+    }
+
+    /// Connects `player` (spawned, if new, by the next tick).
+    pub fn connect(&mut self, player: Uuid) {
+        let (outbound, rx) = mpsc::channel(100_000);
+        let (reply, _joined) = oneshot::channel();
+        self.writer.take(Intake::Connect {
+            player_id: player,
+            conn_id: self.outbound.len() as u64,
+            outbound,
+            reply,
+        });
+        self.outbound.push(rx);
+    }
+
+    /// Queues `cmd` from `player` with the player's next seq (counting from 1); returns it.
+    pub fn send(&mut self, player: Uuid, cmd: Command) -> u64 {
+        let seq = self.seqs.entry(player).or_default();
+        *seq += 1;
+        let seq = *seq;
+        self.writer.take(Intake::Command {
+            player_id: player,
+            seq,
+            cmd,
+            received_at_us: now_us(),
+        });
+        seq
+    }
+
+    /// Runs one tick (decide, append, COMMIT, answer) and empties the clients' queues.
+    pub async fn tick(&mut self) {
+        self.writer.run_tick().await.expect("the tick commits");
+        for rx in &mut self.outbound {
+            while rx.try_recv().is_ok() {}
+        }
+    }
+}
