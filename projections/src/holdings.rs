@@ -7,11 +7,17 @@
 //!   data) and the current layout, which a pure row fold cannot know; the game client has the
 //!   live layout.
 //! - `rm_equipment (player_id, equip_slot, item)`: one row per worn item.
+//!
+//! Reads: [`stacks`] (a container's items), [`worn`] (the equipment).
 
+use crate::Result;
+use crate::db::ReadDb;
 use crate::flows::{holding_changes, player};
 use crate::fold::{Projection, RowOp, TableDef, Value};
 use loh_events::{EquipSlot, EventBody, StoredEvent};
+use sqlx::Row;
 use std::collections::BTreeSet;
+use uuid::Uuid;
 
 /// Inventory and bank counts.
 pub const HOLDINGS: TableDef = TableDef {
@@ -141,4 +147,73 @@ impl Projection for Holdings {
         }
         Ok(ops)
     }
+}
+
+/// Where a player keeps items (the `container` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Inventory,
+    Bank,
+}
+
+impl Container {
+    /// The stored name: `inventory` or `bank`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Container::Inventory => "inventory",
+            Container::Bank => "bank",
+        }
+    }
+}
+
+/// A count of one item.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Stack {
+    pub item: String,
+    pub qty: i64,
+}
+
+/// A worn item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worn {
+    /// `head`, `cape`, `neck`, `ammo`, `weapon`, `body`, `shield`, `legs`, `hands`, `feet`, `ring`.
+    pub slot: String,
+    pub item: String,
+}
+
+/// What `player_id` keeps in `container`, per item, by item name.
+pub async fn stacks(db: &ReadDb, player_id: Uuid, container: Container) -> Result<Vec<Stack>> {
+    let rows = sqlx::query(
+        "SELECT item, qty FROM rm_holdings WHERE player_id = $1 AND container = $2 ORDER BY item",
+    )
+    .bind(player_id.to_string())
+    .bind(container.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Stack {
+                item: r.try_get("item")?,
+                qty: r.try_get("qty")?,
+            })
+        })
+        .collect()
+}
+
+/// What `player_id` wears, by slot name.
+pub async fn worn(db: &ReadDb, player_id: Uuid) -> Result<Vec<Worn>> {
+    let rows = sqlx::query(
+        "SELECT equip_slot, item FROM rm_equipment WHERE player_id = $1 ORDER BY equip_slot",
+    )
+    .bind(player_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Worn {
+                slot: r.try_get("equip_slot")?,
+                item: r.try_get("item")?,
+            })
+        })
+        .collect()
 }

@@ -10,14 +10,20 @@
 //! This crate must not depend on tick-writer internals: it sees only `loh-events` and the
 //! JetStream definitions of `loh-nats`.
 //!
+//! Each read model's module holds its tables, its fold and its typed read queries (the query API
+//! reads through them and never names a table).
+//!
 //! # Layout
 //! - [`fold`]: the [`Projection`] trait, [`RowOp`], [`Value`], [`TableDef`].
 //! - [`player_position`]: the `player_position` read model (position and last chat line).
-//! - [`holdings`] (inventory, bank, equipment), [`wallet`] (coins and their ledger), [`skills`]
-//!   (XP, levels, leaderboards), [`economy`] (mints, burns, trade volume, XP per hour),
-//!   [`profile`] (profile, online status, trade history); [`flows`] says what each event does
-//!   to items, once for all of them.
+//! - [`holdings`]: inventory, bank and equipment.
+//! - [`wallet`]: coins and their ledger.
+//! - [`skills`]: XP, levels and the leaderboards ([`skills::Board`]).
+//! - [`economy`]: mints, burns, trade volume and XP per hour, for analysts.
+//! - [`profile`]: profile, online status and trade history.
+//! - [`flows`]: what each event does to items, once for every read model that counts them.
 //! - [`db`]: [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
+//! - `select`: the SQL of read queries whose conditions depend on their arguments.
 //! - [`runner`]: [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
 //! - [`partition`]: hot models consumed by several projectors, split by player.
 //! - [`rebuild`]: refolding a read model from position 0 into shadow tables, then a swap.
@@ -34,6 +40,7 @@ pub mod player_position;
 pub mod profile;
 pub mod rebuild;
 pub mod runner;
+mod select;
 pub mod skills;
 pub mod status;
 pub mod views;

@@ -6,10 +6,18 @@
 //!   session opening or closing.
 //! - `rm_trade_history (player_id, position, with_player, gave, got, tick, occurred_at_us)`:
 //!   one row per settled trade and side (`gave`/`got` are JSON arrays of `{item, qty}`).
+//!
+//! Reads: [`get`] (a profile), [`trades`] (a player's trades, newest first, by keyset).
 
+use crate::db::ReadDb;
 use crate::flows::player;
 use crate::fold::{Projection, RowOp, TableDef, Value};
+use crate::holdings::Stack;
+use crate::select::Select;
+use crate::{Error, Result};
 use loh_events::{EventBody, StoredEvent};
+use sqlx::Row;
+use uuid::Uuid;
 
 pub const PROFILE: TableDef = TableDef {
     name: "rm_profile",
@@ -145,4 +153,90 @@ impl Projection for Profile {
         };
         Ok(ops)
     }
+}
+
+/// A player's profile (a row of `rm_profile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRow {
+    pub online: bool,
+    pub members: bool,
+    /// When the player first entered the world (µs since the Unix epoch).
+    pub spawned_at_us: i64,
+    /// When a session last opened or closed.
+    pub last_seen_us: Option<i64>,
+    pub deaths: i64,
+    pub kills: i64,
+}
+
+/// One side of a settled trade (a row of `rm_trade_history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRow {
+    /// The position of the `TradeSettled` event.
+    pub position: i64,
+    pub with_player: Uuid,
+    pub gave: Vec<Stack>,
+    pub got: Vec<Stack>,
+    pub tick: i64,
+    pub occurred_at_us: i64,
+}
+
+/// The profile of `player_id`; `None` for a player the read model does not know.
+pub async fn get(db: &ReadDb, player_id: Uuid) -> Result<Option<ProfileRow>> {
+    let row = sqlx::query(
+        "SELECT online, members, spawned_at_us, last_seen_us, deaths, kills \
+         FROM rm_profile WHERE player_id = $1",
+    )
+    .bind(player_id.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(ProfileRow {
+        online: r.try_get::<i64, _>("online")? != 0,
+        members: r.try_get::<i64, _>("members")? != 0,
+        spawned_at_us: r.try_get("spawned_at_us")?,
+        last_seen_us: r.try_get("last_seen_us")?,
+        deaths: r.try_get("deaths")?,
+        kills: r.try_get("kills")?,
+    }))
+}
+
+/// At most `limit` of `player_id`'s settled trades, newest first; only those before position
+/// `before` when given (the keyset of the next page).
+pub async fn trades(
+    db: &ReadDb,
+    player_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<TradeRow>> {
+    let mut q = Select::new(
+        "SELECT position, with_player, gave, got, tick, occurred_at_us \
+         FROM rm_trade_history WHERE player_id = ",
+    );
+    q.text(player_id.to_string());
+    if let Some(position) = before {
+        q.push(" AND position < ").int(position);
+    }
+    q.push(" ORDER BY position DESC LIMIT ").int(limit);
+    let mut trades = Vec::new();
+    for r in q.fetch_all(db).await? {
+        let with: String = r.try_get("with_player")?;
+        let gave: String = r.try_get("gave")?;
+        let got: String = r.try_get("got")?;
+        trades.push(TradeRow {
+            position: r.try_get("position")?,
+            with_player: Uuid::parse_str(&with).map_err(|e| {
+                Error::Invalid(format!("rm_trade_history.with_player {with:?}: {e}"))
+            })?,
+            gave: stacks(&gave),
+            got: stacks(&got),
+            tick: r.try_get("tick")?,
+            occurred_at_us: r.try_get("occurred_at_us")?,
+        });
+    }
+    Ok(trades)
+}
+
+/// The stacks of a `gave`/`got` column (none when it does not parse).
+fn stacks(json: &str) -> Vec<Stack> {
+    serde_json::from_str(json).unwrap_or_default()
 }

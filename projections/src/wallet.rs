@@ -10,10 +10,16 @@
 //!
 //! The only currency of the event vocabulary is the `coins` item; a premium currency would be a
 //! new `currency` value fed by its own events (none exist yet).
+//!
+//! Reads: [`balances`], [`ledger`] (newest first, by keyset).
 
+use crate::Result;
+use crate::db::ReadDb;
 use crate::flows::{COINS, holding_changes, player};
 use crate::fold::{Projection, RowOp, TableDef, Value};
+use crate::select::Select;
 use loh_events::{EventBody, StoredEvent};
+use sqlx::Row;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -119,4 +125,76 @@ impl Projection for Wallet {
         }
         Ok(ops)
     }
+}
+
+/// A balance of one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub currency: String,
+    pub balance: i64,
+}
+
+/// One change of a balance (a row of `rm_wallet_ledger`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// The position of the event that made the change.
+    pub position: i64,
+    pub currency: String,
+    /// Signed amount.
+    pub amount: i64,
+    /// The mint source, burn sink or move (`shop`, `trade`, `dropped`, `picked_up`, `death`, …).
+    pub reason: String,
+    pub balance_after: i64,
+    pub occurred_at_us: i64,
+}
+
+/// The balances of `player_id`, by currency (a player who never held coins has none).
+pub async fn balances(db: &ReadDb, player_id: Uuid) -> Result<Vec<Balance>> {
+    let rows = sqlx::query(
+        "SELECT currency, balance FROM rm_wallet WHERE player_id = $1 ORDER BY currency",
+    )
+    .bind(player_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Balance {
+                currency: r.try_get("currency")?,
+                balance: r.try_get("balance")?,
+            })
+        })
+        .collect()
+}
+
+/// At most `limit` changes of `player_id`'s balances, newest first; only those before position
+/// `before` when given (the keyset of the next page).
+pub async fn ledger(
+    db: &ReadDb,
+    player_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LedgerRow>> {
+    let mut q = Select::new(
+        "SELECT position, currency, amount, reason, balance_after, occurred_at_us \
+         FROM rm_wallet_ledger WHERE player_id = ",
+    );
+    q.text(player_id.to_string());
+    if let Some(position) = before {
+        q.push(" AND position < ").int(position);
+    }
+    q.push(" ORDER BY position DESC LIMIT ").int(limit);
+    q.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(LedgerRow {
+                position: r.try_get("position")?,
+                currency: r.try_get("currency")?,
+                amount: r.try_get("amount")?,
+                reason: r.try_get("reason")?,
+                balance_after: r.try_get("balance_after")?,
+                occurred_at_us: r.try_get("occurred_at_us")?,
+            })
+        })
+        .collect()
 }
