@@ -4,29 +4,25 @@ use loh_auth::SigningKey;
 use loh_commands::Command;
 use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Outcome, SqliteEventStore};
 use loh_replay::state::{At, world_at};
-use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Intake, Pacing, TickWriter, now_us};
+use loh_testkit::writer::Driver;
+use loh_tick_writer::tick::now_us;
+use loh_world::World;
 use loh_world::step::{derive_id, push_new};
-use loh_world::{MapConfig, World};
 use sqlx::Executor;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 pub const SHARD: &str = "world1";
 
-/// A shard driven by a real [`TickWriter`], with two players online.
+/// A shard driven by a real tick writer ([`Driver`]), with two players online.
 pub struct Game {
     pub store: Arc<dyn EventStore>,
     pub sqlite: Option<SqliteEventStore>,
     /// The embedded database's URL (events and read models share it).
     pub sqlite_url: Option<String>,
-    pub writer: TickWriter,
+    pub driver: Driver,
     pub alice: Uuid,
     pub bob: Uuid,
-    seqs: std::collections::HashMap<Uuid, u64>,
-    // Kept so the sessions stay open.
-    _outbound: Vec<mpsc::Receiver<loh_commands::ServerFrame>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -59,61 +55,32 @@ impl Game {
 
     /// A game on `store`.
     pub async fn on(store: Arc<dyn EventStore>, key: Option<SigningKey>) -> Game {
-        let mut writer = TickWriter::start(
-            store.clone(),
-            World::new(MapConfig::default()),
-            Pacing::Fixed { tick_ms: 400 },
-            TickMetrics::default(),
-        )
-        .await
-        .expect("writer");
+        let mut driver = Driver::start(store.clone()).await;
         if let Some(key) = key {
-            writer = writer.with_checkpoints(key, 2);
+            driver.writer = driver.writer.with_checkpoints(key, 2);
         }
         let mut g = Game {
             store,
             sqlite: None,
             sqlite_url: None,
-            writer,
+            driver,
             alice: Uuid::new_v4(),
             bob: Uuid::new_v4(),
-            seqs: Default::default(),
-            _outbound: Vec::new(),
             _dir: None,
         };
-        for (conn, p) in [g.alice, g.bob].into_iter().enumerate() {
-            let (tx, rx) = mpsc::channel(100_000);
-            let (reply, _joined) = oneshot::channel();
-            g.writer.take(Intake::Connect {
-                player_id: p,
-                conn_id: conn as u64,
-                outbound: tx,
-                reply,
-            });
-            g._outbound.push(rx);
-        }
+        g.driver.connect(g.alice);
+        g.driver.connect(g.bob);
         g.tick().await;
         g
     }
 
     /// Queues `cmd` from `player` with its next seq.
     pub fn send(&mut self, player: Uuid, cmd: Command) {
-        let seq = self.seqs.entry(player).or_default();
-        *seq += 1;
-        self.writer.take(Intake::Command {
-            player_id: player,
-            seq: *seq,
-            cmd,
-            received_at_us: now_us(),
-        });
+        self.driver.send(player, cmd);
     }
 
     pub async fn tick(&mut self) {
-        self.writer.run_tick().await.expect("tick");
-        // Drain what the clients were sent.
-        for rx in &mut self._outbound {
-            while rx.try_recv().is_ok() {}
-        }
+        self.driver.tick().await;
     }
 
     /// The world as the log says it is now.

@@ -353,10 +353,12 @@ async fn resimulate_reproduces_a_history_of_the_real_tick_writer_byte_for_byte()
     let mut g = Game::sqlite().await;
     g.play_honestly().await;
     // A disconnect, and a player who enters later.
-    g.writer.take(loh_tick_writer::tick::Intake::Disconnect {
-        player_id: g.bob,
-        conn_id: 1,
-    });
+    g.driver
+        .writer
+        .take(loh_tick_writer::tick::Intake::Disconnect {
+            player_id: g.bob,
+            conn_id: 1,
+        });
     g.tick().await;
     g.tick().await;
     let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
