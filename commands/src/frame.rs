@@ -9,6 +9,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Client frames larger than this are refused before decoding.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 
+/// No server frame is larger than this: a viewer's `TickUpdate` keeps within its byte budget
+/// (far below), and the socket's write buffer holds at least one frame of this size.
+pub const MAX_SERVER_FRAME: usize = 256 * 1024;
+
 /// A frame from a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientFrame {

@@ -22,7 +22,7 @@ pub mod rejection;
 pub use bounds::{MAX_SEQ, MAX_SEQ_AHEAD, OutOfBounds, check_seq, check_seq_after, is_id};
 pub use command::{Command, ShapeError};
 pub use frame::{
-    ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, decode_client,
-    decode_server, encode_client, encode_server,
+    ClientFrame, FrameError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, PROTOCOL_VERSION, ServerFrame,
+    decode_client, decode_server, encode_client, encode_server,
 };
 pub use rejection::RejectionCode;

@@ -1,31 +1,89 @@
 //! The HTTP/1 server loop: hyper with a header-read timeout (axum 0.8's `serve` sets none, so a
-//! slow-header client could hold a connection forever), a cap on header bytes and on concurrent
-//! connections, the peer address for rate limits, upgrades for the WebSocket, and graceful
-//! shutdown (each open connection finishes its request, then closes).
+//! slow-header client could hold a connection forever), a cap on header bytes, on concurrent
+//! connections and on concurrent connections per address, the peer address for rate limits,
+//! upgrades for the WebSocket, and graceful shutdown (each open connection finishes its request,
+//! then closes).
+//!
+//! A connection's place under both caps is a [`ConnSlot`] put in every request's extensions: the
+//! WebSocket handler keeps a clone for the life of the upgraded socket, so upgraded connections
+//! count against the limits as long as they live (hyper's connection future ends at the upgrade).
 
 use crate::limits::Limits;
+use crate::metrics::{Close, ConnMetrics};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Largest request head (start line and headers).
 const MAX_HEAD: usize = 16 * 1024;
+
+/// A connection's place under the server's and its address's connection caps; freed when the
+/// last clone drops.
+#[derive(Clone, Debug)]
+pub struct ConnSlot(#[allow(dead_code)] Arc<SlotInner>);
+
+#[derive(Debug)]
+struct SlotInner {
+    _permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for SlotInner {
+    fn drop(&mut self) {
+        let mut map = self.per_ip.lock().expect("per-address connection counts");
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Takes a place for a connection from `ip`, or says which cap refused it.
+fn take_slot(
+    permits: &Arc<Semaphore>,
+    per_ip: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+    max_per_ip: usize,
+) -> Result<ConnSlot, Close> {
+    let permit = permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Close::connection_limit)?;
+    let mut map = per_ip.lock().expect("per-address connection counts");
+    let n = map.entry(ip).or_default();
+    if *n >= max_per_ip {
+        return Err(Close::address_limit);
+    }
+    *n += 1;
+    Ok(ConnSlot(Arc::new(SlotInner {
+        _permit: permit,
+        ip,
+        per_ip: per_ip.clone(),
+    })))
+}
 
 /// Serves `app` on `listener` until `cancel`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Limits,
+    metrics: &ConnMetrics,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = Arc::new(Mutex::new(HashMap::new()));
+    let max_per_ip = limits.max_connections_per_ip.max(1);
     let header_timeout = limits.header_timeout;
     loop {
         let (stream, peer) = tokio::select! {
@@ -40,12 +98,19 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
+        let slot = match take_slot(&permits, &per_ip, peer.ip(), max_per_ip) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                metrics.closed(reason);
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
-        let service = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let service = app
+            .clone()
+            .layer(axum::Extension(ConnectInfo(peer)))
+            .layer(axum::Extension(slot.clone()));
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -67,10 +132,15 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
-            drop(permit);
+            drop(slot);
         });
     }
     Ok(())
+}
+
+/// The connection slot put in every request by [`serve`].
+pub fn slot(parts: &axum::http::Extensions) -> Option<ConnSlot> {
+    parts.get::<ConnSlot>().cloned()
 }
 
 /// The peer address put in every request by [`serve`].

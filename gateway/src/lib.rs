@@ -13,10 +13,14 @@
 //! - [`limits`]: rate limits, the MessagePack guard, the gateway and HTTP limits.
 //! - [`http`]: the HTTP/1 server loop (header-read timeout, connection cap).
 //! - [`error`]: the HTTP error body.
+//! - [`state`]: the handlers' shared state and the request-body extractors.
+//! - [`metrics`]: connections closed, by reason.
 
 pub mod auth;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod server;
+pub mod state;
 pub mod ws;

@@ -56,8 +56,12 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Largest request body.
     pub max_body: usize,
-    /// Concurrent TCP connections.
+    /// Registrations per client address.
+    pub register_per_ip: Rate,
+    /// Concurrent TCP connections (upgraded WebSockets included).
     pub max_connections: usize,
+    /// Concurrent TCP connections from one address.
+    pub max_connections_per_ip: usize,
     /// Time a client has to send `Hello`.
     pub hello_timeout: Duration,
     /// The server pings this often.
@@ -92,7 +96,12 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             max_body: 16 * 1024,
+            register_per_ip: Rate {
+                burst: 20,
+                per: Duration::from_secs(3),
+            },
             max_connections: 10_000,
+            max_connections_per_ip: 64,
             hello_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
@@ -108,6 +117,7 @@ pub struct RateLimits {
     login_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     login_failures: Arc<DefaultKeyedRateLimiter<(String, IpAddr)>>,
     handshake_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    register_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -152,6 +162,7 @@ impl RateLimits {
             login_ip: Arc::new(RateLimiter::keyed(limits.login_per_ip.quota())),
             login_failures: Arc::new(RateLimiter::keyed(limits.login_failures.quota())),
             handshake_ip: Arc::new(RateLimiter::keyed(limits.handshake_per_ip.quota())),
+            register_ip: Arc::new(RateLimiter::keyed(limits.register_per_ip.quota())),
         }
     }
 
@@ -169,6 +180,11 @@ impl RateLimits {
         check(&self.login_failures, &key)
     }
 
+    /// One registration from `ip`.
+    pub fn register(&self, ip: IpAddr) -> Result<(), TooMany> {
+        check(&self.register_ip, &ip)
+    }
+
     /// One WebSocket handshake from `ip`.
     pub fn handshake(&self, ip: IpAddr) -> Result<(), TooMany> {
         check(&self.handshake_ip, &ip)
@@ -176,7 +192,10 @@ impl RateLimits {
 
     /// Keys tracked (all limiters).
     pub fn len(&self) -> usize {
-        self.login_ip.len() + self.login_failures.len() + self.handshake_ip.len()
+        self.login_ip.len()
+            + self.login_failures.len()
+            + self.handshake_ip.len()
+            + self.register_ip.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -188,6 +207,8 @@ impl RateLimits {
         self.login_ip.retain_recent();
         self.login_failures.retain_recent();
         self.handshake_ip.retain_recent();
+        self.register_ip.retain_recent();
+        self.register_ip.shrink_to_fit();
         self.login_ip.shrink_to_fit();
         self.login_failures.shrink_to_fit();
         self.handshake_ip.shrink_to_fit();

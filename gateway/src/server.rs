@@ -2,28 +2,29 @@
 //! served by [`crate::http::serve`] with the limits of [`crate::limits::Limits`].
 
 use crate::auth::csrf::OriginPolicy;
-use crate::auth::routes::{self, Kicks};
+use crate::auth::kicks::Kicks;
+use crate::auth::routes;
 use crate::auth::sessions::SessionStore;
 use crate::auth::tokens::{SigningKey, Tokens};
 use crate::auth::{Accounts, Hasher};
-use crate::error::ApiError;
 use crate::limits::{Limits, RateLimits};
 use crate::ws::ws_handler;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use loh_events::EventStore;
 use loh_tick_writer::metrics::{TickMetrics, render};
-use loh_tick_writer::tick::{Pacing, TickError, TickHandle, TickWriter};
+use loh_tick_writer::tick::{Pacing, TickError, TickWriter};
 use loh_world::{MapConfig, World};
 use prometheus_client::registry::Registry;
-use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+
+pub use crate::state::{AppState, JsonBody, RawBody, parse_json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -43,30 +44,6 @@ pub struct GameConfig {
     /// Browser origins allowed besides the server's own host.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
-}
-
-/// Shared state of the HTTP handlers.
-#[derive(Clone)]
-pub struct AppState {
-    pub tick: TickHandle,
-    pub tokens: Tokens,
-    pub accounts: Accounts,
-    pub registry: Arc<Registry>,
-    pub sessions: SessionStore,
-    pub origins: OriginPolicy,
-    pub rate: RateLimits,
-    pub limits: Arc<Limits>,
-    pub kicks: Kicks,
-    pub metrics: TickMetrics,
-    /// This process's id, part of the owner of every single-session lock it takes.
-    pub instance: Arc<str>,
-}
-
-impl AppState {
-    /// The HMAC key of CSRF tokens (derived from the RSA key, so shared by every instance).
-    pub fn csrf_secret(&self) -> &[u8] {
-        self.tokens.key().derived_secret()
-    }
 }
 
 /// A running game server.
@@ -102,6 +79,8 @@ impl GameServer {
     ) -> Result<GameServer, ServeError> {
         let metrics = TickMetrics::default();
         metrics.register(&mut registry);
+        let conn_metrics = crate::metrics::ConnMetrics::default();
+        conn_metrics.register(&mut registry);
         let writer = TickWriter::start(
             store,
             World::new(config.map.clone()),
@@ -129,6 +108,7 @@ impl GameServer {
             limits: Arc::new(config.limits.clone()),
             kicks: Kicks::default(),
             metrics,
+            conn_metrics: conn_metrics.clone(),
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
         };
         let listener = TcpListener::bind(config.bind).await?;
@@ -137,8 +117,9 @@ impl GameServer {
         let tick_task = tokio::spawn(async move { writer.run(intake_rx, tick_cancel).await });
         let limits = config.limits.clone();
         let app = router(state);
-        let http_task =
-            tokio::spawn(async move { crate::http::serve(listener, app, &limits, cancel).await });
+        let http_task = tokio::spawn(async move {
+            crate::http::serve(listener, app, &limits, &conn_metrics, cancel).await
+        });
         tracing::info!(%addr, "game server listening");
         Ok(GameServer {
             addr,
@@ -198,71 +179,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A request body read within the body timeout and size limit.
-pub struct RawBody(pub axum::body::Bytes);
-
-impl FromRequest<AppState> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the body is too large",
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > state.limits.max_body) {
-            return Err(too_large());
-        }
-        let read = axum::body::to_bytes(req.into_body(), state.limits.max_body);
-        match tokio::time::timeout(state.limits.body_timeout, read).await {
-            Err(_) => Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                "the body took too long to arrive",
-            )),
-            Ok(Err(_)) => Err(too_large()),
-            Ok(Ok(bytes)) => Ok(RawBody(bytes)),
-        }
-    }
-}
-
-/// Parses a JSON body, checking its media type; faults answer with the error body.
-pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send application/json",
-        ));
-    }
-    serde_json::from_slice(bytes)
-        .map_err(|_| ApiError::bad_request("bad_json", "the body is not the expected JSON"))
-}
-
-/// A JSON body whose faults answer with the error body of PROTOCOL.md.
-pub struct JsonBody<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = req.headers().clone();
-        let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        parse_json(&headers, &bytes).map(JsonBody)
-    }
-}
-
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     if state.accounts.ping().await && !state.tick.intake.is_closed() {
         (
@@ -278,6 +194,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.conn_metrics.observe_rss();
     (
         [(
             header::CONTENT_TYPE,

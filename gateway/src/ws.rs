@@ -14,7 +14,8 @@
 //! tick or growing memory.
 
 use crate::auth::routes::live_claims;
-use crate::server::AppState;
+use crate::metrics::Close;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
@@ -52,14 +53,22 @@ pub async fn ws_handler(
     if let Err(too_many) = state.rate.handshake(ip) {
         return too_many.into_response();
     }
+    // The connection's place under the connection caps lives as long as the socket.
+    let slot = crate::http::slot(&ext);
     ws.max_message_size(MAX_CLIENT_FRAME + 1024)
         .max_frame_size(MAX_CLIENT_FRAME + 1024)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(MAX_CLIENT_FRAME * 2)
+        .max_write_buffer_size(loh_commands::MAX_SERVER_FRAME + 64 * 1024)
         .on_upgrade(move |socket| {
             let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-            connection(state, socket, conn_id).instrument(info_span!("ws", conn_id))
+            async move {
+                let _slot = slot;
+                let metrics = state.conn_metrics.clone();
+                let reason = connection(state, socket, conn_id).await;
+                metrics.closed(reason);
+            }
+            .instrument(info_span!("ws", conn_id))
         })
 }
 
@@ -67,7 +76,8 @@ fn binary(frame: &ServerFrame) -> Message {
     Message::Binary(encode_server(frame).into())
 }
 
-async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
+/// Serves one connection; returns why it ended.
+async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
     let (mut sink, mut stream) = socket.split();
     let write_timeout = state.limits.write_timeout;
     let say = async |sink: &mut SplitSink<WebSocket, Message>, frame: ServerFrame| {
@@ -76,11 +86,17 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
     let claims = match hello(&state, &mut stream).await {
         Ok(claims) => claims,
         Err(Some(frame)) => {
+            let too_large =
+                matches!(&frame, ServerFrame::Error { code, .. } if code == "frame_too_large");
             say(&mut sink, frame).await;
             let _ = tokio::time::timeout(write_timeout, sink.close()).await;
-            return;
+            return if too_large {
+                Close::frame_too_large
+            } else {
+                Close::hello_failed
+            };
         }
-        Err(None) => return,
+        Err(None) => return Close::hello_failed,
     };
     let player_id = claims.sub;
     let owner = format!("{}:{conn_id}", state.instance);
@@ -91,7 +107,7 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
             ServerFrame::error("unavailable", "try again shortly"),
         )
         .await;
-        return;
+        return Close::unavailable;
     }
     let (out_tx, out_rx) = mpsc::channel(state.limits.outbound_queue.max(1));
     let (reply_tx, reply_rx) = oneshot::channel();
@@ -108,9 +124,11 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
         )
         .await;
         let _ = state.sessions.release_lock(player_id, &owner).await;
-        return;
+        return Close::unavailable;
     }
-    let Ok(joined) = reply_rx.await else { return };
+    let Ok(joined) = reply_rx.await else {
+        return Close::unavailable;
+    };
     let welcome = ServerFrame::Welcome {
         player_id: player_id.to_string(),
         tick: joined.tick,
@@ -125,7 +143,7 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
         write_loop(state.clone(), sink, out_rx, replies_rx, done.clone())
             .instrument(info_span!("writer", %player_id)),
     );
-    read_loop(
+    let read = read_loop(
         &state,
         &mut stream,
         replies_tx,
@@ -140,7 +158,16 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
     .instrument(info_span!("session", %player_id))
     .await;
     // The reader dropped the reply queue: the writer flushes what is queued, then closes.
-    let _ = writer.await;
+    let written = writer.await.unwrap_or(Close::write_error);
+    let mut reason = read.unwrap_or(written);
+    if reason == Close::taken_over
+        && let Ok(Some(holder)) = state.sessions.lock_holder(player_id).await
+        && holder == owner
+    {
+        // The tick loop let go of us, yet no newer login holds the session: it dropped a
+        // client whose queue of frames was full.
+        reason = Close::slow_reader;
+    }
     state.kicks.unregister(&claims.sid, &kick);
     if let Err(e) = state.sessions.release_lock(player_id, &owner).await {
         debug!(error = %e, "releasing the session lock");
@@ -150,6 +177,7 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) {
         .intake
         .send(Intake::Disconnect { player_id, conn_id })
         .await;
+    reason
 }
 
 /// Reads frames until `Hello` with a live token arrives. `Err(Some(frame))`: answer and close.
@@ -188,14 +216,16 @@ async fn hello(
         .map_err(|e| Some(ServerFrame::error(e.code, e.message)))
 }
 
-/// Sends everything queued for the client, pings it, and closes when either queue closes.
+/// Sends everything queued for the client, pings it, and closes when either queue closes;
+/// returns why it stopped (`client_closed` when the reader ended first).
 async fn write_loop(
     state: AppState,
     mut sink: SplitSink<WebSocket, Message>,
     mut out_rx: mpsc::Receiver<ServerFrame>,
     mut replies: mpsc::Receiver<Message>,
     done: CancellationToken,
-) {
+) -> Close {
+    let mut reason = Close::client_closed;
     let limits = state.limits.clone();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.tick().await;
@@ -208,10 +238,12 @@ async fn write_loop(
             },
             frame = out_rx.recv() => match frame {
                 Some(frame) => binary(&frame),
-                // The tick loop dropped us: taken over by a new login, or too slow to read.
+                // The tick loop dropped us: taken over by a new login, or too slow to read (the
+                // caller tells which).
                 None => {
                     let closed = ServerFrame::error("session_closed", "session closed by the server");
                     let _ = tokio::time::timeout(limits.write_timeout, sink.send(binary(&closed))).await;
+                    reason = Close::taken_over;
                     break;
                 }
             },
@@ -219,16 +251,22 @@ async fn write_loop(
         };
         match tokio::time::timeout(limits.write_timeout, sink.send(msg)).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => break,
+            Ok(Err(e)) => {
+                debug!(error = %e, "write failed");
+                reason = Close::write_error;
+                break;
+            }
             Err(_) => {
                 debug!("write timed out; the client stopped reading");
                 state.metrics.slow_disconnects.inc();
+                reason = Close::write_timeout;
                 break;
             }
         }
     }
     done.cancel();
     let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
+    reason
 }
 
 struct Session<'a> {
@@ -239,12 +277,14 @@ struct Session<'a> {
     done: &'a CancellationToken,
 }
 
+/// Reads the client's frames until the connection ends; returns why, or `None` when the writer
+/// ended first (its reason stands).
 async fn read_loop(
     state: &AppState,
     stream: &mut SplitStream<WebSocket>,
     replies: mpsc::Sender<Message>,
     s: Session<'_>,
-) {
+) -> Option<Close> {
     let limits = &state.limits;
     let budget: DefaultDirectRateLimiter =
         RateLimiter::direct(crate::limits::rate_quota(limits.commands_per_conn));
@@ -261,10 +301,10 @@ async fn read_loop(
     };
     loop {
         let msg = tokio::select! {
-            _ = s.done.cancelled() => return,
+            _ = s.done.cancelled() => return None,
             _ = s.kick.cancelled() => {
                 let _ = replies.try_send(binary(&ServerFrame::error("session_closed", "the session ended")));
-                return;
+                return Some(Close::session_ended);
             }
             _ = renew.tick() => {
                 let held = state.sessions.renew_lock(s.player_id, s.owner).await;
@@ -272,7 +312,7 @@ async fn read_loop(
                 match (held, live) {
                     (Ok(false), _) | (_, Ok(false)) => {
                         let _ = replies.try_send(binary(&ServerFrame::error("session_closed", "the session was taken over or ended")));
-                        return;
+                        return Some(Close::session_ended);
                     }
                     (Err(e), _) | (_, Err(e)) => debug!(error = %e, "session store unreachable; keeping the connection"),
                     _ => {}
@@ -281,17 +321,21 @@ async fn read_loop(
             }
             msg = tokio::time::timeout(limits.idle_timeout, stream.next()) => msg,
         };
-        let Ok(Some(Ok(msg))) = msg else { return };
+        let msg = match msg {
+            Err(_idle) => return Some(Close::idle),
+            Ok(Some(Ok(msg))) => msg,
+            Ok(None | Some(Err(_))) => return Some(Close::client_closed),
+        };
         let bytes = match msg {
             Message::Binary(bytes) => bytes,
-            Message::Close(_) => return,
+            Message::Close(_) => return Some(Close::client_closed),
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Text(_) => {
                 if !reply(ServerFrame::error(
                     "bad_frame",
                     "frames are binary MessagePack",
                 )) {
-                    return;
+                    return Some(Close::slow_reader);
                 }
                 continue;
             }
@@ -345,7 +389,7 @@ async fn read_loop(
                 let too_large = matches!(e, FrameError::TooLarge(_));
                 let _ = reply(ServerFrame::error(e.code(), e.to_string()));
                 if too_large {
-                    return;
+                    return Some(Close::frame_too_large);
                 }
                 None
             }
@@ -353,7 +397,7 @@ async fn read_loop(
         if let Some(frame) = answer
             && !reply(frame)
         {
-            return;
+            return Some(Close::slow_reader);
         }
     }
 }

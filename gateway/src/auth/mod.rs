@@ -10,10 +10,12 @@
 //! - [`sessions`]: refresh-token families, revocation, signing keys, nonces and the single-session
 //!   lock, in Redis or in process.
 //! - [`signing`]: HMAC-SHA256 request signatures of non-browser clients.
+//! - [`kicks`]: live game connections by session, closed at logout.
 //! - [`csrf`]: the browser side: Origin / Sec-Fetch-Site checks and the signed double-submit token.
 //! - [`routes`]: the `/v1/auth/*` handlers and `/.well-known/jwks.json`.
 
 pub mod csrf;
+pub mod kicks;
 pub mod routes;
 pub mod sessions;
 pub mod signing;
@@ -56,24 +58,62 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 }
 
 /// Argon2id at OWASP's minimum (m = 19456 KiB, t = 2, p = 1), run on blocking threads behind a
-/// semaphore so a login flood cannot starve the runtime.
+/// semaphore so a login flood cannot starve the runtime. At most `queue` requests wait for a
+/// hashing slot; past that the answer is `503 busy` with `Retry-After`, so a flood costs neither
+/// memory nor an ever-growing wait for everyone.
 #[derive(Clone, Debug)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Requests hashing or waiting to.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    /// Most requests hashing or waiting at once.
+    limit: usize,
     dummy_hash: Arc<str>,
+}
+
+/// Requests that may wait for an Argon2 slot by default.
+pub const HASH_QUEUE: usize = 64;
+
+/// A place in the hashing queue, given back on drop.
+struct Queued(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Hasher {
     pub fn new(concurrency: usize) -> Hasher {
+        Hasher::with_queue(concurrency, HASH_QUEUE)
+    }
+
+    /// `concurrency` hashes at once, at most `queue` more waiting.
+    pub fn with_queue(concurrency: usize, queue: usize) -> Hasher {
         let dummy_hash = hash_blocking("not a real password at all").into();
+        let concurrency = concurrency.max(1);
         Hasher {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            waiting: Arc::default(),
+            limit: concurrency + queue,
             dummy_hash,
         }
     }
 
+    /// A hashing slot, or `503 busy` when the queue is full.
+    async fn slot(&self) -> Result<(Queued, tokio::sync::SemaphorePermit<'_>), ApiError> {
+        use std::sync::atomic::Ordering;
+        let before = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let queued = Queued(self.waiting.clone());
+        if before >= self.limit {
+            return Err(busy());
+        }
+        let permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        Ok((queued, permit))
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let _slot = self.slot().await?;
         tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
             .map_err(ApiError::internal)
@@ -82,7 +122,7 @@ impl Hasher {
     /// Verifies `password` against `hash`, or against a dummy hash when the account does not
     /// exist, so both cases take the same time.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let _slot = self.slot().await?;
         let exists = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let ok = tokio::task::spawn_blocking(move || {
@@ -98,6 +138,23 @@ impl Hasher {
         .map_err(ApiError::internal)?;
         Ok(ok && exists)
     }
+}
+
+fn taken_error() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "username_taken",
+        "that username is taken",
+    )
+}
+
+/// `503 busy`: the password hashing queue is full.
+fn busy() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "too many logins in progress; retry in a second",
+    )
 }
 
 fn argon2() -> Argon2<'static> {
@@ -132,6 +189,15 @@ impl Accounts {
     pub async fn register(&self, username: &str, password: &str) -> Result<Uuid, ApiError> {
         let name = normalise_username(username)?;
         check_password(password)?;
+        // A taken name is answered before any hashing (the insert below still settles a race).
+        let taken: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM accounts WHERE username = $1")
+            .bind(&name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ApiError::internal)?;
+        if taken.is_some() {
+            return Err(taken_error());
+        }
         let hash = self.hasher.hash(password.to_owned()).await?;
         let player_id = Uuid::new_v4();
         let result = sqlx::query(
@@ -147,11 +213,7 @@ impl Accounts {
         .await;
         match result {
             Ok(_) => Ok(player_id),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "username_taken",
-                "that username is taken",
-            )),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(taken_error()),
             Err(e) => Err(ApiError::internal(e)),
         }
     }

@@ -5,7 +5,7 @@ use super::sessions::{Issued, Rotation, sid_of_refresh};
 use super::signing::{SignedHeaders, bad_signature};
 use super::tokens::{ACCESS_TTL_SECS, Claims, unauthorized};
 use crate::error::ApiError;
-use crate::server::{AppState, JsonBody, RawBody};
+use crate::state::{AppState, JsonBody, RawBody};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -13,49 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
-use tokio_util::sync::CancellationToken;
-
-/// Live game connections by session, so that logout and refresh-token re-use close them at once
-/// on this instance (other instances notice at their next lock renewal).
-#[derive(Clone, Debug, Default)]
-pub struct Kicks {
-    by_sid: Arc<Mutex<HashMap<String, Vec<CancellationToken>>>>,
-}
-
-impl Kicks {
-    /// Registers a connection of session `sid`; cancelled when the session ends.
-    pub fn register(&self, sid: &str) -> CancellationToken {
-        let token = CancellationToken::new();
-        let mut map = self.by_sid.lock().expect("kicks lock");
-        let list = map.entry(sid.to_owned()).or_default();
-        list.retain(|t| !t.is_cancelled());
-        list.push(token.clone());
-        token
-    }
-
-    /// Forgets a closed connection.
-    pub fn unregister(&self, sid: &str, token: &CancellationToken) {
-        token.cancel();
-        let mut map = self.by_sid.lock().expect("kicks lock");
-        if let Some(list) = map.get_mut(sid) {
-            list.retain(|t| !t.is_cancelled());
-            if list.is_empty() {
-                map.remove(sid);
-            }
-        }
-    }
-
-    /// Closes every connection of session `sid`.
-    pub fn kick(&self, sid: &str) {
-        let list = self.by_sid.lock().expect("kicks lock").remove(sid);
-        for token in list.into_iter().flatten() {
-            token.cancel();
-        }
-    }
-}
 
 pub use loh_commands::auth::{Credentials, RefreshBody};
 
@@ -112,13 +70,22 @@ fn pair(state: &AppState, issued: &Issued, headers: &HeaderMap) -> Response {
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ext: axum::http::Extensions,
     JsonBody(body): JsonBody<Credentials>,
-) -> Result<Response, ApiError> {
-    state.origins.check(&headers)?;
+) -> Result<Response, Response> {
+    state
+        .origins
+        .check(&headers)
+        .map_err(|e| e.into_response())?;
+    state
+        .rate
+        .register(peer_ip(&ext))
+        .map_err(|e| e.into_response())?;
     let player_id = state
         .accounts
         .register(&body.username, &body.password)
-        .await?;
+        .await
+        .map_err(|e| e.into_response())?;
     Ok((
         StatusCode::CREATED,
         Json(Registered {
