@@ -3,23 +3,10 @@
 use loh_commands::Command;
 use loh_events::EventStore;
 use loh_events::sqlite::SqliteEventStore;
-use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Intake, Pacing, TickWriter};
-use loh_world::{MapConfig, World};
+use loh_testkit::writer::Driver;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
-
-async fn writer(store: &Arc<dyn EventStore>) -> TickWriter {
-    TickWriter::start(
-        store.clone(),
-        World::new(MapConfig::default()),
-        Pacing::Fixed { tick_ms: 400 },
-        TickMetrics::default(),
-    )
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_restart_after_a_tick_of_only_rejected_commands_does_not_reuse_its_number() {
@@ -32,29 +19,20 @@ async fn a_restart_after_a_tick_of_only_rejected_commands_does_not_reuse_its_num
     );
     let player_id = Uuid::from_u128(7);
 
-    let mut w = writer(&store).await;
-    let (out_tx, _out_rx) = mpsc::channel(1024);
-    let (reply, _joined) = oneshot::channel();
-    w.take(Intake::Connect {
-        player_id,
-        conn_id: 1,
-        outbound: out_tx,
-        reply,
-    });
-    w.run_tick().await.unwrap(); // tick 1: the spawn
-    for seq in 1..=2 {
+    let mut d = Driver::start(store.clone()).await;
+    d.connect(player_id);
+    d.tick().await; // tick 1: the spawn
+    for _ in 1..=2 {
         // Ticks 2 and 3: a move far off the map, rejected; only the journal grows.
-        w.take(Intake::Command {
+        d.send(
             player_id,
-            seq,
-            cmd: Command::Move {
+            Command::Move {
                 x: -50,
                 y: -50,
                 run: false,
             },
-            received_at_us: 0,
-        });
-        w.run_tick().await.unwrap();
+        );
+        d.tick().await;
     }
     let events_tick = store.read_from(1, 100).await.unwrap().last().unwrap().tick;
     let journal = store.read_journal(0, 100).await.unwrap();
@@ -63,9 +41,9 @@ async fn a_restart_after_a_tick_of_only_rejected_commands_does_not_reuse_its_num
         last_journal_tick > events_tick,
         "the test needs trailing rejected-only ticks"
     );
-    drop(w);
+    drop(d);
 
-    let w = writer(&store).await;
+    let d = Driver::start(store).await;
     let (tx, _rx) = mpsc::channel(1);
-    assert_eq!(w.handle(tx).current_tick(), last_journal_tick);
+    assert_eq!(d.writer.handle(tx).current_tick(), last_journal_tick);
 }
