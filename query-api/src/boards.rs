@@ -3,18 +3,22 @@
 //!
 //! A snapshot is the whole board in leaderboard order, tagged with the skills checkpoint it
 //! reflects: read from the board's Redis sorted set when Redis is configured ([`crate::ranks`],
-//! the rank index the query-API processes share), else in one query from the skills tables. A
+//! the rank index the query-API processes share), else in one query of the skills read model
+//! ([`loh_projections::skills::leaderboard`]). A
 //! request uses the snapshot while it is younger than the refresh interval (500 ms by default,
 //! about one 400 ms tick); after that the next request checks the checkpoint and reloads the
 //! board only if it moved. One reload runs at a time; other requests keep using the previous
 //! snapshot meanwhile.
 
-use crate::v1::{Board, Key};
-use crate::{ApiError, AppState};
-use sqlx::Row;
+use crate::error::ApiError;
+use crate::ranks::RankIndex;
+use loh_projections::ReadDb;
+use loh_projections::skills::{self, Board, Skills, Standing};
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 /// One board, in order, as of a checkpoint.
 #[derive(Debug)]
@@ -22,9 +26,9 @@ pub struct Snapshot {
     /// The skills checkpoint read before the rows: every event up to here is reflected.
     pub at: u64,
     /// Entries best first; `rank` is the index + 1.
-    pub(crate) entries: Vec<Key>,
+    pub(crate) entries: Vec<Standing>,
     /// Player id → index in `entries`.
-    index: HashMap<String, usize>,
+    index: HashMap<Uuid, usize>,
     loaded: Instant,
     /// Pages already rendered to JSON from this snapshot, by `limit` and cursor (bounded).
     rendered: Mutex<HashMap<(i64, Option<String>), axum::body::Bytes>>,
@@ -59,39 +63,35 @@ impl Snapshot {
     }
 
     /// The entry of `player`, if on the board.
-    pub(crate) fn entry(&self, player: &str) -> Option<&Key> {
-        self.index.get(player).map(|i| &self.entries[*i])
+    pub(crate) fn entry(&self, player: Uuid) -> Option<&Standing> {
+        self.index.get(&player).map(|i| &self.entries[*i])
     }
 
     /// The entries after `after` (the whole board from the top without it), at most `limit`.
-    pub(crate) fn page(&self, after: Option<&Key>, limit: usize) -> &[Key] {
+    pub(crate) fn page(&self, after: Option<&Standing>, limit: usize) -> &[Standing] {
         let start = match after {
             None => 0,
-            Some(k) => self.entries.partition_point(|e| !behind(e, k)),
+            Some(k) => self
+                .entries
+                .partition_point(|e| e.board_order(k) != Ordering::Greater),
         };
         let end = (start + limit).min(self.entries.len());
         &self.entries[start.min(end)..end]
     }
 
     /// Ranks `from..=to` (1-based), clamped.
-    pub(crate) fn ranks(&self, from: i64, to: i64) -> &[Key] {
+    pub(crate) fn ranks(&self, from: i64, to: i64) -> &[Standing] {
         let from = (from.max(1) - 1) as usize;
         let to = (to.max(0) as usize).min(self.entries.len());
         &self.entries[from.min(to)..to]
     }
 }
 
-/// Whether `e` comes after `k` in leaderboard order.
-fn behind(e: &Key, k: &Key) -> bool {
-    (-e.level, -e.xp, e.reached, e.player.as_str())
-        > (-k.level, -k.xp, k.reached, k.player.as_str())
-}
-
 /// The snapshots of every board.
 #[derive(Debug)]
 pub struct BoardCache {
     refresh: Duration,
-    boards: Mutex<HashMap<String, Arc<Snapshot>>>,
+    boards: Mutex<HashMap<Board, Arc<Snapshot>>>,
     reload: tokio::sync::Mutex<()>,
 }
 
@@ -111,47 +111,48 @@ impl BoardCache {
         }
     }
 
-    fn cached(&self, name: &str) -> Option<Arc<Snapshot>> {
+    fn cached(&self, board: Board) -> Option<Arc<Snapshot>> {
         self.boards
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(name)
+            .get(&board)
             .cloned()
     }
 
-    fn store(&self, name: String, snapshot: Arc<Snapshot>) {
+    fn store(&self, board: Board, snapshot: Arc<Snapshot>) {
         self.boards
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name, snapshot);
+            .insert(board, snapshot);
     }
 
-    /// The board's snapshot, reloaded first if stale and the checkpoint moved.
+    /// The board's snapshot, reloaded first if stale and the checkpoint moved: from the Redis
+    /// sorted set of `ranks` when given, else from the read database `read`.
     pub async fn snapshot(
         &self,
-        state: &AppState,
-        board: &Board,
+        read: &ReadDb,
+        ranks: Option<&RankIndex>,
+        board: Board,
     ) -> Result<Arc<Snapshot>, ApiError> {
-        let name = board.name();
-        if let Some(s) = self.cached(&name)
+        if let Some(s) = self.cached(board)
             && s.loaded.elapsed() < self.refresh
         {
             return Ok(s);
         }
-        let previous = self.cached(&name);
+        let previous = self.cached(board);
         let _reloading = match (&previous, self.reload.try_lock()) {
             (_, Ok(guard)) => guard,
             // Someone else reloads: use what we have, or wait for theirs.
             (Some(s), Err(_)) => return Ok(s.clone()),
             (None, Err(_)) => self.reload.lock().await,
         };
-        if let Some(s) = self.cached(&name)
+        if let Some(s) = self.cached(board)
             && s.loaded.elapsed() < self.refresh
         {
             return Ok(s);
         }
-        let at = state.read.checkpoint("skills").await?;
-        if let Some(s) = self.cached(&name)
+        let at = read.checkpoint(Skills::NAME).await?;
+        if let Some(s) = self.cached(board)
             && s.at == at
         {
             let fresh = Arc::new(Snapshot {
@@ -161,19 +162,19 @@ impl BoardCache {
                 loaded: Instant::now(),
                 rendered: Mutex::new(s.rendered.lock().unwrap_or_else(|e| e.into_inner()).clone()),
             });
-            self.store(name, fresh.clone());
+            self.store(board, fresh.clone());
             return Ok(fresh);
         }
         // With Redis, the board comes from its sorted set (the rank index every query-API
         // process shares); without, from the skills tables.
-        let (at, entries) = match &state.ranks {
-            Some(ranks) => ranks.board(state, board).await?,
-            None => (at, load(state, board).await?),
+        let (at, entries) = match ranks {
+            Some(ranks) => ranks.board(read, board).await?,
+            None => (at, skills::leaderboard(read, board).await?),
         };
         let index = entries
             .iter()
             .enumerate()
-            .map(|(i, key)| (key.player.clone(), i))
+            .map(|(i, standing)| (standing.player_id, i))
             .collect();
         let snapshot = Arc::new(Snapshot {
             at,
@@ -182,25 +183,7 @@ impl BoardCache {
             loaded: Instant::now(),
             rendered: Mutex::new(HashMap::new()),
         });
-        self.store(name, snapshot.clone());
+        self.store(board, snapshot.clone());
         Ok(snapshot)
     }
-}
-
-/// The board from the skills tables, in leaderboard order.
-async fn load(state: &AppState, board: &Board) -> Result<Vec<Key>, ApiError> {
-    let mut q = board.select();
-    q.push(&crate::v1::order(board, false));
-    let rows = q.fetch(state).await?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        entries.push(Key {
-            player: r.try_get("player_id").map_err(ApiError::from)?,
-            level: r.try_get("lvl").map_err(ApiError::from)?,
-            xp: r.try_get("xp").map_err(ApiError::from)?,
-            reached: r.try_get("reached").map_err(ApiError::from)?,
-            rank: i as i64 + 1,
-        });
-    }
-    Ok(entries)
 }

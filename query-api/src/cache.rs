@@ -14,10 +14,15 @@
 //!
 //! The cache is an optimisation only: a Redis failure is logged and the answer computed.
 
-use crate::AppState;
 use crate::error::ApiError;
-use crate::v1::{RangeQuery, Table};
+use crate::metrics::HttpMetrics;
+use crate::ranks::{connect, key_prefix};
+use loh_events::EventStore;
+use loh_projections::ReadDb;
+use loh_projections::economy::Economy;
 use redis::aio::ConnectionManager;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -47,22 +52,23 @@ impl ResponseCache {
     pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<ResponseCache> {
         // A cache must not hold answers up: a short timeout, one retry.
         Ok(ResponseCache {
-            conn: crate::ranks::connect(url, Duration::from_secs(1), 1).await?,
-            prefix: crate::ranks::key_prefix(prefix),
+            conn: connect(url, Duration::from_secs(1), 1).await?,
+            prefix: key_prefix(prefix),
         })
     }
 
-    fn key(&self, endpoint: &str, r: &RangeQuery, to: i64) -> String {
+    fn key(&self, q: &EconomyQuery<'_>, to: i64) -> String {
         format!(
-            "{}:cache:{}:economy:{endpoint}:{}:{to}:{}",
+            "{}:cache:{}:economy:{}:{}:{to}:{}",
             self.prefix,
             env!("CARGO_PKG_VERSION"),
-            r.from.map_or_else(|| "-".to_owned(), |f| f.to_string()),
-            r.item.as_deref().unwrap_or("*"),
+            q.endpoint,
+            q.from.map_or_else(|| "-".to_owned(), |f| f.to_string()),
+            q.item.unwrap_or("*"),
         )
     }
 
-    async fn get(&self, key: &str) -> Option<Table> {
+    async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let mut conn = self.conn.clone();
         let found: redis::RedisResult<Option<Vec<u8>>> =
             redis::cmd("GET").arg(key).query_async(&mut conn).await;
@@ -76,7 +82,7 @@ impl ResponseCache {
         }
     }
 
-    async fn put(&self, key: &str, table: &Table) {
+    async fn put<T: Serialize>(&self, key: &str, table: &T) {
         let Ok(bytes) = serde_json::to_vec(table) else {
             return;
         };
@@ -94,27 +100,46 @@ impl ResponseCache {
     }
 }
 
-/// The economy table of `endpoint` for `r`: from the cache when the range is closed and final,
-/// else from `compute` (stored in the cache when final).
-pub(crate) async fn economy_table<F, Fut>(
-    state: &AppState,
-    endpoint: &str,
-    r: &RangeQuery,
+/// What an economy answer is asked for: the endpoint and its range.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EconomyQuery<'a> {
+    /// `flows`, `trades` or `xp`.
+    pub endpoint: &'a str,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// The item (or skill) filter.
+    pub item: Option<&'a str>,
+}
+
+/// Where the economy answers come from and where their lookups are counted.
+pub(crate) struct Sources<'a> {
+    pub read: &'a ReadDb,
+    pub store: &'a dyn EventStore,
+    pub http: &'a HttpMetrics,
+}
+
+/// The economy table asked for by `q`: from `cache` when the range is closed and final, else
+/// from `compute` (stored in the cache when final).
+pub(crate) async fn economy_table<T, F, Fut>(
+    cache: Option<&ResponseCache>,
+    sources: Sources<'_>,
+    q: EconomyQuery<'_>,
     compute: F,
-) -> Result<Table, ApiError>
+) -> Result<T, ApiError>
 where
+    T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Table, ApiError>>,
+    Fut: Future<Output = Result<T, ApiError>>,
 {
-    let (Some(cache), Some(to)) = (&state.cache, r.to) else {
+    let (Some(cache), Some(to)) = (cache, q.to) else {
         return compute().await;
     };
-    let http = state.metrics.http();
-    if !settled_before(state, to).await? {
+    let http = sources.http;
+    if !settled_before(sources.read, sources.store, to).await? {
         http.cache_lookup("bypass");
         return compute().await;
     }
-    let key = cache.key(endpoint, r, to);
+    let key = cache.key(&q, to);
     if let Some(table) = cache.get(&key).await {
         http.cache_lookup("hit");
         return Ok(table);
@@ -126,17 +151,13 @@ where
 }
 
 /// Whether every event that occurred before Unix second `to` is in the economy read model.
-async fn settled_before(state: &AppState, to: i64) -> Result<bool, ApiError> {
+async fn settled_before(read: &ReadDb, store: &dyn EventStore, to: i64) -> Result<bool, ApiError> {
     let to_us = to.saturating_mul(1_000_000);
-    let checkpoint = state.read.checkpoint("economy").await?;
-    let oldest_unapplied = state
-        .store
-        .read_from(checkpoint + 1, 1)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "reading the event store");
-            ApiError::Unavailable
-        })?;
+    let checkpoint = read.checkpoint(Economy::NAME).await?;
+    let oldest_unapplied = store.read_from(checkpoint + 1, 1).await.map_err(|e| {
+        tracing::warn!(error = %e, "reading the event store");
+        ApiError::Unavailable
+    })?;
     Ok(match oldest_unapplied.first() {
         Some(event) => event.occurred_at_us >= to_us,
         None => {

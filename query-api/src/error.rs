@@ -1,9 +1,23 @@
-//! The error body of every endpoint.
+//! The error of every endpoint and its body.
 
-use crate::wire::{ErrorBody, ErrorDetail};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every error: `{"error":{"code","message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The code (stable, snake_case) and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
 
 /// An HTTP error: a status, a stable snake_case code and a message safe to show; details go to
 /// the logs.
@@ -87,12 +101,6 @@ impl From<loh_projections::Error> for ApiError {
                 ApiError::Internal
             }
         }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
-        loh_projections::Error::Database(e).into()
     }
 }
 

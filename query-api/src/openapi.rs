@@ -1,6 +1,17 @@
-//! The OpenAPI document, generated from the handlers and wire types.
+//! The OpenAPI document, generated from the handlers and wire types, and its route.
 
-use crate::{routes, v1, wire};
+use crate::economy::{self, Table};
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::history::{self, LedgerEntry, LedgerPage, TradePage, TradeView};
+use crate::leaderboards::{self, LeaderboardEntry, LeaderboardPage};
+use crate::operations::{self, Health};
+use crate::players::{
+    self, Balance, BankView, InventoryView, ItemStack, PlayerPosition, SkillView, SkillsView,
+    WalletView, Worn,
+};
+use crate::profiles::{self, ProfileView};
+use crate::state::AppState;
+use axum::{Json, Router, routing::get};
 use utoipa::OpenApi;
 
 /// The query API's OpenAPI description (served on `/openapi.json`).
@@ -11,14 +22,16 @@ use utoipa::OpenApi;
         description = "Read models of Legends of Hastinapur over HTTP/JSON. Every error is \
                        {\"error\":{\"code\",\"message\"}}."
     ),
-    paths(routes::player_position, routes::healthz, routes::metrics,
-          v1::inventory, v1::bank, v1::wallet, v1::wallet_ledger, v1::skills, v1::trades,
-          v1::profile, v1::leaderboard, v1::rank, v1::around,
-          v1::economy_flows, v1::economy_supply, v1::economy_trades, v1::economy_xp),
-    components(schemas(wire::PlayerPosition, wire::Health, wire::ErrorBody, wire::ErrorDetail,
-        v1::ItemStack, v1::Worn, v1::InventoryView, v1::BankView, v1::Balance, v1::WalletView,
-        v1::LedgerEntry, v1::LedgerPage, v1::SkillView, v1::SkillsView, v1::TradeView,
-        v1::TradePage, v1::ProfileView, v1::LeaderboardEntry, v1::LeaderboardPage, v1::Table)),
+    paths(players::player_position, operations::healthz, operations::metrics,
+          players::inventory, players::bank, players::wallet, history::wallet_ledger,
+          players::skills, history::trades,
+          profiles::profile, leaderboards::leaderboard, leaderboards::rank, leaderboards::around,
+          economy::economy_flows, economy::economy_supply, economy::economy_trades,
+          economy::economy_xp),
+    components(schemas(PlayerPosition, Health, ErrorBody, ErrorDetail,
+        ItemStack, Worn, InventoryView, BankView, Balance, WalletView,
+        LedgerEntry, LedgerPage, SkillView, SkillsView, TradeView,
+        TradePage, ProfileView, LeaderboardEntry, LeaderboardPage, Table)),
     modifiers(&BearerAuth),
     tags((name = "players", description = "Per-player read models: the player's own Bearer \
                                            access token, or an analyst token"),
@@ -50,4 +63,13 @@ impl utoipa::Modify for BearerAuth {
 /// The document as JSON.
 pub fn json() -> serde_json::Value {
     serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+/// The route of the document: `/openapi.json`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(document))
+}
+
+async fn document() -> Json<serde_json::Value> {
+    Json(json())
 }

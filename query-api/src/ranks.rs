@@ -7,21 +7,21 @@
 //! (`<prefix>:lb:<board>:m`) maps each player to their member, and `<prefix>:lb:<board>:at` is
 //! the skills checkpoint the set reflects.
 //!
-//! The sets are derived from the read-model tables (themselves folded from the events), so they
-//! are rebuildable: before a board is read, the index copies the rows changed since `at` (every
-//! change raises `reached_position`); a checkpoint behind `at` (a fresh or rebuilt read database)
+//! The sets are derived from the skills read model (itself folded from the events), so they are
+//! rebuildable: before a board is read, the index copies the standings changed since `at`
+//! ([`loh_projections::skills::changed_after`]: every change raises `reached_position`); a checkpoint behind `at` (a fresh or rebuilt read database)
 //! resets the board. A per-row Lua script never replaces a newer member with an older one, so
 //! racing query-API processes converge.
 //!
 //! Requests do not go to Redis one by one: each query-API process reads a board's set whole, in
-//! order, into its in-process snapshot ([`crate::boards`]) when the checkpoint moved, and answers
+//! order, into its in-process snapshot (the `boards` module) when the checkpoint moved, and answers
 //! pages, rank lookups and around-me from memory. A Redis round trip per rank lookup served 0.29 ×
 //! a bare axum endpoint on the benchmark machine, the snapshot 0.6 (docs/BENCHMARKS.md).
 
-use crate::v1::{Board, Key};
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use loh_projections::ReadDb;
+use loh_projections::skills::{self, Board, Skills, Standing};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sqlx::Row;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -55,24 +55,24 @@ impl std::fmt::Debug for RankIndex {
 
 const SHIFT: f64 = 4_294_967_296.0;
 
-fn member(key: &Key) -> String {
-    format!("{:020}:{}", key.reached.max(0), key.player)
+fn member(s: &Standing) -> String {
+    format!("{:020}:{}", s.reached_position.max(0), s.player_id)
 }
 
-fn score(key: &Key) -> f64 {
-    -(key.level as f64 * SHIFT + key.xp as f64)
+fn score(s: &Standing) -> f64 {
+    -(s.level as f64 * SHIFT + s.xp as f64)
 }
 
-fn decode(member: &str, score: f64, rank: i64) -> Option<Key> {
+fn decode(member: &str, score: f64, rank: i64) -> Option<Standing> {
     let (reached, player) = member.split_once(':')?;
     let value = -score;
     let level = (value / SHIFT).floor();
-    Some(Key {
+    Some(Standing {
+        rank,
+        player_id: player.parse().ok()?,
         level: level as i64,
         xp: (value - level * SHIFT) as i64,
-        reached: reached.parse().ok()?,
-        player: player.to_owned(),
-        rank,
+        reached_position: reached.parse().ok()?,
     })
 }
 
@@ -113,7 +113,7 @@ impl RankIndex {
         })
     }
 
-    fn keys(&self, board: &Board) -> (String, String, String) {
+    fn keys(&self, board: Board) -> (String, String, String) {
         let base = format!("{}:lb:{}", self.prefix, board.name());
         (
             format!("{base}:z"),
@@ -123,10 +123,10 @@ impl RankIndex {
     }
 
     /// Brings the board's set up to the skills checkpoint.
-    async fn sync_now(&self, state: &AppState, board: &Board) -> Result<(), ApiError> {
+    async fn sync_now(&self, read: &ReadDb, board: Board) -> Result<(), ApiError> {
         let (z, m, at_key) = self.keys(board);
         let mut conn = self.conn.clone();
-        let checkpoint = state.read.checkpoint("skills").await? as i64;
+        let checkpoint = read.checkpoint(Skills::NAME).await? as i64;
         let at: Option<i64> = redis::cmd("GET")
             .arg(&at_key)
             .query_async(&mut conn)
@@ -147,24 +147,15 @@ impl RankIndex {
                 .map_err(redis_err)?;
             at = -1;
         }
-        let mut q = board.select();
-        q.push(" AND reached_position > ").int(at);
-        let rows = q.fetch(state).await?;
+        let changed = skills::changed_after(read, board, at).await?;
         let script = &*SET_MEMBER_SCRIPT;
-        for r in &rows {
-            let key = Key {
-                player: r.try_get("player_id").map_err(ApiError::from)?,
-                level: r.try_get("lvl").map_err(ApiError::from)?,
-                xp: r.try_get("xp").map_err(ApiError::from)?,
-                reached: r.try_get("reached").map_err(ApiError::from)?,
-                rank: 0,
-            };
+        for standing in &changed {
             let _: i64 = script
                 .key(&z)
                 .key(&m)
-                .arg(&key.player)
-                .arg(score(&key))
-                .arg(member(&key))
+                .arg(standing.player_id.to_string())
+                .arg(score(standing))
+                .arg(member(standing))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(redis_err)?;
@@ -187,10 +178,10 @@ impl RankIndex {
     /// `MULTI`, so the checkpoint and the members agree.
     pub(crate) async fn board(
         &self,
-        state: &AppState,
-        board: &Board,
-    ) -> Result<(u64, Vec<Key>), ApiError> {
-        self.sync_now(state, board).await?;
+        read: &ReadDb,
+        board: Board,
+    ) -> Result<(u64, Vec<Standing>), ApiError> {
+        self.sync_now(read, board).await?;
         let (z, _, at_key) = self.keys(board);
         let mut conn = self.conn.clone();
         let (at, rows): (Option<i64>, Vec<(String, f64)>) = redis::pipe()
@@ -220,21 +211,21 @@ mod tests {
 
     #[test]
     fn a_member_and_score_decode_to_the_same_key_and_sort_like_the_leaderboard() {
-        let key = Key {
+        let key = Standing {
             level: 2_277,
             xp: 2_200_000_000,
-            reached: 42,
-            player: uuid::Uuid::nil().to_string(),
+            reached_position: 42,
+            player_id: uuid::Uuid::nil(),
             rank: 7,
         };
         assert_eq!(decode(&member(&key), score(&key), 7), Some(key.clone()));
-        let later = Key {
-            reached: 43,
+        let later = Standing {
+            reached_position: 43,
             ..key.clone()
         };
-        let more_xp = Key {
+        let more_xp = Standing {
             xp: key.xp + 1,
-            reached: 99,
+            reached_position: 99,
             ..key.clone()
         };
         // Lower score first; equal scores by member (reached position, then player).
