@@ -323,7 +323,7 @@ async fn spawn_projections(
 }
 
 /// Empties the players' outbound queues (the tick writer drops a client that never reads).
-fn drain(inboxes: &mut [mpsc::Receiver<loh_commands::ServerFrame>]) {
+fn drain(inboxes: &mut [mpsc::Receiver<loh_tick_writer::tick::Frame>]) {
     for rx in inboxes {
         while rx.try_recv().is_ok() {}
     }

@@ -221,7 +221,7 @@ async fn hello(
 async fn write_loop(
     state: AppState,
     mut sink: SplitSink<WebSocket, Message>,
-    mut out_rx: mpsc::Receiver<ServerFrame>,
+    mut out_rx: mpsc::Receiver<bytes::Bytes>,
     mut replies: mpsc::Receiver<Message>,
     done: CancellationToken,
 ) -> Close {
@@ -237,7 +237,8 @@ async fn write_loop(
                 None => break,
             },
             frame = out_rx.recv() => match frame {
-                Some(frame) => binary(&frame),
+                // Encoded once by the tick loop; sent as it is.
+                Some(frame) => Message::Binary(frame),
                 // The tick loop dropped us: taken over by a new login, or too slow to read (the
                 // caller tells which).
                 None => {

@@ -2,10 +2,10 @@
 //! carries its player's next seq, and a tick runs when the test says so (never on a timer), after
 //! which the clients' queues are emptied (the writer drops a client that never reads).
 
-use loh_commands::{Command, ServerFrame};
+use loh_commands::Command;
 use loh_events::EventStore;
 use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Intake, Pacing, TickWriter, now_us};
+use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter, now_us};
 use loh_world::{MapConfig, World};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub struct Driver {
     pub writer: TickWriter,
     seqs: BTreeMap<Uuid, u64>,
-    outbound: Vec<mpsc::Receiver<ServerFrame>>,
+    outbound: Vec<mpsc::Receiver<Frame>>,
 }
 
 impl Driver {

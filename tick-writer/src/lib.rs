@@ -10,7 +10,9 @@
 //! # Layout
 //! - [`tick`]: intake, the tick loop, the batched append, outcomes, fan-out of updates,
 //!   checkpoints.
+//! - [`fanout`]: each event encoded once, each viewer's frame assembled within its interest.
 //! - [`metrics`]: the tick's Prometheus metrics.
 
+pub mod fanout;
 pub mod metrics;
 pub mod tick;

@@ -18,6 +18,7 @@ pub struct TickMetrics {
     pub rate_limited: Counter,
     pub out_of_bounds: Counter,
     pub refused_ticks: Counter,
+    pub view_truncated: Counter,
 }
 
 impl Default for TickMetrics {
@@ -35,6 +36,7 @@ impl Default for TickMetrics {
             rate_limited: Counter::default(),
             out_of_bounds: Counter::default(),
             refused_ticks: Counter::default(),
+            view_truncated: Counter::default(),
         }
     }
 }
@@ -87,6 +89,11 @@ impl TickMetrics {
             "loh_ticks_refused",
             "Ticks whose batch the store refused (not an outage); the world was rebuilt and their commands answered server_busy",
             self.refused_ticks.clone(),
+        );
+        registry.register(
+            "loh_view_events_truncated",
+            "Events left out of viewers' TickUpdates by the per-viewer byte budget",
+            self.view_truncated.clone(),
         );
     }
 }

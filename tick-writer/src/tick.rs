@@ -6,9 +6,15 @@
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
+use crate::fanout::{
+    Interest, Picked, PlayerGrid, ViewLimits, encode_event, encode_value, named_players,
+};
 use crate::metrics::TickMetrics;
+use bytes::Bytes;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
-use loh_commands::{Command, RejectionCode, ServerFrame, check_seq, check_seq_after};
+use loh_commands::{
+    Command, RejectionCode, ServerFrame, check_seq, check_seq_after, encode_server,
+};
 use loh_events::{
     AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, Outcome,
 };
@@ -58,6 +64,10 @@ impl Pacing {
     }
 }
 
+/// A server frame as sent on the socket: MessagePack, encoded once by the tick loop (decode
+/// with [`loh_commands::decode_server`]).
+pub type Frame = Bytes;
+
 /// What the gateway learns when a player connects.
 #[derive(Debug, Clone, Copy)]
 pub struct Joined {
@@ -72,7 +82,8 @@ pub enum Intake {
     Connect {
         player_id: Uuid,
         conn_id: u64,
-        outbound: mpsc::Sender<ServerFrame>,
+        /// The connection's queue of frames.
+        outbound: mpsc::Sender<Frame>,
         reply: oneshot::Sender<Joined>,
     },
     /// A connection closed.
@@ -121,7 +132,9 @@ enum Appended {
 
 struct Session {
     conn_id: u64,
-    outbound: mpsc::Sender<ServerFrame>,
+    outbound: mpsc::Sender<Frame>,
+    /// The other players this viewer is shown.
+    interest: Interest,
 }
 
 struct Pending {
@@ -171,6 +184,8 @@ pub struct TickWriter {
     checkpointed: u64,
     /// The key and interval of signed checkpoints, if the writer makes them.
     checkpoints: Option<(SigningKey, u64)>,
+    /// The bounds of each viewer's interest.
+    view: ViewLimits,
 }
 
 impl TickWriter {
@@ -213,6 +228,7 @@ impl TickWriter {
             committed: head,
             checkpointed: head.position,
             checkpoints: None,
+            view: ViewLimits::default(),
         })
     }
 
@@ -220,6 +236,12 @@ impl TickWriter {
     /// moved), for `loh replay verify`.
     pub fn with_checkpoints(mut self, key: SigningKey, every_ticks: u64) -> TickWriter {
         self.checkpoints = Some((key, every_ticks.max(1)));
+        self
+    }
+
+    /// Bounds each viewer's interest by `view` (other players, bytes per tick).
+    pub fn with_view_limits(mut self, view: ViewLimits) -> TickWriter {
+        self.view = view.clamped();
         self
     }
 
@@ -330,8 +352,14 @@ impl TickWriter {
                 }
                 self.presence.push((player_id, true));
                 // One live session per player: the new connection takes over.
-                self.sessions
-                    .insert(player_id, Session { conn_id, outbound });
+                self.sessions.insert(
+                    player_id,
+                    Session {
+                        conn_id,
+                        outbound,
+                        interest: Interest::default(),
+                    },
+                );
                 self.metrics.sessions.set(self.sessions.len() as i64);
                 let _ = reply.send(Joined {
                     tick: self.tick,
@@ -655,7 +683,9 @@ impl TickWriter {
         Ok(())
     }
 
-    /// Sends answers and each player's view of the tick, after the commit.
+    /// Sends answers and each player's view of the tick, after the commit. Every event is
+    /// encoded once; each viewer's frame is assembled from those bytes within its interest
+    /// ([`crate::fanout`]).
     fn send_updates(
         &mut self,
         tick: u64,
@@ -665,65 +695,85 @@ impl TickWriter {
         let mut dead = Vec::new();
         for a in answers {
             if let Some(s) = self.sessions.get(&a.player_id)
-                && s.outbound.try_send(a.frame).is_err()
+                && s.outbound.try_send(encode_server(&a.frame).into()).is_err()
             {
                 dead.push(a.player_id);
             }
         }
-        // Each event, the tile it happens on and its wire form, built once and shared by every
-        // frame that shows it.
+        // Each event, the tile it happens on, its bytes and the players it names, once.
         let bodies: Vec<EventBody> = events.iter().filter_map(|e| e.body().ok()).collect();
-        let values: Vec<Arc<rmpv::Value>> = bodies.iter().map(|b| Arc::new(to_wire(b))).collect();
+        let encoded: Vec<Bytes> = bodies.iter().map(encode_event).collect();
+        let named: Vec<Vec<Uuid>> = encoded.iter().map(|b| named_players(b)).collect();
         // Items private to their owner until now, found and encoded once for every viewer.
-        let appearing: Vec<(&loh_events::GroundItem, Arc<rmpv::Value>)> = self
+        let appearing: Vec<(&loh_events::GroundItem, Bytes)> = self
             .world
             .ground_items_turning_public()
-            .map(|g| (g, Arc::new(ground_item_appeared(g))))
+            .map(|g| (g, ground_item_appeared(g)))
             .collect();
         let mut index = ViewIndex::new(bodies.iter().map(|b| (b, self.world.event_tile(b))));
+        let grid = PlayerGrid::new(&self.world);
+        let view = self.view;
         let mut seen = Vec::new();
-        for (viewer, session) in &self.sessions {
+        let mut picked = Picked::default();
+        let mut truncated = 0u64;
+        for (viewer, session) in &mut self.sessions {
             let Some(v) = self.world.player(*viewer) else {
                 continue;
             };
+            session
+                .interest
+                .update(&self.world, &grid, *viewer, (v.x, v.y), view.max_players);
             index.visible(&self.world, *viewer, v, &bodies, &mut seen);
-            let mut visible: Vec<Arc<rmpv::Value>> = seen
-                .iter()
-                .map(|&i| {
-                    let redacted = (!index.is_plain(i))
-                        .then(|| self.world.redacted_for(*viewer, &bodies[i]))
-                        .flatten();
-                    match redacted {
-                        Some(redacted) => Arc::new(to_wire(&redacted)),
-                        None => values[i].clone(),
-                    }
-                })
-                .collect();
+            picked.clear();
+            for &i in &seen {
+                let plain = index.is_plain(i);
+                if named[i].contains(viewer) {
+                    picked.own(encoded[i].clone());
+                    continue;
+                }
+                // By position, about players out of the viewer's interest: not sent.
+                if plain
+                    && !named[i].is_empty()
+                    && !named[i].iter().any(|p| session.interest.contains(p))
+                {
+                    continue;
+                }
+                let bytes = match (!plain)
+                    .then(|| self.world.redacted_for(*viewer, &bodies[i]))
+                    .flatten()
+                {
+                    Some(redacted) => encode_event(&redacted),
+                    None => encoded[i].clone(),
+                };
+                let distance = index.tile(i).map_or(0, |(x, y)| chebyshev(v.x, v.y, x, y));
+                if plain {
+                    picked.other(distance, bytes);
+                } else {
+                    // Personal (a private message, a friend's presence): as important as own.
+                    picked.own(bytes);
+                }
+            }
             // Items private to their owner until now appear to everyone else around.
-            visible.extend(
-                appearing
-                    .iter()
-                    .filter(|(g, _)| {
-                        g.owner != Some(*viewer) && chebyshev(v.x, v.y, g.x, g.y) <= VIEW_DISTANCE
-                    })
-                    .map(|(_, value)| value.clone()),
-            );
-            if session
-                .outbound
-                .try_send(ServerFrame::TickUpdate {
-                    tick,
-                    events: visible,
-                })
-                .is_err()
-            {
+            for (g, bytes) in &appearing {
+                let distance = chebyshev(v.x, v.y, g.x, g.y);
+                if g.owner != Some(*viewer) && distance <= VIEW_DISTANCE {
+                    picked.other(distance, bytes.clone());
+                }
+            }
+            let (frame, dropped) = picked.frame(tick, view.max_bytes);
+            truncated += dropped as u64;
+            if session.outbound.try_send(frame).is_err() {
                 dead.push(*viewer);
             }
         }
+        self.metrics.view_truncated.inc_by(truncated);
         for id in dead {
             // A client that stops reading is dropped; its socket closes when the queue does.
             if self.sessions.remove(&id).is_some() {
+                self.outcomes.remove(&id);
                 self.presence.push((id, false));
                 self.metrics.slow_disconnects.inc();
+                warn!(player_id = %id, "dropped a client whose queue of frames is full");
             }
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
@@ -760,34 +810,12 @@ async fn rebuild(store: &dyn EventStore, mut world: World) -> Result<(World, u64
 
 /// The view-only `GroundItemAppeared` frame event: a ground item others may now see. Not a
 /// stored fact (the drop, with its `public_at`, is), so it is built here and not in the store.
-fn ground_item_appeared(g: &loh_events::GroundItem) -> rmpv::Value {
-    let inner = json_to_msgpack(serde_json::to_value(g).expect("ground items always encode"));
-    rmpv::Value::Map(vec![("GroundItemAppeared".into(), inner)])
-}
-
-/// An event body as an externally tagged MessagePack map, for `TickUpdate`.
-pub fn to_wire(body: &EventBody) -> rmpv::Value {
-    json_to_msgpack(serde_json::to_value(body).expect("bodies always encode"))
-}
-
-fn json_to_msgpack(v: serde_json::Value) -> rmpv::Value {
-    use serde_json::Value as J;
-    match v {
-        J::Null => rmpv::Value::Nil,
-        J::Bool(b) => b.into(),
-        J::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into(),
-            (None, Some(u)) => u.into(),
-            _ => n.as_f64().unwrap_or_default().into(),
-        },
-        J::String(s) => s.into(),
-        J::Array(a) => rmpv::Value::Array(a.into_iter().map(json_to_msgpack).collect()),
-        J::Object(m) => rmpv::Value::Map(
-            m.into_iter()
-                .map(|(k, v)| (k.into(), json_to_msgpack(v)))
-                .collect(),
-        ),
+fn ground_item_appeared(g: &loh_events::GroundItem) -> Bytes {
+    #[derive(serde::Serialize)]
+    enum ViewOnly<'a> {
+        GroundItemAppeared(&'a loh_events::GroundItem),
     }
+    encode_value(&ViewOnly::GroundItemAppeared(g))
 }
 
 /// Microseconds since the Unix epoch.

@@ -3,12 +3,12 @@
 //!
 //! These drive the real tick writer on a real PostgreSQL store (a scratch database per test).
 
-use loh_commands::{Command, ServerFrame};
+use loh_commands::{Command, ServerFrame, decode_server};
 use loh_events::pg::PgEventStore;
 use loh_events::{ChainVerifier, EventStore};
 use loh_testkit::TestDb;
 use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Intake, Pacing, TickWriter};
+use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter};
 use loh_world::{MapConfig, World};
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ struct Table {
     _db: TestDb,
     store: Arc<dyn EventStore>,
     writer: TickWriter,
-    inboxes: Vec<(Uuid, mpsc::Receiver<ServerFrame>)>,
+    inboxes: Vec<(Uuid, mpsc::Receiver<Frame>)>,
 }
 
 async fn table(db: TestDb, shard: &str, players: u128) -> Table {
@@ -49,7 +49,7 @@ async fn table(db: TestDb, shard: &str, players: u128) -> Table {
     }
 }
 
-fn connect(writer: &mut TickWriter, player_id: Uuid, conn_id: u64) -> mpsc::Receiver<ServerFrame> {
+fn connect(writer: &mut TickWriter, player_id: Uuid, conn_id: u64) -> mpsc::Receiver<Frame> {
     let (outbound, rx) = mpsc::channel(4096);
     let (reply, _joined) = oneshot::channel();
     writer.take(Intake::Connect {
@@ -72,10 +72,10 @@ fn send(writer: &mut TickWriter, player_id: Uuid, seq: u64, cmd: Command) {
 
 /// The answers (`Accepted`/`Rejected`) waiting in an inbox, as `(seq, code)`; `code` is
 /// `"accepted"` for an accepted command.
-fn answers(rx: &mut mpsc::Receiver<ServerFrame>) -> Vec<(u64, String, String)> {
+fn answers(rx: &mut mpsc::Receiver<Frame>) -> Vec<(u64, String, String)> {
     let mut out = Vec::new();
     while let Ok(frame) = rx.try_recv() {
-        match frame {
+        match decode_server(&frame).expect("the server's frames decode") {
             ServerFrame::Accepted { seq, .. } => out.push((seq, "accepted".into(), String::new())),
             ServerFrame::Rejected {
                 seq, code, message, ..

@@ -81,6 +81,11 @@ impl ViewIndex {
         index
     }
 
+    /// The tile event `i` happens on, if it has one.
+    pub fn tile(&self, i: usize) -> Option<(i32, i32)> {
+        self.tiles[i]
+    }
+
     /// Whether event `i` is seen by position alone (and so never redacted).
     pub fn is_plain(&self, i: usize) -> bool {
         self.plain[i]

@@ -1,0 +1,370 @@
+//! Fan-out of a committed tick to its viewers: every event is encoded to MessagePack once, and
+//! each viewer's `TickUpdate` is assembled from those bytes, within the viewer's interest.
+//!
+//! **Interest** is bounded twice ([`ViewLimits`], documented in `docs/protocol.md`):
+//! - at most `max_players` other players: the set is kept from tick to tick; players who left
+//!   the view distance (or went offline) leave it, and free places are filled nearest first
+//!   (ties by id). Events by position that name only players outside the set are not sent.
+//!   Events that name the viewer, and the personal ones (private messages, friends' presence,
+//!   own bank and list changes), always are.
+//! - at most `max_bytes` of events per tick: the viewer's own events first, then the others
+//!   nearest first; what does not fit is dropped and counted in a closing `ViewTruncated
+//!   {dropped}` event, so no frame grows past the budget (and [`MAX_SERVER_FRAME`] holds).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use loh_commands::MAX_SERVER_FRAME;
+use loh_events::EventBody;
+use loh_world::{World, chebyshev};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// The bounds of one viewer's interest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewLimits {
+    /// Most other players a viewer is shown (the OSRS client shows at most 255).
+    pub max_players: usize,
+    /// Most bytes of events in one viewer's `TickUpdate`.
+    pub max_bytes: usize,
+}
+
+impl Default for ViewLimits {
+    fn default() -> Self {
+        ViewLimits {
+            max_players: 255,
+            max_bytes: 4 * 1024,
+        }
+    }
+}
+
+impl ViewLimits {
+    /// The limits, with the byte budget held under the largest frame a server sends.
+    pub fn clamped(self) -> ViewLimits {
+        ViewLimits {
+            max_players: self.max_players,
+            max_bytes: self.max_bytes.clamp(512, MAX_SERVER_FRAME - 1024),
+        }
+    }
+}
+
+/// An event's wire form: an externally tagged map with string keys and UUID strings, as the
+/// protocol shows it (the same value `serde_json` would give, in field order).
+pub fn encode_event(body: &EventBody) -> Bytes {
+    encode_value(body)
+}
+
+/// Any serialisable value in the protocol's MessagePack form (maps with string keys,
+/// human-readable ids).
+pub fn encode_value<T: serde::Serialize + ?Sized>(value: &T) -> Bytes {
+    let mut out = Vec::with_capacity(96);
+    let mut ser = rmp_serde::Serializer::new(&mut out)
+        .with_struct_map()
+        .with_human_readable();
+    value
+        .serialize(&mut ser)
+        .expect("events always encode to MessagePack");
+    out.into()
+}
+
+/// The players an encoded event names: every 36-character string that is a UUID (MessagePack
+/// `str8` of length 36: `d9 24`). Found once per event, not per viewer.
+pub fn named_players(bytes: &[u8]) -> Vec<Uuid> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 38 <= bytes.len() {
+        if bytes[i] == 0xd9
+            && bytes[i + 1] == 36
+            && let Ok(s) = std::str::from_utf8(&bytes[i + 2..i + 38])
+            && let Ok(id) = Uuid::try_parse(s)
+        {
+            out.push(id);
+            i += 38;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A `TickUpdate` frame assembled from encoded events:
+/// `{"TickUpdate": {"tick": tick, "events": [events…]}}`, byte for byte what
+/// `encode_server` gives for the same values.
+pub fn tick_update_frame<'a>(tick: u64, events: impl ExactSizeIterator<Item = &'a [u8]>) -> Bytes {
+    let n = events.len();
+    let mut out = BytesMut::with_capacity(32);
+    out.put_u8(0x81);
+    put_str(&mut out, "TickUpdate");
+    out.put_u8(0x82);
+    put_str(&mut out, "tick");
+    put_uint(&mut out, tick);
+    put_str(&mut out, "events");
+    if n < 16 {
+        out.put_u8(0x90 | n as u8);
+    } else if n <= u16::MAX as usize {
+        out.put_u8(0xdc);
+        out.put_u16(n as u16);
+    } else {
+        out.put_u8(0xdd);
+        out.put_u32(n as u32);
+    }
+    for e in events {
+        out.put_slice(e);
+    }
+    out.freeze()
+}
+
+fn put_str(out: &mut BytesMut, s: &str) {
+    // Only the short keys of the frame header.
+    debug_assert!(s.len() < 32);
+    out.put_u8(0xa0 | s.len() as u8);
+    out.put_slice(s.as_bytes());
+}
+
+fn put_uint(out: &mut BytesMut, v: u64) {
+    match v {
+        0..=0x7f => out.put_u8(v as u8),
+        0x80..=0xff => {
+            out.put_u8(0xcc);
+            out.put_u8(v as u8);
+        }
+        0x100..=0xffff => {
+            out.put_u8(0xcd);
+            out.put_u16(v as u16);
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.put_u8(0xce);
+            out.put_u32(v as u32);
+        }
+        _ => {
+            out.put_u8(0xcf);
+            out.put_u64(v);
+        }
+    }
+}
+
+/// The `ViewTruncated` event closing a frame that left `dropped` events out.
+pub fn view_truncated(dropped: usize) -> Bytes {
+    #[derive(serde::Serialize)]
+    enum ViewOnly {
+        ViewTruncated { dropped: u64 },
+    }
+    encode_value(&ViewOnly::ViewTruncated {
+        dropped: dropped as u64,
+    })
+}
+
+/// The online players by chunk of the view distance, built once per tick.
+#[derive(Debug, Default)]
+pub struct PlayerGrid {
+    chunks: HashMap<(i32, i32), Vec<(Uuid, i32, i32)>>,
+}
+
+const SIDE: i32 = loh_world::social::VIEW_DISTANCE as i32 + 1;
+
+impl PlayerGrid {
+    /// Every online player of `world`.
+    pub fn new(world: &World) -> PlayerGrid {
+        let mut grid = PlayerGrid::default();
+        for (id, p) in world.players().filter(|(_, p)| p.online) {
+            grid.chunks
+                .entry((p.x.div_euclid(SIDE), p.y.div_euclid(SIDE)))
+                .or_default()
+                .push((*id, p.x, p.y));
+        }
+        grid
+    }
+
+    /// The online players other than `viewer` within the view distance of `(x, y)`, nearest
+    /// first (ties by id).
+    fn near(&self, viewer: Uuid, x: i32, y: i32) -> Vec<(u32, Uuid)> {
+        let (cx, cy) = (x.div_euclid(SIDE), y.div_euclid(SIDE));
+        let mut out = Vec::new();
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for &(id, px, py) in self.chunks.get(&(cx + dx, cy + dy)).into_iter().flatten() {
+                    let d = chebyshev(x, y, px, py);
+                    if id != viewer && d <= loh_world::social::VIEW_DISTANCE {
+                        out.push((d, id));
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// The other players one viewer is shown, kept across ticks.
+#[derive(Debug, Default, Clone)]
+pub struct Interest {
+    players: HashSet<Uuid>,
+}
+
+impl Interest {
+    /// Drops the players who left the view (or the world), then fills free places nearest
+    /// first. A full set that lost nobody costs one check per member.
+    pub fn update(
+        &mut self,
+        world: &World,
+        grid: &PlayerGrid,
+        viewer: Uuid,
+        at: (i32, i32),
+        max_players: usize,
+    ) {
+        self.players.retain(|id| {
+            world.player(*id).is_some_and(|p| {
+                p.online && chebyshev(at.0, at.1, p.x, p.y) <= loh_world::social::VIEW_DISTANCE
+            })
+        });
+        if self.players.len() >= max_players {
+            return;
+        }
+        for (_, id) in grid.near(viewer, at.0, at.1) {
+            if self.players.len() >= max_players {
+                break;
+            }
+            self.players.insert(id);
+        }
+    }
+
+    /// Whether `player` is in the viewer's interest.
+    pub fn contains(&self, player: &Uuid) -> bool {
+        self.players.contains(player)
+    }
+
+    /// How many other players the viewer is shown.
+    pub fn len(&self) -> usize {
+        self.players.len()
+    }
+
+    /// Whether the viewer is shown no other player.
+    pub fn is_empty(&self) -> bool {
+        self.players.is_empty()
+    }
+}
+
+/// One viewer's events of a tick, before the byte budget: the viewer's own (always sent) and
+/// the others with their distance.
+#[derive(Debug, Default)]
+pub struct Picked {
+    own: Vec<Bytes>,
+    others: Vec<(u32, Bytes)>,
+}
+
+impl Picked {
+    pub fn clear(&mut self) {
+        self.own.clear();
+        self.others.clear();
+    }
+
+    /// An event naming the viewer (or that only the viewer sees).
+    pub fn own(&mut self, bytes: Bytes) {
+        self.own.push(bytes);
+    }
+
+    /// An event about someone or something else, `distance` tiles away.
+    pub fn other(&mut self, distance: u32, bytes: Bytes) {
+        self.others.push((distance, bytes));
+    }
+
+    /// The frame: own events, then the others nearest first within `max_bytes`, closed by
+    /// `ViewTruncated` when some were left out. Returns the frame and how many were dropped.
+    pub fn frame(&mut self, tick: u64, max_bytes: usize) -> (Bytes, usize) {
+        self.others.sort_by_key(|(d, _)| *d);
+        let mut used: usize = self.own.iter().map(Bytes::len).sum();
+        let mut parts: Vec<&[u8]> = self.own.iter().map(|b| &b[..]).collect();
+        let mut dropped = 0;
+        for (_, b) in &self.others {
+            if used + b.len() <= max_bytes {
+                used += b.len();
+                parts.push(b);
+            } else {
+                dropped += 1;
+            }
+        }
+        let marker;
+        if dropped > 0 {
+            marker = view_truncated(dropped);
+            parts.push(&marker);
+        }
+        (tick_update_frame(tick, parts.into_iter()), dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loh_commands::{ServerFrame, encode_server};
+    use std::sync::Arc;
+
+    fn sample() -> Vec<EventBody> {
+        let p = Uuid::from_u128(0x6f1c_2a4e_0d1b_4c39_9a57_3f0f_0e7b_9a11);
+        vec![
+            EventBody::PlayerSaid {
+                player_id: p,
+                text: "hi".into(),
+            },
+            EventBody::PlayerSpawned {
+                player_id: p,
+                x: 3222,
+                y: 3218,
+            },
+        ]
+    }
+
+    #[test]
+    fn an_assembled_frame_equals_the_encoded_server_frame() {
+        for n in [0usize, 1, 2, 15, 16, 17, 300] {
+            let bodies: Vec<EventBody> = sample().into_iter().cycle().take(n).collect();
+            let encoded: Vec<Bytes> = bodies.iter().map(encode_event).collect();
+            for tick in [0u64, 43, 200, 70_000, 5_000_000_000] {
+                let frame = tick_update_frame(tick, encoded.iter().map(|b| &b[..]));
+                let values = encoded
+                    .iter()
+                    .map(|b| Arc::new(rmp_serde::from_slice::<rmpv::Value>(b).unwrap()))
+                    .collect();
+                let expected = encode_server(&ServerFrame::TickUpdate {
+                    tick,
+                    events: values,
+                });
+                assert_eq!(&frame[..], &expected[..], "n={n} tick={tick}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_is_encoded_with_uuid_strings_and_the_named_players_are_found() {
+        let bytes = encode_event(&sample()[0]);
+        let value: rmpv::Value = rmp_serde::from_slice(&bytes).unwrap();
+        let inner = value.as_map().unwrap()[0].1.as_map().unwrap();
+        assert_eq!(
+            inner[0].1.as_str(),
+            Some("6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11")
+        );
+        assert_eq!(
+            named_players(&bytes),
+            vec![Uuid::from_u128(0x6f1c_2a4e_0d1b_4c39_9a57_3f0f_0e7b_9a11)]
+        );
+    }
+
+    #[test]
+    fn a_frame_keeps_own_events_and_the_nearest_within_the_budget() {
+        // One MessagePack string of 99 bytes in all.
+        let big = encode_value(&"x".repeat(97));
+        assert_eq!(big.len(), 99);
+        let mut picked = Picked::default();
+        picked.own(big.clone());
+        for d in (0..50).rev() {
+            picked.other(d, big.clone());
+        }
+        let (frame, dropped) = picked.frame(1, 1_000);
+        assert_eq!(dropped, 41, "own 99 + 9 others of 99 fit in 1,000");
+        assert!(frame.len() < 1_100, "{}", frame.len());
+        let ServerFrame::TickUpdate { events, .. } = loh_commands::decode_server(&frame).unwrap()
+        else {
+            panic!("a TickUpdate")
+        };
+        assert_eq!(events.len(), 1 + 9 + 1);
+        let last = events.last().unwrap().as_map().unwrap();
+        assert_eq!(last[0].0.as_str(), Some("ViewTruncated"));
+    }
+}
