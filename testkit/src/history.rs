@@ -89,8 +89,7 @@ pub fn command(players: u128) -> impl Strategy<Value = Command> {
             x: SPOTS[s].0 - 1,
             y: SPOTS[s].1 - 1
         }),
-        prop::sample::select(RECIPES.to_vec())
-            .prop_map(|r| Command::Produce { recipe: r.into() }),
+        prop::sample::select(RECIPES.to_vec()).prop_map(|r| Command::Produce { recipe: r.into() }),
         (item(), qty.clone()).prop_map(|(item, qty)| Command::Buy {
             shop: "general_store".into(),
             item,

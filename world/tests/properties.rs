@@ -3,8 +3,8 @@
 //! input is [`loh_testkit::history`]'s.
 
 use loh_commands::Command;
-use loh_world::phases::Sim;
 use loh_testkit::history;
+use loh_world::phases::Sim;
 use loh_world::{MapConfig, World};
 use proptest::prelude::*;
 use uuid::Uuid;
