@@ -14,21 +14,21 @@
 //! reads through them and never names a table).
 //!
 //! # Layout
-//! - [`fold`]: the [`Projection`] trait, [`RowOp`], [`Value`], [`TableDef`].
-//! - [`player_position`]: the `player_position` read model (position and last chat line).
-//! - [`holdings`]: inventory, bank and equipment.
-//! - [`wallet`]: coins and their ledger.
-//! - [`skills`]: XP, levels and the leaderboards ([`skills::Board`]).
-//! - [`economy`]: mints, burns, trade volume and XP per hour, for analysts.
-//! - [`profile`]: profile, online status and trade history.
-//! - [`flows`]: what each event does to items, once for every read model that counts them.
-//! - [`db`]: [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
-//! - `select`: the SQL of read queries whose conditions depend on their arguments.
-//! - [`runner`]: [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
-//! - [`partition`]: hot models consumed by several projectors, split by player.
-//! - [`rebuild`]: refolding a read model from position 0 into shadow tables, then a swap.
-//! - [`status`]: [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].
-//! - [`views`]: the analysts' SQL views over the read-model tables.
+//! - [`fold`] — the [`Projection`] trait, [`RowOp`], [`Value`], [`TableDef`].
+//! - [`player_position`] — the `player_position` read model (position and last chat line).
+//! - [`holdings`] — inventory, bank and equipment.
+//! - [`wallet`] — coins and their ledger.
+//! - [`skills`] — XP, levels and the leaderboards ([`skills::Board`]).
+//! - [`economy`] — mints, burns, trade volume and XP per hour, for analysts.
+//! - [`profile`] — profile, online status and trade history.
+//! - [`flows`] — what each event does to items, once for every read model that counts them.
+//! - [`db`] — [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
+//! - `select` — the SQL of read queries whose conditions depend on their arguments.
+//! - [`runner`] — [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
+//! - [`partition`] — hot models consumed by several projectors, split by player.
+//! - [`rebuild`] — refolding a read model from position 0 into shadow tables, then a swap.
+//! - [`status`] — [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].
+//! - [`views`] — the analysts' SQL views over the read-model tables.
 
 pub mod db;
 pub mod economy;

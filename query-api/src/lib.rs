@@ -21,23 +21,23 @@
 //!
 //! # Layout
 //! Listed so that each module imports only modules below it: no two import each other.
-//! - [`routes`]: the router of every module's routes, the error fallbacks, request metrics.
-//! - [`openapi`]: the generated document ([`openapi::ApiDoc`]) and `/openapi.json`.
-//! - [`history`]: a player's wallet ledger and trade history, in keyset pages.
-//! - [`players`]: a player's position (public), inventory, bank, wallet and skills.
-//! - [`profiles`]: public profiles and online status.
-//! - [`leaderboards`]: leaderboard pages with ETags, rank lookups, around a player.
-//! - [`economy`]: the analysts' hourly economy tables, as JSON or CSV.
-//! - [`operations`]: health, metrics, the analyst dashboard and the API docs page.
-//! - [`access`]: the caller of a Bearer token; own-data and analyst checks.
-//! - [`page`]: page queries and opaque keyset cursors.
-//! - [`state`]: [`AppState`], what the handlers share.
-//! - [`cache`]: the Redis cache of the economy tables over closed time ranges.
-//! - [`boards`]: in-process leaderboard snapshots.
-//! - [`ranks`]: leaderboard ranks in Redis sorted sets.
-//! - [`auth`]: access-token verification with the public key only.
-//! - [`metrics`]: [`ApiMetrics`] and the request-counting middleware.
-//! - [`error`]: [`ApiError`] and the error body.
+//! - [`routes`] — the router of every module's routes, the error fallbacks, request metrics.
+//! - [`openapi`] — the generated document ([`openapi::ApiDoc`]) and `/openapi.json`.
+//! - [`history`] — a player's wallet ledger and trade history, in keyset pages.
+//! - [`players`] — a player's position (public), inventory, bank, wallet and skills.
+//! - [`profiles`] — public profiles and online status.
+//! - [`leaderboards`] — leaderboard pages with ETags, rank lookups, around a player.
+//! - [`economy`] — the analysts' hourly economy tables, as JSON or CSV.
+//! - [`operations`] — health, metrics, the analyst dashboard and the API docs page.
+//! - [`access`] — the caller of a Bearer token; own-data and analyst checks.
+//! - [`page`] — page queries and opaque keyset cursors.
+//! - [`state`] — [`AppState`], what the handlers share.
+//! - [`cache`] — the Redis cache of the economy tables over closed time ranges.
+//! - [`boards`] — in-process leaderboard snapshots.
+//! - [`ranks`] — leaderboard ranks in Redis sorted sets.
+//! - [`auth`] — access-token verification with the public key only.
+//! - [`metrics`] — [`ApiMetrics`] and the request-counting middleware.
+//! - [`error`] — [`ApiError`] and the error body.
 
 pub mod access;
 pub mod auth;
