@@ -72,6 +72,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Frames queued per connection; a client that stops reading is disconnected past this.
     pub outbound_queue: usize,
+    /// Each viewer's interest: other players shown, bytes of events per tick.
+    pub view: loh_tick_writer::fanout::ViewLimits,
 }
 
 impl Default for Limits {
@@ -107,6 +109,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             outbound_queue: loh_tick_writer::tick::OUTBOUND_QUEUE,
+            view: loh_tick_writer::fanout::ViewLimits::default(),
         }
     }
 }

@@ -91,7 +91,8 @@ impl GameServer {
         .with_checkpoints(
             config.signing_key.clone(),
             loh_tick_writer::tick::CHECKPOINT_EVERY_TICKS,
-        );
+        )
+        .with_view_limits(config.limits.view);
         let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
         let head = writer.head();
         let tokens = Tokens::new(config.signing_key.clone());

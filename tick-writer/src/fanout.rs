@@ -152,10 +152,13 @@ pub fn view_truncated(dropped: usize) -> Bytes {
     })
 }
 
+/// The players of one chunk, with their tiles.
+type Residents = Vec<(Uuid, i32, i32)>;
+
 /// The online players by chunk of the view distance, built once per tick.
 #[derive(Debug, Default)]
 pub struct PlayerGrid {
-    chunks: HashMap<(i32, i32), Vec<(Uuid, i32, i32)>>,
+    chunks: HashMap<(i32, i32), Residents>,
 }
 
 const SIDE: i32 = loh_world::social::VIEW_DISTANCE as i32 + 1;

@@ -1,0 +1,99 @@
+//! A crowd on one tile grows no frame past the viewer's byte budget, and nobody is shown more
+//! than the configured number of other players.
+
+use loh_commands::{Command, ServerFrame, decode_server};
+use loh_events::EventStore;
+use loh_events::sqlite::SqliteEventStore;
+use loh_tick_writer::fanout::{ViewLimits, named_players};
+use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter};
+use loh_world::{MapConfig, World};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_crowd_on_one_tile_stays_within_each_viewers_players_and_bytes() {
+    const PLAYERS: u128 = 600;
+    let view = ViewLimits {
+        max_players: 100,
+        max_bytes: 4 * 1024,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loh.db");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(path.to_str().unwrap(), "w")
+            .await
+            .unwrap(),
+    );
+    let mut writer = TickWriter::start(
+        store,
+        World::new(MapConfig::default()),
+        Pacing::Fixed { tick_ms: 400 },
+        TickMetrics::default(),
+    )
+    .await
+    .unwrap()
+    .with_view_limits(view);
+    let mut inboxes: Vec<(Uuid, mpsc::Receiver<Frame>)> = Vec::new();
+    for n in 1..=PLAYERS {
+        let player_id = Uuid::from_u128(n);
+        let (outbound, rx) = mpsc::channel(1024);
+        let (reply, _joined) = oneshot::channel();
+        writer.take(Intake::Connect {
+            player_id,
+            conn_id: n as u64,
+            outbound,
+            reply,
+        });
+        inboxes.push((player_id, rx));
+    }
+    writer.run_tick().await.unwrap(); // everyone spawns on the spawn tile
+    let mut truncated = 0;
+    for seq in 1..=3u64 {
+        for (player_id, _) in &inboxes {
+            writer.take(Intake::Command {
+                player_id: *player_id,
+                seq,
+                cmd: Command::Say {
+                    text: format!("a line long enough to weigh something, number {seq}"),
+                },
+                received_at_us: 0,
+            });
+        }
+        writer.run_tick().await.unwrap();
+        for (viewer, rx) in &mut inboxes {
+            while let Ok(frame) = rx.try_recv() {
+                let ServerFrame::TickUpdate { events, .. } = decode_server(&frame).unwrap() else {
+                    continue;
+                };
+                assert!(
+                    frame.len() <= view.max_bytes + 256,
+                    "a frame of {} bytes passed the {}-byte budget",
+                    frame.len(),
+                    view.max_bytes
+                );
+                let mut others = HashSet::new();
+                for e in &events {
+                    let mut bytes = Vec::new();
+                    rmpv::encode::write_value(&mut bytes, e).unwrap();
+                    others.extend(named_players(&bytes).into_iter().filter(|p| p != viewer));
+                    if e.as_map().unwrap()[0].0.as_str() == Some("ViewTruncated") {
+                        truncated += 1;
+                    }
+                }
+                assert!(
+                    others.len() <= view.max_players,
+                    "{} other players shown, more than {}",
+                    others.len(),
+                    view.max_players
+                );
+            }
+        }
+    }
+    assert!(
+        truncated > 0,
+        "600 players talking on one tile fit in 4 KiB?"
+    );
+}
