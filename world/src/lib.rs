@@ -93,6 +93,26 @@ impl MapConfig {
     pub fn contains(&self, x: i32, y: i32) -> bool {
         (self.min_x..=self.max_x).contains(&x) && (self.min_y..=self.max_y).contains(&y)
     }
+
+    /// A square map of `tiles` × `tiles` tiles centred on the default spawn, grown where needed
+    /// to hold the whole default map (so every zone of the content stays inside). `loh up
+    /// --map-tiles` and the load generator's `spread` scenario share it.
+    pub fn square(tiles: u32) -> MapConfig {
+        let d = MapConfig::default();
+        let tiles = i32::try_from(tiles).unwrap_or(i32::MAX / 4).min(1 << 20);
+        let half = tiles / 2;
+        let (min_x, min_y) = (
+            (d.spawn_x - half).min(d.min_x),
+            (d.spawn_y - half).min(d.min_y),
+        );
+        MapConfig {
+            min_x,
+            max_x: (min_x + tiles - 1).max(d.max_x),
+            min_y,
+            max_y: (min_y + tiles - 1).max(d.max_y),
+            ..d
+        }
+    }
 }
 
 /// Why a command changed nothing: a stable [`RejectionCode`] and a message for people.

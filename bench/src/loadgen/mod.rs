@@ -1,0 +1,316 @@
+//! `loh loadgen`: real WebSocket clients against a game server on this machine, to learn what a
+//! deployment holds. Each bot is a player with its own loopback source address (so per-address
+//! limits see one player each) and an account reused from run to run. A run:
+//!
+//! 1. logs every bot in (registering it the first time), a few at once: Argon2 is slow;
+//! 2. scrapes the server's `/metrics`;
+//! 3. connects the bots spread over the ramp, each sending one command per tick of its scenario
+//!    ([`scenario`]) and counting what comes back ([`bot`]);
+//! 4. after `ticks` more ticks, stops sending, waits for the last answers, closes;
+//! 5. scrapes `/metrics` again and reports ([`report`]): bots connected and dropped, answers by
+//!    code, command → answer latency, the server's tick time, frames and bytes per player per
+//!    tick, and the server's memory.
+//!
+//! Only loopback targets are accepted ([`net::Target::parse`]).
+
+pub mod accounts;
+pub mod bot;
+pub mod net;
+pub mod report;
+pub mod scenario;
+pub mod scrape;
+
+use anyhow::Context;
+use bot::{Bot, BotStats, Live};
+use net::Target;
+use report::{Report, Timing, Totals};
+use scenario::{Places, Plan, Scenario};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The game server, `http://127.x.y.z:PORT`.
+    pub url: String,
+    /// The query API, to learn where returning bots stand (`spread`, `market`, `combat`);
+    /// unreachable is fine: a bot then learns its tile from its first move.
+    pub query_url: Option<String>,
+    pub scenario: Scenario,
+    pub players: usize,
+    /// The bots connect spread over this time.
+    pub ramp: Duration,
+    /// Ticks to run after the ramp.
+    pub ticks: u64,
+    /// The side of the server's square map (`loh up --map-tiles`), for `spread`'s targets.
+    pub map_tiles: u32,
+    /// Account names are `{prefix}{n}`; the scenario's default when `None`.
+    pub account_prefix: Option<String>,
+    /// Register and login requests in flight at once.
+    pub login_concurrency: usize,
+    /// The server's process, to read its RSS from /proc when its metrics do not export it.
+    pub server_pid: Option<u32>,
+    /// Seeds every bot's choices.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            url: "http://127.0.0.1:7777".into(),
+            query_url: None,
+            scenario: Scenario::Crowd,
+            players: 100,
+            ramp: Duration::from_secs(10),
+            ticks: 50,
+            map_tiles: 1_000,
+            account_prefix: None,
+            login_concurrency: 16,
+            server_pid: None,
+            seed: 1,
+        }
+    }
+}
+
+/// Where a run is, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    LoggingIn,
+    Running,
+    Draining,
+}
+
+/// A snapshot of a run, a few times a second.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub phase: Phase,
+    pub players: usize,
+    pub logged_in: u64,
+    pub connected: u64,
+    pub sent: u64,
+    pub answered: u64,
+    pub server_closed: u64,
+    pub failed: u64,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phase = match self.phase {
+            Phase::LoggingIn => "logging in",
+            Phase::Running => "running",
+            Phase::Draining => "draining",
+        };
+        write!(
+            f,
+            "{phase}: {}/{} logged in, {} connected, {} sent, {} answered, {} closed by server, {} failed",
+            self.logged_in,
+            self.players,
+            self.connected,
+            self.sent,
+            self.answered,
+            self.server_closed,
+            self.failed
+        )
+    }
+}
+
+/// Runs the load and reports; `progress` is called about four times a second.
+pub async fn run(
+    options: &Options,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
+) -> anyhow::Result<Report> {
+    let target = Target::parse(&options.url)?;
+    let players = options.players;
+    anyhow::ensure!(players > 0, "--players must be at least 1");
+    let prefix = options
+        .account_prefix
+        .clone()
+        .unwrap_or_else(|| options.scenario.account_prefix().to_owned());
+    let places = Arc::new(Places::new(options.map_tiles, players));
+    let live = Arc::new(Live::default());
+    let phase = Arc::new(std::sync::Mutex::new(Phase::LoggingIn));
+    let reporter = spawn_progress(live.clone(), phase.clone(), players, progress);
+
+    // 1. Accounts.
+    let login_started = Instant::now();
+    let hashing = Arc::new(Semaphore::new(options.login_concurrency.max(1)));
+    let mut logins = tokio::task::JoinSet::new();
+    for n in 0..players {
+        let (hashing, live, prefix) = (hashing.clone(), live.clone(), prefix.clone());
+        logins.spawn(async move {
+            let ip = net::source_ip(n);
+            let http = match net::http_client(ip) {
+                Ok(http) => http,
+                Err(e) => return (n, Err(format!("http_client: {e}"))),
+            };
+            let name = accounts::username(&prefix, n);
+            let login = accounts::login_or_register(&http, target, &name, &hashing).await;
+            live.logged_in.fetch_add(u64::from(login.is_ok()), Relaxed);
+            (n, login.map(|l| (l, http)).map_err(|e| e.reason()))
+        });
+    }
+    let mut ready = Vec::with_capacity(players);
+    let mut results: Vec<BotStats> = Vec::new();
+    let (mut registered, mut retries) = (0, 0);
+    while let Some(joined) = logins.join_next().await {
+        let (n, login) = joined.context("a login task panicked")?;
+        match login {
+            Ok((login, http)) => {
+                registered += u64::from(login.registered);
+                retries += u64::from(login.retries);
+                ready.push((n, login.token, http));
+            }
+            Err(reason) => {
+                live.failed.fetch_add(1, Relaxed);
+                results.push(BotStats::not_connected(reason));
+            }
+        }
+    }
+    ready.sort_by_key(|r| r.0);
+    let login_secs = login_started.elapsed().as_secs_f64();
+
+    // 2. The server's figures before.
+    let scrape_http = net::http_client(std::net::Ipv4Addr::LOCALHOST)?;
+    let metrics_url = target.http("/metrics");
+    let before = scrape::Scrape::fetch(&scrape_http, &metrics_url).await;
+
+    // 3–4. Ramp, run, drain.
+    *phase.lock().expect("not poisoned") = Phase::Running;
+    let started = Instant::now();
+    let ramp_end = started + options.ramp;
+    let mut bots = tokio::task::JoinSet::new();
+    let count = ready.len().max(1) as u32;
+    for (i, (n, token, http)) in ready.into_iter().enumerate() {
+        let start_at = started + options.ramp * i as u32 / count;
+        let (places, live) = (places.clone(), live.clone());
+        // `crowd` does not need to know where a bot stands.
+        let query_position = options
+            .query_url
+            .clone()
+            .filter(|_| options.scenario != Scenario::Crowd)
+            .map(|url| (http, url));
+        let plan = Plan::new(options.scenario, n, options.seed, places.clone());
+        let ticks = options.ticks;
+        bots.spawn(async move {
+            tokio::time::sleep_until(start_at).await;
+            let on_welcome = Box::new(move |id| {
+                let _ = places.players[n].set(id);
+            });
+            let bot = Bot {
+                n,
+                ip: net::source_ip(n),
+                target,
+                token,
+                plan,
+                ramp_end,
+                ticks,
+                live,
+                on_welcome,
+                query_position,
+            };
+            bot.run().await
+        });
+    }
+    while let Some(joined) = bots.join_next().await {
+        results.push(joined.context("a bot panicked")?);
+    }
+    // The server counts a close when it sees it; give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = scrape::Scrape::fetch(&scrape_http, &metrics_url).await;
+    reporter.abort();
+
+    // 5. The report.
+    let mut totals = Totals::default();
+    for stats in results {
+        totals.add(stats);
+    }
+    let tick_ms = f64::from(totals.tick_ms.unwrap_or(400));
+    let mut latencies: Vec<f64> = totals
+        .latencies_us
+        .iter()
+        .map(|&us| us as f64 / 1000.0)
+        .collect();
+    let mut answer = |q| report::percentile(&mut latencies, q).map(|ms| Timing::new(ms, tick_ms));
+    let (answer_p50, answer_p99) = (answer(0.5), answer(0.99));
+    let tick_buckets = after
+        .as_ref()
+        .map(|a| scrape::bucket_delta(before.as_ref(), a, scrape::TICK))
+        .unwrap_or_default();
+    let server_tick =
+        |q| scrape::quantile(&tick_buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
+    let server_counted_closes = after.as_ref().and_then(|a| {
+        let exported = !a.by_label(scrape::CLOSED, "reason").is_empty();
+        exported.then(|| scrape::counter_delta(before.as_ref(), a, scrape::CLOSED, "reason"))
+    });
+    let server_rss_bytes = after
+        .as_ref()
+        .and_then(|a| a.value(scrape::RSS))
+        .filter(|&b| b > 0.0)
+        .map(|b| b as u64)
+        .or_else(|| options.server_pid.and_then(rss_of));
+    Ok(Report {
+        scenario: options.scenario.name().to_owned(),
+        players,
+        ticks: options.ticks,
+        tick_ms,
+        ramp_secs: options.ramp.as_secs_f64(),
+        login_secs,
+        accounts_registered: registered,
+        login_retries: retries,
+        connected: totals.connected,
+        not_connected: totals.not_connected,
+        server_closed: totals.server_closed,
+        server_counted_closes,
+        sent: totals.sent,
+        answered: totals.answered,
+        unanswered: totals.unanswered,
+        answers: totals.answers,
+        errors: totals.errors,
+        answer_p50,
+        answer_p99,
+        server_tick_p50: server_tick(0.5),
+        server_tick_p99: server_tick(0.99),
+        frames_per_tick: report::spread(&mut totals.frames_per_tick),
+        bytes_per_tick: report::spread(&mut totals.bytes_per_tick),
+        server_rss_bytes,
+    })
+}
+
+fn spawn_progress(
+    live: Arc<Live>,
+    phase: Arc<std::sync::Mutex<Phase>>,
+    players: usize,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            let phase = match *phase.lock().expect("not poisoned") {
+                Phase::Running if live.draining.load(Relaxed) => Phase::Draining,
+                p => p,
+            };
+            progress(Progress {
+                phase,
+                players,
+                logged_in: live.logged_in.load(Relaxed),
+                connected: live.connected.load(Relaxed),
+                sent: live.sent.load(Relaxed),
+                answered: live.answered.load(Relaxed),
+                server_closed: live.server_closed.load(Relaxed),
+                failed: live.failed.load(Relaxed),
+            });
+        }
+    })
+}
+
+/// The resident memory of process `pid` (Linux, `/proc/PID/status` `VmRSS`).
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

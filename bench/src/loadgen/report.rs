@@ -1,0 +1,309 @@
+//! The closing report: what the bots saw and what the server counted, as an aligned table (and
+//! JSON). Every timing figure is also given as its ratio to the tick budget.
+
+use super::bot::{BotStats, End};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A timing figure and its ratio to the tick.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Timing {
+    pub ms: f64,
+    /// `ms` ÷ the tick length.
+    pub of_tick: f64,
+}
+
+impl Timing {
+    pub fn new(ms: f64, tick_ms: f64) -> Timing {
+        Timing {
+            ms,
+            of_tick: ms / tick_ms,
+        }
+    }
+}
+
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} ms ({:.3} of a tick)", self.ms, self.of_tick)
+    }
+}
+
+/// A median and a 99th percentile.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub players: usize,
+    pub ticks: u64,
+    pub tick_ms: f64,
+    pub ramp_secs: f64,
+    /// Seconds spent logging in (and registering) before the ramp.
+    pub login_secs: f64,
+    pub accounts_registered: u64,
+    /// `429`/`503` answers retried while logging in.
+    pub login_retries: u64,
+    pub connected: u64,
+    /// Bots that never got into the world, by reason.
+    pub not_connected: BTreeMap<String, u64>,
+    /// Connections the server closed (as the bots saw it), by the last `Error` code before.
+    pub server_closed: BTreeMap<String, u64>,
+    /// The server's `loh_connections_closed_total` growth over the run, by reason (absent when
+    /// the server does not export it).
+    pub server_counted_closes: Option<BTreeMap<String, u64>>,
+    pub sent: u64,
+    pub answered: u64,
+    pub unanswered: u64,
+    /// Answers by code (`accepted` or the rejection code).
+    pub answers: BTreeMap<String, u64>,
+    /// `Error` frames by code.
+    pub errors: BTreeMap<String, u64>,
+    pub answer_p50: Option<Timing>,
+    pub answer_p99: Option<Timing>,
+    /// The server's tick duration over the run, from its histogram.
+    pub server_tick_p50: Option<Timing>,
+    pub server_tick_p99: Option<Timing>,
+    /// `TickUpdate` frames per player per tick, across bots.
+    pub frames_per_tick: Option<Spread>,
+    /// `TickUpdate` bytes per player per tick, across bots.
+    pub bytes_per_tick: Option<Spread>,
+    pub server_rss_bytes: Option<u64>,
+}
+
+/// What the bots add up to; the server's figures are filled in by the caller.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub connected: u64,
+    pub not_connected: BTreeMap<String, u64>,
+    pub server_closed: BTreeMap<String, u64>,
+    pub sent: u64,
+    pub answered: u64,
+    pub unanswered: u64,
+    pub answers: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub latencies_us: Vec<u64>,
+    pub frames_per_tick: Vec<f64>,
+    pub bytes_per_tick: Vec<f64>,
+    pub tick_ms: Option<u32>,
+}
+
+impl Totals {
+    pub fn add(&mut self, s: BotStats) {
+        match s.end {
+            End::NotConnected(reason) => {
+                *self.not_connected.entry(reason).or_default() += 1;
+                return;
+            }
+            End::ServerClosed(reason) => *self.server_closed.entry(reason).or_default() += 1,
+            End::Finished => {}
+        }
+        self.connected += 1;
+        self.tick_ms = self.tick_ms.or(s.tick_ms);
+        self.sent += s.sent;
+        self.unanswered += s.unanswered;
+        for (code, n) in s.answers {
+            self.answered += n;
+            *self.answers.entry(code).or_default() += n;
+        }
+        for (code, n) in s.errors {
+            *self.errors.entry(code).or_default() += n;
+        }
+        self.latencies_us.extend(s.latencies_us);
+        if s.ticks > 0 {
+            self.frames_per_tick
+                .push(s.tick_frames as f64 / s.ticks as f64);
+            self.bytes_per_tick
+                .push(s.tick_bytes as f64 / s.ticks as f64);
+        }
+    }
+}
+
+/// The `q` quantile of `values` (nearest rank); `None` when empty.
+pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+/// The median and 99th percentile of `values`.
+pub fn spread(values: &mut [f64]) -> Option<Spread> {
+    Some(Spread {
+        p50: percentile(values, 0.5)?,
+        p99: percentile(values, 0.99)?,
+    })
+}
+
+impl Report {
+    /// Whether the run failed its functional check: a connection the server closed (seen by a
+    /// bot or counted by the server), a bot that never connected, or a command left unanswered.
+    pub fn failed(&self) -> bool {
+        !self.server_closed.is_empty()
+            || self.server_closes() > 0
+            || !self.not_connected.is_empty()
+            || self.unanswered > 0
+    }
+
+    /// Connections the server counted as closed by itself (every reason but `client_closed`).
+    pub fn server_closes(&self) -> u64 {
+        self.server_counted_closes
+            .iter()
+            .flatten()
+            .filter(|(reason, _)| *reason != "client_closed")
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn opt<T: fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "n/a".into(), |v| v.to_string())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spread = |s: Option<Spread>, unit: &str| {
+            s.map_or_else(
+                || "n/a".into(),
+                |s| format!("p50 {:.1} {unit}, p99 {:.1} {unit}", s.p50, s.p99),
+            )
+        };
+        let rows: Vec<(&str, String)> = vec![
+            (
+                "run",
+                format!(
+                    "{} bots, scenario {}, {} ticks of {} ms after a {:.0} s ramp",
+                    self.players, self.scenario, self.ticks, self.tick_ms, self.ramp_secs
+                ),
+            ),
+            (
+                "login",
+                format!(
+                    "{:.1} s ({} registered, {} retried after 429/503)",
+                    self.login_secs, self.accounts_registered, self.login_retries
+                ),
+            ),
+            ("bots connected", self.connected.to_string()),
+            ("bots not connected", counts(&self.not_connected)),
+            ("closed by server (bots)", counts(&self.server_closed)),
+            (
+                "closed (server counts)",
+                self.server_counted_closes
+                    .as_ref()
+                    .map_or_else(|| "not exported".into(), counts),
+            ),
+            (
+                "commands",
+                format!(
+                    "{} sent, {} answered, {} unanswered",
+                    self.sent, self.answered, self.unanswered
+                ),
+            ),
+            ("answers", counts(&self.answers)),
+            ("error frames", counts(&self.errors)),
+            ("answer latency p50", opt(self.answer_p50)),
+            ("answer latency p99", opt(self.answer_p99)),
+            ("server tick p50", opt(self.server_tick_p50)),
+            ("server tick p99", opt(self.server_tick_p99)),
+            ("frames/player/tick", spread(self.frames_per_tick, "frames")),
+            ("bytes/player/tick", spread(self.bytes_per_tick, "B")),
+            (
+                "server RSS",
+                opt(self
+                    .server_rss_bytes
+                    .map(|b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))),
+            ),
+            (
+                "result",
+                if self.failed() {
+                    "FAILED (server closes, unconnected bots or unanswered commands)".into()
+                } else {
+                    "ok".into()
+                },
+            ),
+        ];
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in rows {
+            writeln!(f, "{k:<width$}  {v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 0.5), Some(50.0));
+        assert_eq!(percentile(&mut v, 0.99), Some(99.0));
+        assert_eq!(percentile(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn a_closed_connection_or_an_unanswered_command_fails_the_run() {
+        let mut totals = Totals::default();
+        let mut bot = BotStats::not_connected(String::new());
+        bot.end = End::Finished;
+        bot.sent = 2;
+        bot.answers.insert("accepted".into(), 2);
+        totals.add(bot);
+        assert_eq!((totals.connected, totals.answered), (1, 2));
+        let mut report = Report {
+            scenario: "crowd".into(),
+            players: 1,
+            ticks: 1,
+            tick_ms: 400.0,
+            ramp_secs: 0.0,
+            login_secs: 0.0,
+            accounts_registered: 0,
+            login_retries: 0,
+            connected: 1,
+            not_connected: BTreeMap::new(),
+            server_closed: BTreeMap::new(),
+            server_counted_closes: Some(BTreeMap::from([("client_closed".into(), 1)])),
+            sent: 2,
+            answered: 2,
+            unanswered: 0,
+            answers: totals.answers,
+            errors: BTreeMap::new(),
+            answer_p50: Some(Timing::new(200.0, 400.0)),
+            answer_p99: None,
+            server_tick_p50: None,
+            server_tick_p99: None,
+            frames_per_tick: None,
+            bytes_per_tick: None,
+            server_rss_bytes: None,
+        };
+        assert!(!report.failed(), "{report}");
+        assert!(report.to_string().contains("200.0 ms (0.500 of a tick)"));
+        report.unanswered = 1;
+        assert!(report.failed());
+        report.unanswered = 0;
+        report
+            .server_counted_closes
+            .as_mut()
+            .unwrap()
+            .insert("slow_reader".into(), 1);
+        assert!(report.failed());
+    }
+}
