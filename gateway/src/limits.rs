@@ -72,6 +72,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Frames queued per connection; a client that stops reading is disconnected past this.
     pub outbound_queue: usize,
+    /// Logins and registrations that may wait for a password-hashing slot; past it: `503 busy`.
+    pub hash_queue: usize,
     /// Each viewer's interest: other players shown, bytes of events per tick.
     pub view: loh_tick_writer::fanout::ViewLimits,
 }
@@ -109,6 +111,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             outbound_queue: loh_tick_writer::tick::OUTBOUND_QUEUE,
+            hash_queue: crate::auth::HASH_QUEUE,
             view: loh_tick_writer::fanout::ViewLimits::default(),
         }
     }

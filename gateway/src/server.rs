@@ -101,7 +101,10 @@ impl GameServer {
         let state = AppState {
             tick: writer.handle(intake_tx),
             tokens: tokens.clone(),
-            accounts: Accounts::new(accounts_pool, Hasher::new(2)),
+            accounts: Accounts::new(
+                accounts_pool,
+                Hasher::with_queue(2, config.limits.hash_queue),
+            ),
             registry: Arc::new(registry),
             sessions: config.sessions.clone(),
             origins: OriginPolicy::new(config.allowed_origins.clone()),

@@ -653,3 +653,230 @@ async fn the_jwks_document_verifies_the_issued_tokens() {
     .claims;
     assert_eq!(claims.typ, "access");
 }
+
+// ---- No single client stops, stalls or starves the world (issue 11). ----
+
+#[tokio::test]
+async fn a_command_whose_seq_the_journal_cannot_store_is_refused_and_the_world_goes_on() {
+    let server = Server::start().await;
+    let mut ws = joined(&server, "hugeseq").await;
+    // The frame of the report: {"Command": {"seq": 9223372036854775813, "cmd": {"Say": {"text": "x"}}}}
+    command(
+        &mut ws,
+        9_223_372_036_854_775_813,
+        Command::Say { text: "x".into() },
+    )
+    .await;
+    match answer(&mut ws).await {
+        ServerFrame::Rejected { code, .. } => assert_eq!(code, "bad_seq"),
+        other => panic!("unexpected {other:?}"),
+    }
+    command(
+        &mut ws,
+        1,
+        Command::Say {
+            text: "still here".into(),
+        },
+    )
+    .await;
+    assert!(matches!(
+        answer(&mut ws).await,
+        ServerFrame::Accepted { seq: 1, .. }
+    ));
+    assert!(server.metric("loh_commands_out_of_bounds_total").await >= 1.0);
+}
+
+#[tokio::test]
+async fn a_huge_identifier_is_refused_bad_command_and_not_echoed() {
+    let server = Server::start().await;
+    let mut ws = joined(&server, "bigrecipe").await;
+    let recipe = "q".repeat(60 * 1024);
+    command(&mut ws, 1, Command::Produce { recipe }).await;
+    match answer(&mut ws).await {
+        ServerFrame::Rejected { code, message, .. } => {
+            assert_eq!(code, "bad_command");
+            assert!(
+                !message.contains("qqqq"),
+                "echoed: {}…",
+                &message[..40.min(message.len())]
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    still_answers(&mut ws).await;
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_rate_limited() {
+    let server = Server::start_with(loh_gateway::limits::Limits {
+        register_per_ip: loh_gateway::limits::Rate {
+            burst: 3,
+            per: Duration::from_secs(60),
+        },
+        ..test_limits()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let res = server
+            .http
+            .post(server.url("/v1/auth/register"))
+            .json(&json!({"username": format!("reg{i}"), "password": "long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_full_password_hashing_queue_answers_503_with_retry_after() {
+    let server = Server::start_with(loh_gateway::limits::Limits {
+        hash_queue: 0,
+        login_per_ip: loh_gateway::limits::Rate {
+            burst: 100,
+            per: Duration::from_millis(1),
+        },
+        ..test_limits()
+    })
+    .await;
+    let attempts = (0..12).map(|i| {
+        let (http, url) = (server.http.clone(), server.url("/v1/auth/login"));
+        async move {
+            let res = http
+                .post(url)
+                .json(&json!({"username": format!("nobody{i}"), "password": "wrong password"}))
+                .send()
+                .await
+                .unwrap();
+            let retry = res.headers().get("retry-after").cloned();
+            (res.status().as_u16(), retry)
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let busy: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "12 logins at once fit 2 hashing slots: {answers:?}"
+    );
+    assert!(busy.iter().all(|(_, retry)| retry.is_some()));
+    assert!(answers.iter().all(|(s, _)| *s == 503 || *s == 401));
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_every_connection_slot() {
+    let server = Server::start_with(loh_gateway::limits::Limits {
+        max_connections_per_ip: 2,
+        ..test_limits()
+    })
+    .await;
+    let hold = |ip: [u8; 4]| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+        socket.connect(server.addr).await.unwrap()
+    };
+    let _a = hold([127, 0, 0, 1]).await;
+    let _b = hold([127, 0, 0, 1]).await;
+    let mut third = hold([127, 0, 0, 1]).await;
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .ok();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the third is closed unanswered"
+    );
+    // Another address still gets in.
+    let mut other = hold([127, 0, 0, 2]).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), other.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1"));
+    // Give 127.0.0.1 its places back to read the metrics.
+    drop((_a, _b, third, other));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        server
+            .metric("loh_connections_closed_total{reason=\"address_limit\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn upgraded_websockets_count_against_the_connection_limit() {
+    let server = Server::start_with(loh_gateway::limits::Limits {
+        max_connections: 2,
+        ..test_limits()
+    })
+    .await;
+    // Accounts first (each request's connection is given back when it ends).
+    let (_, one) = player(&server, "slotone").await;
+    let (_, two) = player(&server, "slottwo").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (ws1, w1) = hello(server.addr, one["access_token"].as_str().unwrap()).await;
+    let (ws2, w2) = hello(server.addr, two["access_token"].as_str().unwrap()).await;
+    assert!(matches!(w1, Some(ServerFrame::Welcome { .. })));
+    assert!(matches!(w2, Some(ServerFrame::Welcome { .. })));
+    // Both slots are held by live WebSockets: a third connection is refused at accept.
+    let mut third = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .ok();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "refused while both sockets live"
+    );
+    // Closing the sockets gives the places back (and lets the metrics be read).
+    drop((ws1, ws2, third));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        server
+            .metric("loh_connections_closed_total{reason=\"connection_limit\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn every_connection_the_server_closes_is_counted_by_reason() {
+    let server = Server::start().await;
+    let mut ws = joined(&server, "counted").await;
+    send_raw(&mut ws, vec![0xc0; MAX_CLIENT_FRAME + 1]).await;
+    assert_eq!(
+        error_code(&next_frame(&mut ws).await),
+        Some("frame_too_large")
+    );
+    assert_eq!(next_frame(&mut ws).await, None);
+    let mut ws = joined(&server, "leaver").await;
+    ws.close(None).await.ok();
+    drop(ws);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let too_large = server
+            .metric("loh_connections_closed_total{reason=\"frame_too_large\"}")
+            .await;
+        let client = server
+            .metric("loh_connections_closed_total{reason=\"client_closed\"}")
+            .await;
+        if too_large >= 1.0 && client >= 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "closes not counted: {too_large} {client}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
