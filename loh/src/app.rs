@@ -1,7 +1,8 @@
 //! Starting the roles: all in one process (`loh up`) or one role per process, on the embedded
-//! store or on the real services.
+//! store or on the real services, from the typed configuration of [`crate::config`]. This is
+//! what the end-to-end tests drive, binding to port 0.
 
-use crate::embedded::DataDir;
+use crate::config::{Backing, ExposeSecret, SecretString, Settings, redacted};
 use anyhow::Context;
 use loh_auth::SigningKey;
 use loh_events::EventStore;
@@ -13,8 +14,6 @@ use loh_gateway::server::{GameConfig, GameServer};
 use loh_nats::EventStreamDef;
 use loh_nats::relay::{Relay, RelayMetrics};
 use loh_projections::{ProjectionMetrics, ReadDb, Source};
-use loh_tick_writer::tick::Pacing;
-use loh_world::MapConfig;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,55 +21,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Where the data lives.
-#[derive(Debug, Clone)]
-pub enum Backing {
-    /// One SQLite file in a data folder; an in-process bus instead of NATS.
-    Embedded(DataDir),
-    /// PostgreSQL and NATS JetStream.
-    Services {
-        database_url: String,
-        nats_url: String,
-    },
-}
-
-/// What every role needs to know.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub shard: String,
-    pub game_addr: SocketAddr,
-    pub query_addr: SocketAddr,
-    pub pacing: Pacing,
-    pub map: MapConfig,
-    /// Keys, sessions and browser origins of the front door.
-    pub auth: AuthSettings,
-    /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
-    pub stream: Option<EventStreamDef>,
-}
-
-/// The front door's configuration.
-#[derive(Debug, Clone, Default)]
-pub struct AuthSettings {
-    /// PEM of the RSA private key that signs access tokens; required on the real services, made
-    /// and kept in the data folder by the embedded default.
-    pub signing_key_pem: Option<String>,
-    /// Redis for sessions and the single-session lock; without it they live in this process
-    /// (one instance only).
-    pub redis_url: Option<String>,
-    /// Prefix of every Redis key (`loh` when empty).
-    pub redis_prefix: String,
-    /// Browser origins allowed besides the game server's own.
-    pub allowed_origins: Vec<String>,
-}
-
-impl Settings {
-    fn stream(&self) -> EventStreamDef {
-        self.stream
-            .clone()
-            .unwrap_or_else(|| EventStreamDef::for_shard(&self.shard))
-    }
-}
 
 /// Roles running in this process.
 pub struct Running {
@@ -133,7 +83,7 @@ pub async fn open_store(backing: &Backing, shard: &str) -> anyhow::Result<Arc<dy
                 .context("opening the embedded database")?,
         ),
         Backing::Services { database_url, .. } => {
-            let store = PgEventStore::connect(database_url, shard)
+            let store = PgEventStore::connect(database_url.expose_secret(), shard)
                 .await
                 .context("connecting to PostgreSQL (DATABASE_URL)")?;
             store.migrate().await.context("running migrations")?;
@@ -142,30 +92,23 @@ pub async fn open_store(backing: &Backing, shard: &str) -> anyhow::Result<Arc<dy
     })
 }
 
-fn database_url(backing: &Backing) -> String {
-    match backing {
-        Backing::Embedded(dir) => dir.database_url(),
-        Backing::Services { database_url, .. } => database_url.clone(),
-    }
-}
-
-async fn any_pool(url: &str) -> anyhow::Result<sqlx::AnyPool> {
+async fn any_pool(url: &SecretString) -> anyhow::Result<sqlx::AnyPool> {
     sqlx::any::install_default_drivers();
     sqlx::any::AnyPoolOptions::new()
         .max_connections(8)
-        .connect(url)
+        .connect(url.expose_secret())
         .await
         .context("connecting the accounts pool")
 }
 
 /// Connects to NATS and makes sure the event stream exists.
 pub async fn jetstream(
-    nats_url: &str,
+    nats_url: &SecretString,
     def: &EventStreamDef,
 ) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = async_nats::connect(nats_url)
+    let client = async_nats::connect(nats_url.expose_secret())
         .await
-        .with_context(|| format!("connecting to NATS at {nats_url} (NATS_URL)"))?;
+        .with_context(|| format!("connecting to NATS at {} (NATS_URL)", redacted(nats_url)))?;
     let js = async_nats::jetstream::new(client);
     def.ensure(&js)
         .await
@@ -175,7 +118,9 @@ pub async fn jetstream(
 
 fn signing_key(backing: &Backing, settings: &Settings) -> anyhow::Result<SigningKey> {
     match (&settings.auth.signing_key_pem, backing) {
-        (Some(pem), _) => SigningKey::from_pem(pem).context("loading the RSA signing key"),
+        (Some(pem), _) => {
+            SigningKey::from_pem(pem.expose_secret()).context("loading the RSA signing key")
+        }
         (None, Backing::Embedded(dir)) => dir.signing_key(),
         (None, Backing::Services { .. }) => anyhow::bail!(
             "an RSA signing key is required on the real services (LOH_JWT_KEY or LOH_JWT_KEY_FILE)"
@@ -190,9 +135,9 @@ async fn session_store(settings: &Settings, pool: &sqlx::AnyPool) -> anyhow::Res
                 "" => "loh",
                 p => p,
             };
-            SessionStore::redis(url, prefix)
+            SessionStore::redis(url.expose_secret(), prefix)
                 .await
-                .with_context(|| format!("connecting to Redis at {url} (REDIS_URL)"))
+                .with_context(|| format!("connecting to Redis at {} (REDIS_URL)", redacted(url)))
         }
         None => Ok(SessionStore::sql(pool.clone())),
     }
@@ -212,7 +157,7 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
 
     let game = start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
     let head = game;
-    let read_db = ReadDb::connect(&database_url(&backing)).await?;
+    let read_db = ReadDb::connect(backing.database_url().expose_secret()).await?;
     let source = match &backing {
         Backing::Embedded(_) => Source::Embedded { head: head.clone() },
         Backing::Services { nats_url, .. } => {
@@ -265,7 +210,7 @@ async fn start_game(
     registry: Registry,
     running: &mut Running,
 ) -> anyhow::Result<watch::Receiver<u64>> {
-    let accounts = any_pool(&database_url(backing)).await?;
+    let accounts = any_pool(&backing.database_url()).await?;
     let config = GameConfig {
         bind: settings.game_addr,
         pacing: settings.pacing,
@@ -336,11 +281,11 @@ async fn query_ranks(settings: &Settings) -> anyhow::Result<QueryRedis> {
         return Ok((None, None));
     };
     let prefix = &settings.auth.redis_prefix;
-    let context = || format!("connecting to Redis at {url} (REDIS_URL)");
-    let ranks = loh_query_api::ranks::RankIndex::connect(url, prefix)
+    let context = || format!("connecting to Redis at {} (REDIS_URL)", redacted(url));
+    let ranks = loh_query_api::ranks::RankIndex::connect(url.expose_secret(), prefix)
         .await
         .with_context(context)?;
-    let cache = loh_query_api::cache::ResponseCache::connect(url, prefix)
+    let cache = loh_query_api::cache::ResponseCache::connect(url.expose_secret(), prefix)
         .await
         .with_context(context)?;
     Ok((Some(ranks), Some(cache)))
@@ -381,8 +326,8 @@ async fn start_query(
 
 /// `loh tick-writer`: the game server and the relay, on the real services.
 pub async fn start_tick_writer(
-    database_url: String,
-    nats_url: String,
+    database_url: SecretString,
+    nats_url: SecretString,
     settings: Settings,
 ) -> anyhow::Result<Running> {
     let backing = Backing::Services {
@@ -407,8 +352,8 @@ pub async fn start_tick_writer(
 
 /// `loh projections run`: every projector, consuming JetStream, with `/healthz` and `/metrics`.
 pub async fn start_projections(
-    database_url: String,
-    nats_url: String,
+    database_url: SecretString,
+    nats_url: SecretString,
     settings: Settings,
     health_addr: SocketAddr,
     partitions: u32,
@@ -422,7 +367,7 @@ pub async fn start_projections(
     let store = open_store(&backing, &settings.shard).await?;
     let def = settings.stream();
     let js = jetstream(&nats_url, &def).await?;
-    let read_db = ReadDb::connect(&database_url).await?;
+    let read_db = ReadDb::connect(database_url.expose_secret()).await?;
     let mut registry = Registry::default();
     let metrics = ProjectionMetrics::register(&mut registry);
     let source = Source::Nats {
@@ -431,8 +376,7 @@ pub async fn start_projections(
     };
     spawn_projectors(&mut running, &read_db, &store, source, &metrics, partitions).await?;
     running.health_addr = Some(
-        crate::cli::serve_health(&mut running.tasks, health_addr, read_db, registry, cancel)
-            .await?,
+        crate::health::serve(&mut running.tasks, health_addr, read_db, registry, cancel).await?,
     );
     Ok(running)
 }
@@ -441,18 +385,15 @@ pub async fn start_projections(
 /// `public_key_pem` verifies access tokens; without it the public half of the configured signing
 /// key does (the query API then holds a private key it does not need).
 pub async fn start_query_api(
-    database_url: String,
+    database_url: SecretString,
     settings: Settings,
     public_key_pem: Option<String>,
 ) -> anyhow::Result<Running> {
-    let backing = Backing::Services {
-        database_url: database_url.clone(),
-        nats_url: String::new(),
-    };
+    let backing = Backing::postgres(database_url.clone());
     let cancel = CancellationToken::new();
     let mut running = Running::new(cancel);
     let store = open_store(&backing, &settings.shard).await?;
-    let read_db = ReadDb::connect(&database_url).await?;
+    let read_db = ReadDb::connect(database_url.expose_secret()).await?;
     let registry = Registry::default();
     // Player-data endpoints verify access tokens with the public key only.
     let tokens = match (public_key_pem, &settings.auth.signing_key_pem) {
@@ -461,7 +402,7 @@ pub async fn start_query_api(
                 .map_err(|_| anyhow::anyhow!("LOH_JWT_PUBLIC_KEY_FILE is not an RSA public key"))?,
         ),
         (None, Some(pem)) => query_tokens(Some(
-            SigningKey::from_pem(pem).context("loading the RSA signing key")?,
+            SigningKey::from_pem(pem.expose_secret()).context("loading the RSA signing key")?,
         )),
         (None, None) => None,
     };

@@ -1,19 +1,41 @@
-//! The `loh` binary's library: command-line configuration and the composition of the roles.
+//! The `loh` binary's library: its command line, its one typed configuration, and the
+//! composition of the roles.
 //!
 //! Logic lives in the role crates; this crate only wires them: which store, which bus, which
-//! addresses. [`app`] starts roles (all in one process for `loh up`, or one per process) and is
-//! what the end-to-end tests drive, binding to port 0.
+//! addresses, which keys. [`config`] reads every flag and environment variable once into typed
+//! structs (secrets in `secrecy` types); [`app`] starts roles from them (all in one process for
+//! `loh up`, or one per process) and is what the end-to-end tests drive, binding to port 0.
+//! [`cli`] only parses and dispatches; each subcommand family has its own module.
 //!
 //! # Layout
-//! - [`cli`]: the subcommands and their typed configuration (`clap`, each flag also an env var).
-//! - [`app`]: starting the roles on the embedded store or on the real services.
-//! - [`embedded`]: the data folder of `loh up`.
-//! - [`progress`]: progress of long-running commands on a terminal, quiet in scripts.
+//! - [`cli`] — the top-level command line (`Cli`, `Command`) and its dispatch.
+//! - [`config`] — the one typed configuration: every flag and environment variable, the
+//!   resolved `Settings` and `Backing`; secrets in `SecretString`.
+//! - [`app`] — starting the roles on the embedded store or on the real services.
+//! - [`roles`] — `loh up`, `loh tick-writer`, `loh query-api`: run roles until shutdown.
+//! - [`projections`] — `loh projections run|rebuild|status`.
+//! - [`replay`] — `loh replay …`: the investigator's tools.
+//! - [`migrate`] — `loh migrate`.
+//! - [`bench`] — `loh bench …`: the benchmarks.
+//! - [`analyst_token`] — `loh analyst-token`.
+//! - [`health`] — `/healthz` and `/metrics` of a process without another HTTP server.
+//! - [`shutdown`] — the signal that stops every role of the process gracefully.
+//! - [`embedded`] — the data folder of `loh up`.
+//! - [`progress`] — progress of long-running commands on a terminal, quiet in scripts.
 
+pub mod analyst_token;
 pub mod app;
+pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod embedded;
+pub mod health;
+pub mod migrate;
 pub mod progress;
+pub mod projections;
+pub mod replay;
+pub mod roles;
+pub mod shutdown;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn telemetry() {

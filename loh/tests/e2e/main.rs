@@ -5,7 +5,8 @@ mod fixture;
 mod kill;
 mod pipeline;
 
-use loh::app::{self, AuthSettings, Backing, Running, Settings};
+use loh::app::{self, Running};
+use loh::config::{AuthSettings, Backing, Settings};
 use loh::embedded::DataDir;
 use loh_commands::{Command, ServerFrame};
 use loh_nats::EventStreamDef;
@@ -38,8 +39,8 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
             // On the real services: a shared RSA key and Redis, as in production; the Redis
             // prefix is the test's own and the same across its restarts.
             Some(stream) => AuthSettings {
-                signing_key_pem: Some(test_key_pem().to_owned()),
-                redis_url: Some(redis_url()),
+                signing_key_pem: Some(test_key_pem().into()),
+                redis_url: Some(redis_url().into()),
                 redis_prefix: stream.subject_prefix.clone(),
                 allowed_origins: Vec::new(),
             },
@@ -217,8 +218,8 @@ async fn a_player_moves_and_speaks_on_postgres_and_nats_and_the_query_api_shows_
         subject_prefix: unique_name("e2e"),
     };
     let backing = Backing::Services {
-        database_url: db.url.clone(),
-        nats_url: nats_url(),
+        database_url: db.url.clone().into(),
+        nats_url: nats_url().into(),
     };
     let running = app::start_up(backing.clone(), settings(Some(stream.clone())))
         .await

@@ -236,8 +236,8 @@ async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_re
 
     for partitions in [3, 2] {
         let running = loh::app::start_projections(
-            db.url.clone(),
-            nats_url(),
+            db.url.clone().into(),
+            nats_url().into(),
             crate::settings(Some(def.clone())),
             "127.0.0.1:0".parse().unwrap(),
             partitions,

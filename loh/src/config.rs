@@ -1,0 +1,557 @@
+//! One typed configuration. Every flag and environment variable that configures a process is
+//! declared here and read once, by `clap` at parse time, into the option groups below; the
+//! subcommands flatten the groups they take, and the roles start from what they resolve to:
+//! [`Backing`] (where the data lives) and [`Settings`] (what every role needs to know).
+//!
+//! Secrets are [`SecretString`]s: the service URLs (DATABASE_URL, NATS_URL, REDIS_URL), which may
+//! carry a password, and the PEM of the RSA key that signs access tokens. `{:?}` prints them as
+//! `[REDACTED]`, `--help` does not print their environment values, error messages show a URL
+//! without its credentials ([`redacted`]), and only the call that connects or loads the key
+//! exposes them. The key's PEM is taken from the environment only (LOH_JWT_KEY): as a flag it
+//! would show to anyone who lists the processes.
+
+use crate::embedded::DataDir;
+use anyhow::Context;
+use clap::Args;
+use loh_nats::EventStreamDef;
+use loh_tick_writer::tick::Pacing;
+use loh_world::MapConfig;
+pub use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The environment variable holding the signing key's PEM itself.
+pub const JWT_KEY_ENV: &str = "LOH_JWT_KEY";
+
+/// Tick pacing on the real services: a fixed 400 ms tick.
+pub const ONLINE_PACING: Pacing = Pacing::Fixed { tick_ms: 400 };
+
+/// Tick pacing of the embedded default (the offline single-player mode): 200 to 400 ms.
+pub const EMBEDDED_PACING: Pacing = Pacing::Flexible {
+    floor_ms: 200,
+    max_ms: 400,
+};
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Backing {
+    /// One SQLite file in a data folder; an in-process bus instead of NATS.
+    Embedded(DataDir),
+    /// PostgreSQL and NATS JetStream (the NATS URL is empty for a process that needs no NATS).
+    Services {
+        database_url: SecretString,
+        nats_url: SecretString,
+    },
+}
+
+impl Backing {
+    /// The services without NATS: PostgreSQL only.
+    pub fn postgres(database_url: SecretString) -> Backing {
+        Backing::Services {
+            database_url,
+            nats_url: SecretString::default(),
+        }
+    }
+
+    /// The database of the events, accounts and read models: the data folder's SQLite file or
+    /// PostgreSQL.
+    pub fn database_url(&self) -> SecretString {
+        match self {
+            Backing::Embedded(dir) => dir.database_url().into(),
+            Backing::Services { database_url, .. } => database_url.clone(),
+        }
+    }
+}
+
+/// What every role needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub shard: String,
+    pub game_addr: SocketAddr,
+    pub query_addr: SocketAddr,
+    pub pacing: Pacing,
+    pub map: MapConfig,
+    /// Keys, sessions and browser origins of the front door.
+    pub auth: AuthSettings,
+    /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
+    pub stream: Option<EventStreamDef>,
+}
+
+impl Settings {
+    /// The JetStream stream of this shard.
+    pub fn stream(&self) -> EventStreamDef {
+        self.stream
+            .clone()
+            .unwrap_or_else(|| EventStreamDef::for_shard(&self.shard))
+    }
+}
+
+/// The front door's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// PEM of the RSA private key that signs access tokens; required on the real services, made
+    /// and kept in the data folder by the embedded default.
+    pub signing_key_pem: Option<SecretString>,
+    /// Redis for sessions and the single-session lock; without it they live in this process
+    /// (one instance only).
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key (`loh` when empty).
+    pub redis_prefix: String,
+    /// Browser origins allowed besides the game server's own.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Options shared by every role.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// The shard (world) this process serves.
+    #[arg(long, env = "LOH_SHARD", default_value = "world1")]
+    pub shard: String,
+    /// Address of the game server (WebSocket, auth).
+    #[arg(long, env = "LOH_GAME_ADDR", default_value = "127.0.0.1:7777")]
+    pub game_addr: SocketAddr,
+    /// Address of the query API.
+    #[arg(long, env = "LOH_QUERY_ADDR", default_value = "127.0.0.1:8088")]
+    pub query_addr: SocketAddr,
+    /// Fixed tick length in milliseconds (online worlds use 400).
+    #[arg(long, env = "LOH_TICK_MS")]
+    pub tick_ms: Option<u32>,
+    /// Redis (sessions, refresh tokens, the single-session lock); without it they live in this
+    /// process, which is right for one instance only.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "LOH_REDIS_PREFIX", default_value = "loh")]
+    pub redis_prefix: String,
+    /// File holding the RSA private key (PEM) that signs access tokens. The key itself may
+    /// instead be given in the LOH_JWT_KEY environment variable.
+    #[arg(long, env = "LOH_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// The signing key's PEM from LOH_JWT_KEY (environment only); it wins over the file.
+    #[arg(skip = jwt_key_from_env())]
+    pub jwt_key: Option<SecretString>,
+    /// Browser origins allowed to call the game server, comma-separated
+    /// (e.g. <https://play.example.com>).
+    #[arg(long, env = "LOH_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl ServerArgs {
+    /// The settings of the roles, ticking at `default_pacing` unless `--tick-ms` is given; reads
+    /// the signing key's file.
+    pub fn settings(&self, default_pacing: Pacing) -> anyhow::Result<Settings> {
+        let pacing = match self.tick_ms {
+            Some(ms) => {
+                anyhow::ensure!(
+                    (50..=10_000).contains(&ms),
+                    "--tick-ms must be 50 to 10000, not {ms}"
+                );
+                Pacing::Fixed { tick_ms: ms }
+            }
+            None => default_pacing,
+        };
+        let signing_key_pem = match (&self.jwt_key, &self.jwt_key_file) {
+            (Some(pem), _) => Some(pem.clone()),
+            (None, Some(path)) => Some(read_secret(path)?),
+            (None, None) => None,
+        };
+        Ok(Settings {
+            shard: self.shard.clone(),
+            game_addr: self.game_addr,
+            query_addr: self.query_addr,
+            pacing,
+            map: MapConfig::default(),
+            auth: AuthSettings {
+                signing_key_pem,
+                redis_url: self.redis_url.clone(),
+                redis_prefix: self.redis_prefix.clone(),
+                allowed_origins: self.allowed_origins.clone(),
+            },
+            stream: None,
+        })
+    }
+}
+
+/// `loh up`: the embedded data folder, or the real services.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The data folder of the embedded mode.
+    #[arg(long, env = "LOH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; with NATS_URL, runs on the real services instead of the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// NATS URL (JetStream enabled).
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<SecretString>,
+}
+
+impl UpArgs {
+    /// The real services when both URLs are given, the data folder (created if missing) when
+    /// neither is, with the settings of that mode.
+    pub fn resolve(self) -> anyhow::Result<(Backing, Settings)> {
+        match (self.database_url, self.nats_url) {
+            (Some(database_url), Some(nats_url)) => {
+                let settings = self.server.settings(ONLINE_PACING)?;
+                let backing = Backing::Services {
+                    database_url,
+                    nats_url,
+                };
+                Ok((backing, settings))
+            }
+            (None, None) => {
+                let dir = DataDir::open(&self.data_dir)?;
+                Ok((
+                    Backing::Embedded(dir),
+                    self.server.settings(EMBEDDED_PACING)?,
+                ))
+            }
+            _ => anyhow::bail!("set both DATABASE_URL and NATS_URL, or neither"),
+        }
+    }
+}
+
+/// A database to migrate.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL (or a sqlite: URL for an embedded data file).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: SecretString,
+}
+
+/// One role of the real services per process.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: SecretString,
+    /// NATS URL (JetStream enabled); needed by the tick writer and the projections.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
+    pub nats_url: SecretString,
+    /// Query API: the PEM public key that verifies access tokens, so the query API never holds
+    /// the private key (`openssl rsa -in jwt-key.pem -pubout`).
+    #[arg(long, env = "LOH_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+}
+
+impl RoleArgs {
+    /// The settings of a role on the real services (a fixed 400 ms tick by default).
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        self.server.settings(ONLINE_PACING)
+    }
+
+    /// The PEM of `--jwt-public-key-file`, if given.
+    pub fn public_key_pem(&self) -> anyhow::Result<Option<String>> {
+        self.jwt_public_key_file
+            .as_deref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the public key {}", path.display()))
+            })
+            .transpose()
+    }
+}
+
+/// `loh projections run`: the role's options, this process's health address and partitions.
+#[derive(Debug, Args)]
+pub struct ProjectionsRunArgs {
+    #[command(flatten)]
+    pub role: RoleArgs,
+    /// Address of this process's /healthz and /metrics.
+    #[arg(long, env = "LOH_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
+    pub health_addr: SocketAddr,
+    /// Projectors per hot read model (holdings, wallet, skills, profile, player_position),
+    /// each applying the rows of the players that hash to it. Changing it re-arranges the
+    /// checkpoints at start-up without a rebuild; every projections process of a shard must
+    /// use the same number.
+    #[arg(long, env = "LOH_PROJECTION_PARTITIONS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub partitions: u32,
+}
+
+/// Where the event store is: PostgreSQL, or the embedded data folder by default.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// PostgreSQL URL; without it, the embedded data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// The data folder of the embedded mode.
+    #[arg(long, env = "LOH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The shard to read.
+    #[arg(long, env = "LOH_SHARD", default_value = "world1")]
+    pub shard: String,
+}
+
+impl StoreArgs {
+    /// PostgreSQL when a URL is given, else the data folder (created if missing).
+    pub fn backing(&self) -> anyhow::Result<Backing> {
+        Ok(match &self.database_url {
+            Some(url) => Backing::postgres(url.clone()),
+            None => Backing::Embedded(DataDir::open(&self.data_dir)?),
+        })
+    }
+}
+
+/// The server's signing key, for a command an operator runs beside the server.
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    /// File holding the server's RSA private key (PEM); the key may instead be in LOH_JWT_KEY.
+    /// Without either, the key of the embedded data folder.
+    #[arg(long, env = "LOH_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// The data folder of the embedded mode (its key must exist: `loh up` makes it).
+    #[arg(long, env = "LOH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The signing key's PEM from LOH_JWT_KEY (environment only); it wins over the file.
+    #[arg(skip = jwt_key_from_env())]
+    pub jwt_key: Option<SecretString>,
+}
+
+impl SigningKeyArgs {
+    /// The key's PEM: LOH_JWT_KEY, else the file, else the data folder's key.
+    pub fn pem(&self) -> anyhow::Result<SecretString> {
+        if let Some(pem) = &self.jwt_key {
+            return Ok(pem.clone());
+        }
+        if let Some(path) = &self.jwt_key_file {
+            return read_secret(path);
+        }
+        let path = self.data_dir.join(crate::embedded::KEY_FILE);
+        std::fs::read_to_string(&path)
+            .map(SecretString::from)
+            .with_context(|| {
+                format!(
+                    "reading {} (give --jwt-key-file, or run `loh up` once to make the key)",
+                    path.display()
+                )
+            })
+    }
+}
+
+/// The PostgreSQL a benchmark makes its scratch database in.
+#[derive(Debug, Args)]
+pub struct BenchDatabaseArgs {
+    /// Maintenance URL of the PostgreSQL to use (a scratch database is made in it).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+}
+
+/// The NATS server of a benchmark.
+#[derive(Debug, Args)]
+pub struct BenchNatsArgs {
+    /// NATS URL (JetStream enabled).
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
+    pub nats_url: SecretString,
+}
+
+/// The Redis of a benchmark.
+#[derive(Debug, Args)]
+pub struct BenchRedisArgs {
+    /// Redis URL (a fresh key prefix is used and deleted).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: SecretString,
+}
+
+/// LOH_JWT_KEY, read when the command line is parsed.
+fn jwt_key_from_env() -> Option<SecretString> {
+    std::env::var(JWT_KEY_ENV).ok().map(SecretString::from)
+}
+
+/// A file holding a secret (a private key's PEM).
+fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
+    std::fs::read_to_string(path)
+        .map(SecretString::from)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// `url` without its credentials, for messages and logs: `redis://:pw@host:6379` becomes
+/// `redis://***@host:6379`.
+pub fn redacted(url: &SecretString) -> String {
+    let url = url.expose_secret();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    const PASSWORD: &str = "hunter2-do-not-log";
+
+    /// Every option group a process reads, as one command line.
+    #[derive(Debug, Parser)]
+    struct Everything {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Role {
+        #[command(flatten)]
+        role: RoleArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Bench {
+        #[command(flatten)]
+        database: BenchDatabaseArgs,
+        #[command(flatten)]
+        nats: BenchNatsArgs,
+        #[command(flatten)]
+        redis: BenchRedisArgs,
+    }
+
+    /// Parses `args` alone: the environment of the test run (DATABASE_URL, …) is not read.
+    fn parse<T: Parser>(args: &[&str]) -> T {
+        let command = T::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(std::iter::once("loh").chain(args.iter().copied()))
+            .unwrap();
+        T::from_arg_matches(&matches).unwrap()
+    }
+
+    fn up(args: &[&str]) -> UpArgs {
+        parse::<Everything>(args).up
+    }
+
+    #[test]
+    fn the_configuration_never_shows_a_secret_in_debug_output() {
+        let database = format!("postgres://loh:{PASSWORD}@db.internal:5432/loh");
+        let nats = format!("nats://relay:{PASSWORD}@nats.internal:4222");
+        let redis = format!("redis://:{PASSWORD}@redis.internal:6379");
+        let args = up(&[
+            "--database-url",
+            &database,
+            "--nats-url",
+            &nats,
+            "--redis-url",
+            &redis,
+        ]);
+        assert!(!format!("{args:?}").contains(PASSWORD), "{args:?}");
+
+        let (backing, mut settings) = args.resolve().unwrap();
+        settings.auth.signing_key_pem =
+            Some(format!("-----BEGIN PRIVATE KEY-----{PASSWORD}").into());
+        for shown in [
+            format!("{backing:?}"),
+            format!("{settings:?}"),
+            format!("{settings:#?}"),
+        ] {
+            assert!(!shown.contains(PASSWORD), "{shown}");
+            assert!(shown.contains("REDACTED"), "{shown}");
+        }
+        // The secrets are still there for the calls that connect.
+        assert_eq!(backing.database_url().expose_secret(), database);
+        assert_eq!(
+            settings.auth.redis_url.as_ref().unwrap().expose_secret(),
+            redis
+        );
+
+        let role: Role = parse(&["--database-url", &database]);
+        assert!(!format!("{role:?}").contains(PASSWORD), "{role:?}");
+        let bench: Bench = parse(&["--database-url", &database, "--redis-url", &redis]);
+        assert!(!format!("{bench:?}").contains(PASSWORD), "{bench:?}");
+    }
+
+    #[test]
+    fn help_never_prints_the_environment_value_of_a_secret() {
+        let secret_args = ["database_url", "nats_url", "redis_url"];
+        let mut checked = 0;
+        for command in [Everything::command(), Role::command(), Bench::command()] {
+            for arg in command.get_arguments() {
+                if secret_args.contains(&arg.get_id().as_str()) {
+                    let id = arg.get_id();
+                    assert!(arg.get_env().is_some(), "{id} has no variable");
+                    assert!(arg.is_hide_env_values_set(), "{id} shows its value");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 9, "each command has the three URLs");
+    }
+
+    #[test]
+    fn up_runs_embedded_with_neither_url_and_refuses_only_one() {
+        let dir = std::env::temp_dir().join(format!("loh-config-{}", std::process::id()));
+        let data_dir = dir.to_str().unwrap();
+        let (backing, settings) = up(&["--data-dir", data_dir]).resolve().unwrap();
+        assert!(matches!(backing, Backing::Embedded(_)));
+        assert_eq!(settings.pacing, EMBEDDED_PACING);
+        assert!(
+            backing
+                .database_url()
+                .expose_secret()
+                .starts_with("sqlite://")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let err = up(&["--database-url", "postgres://h/db", "--data-dir", data_dir])
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "set both DATABASE_URL and NATS_URL, or neither"
+        );
+    }
+
+    #[test]
+    fn a_tick_outside_50_to_10000_ms_is_refused() {
+        let args = up(&["--tick-ms", "20"]);
+        let err = args.server.settings(ONLINE_PACING).unwrap_err();
+        assert_eq!(err.to_string(), "--tick-ms must be 50 to 10000, not 20");
+        let args = up(&["--tick-ms", "100"]);
+        assert_eq!(
+            args.server.settings(ONLINE_PACING).unwrap().pacing,
+            Pacing::Fixed { tick_ms: 100 }
+        );
+    }
+
+    #[test]
+    fn a_redacted_url_keeps_the_host_and_drops_the_credentials() {
+        let cases = [
+            ("redis://:pw@host:6379/0", "redis://***@host:6379/0"),
+            (
+                "postgres://u:pw@db/loh?sslmode=require",
+                "postgres://***@db/loh?sslmode=require",
+            ),
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("postgres://db/loh?user=a@b", "postgres://db/loh?user=a@b"),
+            ("not a url", "***"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted(&url.into()), shown);
+        }
+    }
+}

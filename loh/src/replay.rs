@@ -1,0 +1,330 @@
+//! `loh replay …`: the investigator's tools over the event store, thin over `loh-replay`
+//! (verify, export, diff, timeline, state, scan, resimulate); the exit code is non-zero when a
+//! problem is found.
+
+use crate::app;
+use crate::config::{ExposeSecret, SecretString, StoreArgs};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use loh_projections::ReadDb;
+use loh_world::MapConfig;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(subcommand)]
+    pub action: ReplayAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayAction {
+    /// Walk the hash chain; report the first break, or "intact" with the count.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The server's RSA public key (SPKI PEM file) to check the checkpoints' signatures;
+        /// embedded, the data folder's key is used when this is not given.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Check an evidence bundle folder (from `export`) instead of the store, offline.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Write a player's evidence bundle (events with chain proofs, journal, checkpoints,
+    /// timeline, scan findings) that `verify --bundle` checks without the database.
+    Export {
+        /// The player's id.
+        player: uuid::Uuid,
+        /// The folder to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The server's RSA public key (SPKI PEM file) to put in the bundle; embedded, the data
+        /// folder's key is used when this is not given.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// A read model against the same model refolded from the events; lists every row that
+    /// differs and exits non-zero when any does.
+    Diff {
+        /// The projection's name (see `loh projections status`).
+        projection: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every command (accepted and rejected) and every event touching a player, in order.
+    Timeline {
+        /// The player's id.
+        player: uuid::Uuid,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// First tick to show.
+        #[arg(long)]
+        from_tick: Option<u64>,
+        /// Last tick to show.
+        #[arg(long)]
+        to_tick: Option<u64>,
+        /// First wall-clock time to show (RFC 3339 UTC, e.g. 2026-11-29T14:00:00Z).
+        #[arg(long)]
+        from_time: Option<String>,
+        /// Last wall-clock time to show (RFC 3339 UTC).
+        #[arg(long)]
+        to_time: Option<String>,
+        /// Kinds to keep (repeatable): an event or command kind, or command, event, accepted,
+        /// rejected.
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Output: table, json or csv.
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+        format: String,
+    },
+    /// A player's inventory, bank, equipment, skills, position and wallet at a tick or time.
+    State {
+        /// The player's id.
+        player: uuid::Uuid,
+        /// A tick number, or an RFC 3339 UTC time.
+        #[arg(long)]
+        at: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Anomaly rules over a tick range; exits non-zero when anything is found.
+    Scan {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// First tick to report on.
+        #[arg(long)]
+        from_tick: Option<u64>,
+        /// Last tick to report on.
+        #[arg(long)]
+        to_tick: Option<u64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run the command journal through the world from genesis; compare byte for byte.
+    Resimulate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `loh replay …`: thin over `loh-replay`; non-zero exit when a problem is found.
+pub async fn run(action: ReplayAction) -> anyhow::Result<ExitCode> {
+    let open = |store: StoreArgs| async move {
+        let backing = store.backing()?;
+        anyhow::Ok(app::open_store(&backing, &store.shard).await?)
+    };
+    let ok = |fine: bool| {
+        if fine {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    let progress = |what: &'static str| crate::progress::Counter::new(what).callback();
+    match action {
+        ReplayAction::Verify {
+            store,
+            public_key,
+            bundle,
+        } => {
+            let pem = public_pem(&store, public_key)?;
+            if let Some(dir) = bundle {
+                let report = loh_replay::bundle::verify_bundle(&dir, pem.as_deref())?;
+                println!("{report}");
+                return Ok(ok(report.is_intact()));
+            }
+            let store = open(store).await?;
+            let report = loh_replay::verify_signed(
+                store.as_ref(),
+                pem.as_deref(),
+                progress("verified events"),
+            )
+            .await?;
+            println!("{report}");
+            Ok(ok(report.is_intact()))
+        }
+        ReplayAction::Diff {
+            projection,
+            store,
+            json,
+        } => {
+            let backing = store.backing()?;
+            let events = app::open_store(&backing, &store.shard).await?;
+            let live = ReadDb::connect(backing.database_url().expose_secret()).await?;
+            let scratch = std::env::temp_dir().join(format!("loh-diff-{}", std::process::id()));
+            std::fs::create_dir_all(&scratch)?;
+            let report = loh_replay::diff::diff(events, &live, &projection, &scratch).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for d in &report.differences {
+                    println!(
+                        "{} {:?}: live {:?}, rebuilt {:?}",
+                        d.table, d.key, d.live, d.rebuilt
+                    );
+                }
+                println!(
+                    "{}: {} rows compared at position {}, {} differ",
+                    report.projection,
+                    report.rows_compared,
+                    report.position,
+                    report.differences.len()
+                );
+            }
+            Ok(ok(report.differences.is_empty()))
+        }
+        ReplayAction::Export {
+            player,
+            out,
+            store,
+            public_key,
+        } => {
+            let pem = public_pem(&store, public_key)?;
+            let store = open(store).await?;
+            let manifest = loh_replay::bundle::export(
+                store.as_ref(),
+                player,
+                pem,
+                &out,
+                progress("events read"),
+            )
+            .await?;
+            println!(
+                "bundle written to {}: positions {}..={}, {} findings",
+                out.display(),
+                manifest.from_position,
+                manifest.to_position,
+                manifest.findings
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ReplayAction::Timeline {
+            player,
+            store,
+            from_tick,
+            to_tick,
+            from_time,
+            to_time,
+            kind,
+            format,
+        } => {
+            let time = |t: Option<String>| -> anyhow::Result<Option<i64>> {
+                t.map(|t| {
+                    loh_replay::time::parse_us(&t)
+                        .with_context(|| format!("{t:?} is not an RFC 3339 UTC time"))
+                })
+                .transpose()
+            };
+            let filter = loh_replay::timeline::Filter {
+                from_tick,
+                to_tick,
+                from_us: time(from_time)?,
+                to_us: time(to_time)?,
+                kinds: kind,
+            };
+            let store = open(store).await?;
+            let entries = loh_replay::timeline::timeline(
+                store.as_ref(),
+                player,
+                &filter,
+                progress("events read"),
+            )
+            .await?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&entries)?),
+                "csv" => print!("{}", loh_replay::timeline::to_csv(&entries)),
+                _ => print!("{}", loh_replay::timeline::to_table(&entries)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReplayAction::State {
+            player,
+            at,
+            store,
+            json,
+        } => {
+            let at: loh_replay::state::At = at.parse()?;
+            let store = open(store).await?;
+            match loh_replay::state::state_at(store.as_ref(), player, at).await? {
+                Some(state) if json => println!("{}", serde_json::to_string_pretty(&state)?),
+                Some(state) => print!("{state}"),
+                None => {
+                    eprintln!("player {player} had not entered the world by then");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReplayAction::Scan {
+            store,
+            from_tick,
+            to_tick,
+            json,
+        } => {
+            let store = open(store).await?;
+            let range = loh_replay::scan::Range { from_tick, to_tick };
+            let findings =
+                loh_replay::scan::scan(store.as_ref(), range, progress("events scanned")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&findings)?);
+            } else {
+                for f in &findings {
+                    let who = f.player.map(|p| p.to_string()).unwrap_or_default();
+                    println!(
+                        "{:<20} tick {:>7}  {who}  {}  positions {:?}  commands (tick, seq) {:?}",
+                        f.rule, f.tick, f.message, f.positions, f.commands
+                    );
+                }
+                println!("{} findings", findings.len());
+            }
+            Ok(ok(findings.is_empty()))
+        }
+        ReplayAction::Resimulate { store } => {
+            let store = open(store).await?;
+            let world = loh_world::World::new(MapConfig::default());
+            let report = loh_replay::resimulate::resimulate(
+                store.as_ref(),
+                world,
+                progress("resimulated ticks"),
+            )
+            .await?;
+            println!("{report}");
+            Ok(ok(report.is_identical()))
+        }
+    }
+}
+
+/// The server's public key for checkpoint signatures: the given PEM file, else (embedded) the
+/// data folder's signing key's public half, else none.
+fn public_pem(store: &StoreArgs, public_key: Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    if let Some(path) = public_key {
+        return std::fs::read_to_string(&path)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display()));
+    }
+    if store.database_url.is_some() {
+        return Ok(None);
+    }
+    let key = store.data_dir.join(crate::embedded::KEY_FILE);
+    match std::fs::read_to_string(&key).map(SecretString::from) {
+        Ok(pem) => Ok(Some(
+            loh_auth::SigningKey::from_pem(pem.expose_secret())
+                .with_context(|| format!("loading {}", key.display()))?
+                .public_pem()
+                .to_owned(),
+        )),
+        Err(_) => Ok(None),
+    }
+}
