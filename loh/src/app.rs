@@ -154,6 +154,8 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
         relay_metrics.register(&mut registry);
     }
     let projection_metrics = ProjectionMetrics::register(&mut registry);
+    // Bound first: once the game server answers, the query API's port takes connections too.
+    let query_listener = bind_query(settings.query_addr).await?;
 
     let game = start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
     let head = game;
@@ -193,7 +195,7 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
             read_db,
             store,
             query_registry,
-            settings.query_addr,
+            query_listener,
             tokens,
             query_ranks(&settings).await?,
         )
@@ -291,18 +293,22 @@ async fn query_ranks(settings: &Settings) -> anyhow::Result<QueryRedis> {
     Ok((Some(ranks), Some(cache)))
 }
 
+async fn bind_query(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the query API to {addr}"))
+}
+
+/// Serves the query API on `listener` (bound by [`bind_query`]); returns its address.
 async fn start_query(
     running: &mut Running,
     read_db: ReadDb,
     store: Arc<dyn EventStore>,
     registry: Registry,
-    addr: SocketAddr,
+    listener: TcpListener,
     tokens: Option<loh_query_api::auth::TokenVerifier>,
     (ranks, cache): QueryRedis,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the query API to {addr}"))?;
     let bound = listener.local_addr()?;
     let mut state = loh_query_api::AppState::new(read_db, store, registry);
     if let Some(tokens) = tokens {
@@ -412,7 +418,7 @@ pub async fn start_query_api(
             read_db,
             store,
             registry,
-            settings.query_addr,
+            bind_query(settings.query_addr).await?,
             tokens,
             query_ranks(&settings).await?,
         )
