@@ -1,7 +1,8 @@
 //! One typed configuration. Every flag and environment variable that configures a process is
 //! declared here and read once, by `clap` at parse time, into the option groups below; the
 //! subcommands flatten the groups they take, and the roles start from what they resolve to:
-//! [`Backing`] (where the data lives) and [`Settings`] (what every role needs to know).
+//! [`Backing`] (where the data lives) and [`Settings`] (what every role needs to know). The one
+//! variable read elsewhere is RUST_LOG, by [`crate::telemetry`], which starts before the parse.
 //!
 //! Secrets are [`SecretString`]s: the service URLs (DATABASE_URL, NATS_URL, REDIS_URL), which may
 //! carry a password, and the PEM of the RSA key that signs access tokens. `{:?}` prints them as
@@ -116,6 +117,10 @@ pub struct ServerArgs {
     /// Fixed tick length in milliseconds (online worlds use 400).
     #[arg(long, env = "LOH_TICK_MS")]
     pub tick_ms: Option<u32>,
+    /// A square map of this many tiles a side around the spawn (at least the default map),
+    /// e.g. 1000 for `loh loadgen --scenario spread`; without it, the default map.
+    #[arg(long, env = "LOH_MAP_TILES", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub map_tiles: Option<u32>,
     /// Redis (sessions, refresh tokens, the single-session lock); without it they live in this
     /// process, which is right for one instance only.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -160,7 +165,7 @@ impl ServerArgs {
             game_addr: self.game_addr,
             query_addr: self.query_addr,
             pacing,
-            map: MapConfig::default(),
+            map: self.map_tiles.map_or_else(MapConfig::default, MapConfig::square),
             auth: AuthSettings {
                 signing_key_pem,
                 redis_url: self.redis_url.clone(),
