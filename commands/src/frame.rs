@@ -55,6 +55,16 @@ pub enum ServerFrame {
     Pong {
         nonce: u64,
     },
+    /// At a session's first tick, instead of its `TickUpdate`: the player's whole state (`you`)
+    /// and the visible state of every player, NPC and ground item in view. Later changes come
+    /// as `TickUpdate` events.
+    Snapshot {
+        tick: u64,
+        you: std::sync::Arc<rmpv::Value>,
+        players: Vec<std::sync::Arc<rmpv::Value>>,
+        npcs: Vec<std::sync::Arc<rmpv::Value>>,
+        ground: Vec<std::sync::Arc<rmpv::Value>>,
+    },
     /// A protocol-level fault; the server may close after it.
     Error {
         code: String,

@@ -143,16 +143,20 @@ pub async fn recv_until(
         .unwrap_or_else(|_| panic!("no wanted frame within {timeout:?}"))
 }
 
-/// The next frame that is not a `TickUpdate`; `None` when the socket closed.
+/// The next frame that is not a `TickUpdate` or a `Snapshot` (the view); `None` when the socket
+/// closed.
 pub async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
     recv_until(ws, READ_TIMEOUT, |f| {
-        !matches!(f, ServerFrame::TickUpdate { .. })
+        !matches!(
+            f,
+            ServerFrame::TickUpdate { .. } | ServerFrame::Snapshot { .. }
+        )
     })
     .await
 }
 
-/// The next frame that is not a `TickUpdate` (a command's `Accepted` or `Rejected`, a `Pong`, an
-/// `Error`); fails the test when the socket closed.
+/// The next frame that is not a `TickUpdate` or a `Snapshot` (a command's `Accepted` or
+/// `Rejected`, a `Pong`, an `Error`); fails the test when the socket closed.
 pub async fn answer(ws: &mut Ws) -> ServerFrame {
     next_frame(ws)
         .await

@@ -1,15 +1,19 @@
 //! Fan-out of a committed tick to its viewers: every event is encoded to MessagePack once, and
-//! each viewer's `TickUpdate` is assembled from those bytes, within the viewer's interest.
+//! each viewer's frame is assembled from those bytes, within the viewer's interest.
+//!
+//! **Join and view.** A session's first tick sends a `Snapshot` (the player's whole state and
+//! everything in view) instead of a `TickUpdate`; afterwards players, NPCs and ground items
+//! entering or leaving the view are announced (`…Appeared` with their visible state,
+//! `…Disappeared`), so a client that folds the snapshot and the updates holds the server's view.
 //!
 //! **Interest** is bounded twice ([`ViewLimits`], documented in `docs/protocol.md`):
-//! - at most `max_players` other players: the set is kept from tick to tick; players who left
-//!   the view distance (or went offline) leave it, and free places are filled nearest first
-//!   (ties by id). Events by position that name only players outside the set are not sent.
-//!   Events that name the viewer, and the personal ones (private messages, friends' presence,
-//!   own bank and list changes), always are.
-//! - at most `max_bytes` of events per tick: the viewer's own events first, then the others
-//!   nearest first; what does not fit is dropped and counted in a closing `ViewTruncated
-//!   {dropped}` event, so no frame grows past the budget (and [`MAX_SERVER_FRAME`] holds).
+//! - at most `max_players` other players, kept from tick to tick: players who left the view
+//!   distance (or went offline) leave the set, free places are filled nearest first (ties by id).
+//!   Events by position that name only players outside the set are not sent.
+//! - at most `max_bytes` of events about other players per tick, nearest first. A player one of
+//!   whose events does not fit leaves the view (`PlayerDisappeared`) and the set shrinks, growing
+//!   back a few places a tick: no frame grows with the crowd, and nothing the client holds is
+//!   silently stale. Own and personal events, NPCs, ground items and departures always go.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use loh_commands::MAX_SERVER_FRAME;
@@ -141,17 +145,6 @@ fn put_uint(out: &mut BytesMut, v: u64) {
     }
 }
 
-/// The `ViewTruncated` event closing a frame that left `dropped` events out.
-pub fn view_truncated(dropped: usize) -> Bytes {
-    #[derive(serde::Serialize)]
-    enum ViewOnly {
-        ViewTruncated { dropped: u64 },
-    }
-    encode_value(&ViewOnly::ViewTruncated {
-        dropped: dropped as u64,
-    })
-}
-
 /// The players of one chunk, with their tiles.
 type Residents = Vec<(Uuid, i32, i32)>;
 
@@ -196,15 +189,26 @@ impl PlayerGrid {
     }
 }
 
-/// The other players one viewer is shown, kept across ticks.
+/// Places a viewer's player set grows back by per tick after the byte budget shrank it.
+const REGROW_PER_TICK: usize = 8;
+
+/// What one viewer is shown, kept across ticks: the other players (bounded), the NPCs and the
+/// ground items in view, and whether the join snapshot went out.
 #[derive(Debug, Default, Clone)]
 pub struct Interest {
     players: HashSet<Uuid>,
+    /// Most other players shown now: the byte budget shrinks it, and it grows back by
+    /// [`REGROW_PER_TICK`] a tick up to the limit. `None` until the first tick.
+    cap: Option<usize>,
+    npcs: std::collections::BTreeSet<u32>,
+    ground: std::collections::BTreeSet<u64>,
+    joined: bool,
 }
 
 impl Interest {
     /// Drops the players who left the view (or the world), then fills free places nearest
-    /// first. A full set that lost nobody costs one check per member.
+    /// first. Returns who entered and who left. A full set that lost nobody costs one check per
+    /// member.
     pub fn update(
         &mut self,
         world: &World,
@@ -212,26 +216,57 @@ impl Interest {
         viewer: Uuid,
         at: (i32, i32),
         max_players: usize,
-    ) {
+    ) -> (Vec<Uuid>, Vec<Uuid>) {
+        let cap = self
+            .cap
+            .map_or(max_players, |c| (c + REGROW_PER_TICK).min(max_players));
+        self.cap = Some(cap);
+        let mut left = Vec::new();
         self.players.retain(|id| {
-            world.player(*id).is_some_and(|p| {
+            let stays = world.player(*id).is_some_and(|p| {
                 p.online && chebyshev(at.0, at.1, p.x, p.y) <= loh_world::social::VIEW_DISTANCE
-            })
-        });
-        if self.players.len() >= max_players {
-            return;
-        }
-        for (_, id) in grid.near(viewer, at.0, at.1) {
-            if self.players.len() >= max_players {
-                break;
+            });
+            if !stays {
+                left.push(*id);
             }
-            self.players.insert(id);
+            stays
+        });
+        left.sort_unstable();
+        let mut entered = Vec::new();
+        if self.players.len() < cap {
+            for (_, id) in grid.near(viewer, at.0, at.1) {
+                if self.players.len() >= cap {
+                    break;
+                }
+                if self.players.insert(id) {
+                    entered.push(id);
+                }
+            }
+        }
+        (entered, left)
+    }
+
+    /// Takes `players` out (the byte budget could not carry their events): the set shrinks to
+    /// what is left and grows back over the next ticks.
+    pub fn evict(&mut self, players: &[Uuid]) {
+        for p in players {
+            self.players.remove(p);
+        }
+        if !players.is_empty() {
+            self.cap = Some(self.players.len());
         }
     }
 
     /// Whether `player` is in the viewer's interest.
     pub fn contains(&self, player: &Uuid) -> bool {
         self.players.contains(player)
+    }
+
+    /// The other players shown, by id.
+    pub fn players(&self) -> Vec<Uuid> {
+        let mut out: Vec<Uuid> = self.players.iter().copied().collect();
+        out.sort_unstable();
+        out
     }
 
     /// How many other players the viewer is shown.
@@ -243,14 +278,88 @@ impl Interest {
     pub fn is_empty(&self) -> bool {
         self.players.is_empty()
     }
+
+    /// Whether the join snapshot was sent; marks it sent.
+    pub fn join(&mut self) -> bool {
+        std::mem::replace(&mut self.joined, true)
+    }
+
+    /// Replaces the NPCs in view with `now`; returns those that came and went.
+    pub fn npcs_now(&mut self, now: std::collections::BTreeSet<u32>) -> (Vec<u32>, Vec<u32>) {
+        diff(&mut self.npcs, now)
+    }
+
+    /// Replaces the ground items in view with `now`; returns those that came and went.
+    pub fn ground_now(&mut self, now: std::collections::BTreeSet<u64>) -> (Vec<u64>, Vec<u64>) {
+        diff(&mut self.ground, now)
+    }
 }
 
-/// One viewer's events of a tick, before the byte budget: the viewer's own (always sent) and
-/// the others with their distance.
+fn diff<T: Ord + Copy>(
+    shown: &mut std::collections::BTreeSet<T>,
+    now: std::collections::BTreeSet<T>,
+) -> (Vec<T>, Vec<T>) {
+    let came = now.difference(shown).copied().collect();
+    let went = shown.difference(&now).copied().collect();
+    *shown = now;
+    (came, went)
+}
+
+/// A view-only event of `docs/protocol.md`: something coming into or going out of view.
+#[derive(serde::Serialize)]
+pub enum ViewEvent<'a> {
+    PlayerAppeared(&'a loh_world::snapshot::PlayerSeen),
+    PlayerDisappeared { player_id: Uuid },
+    NpcAppeared(&'a loh_world::snapshot::NpcSeen),
+    NpcDisappeared { npc: u32 },
+    GroundItemAppeared(&'a loh_events::GroundItem),
+    GroundItemDisappeared { ground_id: u64 },
+}
+
+/// The `Snapshot` frame: `{"Snapshot": {"tick", "you", "players", "npcs", "ground"}}`.
+pub fn snapshot_frame(
+    tick: u64,
+    you: &loh_world::snapshot::SelfView,
+    players: &[loh_world::snapshot::PlayerSeen],
+    npcs: &[loh_world::snapshot::NpcSeen],
+    ground: &[&loh_events::GroundItem],
+) -> Bytes {
+    #[derive(serde::Serialize)]
+    enum Frame<'a> {
+        Snapshot {
+            tick: u64,
+            you: &'a loh_world::snapshot::SelfView,
+            players: &'a [loh_world::snapshot::PlayerSeen],
+            npcs: &'a [loh_world::snapshot::NpcSeen],
+            ground: &'a [&'a loh_events::GroundItem],
+        },
+    }
+    encode_value(&Frame::Snapshot {
+        tick,
+        you,
+        players,
+        npcs,
+        ground,
+    })
+}
+
+/// One other-player event waiting for the byte budget.
+#[derive(Debug)]
+struct Other {
+    distance: u32,
+    /// The other players it is about.
+    subjects: Vec<Uuid>,
+    /// A `PlayerAppeared`: when it does not fit, the player is quietly not added.
+    appears: bool,
+    bytes: Bytes,
+}
+
+/// One viewer's events of a tick, before the byte budget: what is always sent (own, personal,
+/// NPCs, ground items, players leaving) and the events about other players, with distance.
 #[derive(Debug, Default)]
 pub struct Picked {
     own: Vec<Bytes>,
-    others: Vec<(u32, Bytes)>,
+    others: Vec<Other>,
 }
 
 impl Picked {
@@ -259,37 +368,68 @@ impl Picked {
         self.others.clear();
     }
 
-    /// An event naming the viewer (or that only the viewer sees).
+    /// An event always sent.
     pub fn own(&mut self, bytes: Bytes) {
         self.own.push(bytes);
     }
 
-    /// An event about someone or something else, `distance` tiles away.
-    pub fn other(&mut self, distance: u32, bytes: Bytes) {
-        self.others.push((distance, bytes));
+    /// An event about the other players `subjects`, `distance` tiles away.
+    pub fn other(&mut self, distance: u32, subjects: Vec<Uuid>, bytes: Bytes) {
+        self.others.push(Other {
+            distance,
+            subjects,
+            appears: false,
+            bytes,
+        });
     }
 
-    /// The frame: own events, then the others nearest first within `max_bytes`, closed by
-    /// `ViewTruncated` when some were left out. Returns the frame and how many were dropped.
-    pub fn frame(&mut self, tick: u64, max_bytes: usize) -> (Bytes, usize) {
-        self.others.sort_by_key(|(d, _)| *d);
+    /// `player` came into view (`bytes` is its `PlayerAppeared`).
+    pub fn appears(&mut self, distance: u32, player: Uuid, bytes: Bytes) {
+        self.others.push(Other {
+            distance,
+            subjects: vec![player],
+            appears: true,
+            bytes,
+        });
+    }
+
+    /// The frame: what is always sent, then the events about other players nearest first
+    /// within `max_bytes`. A player one of whose events does not fit leaves the view (a
+    /// `PlayerDisappeared` closes the frame; none of their later events is sent), so what the
+    /// client folds stays exact. Returns the frame and the players to take out of the interest.
+    pub fn frame(&mut self, tick: u64, max_bytes: usize) -> (Bytes, Vec<Uuid>) {
+        self.others.sort_by_key(|o| o.distance);
         let mut used: usize = self.own.iter().map(Bytes::len).sum();
         let mut parts: Vec<&[u8]> = self.own.iter().map(|b| &b[..]).collect();
-        let mut dropped = 0;
-        for (_, b) in &self.others {
-            if used + b.len() <= max_bytes {
-                used += b.len();
-                parts.push(b);
-            } else {
-                dropped += 1;
+        let mut out: HashSet<Uuid> = HashSet::new();
+        let mut evicted = Vec::new();
+        let mut quiet = Vec::new();
+        for o in &self.others {
+            if o.subjects.iter().any(|s| out.contains(s)) {
+                continue;
+            }
+            if used + o.bytes.len() <= max_bytes {
+                used += o.bytes.len();
+                parts.push(&o.bytes);
+                continue;
+            }
+            for s in &o.subjects {
+                if out.insert(*s) {
+                    if o.appears {
+                        quiet.push(*s);
+                    } else {
+                        evicted.push(*s);
+                    }
+                }
             }
         }
-        let marker;
-        if dropped > 0 {
-            marker = view_truncated(dropped);
-            parts.push(&marker);
-        }
-        (tick_update_frame(tick, parts.into_iter()), dropped)
+        let gone: Vec<Bytes> = evicted
+            .iter()
+            .map(|&player_id| encode_value(&ViewEvent::PlayerDisappeared { player_id }))
+            .collect();
+        parts.extend(gone.iter().map(|b| &b[..]));
+        evicted.extend(quiet);
+        (tick_update_frame(tick, parts.into_iter()), evicted)
     }
 }
 
@@ -350,24 +490,28 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_keeps_own_events_and_the_nearest_within_the_budget() {
+    fn a_frame_keeps_own_events_and_the_nearest_players_within_the_budget() {
         // One MessagePack string of 99 bytes in all.
         let big = encode_value(&"x".repeat(97));
         assert_eq!(big.len(), 99);
         let mut picked = Picked::default();
         picked.own(big.clone());
-        for d in (0..50).rev() {
-            picked.other(d, big.clone());
+        for d in (0..50u32).rev() {
+            picked.other(d, vec![Uuid::from_u128(u128::from(d) + 1)], big.clone());
         }
-        let (frame, dropped) = picked.frame(1, 1_000);
-        assert_eq!(dropped, 41, "own 99 + 9 others of 99 fit in 1,000");
-        assert!(frame.len() < 1_100, "{}", frame.len());
+        let (frame, evicted) = picked.frame(1, 1_000);
+        assert_eq!(evicted.len(), 41, "own 99 + 9 others of 99 fit in 1,000");
+        let nearest: Vec<Uuid> = (0..9u128).map(|d| Uuid::from_u128(d + 1)).collect();
+        assert!(
+            evicted.iter().all(|p| !nearest.contains(p)),
+            "the nearest stay"
+        );
         let ServerFrame::TickUpdate { events, .. } = loh_commands::decode_server(&frame).unwrap()
         else {
             panic!("a TickUpdate")
         };
-        assert_eq!(events.len(), 1 + 9 + 1);
+        assert_eq!(events.len(), 1 + 9 + 41, "each evicted player is told gone");
         let last = events.last().unwrap().as_map().unwrap();
-        assert_eq!(last[0].0.as_str(), Some("ViewTruncated"));
+        assert_eq!(last[0].0.as_str(), Some("PlayerDisappeared"));
     }
 }

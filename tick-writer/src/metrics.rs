@@ -18,7 +18,7 @@ pub struct TickMetrics {
     pub rate_limited: Counter,
     pub out_of_bounds: Counter,
     pub refused_ticks: Counter,
-    pub view_truncated: Counter,
+    pub view_evictions: Counter,
 }
 
 impl Default for TickMetrics {
@@ -36,7 +36,7 @@ impl Default for TickMetrics {
             rate_limited: Counter::default(),
             out_of_bounds: Counter::default(),
             refused_ticks: Counter::default(),
-            view_truncated: Counter::default(),
+            view_evictions: Counter::default(),
         }
     }
 }
@@ -91,9 +91,9 @@ impl TickMetrics {
             self.refused_ticks.clone(),
         );
         registry.register(
-            "loh_view_events_truncated",
-            "Events left out of viewers' TickUpdates by the per-viewer byte budget",
-            self.view_truncated.clone(),
+            "loh_view_evictions",
+            "Players taken out of a viewer's view because their events passed the viewer's byte budget",
+            self.view_evictions.clone(),
         );
     }
 }

@@ -19,7 +19,8 @@
 //! - [`gathering`], [`production`], [`shops`]: skilling and the economy.
 //! - [`combat`], [`npcs`], [`prayer`]: fighting; [`movement`]: steps and paths.
 //! - [`trading`], [`social`]: players with players.
-//! - [`view`]: who sees which event (the view index and redaction).
+//! - [`view`]: who sees which event (the view index and redaction); [`snapshot`]: what a
+//!   client is told of itself at join and of what comes into view.
 //! - `testing` (tests only): the given/when/then helpers of the systems' tests.
 
 pub mod bank;
@@ -37,6 +38,7 @@ pub mod prayer;
 pub mod production;
 pub mod shops;
 pub mod skills;
+pub mod snapshot;
 pub mod social;
 pub mod state;
 pub mod step;

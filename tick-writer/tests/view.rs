@@ -1,0 +1,293 @@
+//! A client that folds its `Snapshot` and then every `TickUpdate` holds exactly the server's
+//! view: after every tick of a random multi-player history, its own tile, the other players it
+//! is shown (each online, within view and on the tile the world says), the NPCs in view and the
+//! ground items in view are those of the world. Interest is squeezed (2 other players, a small
+//! byte budget) so that the bounds are exercised too.
+
+use loh_commands::{Command, ServerFrame, decode_server};
+use loh_events::EventStore;
+use loh_events::sqlite::SqliteEventStore;
+use loh_tick_writer::fanout::ViewLimits;
+use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter};
+use loh_world::social::VIEW_DISTANCE;
+use loh_world::{MapConfig, World, chebyshev};
+use proptest::prelude::*;
+use rmpv::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+const PLAYERS: u128 = 5;
+
+/// What a client knows, folded from the frames it received.
+#[derive(Debug, Default)]
+struct Picture {
+    joined: bool,
+    me: (i64, i64),
+    players: BTreeMap<Uuid, (i64, i64)>,
+    npcs: BTreeMap<u64, (i64, i64)>,
+    ground: BTreeSet<u64>,
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
+    v.as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(key)))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+fn int(v: &Value, key: &str) -> i64 {
+    field(v, key).as_i64().unwrap()
+}
+
+fn id(v: &Value, key: &str) -> Uuid {
+    field(v, key).as_str().unwrap().parse().unwrap()
+}
+
+fn tile(v: &Value) -> (i64, i64) {
+    (int(v, "x"), int(v, "y"))
+}
+
+impl Picture {
+    fn fold(&mut self, me: Uuid, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Snapshot {
+                you,
+                players,
+                npcs,
+                ground,
+                ..
+            } => {
+                assert!(!self.joined, "one snapshot per session");
+                self.joined = true;
+                self.me = tile(&you);
+                for p in players {
+                    self.players.insert(id(&p, "player_id"), tile(&p));
+                }
+                for n in npcs {
+                    self.npcs.insert(int(&n, "npc") as u64, tile(&n));
+                }
+                for g in ground {
+                    self.ground.insert(int(&g, "ground_id") as u64);
+                }
+            }
+            ServerFrame::TickUpdate { events, .. } => {
+                assert!(self.joined, "a TickUpdate before the snapshot");
+                for e in events {
+                    let (kind, body) = &e.as_map().unwrap()[0];
+                    self.event(me, kind.as_str().unwrap(), body);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn event(&mut self, me: Uuid, kind: &str, b: &Value) {
+        let add_ground = |ground: &mut BTreeSet<u64>, list: &Value| {
+            for g in list.as_array().unwrap() {
+                ground.insert(int(g, "ground_id") as u64);
+            }
+        };
+        match kind {
+            "PlayerSpawned" | "PlayerMoved" | "PlayerDied" => {
+                let who = id(b, "player_id");
+                if who == me {
+                    self.me = tile(b);
+                } else if let Some(at) = self.players.get_mut(&who) {
+                    *at = tile(b);
+                }
+                if kind == "PlayerDied" {
+                    add_ground(&mut self.ground, field(b, "dropped"));
+                }
+            }
+            "PlayerAppeared" => {
+                self.players.insert(id(b, "player_id"), tile(b));
+            }
+            "PlayerDisappeared" => {
+                self.players.remove(&id(b, "player_id"));
+            }
+            "NpcSpawned" | "NpcAppeared" => {
+                self.npcs.insert(int(b, "npc") as u64, tile(b));
+            }
+            "NpcMoved" => {
+                if let Some(at) = self.npcs.get_mut(&(int(b, "npc") as u64)) {
+                    *at = tile(b);
+                }
+            }
+            "NpcDied" => {
+                self.npcs.remove(&(int(b, "npc") as u64));
+                add_ground(&mut self.ground, field(b, "loot"));
+            }
+            "NpcDisappeared" => {
+                self.npcs.remove(&(int(b, "npc") as u64));
+            }
+            "ItemDropped" => {
+                self.ground
+                    .insert(int(field(b, "ground"), "ground_id") as u64);
+            }
+            "GroundItemAppeared" => {
+                self.ground.insert(int(b, "ground_id") as u64);
+            }
+            "ItemPickedUp" | "GroundItemDespawned" | "GroundItemDisappeared" => {
+                self.ground.remove(&(int(b, "ground_id") as u64));
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks the picture against what `world` says `me` can see.
+    fn check(&self, me: Uuid, world: &World, max_players: usize) {
+        let v = world.player(me).unwrap();
+        let here = (i64::from(v.x), i64::from(v.y));
+        assert_eq!(self.me, here, "own tile");
+        assert!(
+            self.players.len() <= max_players,
+            "{} shown",
+            self.players.len()
+        );
+        for (p, at) in &self.players {
+            let o = world.player(*p).unwrap();
+            assert!(o.online, "{p} shown but offline");
+            assert!(
+                chebyshev(v.x, v.y, o.x, o.y) <= VIEW_DISTANCE,
+                "{p} shown but out of view"
+            );
+            assert_eq!(*at, (i64::from(o.x), i64::from(o.y)), "{p}'s tile");
+        }
+        let npcs: BTreeMap<u64, (i64, i64)> = world
+            .npcs_in_view(v.x, v.y)
+            .map(|(id, n)| (u64::from(id), (i64::from(n.x), i64::from(n.y))))
+            .collect();
+        assert_eq!(self.npcs, npcs, "NPCs in view");
+        let ground: BTreeSet<u64> = world
+            .ground_in_view(me, v.x, v.y)
+            .map(|g| g.ground_id)
+            .collect();
+        assert_eq!(self.ground, ground, "ground items in view");
+    }
+}
+
+async fn run(ticks: Vec<Vec<(Uuid, Command)>>, max_bytes: usize) {
+    let view = ViewLimits {
+        max_players: 2,
+        max_bytes,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loh.db");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(path.to_str().unwrap(), "w")
+            .await
+            .unwrap(),
+    );
+    let mut writer = TickWriter::start(
+        store,
+        World::new(MapConfig::default()),
+        Pacing::Fixed { tick_ms: 400 },
+        TickMetrics::default(),
+    )
+    .await
+    .unwrap()
+    .with_view_limits(view);
+    let mut clients: Vec<(Uuid, mpsc::Receiver<Frame>, Picture)> = Vec::new();
+    for n in 0..PLAYERS {
+        let player_id = loh_testkit::history::player(n, PLAYERS);
+        let (outbound, rx) = mpsc::channel(100_000);
+        let (reply, _joined) = oneshot::channel();
+        writer.take(Intake::Connect {
+            player_id,
+            conn_id: n as u64,
+            outbound,
+            reply,
+        });
+        clients.push((player_id, rx, Picture::default()));
+    }
+    let mut seqs: HashMap<Uuid, u64> = HashMap::new();
+    let mut all = vec![Vec::new()];
+    all.extend(ticks);
+    for tick in all {
+        for (player_id, cmd) in tick {
+            let seq = seqs.entry(player_id).or_default();
+            *seq += 1;
+            writer.take(Intake::Command {
+                player_id,
+                seq: *seq,
+                cmd,
+                received_at_us: 0,
+            });
+        }
+        writer.run_tick().await.unwrap();
+        for (me, rx, picture) in &mut clients {
+            while let Ok(frame) = rx.try_recv() {
+                picture.fold(*me, decode_server(&frame).unwrap());
+            }
+            picture.check(*me, writer.world(), view.max_players);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_client_folding_snapshot_and_updates_holds_exactly_the_servers_view(
+        ticks in loh_testkit::history::ticks(PLAYERS),
+        max_bytes in prop_oneof![Just(512usize), Just(4096usize)],
+    ) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run(ticks, max_bytes));
+    }
+}
+
+/// `docs/protocol.md` shows the snapshot a new player gets at spawn; the writer sends exactly it.
+#[tokio::test]
+async fn the_documented_snapshot_is_what_a_new_player_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loh.db");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(path.to_str().unwrap(), "w")
+            .await
+            .unwrap(),
+    );
+    let mut writer = TickWriter::start(
+        store,
+        World::new(MapConfig::default()),
+        Pacing::Fixed { tick_ms: 400 },
+        TickMetrics::default(),
+    )
+    .await
+    .unwrap();
+    let player_id: Uuid = "6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11".parse().unwrap();
+    let (outbound, mut rx) = mpsc::channel(16);
+    let (reply, _joined) = oneshot::channel();
+    writer.take(Intake::Connect {
+        player_id,
+        conn_id: 1,
+        outbound,
+        reply,
+    });
+    writer.run_tick().await.unwrap();
+    let frame = rx.try_recv().unwrap();
+    assert!(matches!(
+        decode_server(&frame).unwrap(),
+        ServerFrame::Snapshot { tick: 1, .. }
+    ));
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
+    let start = doc
+        .find("```hex Snapshot\n")
+        .expect("docs/protocol.md shows a Snapshot");
+    let documented: String = doc[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect::<String>()
+        .split_whitespace()
+        .collect();
+    assert_eq!(documented, hex, "the Snapshot example of docs/protocol.md");
+}

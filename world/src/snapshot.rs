@@ -1,0 +1,174 @@
+//! What a client is told so that it can draw the world: its own whole state at join, and the
+//! visible state of every player, NPC and ground item when it comes into view.
+//!
+//! These are views, never stored: the tick writer sends a `Snapshot` frame at a session's first
+//! tick and `…Appeared` / `…Disappeared` events as things enter and leave each viewer's view
+//! (`docs/protocol.md`, "Join snapshot and view").
+
+use super::{Npc, Player, World, chebyshev, social::VIEW_DISTANCE};
+use loh_events::{AttackStyle, EquipSlot, GroundItem, ItemQty, Skill};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A skill's level and experience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkillView {
+    pub skill: Skill,
+    pub level: u8,
+    pub xp: u32,
+}
+
+/// Everything a player knows of themself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelfView {
+    pub player_id: Uuid,
+    pub x: i32,
+    pub y: i32,
+    pub members: bool,
+    pub hitpoints: u32,
+    pub prayer_points: u32,
+    pub skills: Vec<SkillView>,
+    /// The 28 inventory slots, `null` where empty.
+    pub inventory: Vec<Option<ItemQty>>,
+    /// Worn items by equipment slot.
+    pub equipment: BTreeMap<EquipSlot, String>,
+    pub bank: BTreeMap<String, u32>,
+    pub style: AttackStyle,
+    pub prayers: Vec<String>,
+    pub friends: Vec<Uuid>,
+    pub ignores: Vec<Uuid>,
+}
+
+/// What others see of a player.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlayerSeen {
+    pub player_id: Uuid,
+    pub x: i32,
+    pub y: i32,
+    pub hitpoints: u32,
+    pub equipment: BTreeMap<EquipSlot, String>,
+}
+
+/// What a viewer sees of an NPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NpcSeen {
+    pub npc: u32,
+    pub kind: String,
+    pub x: i32,
+    pub y: i32,
+    pub hitpoints: u32,
+}
+
+fn worn(p: &Player) -> BTreeMap<EquipSlot, String> {
+    EquipSlot::ALL
+        .iter()
+        .filter_map(|s| p.worn(*s).map(|item| (*s, item.to_owned())))
+        .collect()
+}
+
+impl World {
+    /// A player's whole state, as told to them at join.
+    pub fn self_view(&self, player_id: Uuid) -> Option<SelfView> {
+        let p = self.player(player_id)?;
+        Some(SelfView {
+            player_id,
+            x: p.x,
+            y: p.y,
+            members: p.members,
+            hitpoints: p.hitpoints,
+            prayer_points: p.prayer_points,
+            skills: Skill::ALL
+                .iter()
+                .map(|&skill| SkillView {
+                    skill,
+                    level: p.skills.level(skill),
+                    xp: p.skills.xp(skill),
+                })
+                .collect(),
+            inventory: (0..crate::inventory::SLOTS as u8)
+                .map(|i| {
+                    p.inventory.slot(i).map(|s| ItemQty {
+                        item: s.item.clone(),
+                        qty: s.qty,
+                    })
+                })
+                .collect(),
+            equipment: worn(p),
+            bank: p.bank.clone(),
+            style: p.style,
+            prayers: p.prayers.iter().cloned().collect(),
+            friends: p.friends.iter().copied().collect(),
+            ignores: p.ignores.iter().copied().collect(),
+        })
+    }
+
+    /// What others see of a player.
+    pub fn player_seen(&self, player_id: Uuid) -> Option<PlayerSeen> {
+        let p = self.player(player_id)?;
+        Some(PlayerSeen {
+            player_id,
+            x: p.x,
+            y: p.y,
+            hitpoints: p.hitpoints,
+            equipment: worn(p),
+        })
+    }
+
+    /// What a viewer sees of an NPC.
+    pub fn npc_seen(&self, npc: u32, n: &Npc) -> NpcSeen {
+        NpcSeen {
+            npc,
+            kind: n.kind.clone(),
+            x: n.x,
+            y: n.y,
+            hitpoints: n.hitpoints,
+        }
+    }
+
+    /// A ground item by id.
+    pub fn ground_item(&self, ground_id: u64) -> Option<&GroundItem> {
+        self.ground.get(&ground_id)
+    }
+
+    /// The NPCs within the view distance of `(x, y)`, by id.
+    pub fn npcs_in_view(&self, x: i32, y: i32) -> impl Iterator<Item = (u32, &Npc)> {
+        self.npcs()
+            .filter(move |(_, n)| chebyshev(x, y, n.x, n.y) <= VIEW_DISTANCE)
+            .map(|(id, n)| (*id, n))
+    }
+
+    /// The ground items `viewer`, standing on `(x, y)`, sees: within the view distance, and
+    /// public or theirs.
+    pub fn ground_in_view(
+        &self,
+        viewer: Uuid,
+        x: i32,
+        y: i32,
+    ) -> impl Iterator<Item = &GroundItem> {
+        let tick = self.tick();
+        self.ground_items().filter(move |g| {
+            chebyshev(x, y, g.x, g.y) <= VIEW_DISTANCE
+                && (g.owner.is_none() || g.owner == Some(viewer) || tick >= g.public_at)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::Given;
+    use uuid::Uuid;
+
+    const A: Uuid = Uuid::from_u128(1);
+
+    #[test]
+    fn a_new_players_self_view_holds_their_starter_state() {
+        let t = Given::new().player(A);
+        let me = t.world.self_view(A).unwrap();
+        assert_eq!((me.x, me.y), (t.world.map.spawn_x, t.world.map.spawn_y));
+        assert_eq!(me.inventory.len(), 28);
+        assert_eq!(me.skills.len(), 11);
+        assert_eq!(me.hitpoints, 10);
+        assert!(t.world.self_view(Uuid::from_u128(99)).is_none());
+    }
+}
