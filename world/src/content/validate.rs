@@ -236,6 +236,17 @@ fn index<T>(
         if key.is_empty() {
             return Err(ContentError::new(file, format!("{what} \"\""), "empty id"));
         }
+        // Clients name content by id in commands, which hold ids to this alphabet.
+        if !loh_commands::is_id(&key) {
+            return Err(ContentError::new(
+                file,
+                format!("{what} \"{key}\""),
+                format!(
+                    "an id is 1 to {} of a-z, 0-9 and _",
+                    loh_commands::bounds::MAX_ID_LEN
+                ),
+            ));
+        }
         if map.contains_key(&key) {
             return Err(ContentError::new(
                 file,
@@ -348,6 +359,19 @@ mod tests {
         assert_eq!(
             (err.file.as_str(), err.entry.as_str()),
             ("items.toml", "item \"logs\"")
+        );
+    }
+
+    #[test]
+    fn an_id_a_command_could_not_carry_is_refused() {
+        let text = format!(
+            "{}\n[[item]]\nid = \"Rune Axe\"\nname = \"Rune axe\"\nvalue = 1\n",
+            EMBEDDED[0]
+        );
+        let err = parse(&files_with("items.toml", &text)).unwrap_err();
+        assert_eq!(
+            (err.file.as_str(), err.entry.as_str()),
+            ("items.toml", "item \"Rune Axe\"")
         );
     }
 
