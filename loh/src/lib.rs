@@ -16,7 +16,7 @@
 //! - [`projections`] — `loh projections run|rebuild|status`.
 //! - [`replay`] — `loh replay …`: the investigator's tools.
 //! - [`migrate`] — `loh migrate`.
-//! - [`bench`] — `loh bench …`: the benchmarks.
+//! - [`bench`](mod@bench) — `loh bench …`: the benchmarks.
 //! - [`analyst_token`] — `loh analyst-token`.
 //! - [`health`] — `/healthz` and `/metrics` of a process without another HTTP server.
 //! - [`shutdown`] — the signal that stops every role of the process gracefully.
