@@ -165,7 +165,9 @@ impl ServerArgs {
             game_addr: self.game_addr,
             query_addr: self.query_addr,
             pacing,
-            map: self.map_tiles.map_or_else(MapConfig::default, MapConfig::square),
+            map: self
+                .map_tiles
+                .map_or_else(MapConfig::default, MapConfig::square),
             auth: AuthSettings {
                 signing_key_pem,
                 redis_url: self.redis_url.clone(),
