@@ -6,7 +6,7 @@ use loh_events::{
     AppendBatch, EventBody, EventStore, GENESIS_HASH, Head, NewEvent, PgEventStore, Result,
     player_stream,
 };
-use loh_testkit::scratch;
+use loh_migrations::scratch;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 use std::fmt;

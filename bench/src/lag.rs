@@ -117,7 +117,7 @@ pub async fn projection_lag(
     ticks: usize,
     partitions: u32,
 ) -> anyhow::Result<LagReport> {
-    let (name, url) = loh_testkit::scratch::create_database(admin_url, "loh_bench").await?;
+    let (name, url) = loh_migrations::scratch::create_database(admin_url, "loh_bench").await?;
     let def = EventStreamDef::for_shard(&format!("bench_{}", Uuid::new_v4().simple()));
     let nats = async_nats::connect(nats_url)
         .await
@@ -125,7 +125,7 @@ pub async fn projection_lag(
     let js = async_nats::jetstream::new(nats);
     let report = measure(&url, nats_url, &js, &def, players, ticks, partitions).await;
     let _ = js.delete_stream(&def.name).await;
-    loh_testkit::scratch::drop_database(admin_url, &name).await?;
+    loh_migrations::scratch::drop_database(admin_url, &name).await?;
     report
 }
 

@@ -65,11 +65,11 @@ pub async fn leaderboard_benchmark(
     clients: usize,
     secs: f64,
 ) -> Result<LeaderboardBench, Box<dyn std::error::Error + Send + Sync>> {
-    let (name, url) = loh_testkit::scratch::create_database(admin_url, "loh_bench").await?;
+    let (name, url) = loh_migrations::scratch::create_database(admin_url, "loh_bench").await?;
     let prefix = format!("loh_bench_{}", Uuid::new_v4().simple());
     let result = measure(&url, redis_url, &prefix, players, clients, secs).await;
     let cleaned = clean_redis(redis_url, &prefix).await;
-    loh_testkit::scratch::drop_database(admin_url, &name).await?;
+    loh_migrations::scratch::drop_database(admin_url, &name).await?;
     let report = result?;
     cleaned?;
     Ok(report)

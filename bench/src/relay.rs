@@ -110,7 +110,7 @@ pub async fn relay_vs_raw_publish(
     nats_url: &str,
     events: u64,
 ) -> Result<BenchReport, BenchError> {
-    let (db_name, url) = loh_testkit::scratch::create_database(pg_url, "loh_bench").await?;
+    let (db_name, url) = loh_migrations::scratch::create_database(pg_url, "loh_bench").await?;
     let pool = PgPoolOptions::new().max_connections(4).connect(&url).await;
     let outcome = match pool {
         Ok(pool) => {
@@ -120,7 +120,7 @@ pub async fn relay_vs_raw_publish(
         }
         Err(e) => Err(e.into()),
     };
-    let dropped = loh_testkit::scratch::drop_database(pg_url, &db_name).await;
+    let dropped = loh_migrations::scratch::drop_database(pg_url, &db_name).await;
     let report = outcome?;
     dropped?;
     Ok(report)

@@ -143,7 +143,7 @@ pub async fn run(
     std::fs::create_dir_all(&scratch)?;
     let (store, scratch_db): (Arc<dyn EventStore>, _) = match database_url {
         Some(admin) => {
-            let (name, url) = loh_testkit::scratch::create_database(admin, "loh_bench").await?;
+            let (name, url) = loh_migrations::scratch::create_database(admin, "loh_bench").await?;
             let store = loh_events::PgEventStore::connect(&url, "bench").await?;
             store.migrate().await?;
             (Arc::new(store), Some((admin.to_owned(), name)))
@@ -162,7 +162,7 @@ pub async fn run(
     let report = measure(store.as_ref(), 3).await;
     drop(store);
     if let Some((admin, name)) = scratch_db {
-        loh_testkit::scratch::drop_database(&admin, &name).await?;
+        loh_migrations::scratch::drop_database(&admin, &name).await?;
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(report?)

@@ -4,6 +4,11 @@
 //! numbers mean the same tables in both. Files are numbered by area:
 //! `0001` events, shard heads and the command journal; `0002` accounts; `0003` projections;
 //! `0004` auth sessions (used when no Redis is configured).
+//!
+//! # Layout
+//! - [`scratch`]: create and drop scratch databases (benchmarks, tests).
+
+pub mod scratch;
 
 use sqlx::migrate::Migrator;
 

@@ -1,7 +1,6 @@
 //! Test-only helpers: scratch PostgreSQL databases, unique JetStream stream names and Redis key
-//! prefixes, a game client and generators of game histories. A dev-dependency of the crates'
-//! tests; the benchmarks (`loh-bench`) use its scratch databases too. No library links it
-//! (`scripts/check-structure`). The heavier helpers sit behind features, so a crate's tests
+//! prefixes, a game client and generators of game histories. Only ever a dev-dependency: no
+//! library, benchmark or binary links it (`scripts/check-structure`). The heavier helpers sit behind features, so a crate's tests
 //! build only what they use.
 //!
 //! Every test gets its own PostgreSQL database (dropped when the guard drops), its own names for
@@ -9,7 +8,7 @@
 //! `LOH_TEST_NATS` and `LOH_TEST_REDIS`, defaulting to the local ones.
 //!
 //! # Layout
-//! - [`scratch`]: create and drop scratch databases.
+//! - Re-exported from `loh-migrations`: [`scratch`], create and drop scratch databases.
 //! - [`client`] (feature `client`): the WebSocket game client — register and log in over HTTP,
 //!   `Hello`, command frames, reading frames until one is wanted.
 //! - [`history`] (feature `history`): random game histories of many players — strategies for
@@ -24,7 +23,7 @@ use uuid::Uuid;
 pub mod client;
 #[cfg(feature = "history")]
 pub mod history;
-pub mod scratch;
+pub use loh_migrations::scratch;
 #[cfg(feature = "writer")]
 pub mod writer;
 

@@ -1,4 +1,5 @@
-//! Scratch PostgreSQL databases for benchmarks and tests: made next to a given one, dropped after.
+//! Scratch PostgreSQL databases, made next to a given one and dropped after: where `loh bench`
+//! runs its benchmarks, and where the tests (through `loh-testkit`) run theirs.
 
 /// A scratch database that could not be made or dropped.
 pub type Result<T> = std::result::Result<T, sqlx::Error>;
