@@ -6,6 +6,7 @@
 use crate::analyst_token::AnalystTokenArgs;
 use crate::bench::BenchArgs;
 use crate::config::{DbArgs, RoleArgs, UpArgs};
+use crate::loadgen::LoadgenArgs;
 use crate::projections::ProjectionsArgs;
 use crate::replay::ReplayArgs;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Benchmarks; each figure is printed as a ratio against a limit measured in the same run.
     Bench(BenchArgs),
+    /// Load a game server on this machine with real WebSocket bots, one command per bot per
+    /// tick, and report what they saw and what the server measured; fails when the server
+    /// closed a connection or left a command unanswered.
+    Loadgen(LoadgenArgs),
     /// Print an analyst's access token (reads every player's data and the economy endpoints of
     /// the query API), signed with the server's key.
     AnalystToken(AnalystTokenArgs),
@@ -51,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => crate::migrate::run(args).await,
         Command::Replay(args) => crate::replay::run(args.action).await,
         Command::Bench(args) => crate::bench::run(args.which).await,
+        Command::Loadgen(args) => crate::loadgen::run(args).await,
         Command::AnalystToken(args) => crate::analyst_token::run(args),
     }
 }

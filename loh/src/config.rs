@@ -546,6 +546,22 @@ mod tests {
     }
 
     #[test]
+    fn map_tiles_makes_a_square_map_around_the_spawn() {
+        let map = up(&["--map-tiles", "1000"])
+            .server
+            .settings(ONLINE_PACING)
+            .unwrap()
+            .map;
+        assert_eq!(
+            (map.max_x - map.min_x + 1, map.max_y - map.min_y + 1),
+            (1000, 1000)
+        );
+        assert!(map.contains(map.spawn_x, map.spawn_y));
+        let default = up(&[]).server.settings(ONLINE_PACING).unwrap().map;
+        assert_eq!(default, MapConfig::default());
+    }
+
+    #[test]
     fn a_redacted_url_keeps_the_host_and_drops_the_credentials() {
         let cases = [
             ("redis://:pw@host:6379/0", "redis://***@host:6379/0"),

@@ -17,6 +17,7 @@
 //! - [`replay`] — `loh replay …`: the investigator's tools.
 //! - [`migrate`] — `loh migrate`.
 //! - [`bench`](mod@bench) — `loh bench …`: the benchmarks.
+//! - [`loadgen`] — `loh loadgen`: real WebSocket bots against a server on this machine.
 //! - [`analyst_token`] — `loh analyst-token`.
 //! - [`health`] — `/healthz` and `/metrics` of a process without another HTTP server.
 //! - [`shutdown`] — the signal that stops every role of the process gracefully.
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod embedded;
 pub mod health;
+pub mod loadgen;
 pub mod migrate;
 pub mod progress;
 pub mod projections;

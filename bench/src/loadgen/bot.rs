@@ -1,8 +1,8 @@
 //! One bot: a real client on its own loopback address. It says `Hello`, takes `last_seq + 1`
 //! from `Welcome` as its next seq, then sends one command per tick until the run's end, reading
-//! every frame: answers matched by seq (with their latency), `TickUpdate`s (frames and bytes),
-//! `Error`s, and the end of the connection. After the run it waits for its last answers, then
-//! closes.
+//! every frame: answers matched by seq (with their latency), the `Snapshot` and `TickUpdate`s
+//! (frames and bytes), `Error`s, and the end of the connection. After the run it waits for its
+//! last answers, then closes.
 
 use super::net::{self, Target, Ws};
 use super::scenario::Plan;
@@ -97,9 +97,6 @@ pub struct Bot {
     pub live: Arc<Live>,
     /// Where the bot's player id goes once `Welcome` names it.
     pub on_welcome: Box<dyn FnOnce(Uuid) + Send>,
-    /// The query API (a client bound to the bot's address, and its base URL), to learn where
-    /// the bot stands at the start.
-    pub query_position: Option<(reqwest::Client, String)>,
 }
 
 /// How many ticks a bot waits for its last answers after the run, at least [`MIN_DRAIN`].
@@ -153,9 +150,6 @@ impl Bot {
         if let Ok(id) = player_id.parse::<Uuid>() {
             self.plan.me = Some(id);
             (self.on_welcome)(id);
-            if let Some((http, url)) = &self.query_position {
-                self.plan.pos = position(http, url, id).await;
-            }
         }
         self.live.connected.fetch_add(1, Relaxed);
         let mut s = BotStats {
@@ -217,6 +211,13 @@ impl Bot {
                                 self.plan.observe(event);
                             }
                         }
+                        ServerFrame::Snapshot { tick, you, npcs, .. } => {
+                            // The session's first tick, in place of its `TickUpdate`.
+                            s.tick_frames += 1;
+                            s.tick_bytes += bytes as u64;
+                            last_tick = last_tick.max(tick);
+                            self.plan.observe_snapshot(&you, &npcs);
+                        }
                         ServerFrame::Error { code, .. } => {
                             *s.errors.entry(code.clone()).or_default() += 1;
                             last_error = Some(code);
@@ -240,17 +241,6 @@ impl Bot {
         }
         s
     }
-}
-
-/// The bot's tile as the query API knows it (`GET /v1/players/{id}/position`).
-async fn position(http: &reqwest::Client, base: &str, id: Uuid) -> Option<(i32, i32)> {
-    let url = format!("{}/v1/players/{id}/position", base.trim_end_matches('/'));
-    let res = http.get(url).send().await.ok()?;
-    if !res.status().is_success() {
-        return None;
-    }
-    let body: serde_json::Value = res.json().await.ok()?;
-    Some((body["x"].as_i64()? as i32, body["y"].as_i64()? as i32))
 }
 
 fn answered(

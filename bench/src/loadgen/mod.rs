@@ -36,9 +36,6 @@ use tokio::time::Instant;
 pub struct Options {
     /// The game server, `http://127.x.y.z:PORT`.
     pub url: String,
-    /// The query API, to learn where returning bots stand (`spread`, `market`, `combat`);
-    /// unreachable is fine: a bot then learns its tile from its first move.
-    pub query_url: Option<String>,
     pub scenario: Scenario,
     pub players: usize,
     /// The bots connect spread over this time.
@@ -61,7 +58,6 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             url: "http://127.0.0.1:7777".into(),
-            query_url: None,
             scenario: Scenario::Crowd,
             players: 100,
             ramp: Duration::from_secs(10),
@@ -149,7 +145,7 @@ pub async fn run(
             let name = accounts::username(&prefix, n);
             let login = accounts::login_or_register(&http, target, &name, &hashing).await;
             live.logged_in.fetch_add(u64::from(login.is_ok()), Relaxed);
-            (n, login.map(|l| (l, http)).map_err(|e| e.reason()))
+            (n, login.map_err(|e| e.reason()))
         });
     }
     let mut ready = Vec::with_capacity(players);
@@ -158,10 +154,10 @@ pub async fn run(
     while let Some(joined) = logins.join_next().await {
         let (n, login) = joined.context("a login task panicked")?;
         match login {
-            Ok((login, http)) => {
+            Ok(login) => {
                 registered += u64::from(login.registered);
                 retries += u64::from(login.retries);
-                ready.push((n, login.token, http));
+                ready.push((n, login.token));
             }
             Err(reason) => {
                 live.failed.fetch_add(1, Relaxed);
@@ -183,15 +179,9 @@ pub async fn run(
     let ramp_end = started + options.ramp;
     let mut bots = tokio::task::JoinSet::new();
     let count = ready.len().max(1) as u32;
-    for (i, (n, token, http)) in ready.into_iter().enumerate() {
+    for (i, (n, token)) in ready.into_iter().enumerate() {
         let start_at = started + options.ramp * i as u32 / count;
         let (places, live) = (places.clone(), live.clone());
-        // `crowd` does not need to know where a bot stands.
-        let query_position = options
-            .query_url
-            .clone()
-            .filter(|_| options.scenario != Scenario::Crowd)
-            .map(|url| (http, url));
         let plan = Plan::new(options.scenario, n, options.seed, places.clone());
         let ticks = options.ticks;
         bots.spawn(async move {
@@ -209,7 +199,6 @@ pub async fn run(
                 ticks,
                 live,
                 on_welcome,
-                query_position,
             };
             bot.run().await
         });

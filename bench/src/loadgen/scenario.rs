@@ -9,8 +9,8 @@
 //! - `combat`: by an NPC spawn point near the spawn: `AttackNpc` on NPCs seen in `TickUpdate`s,
 //!   and `SetAttackStyle`.
 //!
-//! A bot knows its tile from its own events (`PlayerSpawned`, `PlayerMoved`, `PlayerDied`), or
-//! from the query API at the start of a run (a returning account stands where it was left).
+//! A bot knows its tile and the NPCs in view from its `Snapshot` (the first frame of a session),
+//! then from its `TickUpdate` events.
 
 use loh_commands::Command;
 use loh_world::MapConfig;
@@ -157,6 +157,20 @@ impl Plan {
         }
     }
 
+    /// Learns from a `Snapshot`: the bot's own state (`you`) and the NPCs in view.
+    pub fn observe_snapshot(&mut self, you: &rmpv::Value, npcs: &[impl AsRef<rmpv::Value>]) {
+        if let (Some(x), Some(y)) = (get(you, "x"), get(you, "y")) {
+            self.pos = Some((x as i32, y as i32));
+        }
+        self.npcs.clear();
+        for npc in npcs {
+            let npc = npc.as_ref();
+            if let (Some(id), Some(x), Some(y)) = (get(npc, "npc"), get(npc, "x"), get(npc, "y")) {
+                self.npcs.insert(id as u32, (x as i32, y as i32));
+            }
+        }
+    }
+
     /// Learns from one event of a `TickUpdate` (an externally tagged map).
     pub fn observe(&mut self, event: &rmpv::Value) {
         let Some([(name, fields)]) = event.as_map().map(Vec::as_slice) else {
@@ -181,12 +195,12 @@ impl Plan {
                     self.pos = Some(t);
                 }
             }
-            "NpcSpawned" | "NpcMoved" => {
+            "NpcSpawned" | "NpcMoved" | "NpcAppeared" => {
                 if let (Some(npc), Some(t)) = (int("npc"), tile()) {
                     self.npcs.insert(npc as u32, t);
                 }
             }
-            "NpcDied" => {
+            "NpcDied" | "NpcDisappeared" => {
                 if let Some(npc) = int("npc") {
                     self.npcs.remove(&(npc as u32));
                 }
@@ -309,6 +323,15 @@ impl Plan {
     }
 }
 
+/// The integer field `key` of a map.
+fn get(map: &rmpv::Value, key: &str) -> Option<i64> {
+    map.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))?
+        .1
+        .as_i64()
+}
+
 /// Chebyshev distance between two tiles.
 pub fn chebyshev(a: (i32, i32), b: (i32, i32)) -> i32 {
     (a.0 - b.0).abs().max((a.1 - b.1).abs())
@@ -373,6 +396,20 @@ mod tests {
             };
             assert!(chebyshev((x, y), (3000, 3100)) <= MAX_WALK);
         }
+    }
+
+    #[test]
+    fn the_join_snapshot_tells_a_bot_its_tile_and_the_npcs_in_view() {
+        let mut p = plan(Scenario::Combat, 0);
+        let map = |pairs: &[(&str, i64)]| {
+            rmpv::Value::Map(pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect())
+        };
+        let you = map(&[("x", 3300), ("y", 3301)]);
+        let npcs = [Arc::new(map(&[("npc", 2), ("x", 3302), ("y", 3301)]))];
+        p.observe_snapshot(&you, &npcs);
+        assert_eq!(p.pos, Some((3300, 3301)));
+        let cmds: Vec<_> = (0..2).map(|_| p.next_command()).collect();
+        assert!(cmds.contains(&Command::AttackNpc { npc: 2 }), "{cmds:?}");
     }
 
     #[test]
