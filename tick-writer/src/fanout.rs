@@ -148,10 +148,13 @@ fn put_uint(out: &mut BytesMut, v: u64) {
 /// The players of one chunk, with their tiles.
 type Residents = Vec<(Uuid, i32, i32)>;
 
-/// The online players by chunk of the view distance, built once per tick.
+/// The online players by chunk of the view distance, built once per tick, and the players
+/// around each tile a viewer stands on, nearest first: computed once per tile and tick, shared
+/// by everyone on it (a crowd on one tile costs one sort).
 #[derive(Debug, Default)]
 pub struct PlayerGrid {
     chunks: HashMap<(i32, i32), Residents>,
+    around: std::cell::RefCell<HashMap<(i32, i32), std::rc::Rc<[(u32, Uuid)]>>>,
 }
 
 const SIDE: i32 = loh_world::social::VIEW_DISTANCE as i32 + 1;
@@ -169,23 +172,58 @@ impl PlayerGrid {
         grid
     }
 
-    /// The online players other than `viewer` within the view distance of `(x, y)`, nearest
-    /// first (ties by id).
-    fn near(&self, viewer: Uuid, x: i32, y: i32) -> Vec<(u32, Uuid)> {
+    /// The online players within the view distance of `(x, y)` (the viewer among them),
+    /// nearest first (ties by id).
+    fn near(&self, x: i32, y: i32) -> std::rc::Rc<[(u32, Uuid)]> {
+        if let Some(list) = self.around.borrow().get(&(x, y)) {
+            return list.clone();
+        }
         let (cx, cy) = (x.div_euclid(SIDE), y.div_euclid(SIDE));
         let mut out = Vec::new();
         for dx in -1..=1 {
             for dy in -1..=1 {
                 for &(id, px, py) in self.chunks.get(&(cx + dx, cy + dy)).into_iter().flatten() {
                     let d = chebyshev(x, y, px, py);
-                    if id != viewer && d <= loh_world::social::VIEW_DISTANCE {
+                    if d <= loh_world::social::VIEW_DISTANCE {
                         out.push((d, id));
                     }
                 }
             }
         }
         out.sort_unstable();
-        out
+        let list: std::rc::Rc<[(u32, Uuid)]> = out.into();
+        self.around.borrow_mut().insert((x, y), list.clone());
+        list
+    }
+}
+
+/// Hashing for sets of random (v4) player ids: their bytes folded into one word, no SipHash.
+/// Ids are chosen by the server, not by clients, so nobody picks colliding ones.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UuidHash;
+
+impl std::hash::BuildHasher for UuidHash {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(0)
+    }
+}
+
+/// The hasher of [`UuidHash`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FoldHasher(u64);
+
+impl std::hash::Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
     }
 }
 
@@ -196,7 +234,7 @@ const REGROW_PER_TICK: usize = 8;
 /// ground items in view, and whether the join snapshot went out.
 #[derive(Debug, Default, Clone)]
 pub struct Interest {
-    players: HashSet<Uuid>,
+    players: HashSet<Uuid, UuidHash>,
     /// Most other players shown now: the byte budget shrinks it, and it grows back by
     /// [`REGROW_PER_TICK`] a tick up to the limit. `None` until the first tick.
     cap: Option<usize>,
@@ -234,11 +272,11 @@ impl Interest {
         left.sort_unstable();
         let mut entered = Vec::new();
         if self.players.len() < cap {
-            for (_, id) in grid.near(viewer, at.0, at.1) {
+            for &(_, id) in grid.near(at.0, at.1).iter() {
                 if self.players.len() >= cap {
                     break;
                 }
-                if self.players.insert(id) {
+                if id != viewer && self.players.insert(id) {
                     entered.push(id);
                 }
             }
@@ -401,7 +439,7 @@ impl Picked {
         self.others.sort_by_key(|o| o.distance);
         let mut used: usize = self.own.iter().map(Bytes::len).sum();
         let mut parts: Vec<&[u8]> = self.own.iter().map(|b| &b[..]).collect();
-        let mut out: HashSet<Uuid> = HashSet::new();
+        let mut out: HashSet<Uuid, UuidHash> = HashSet::default();
         let mut evicted = Vec::new();
         let mut quiet = Vec::new();
         for o in &self.others {
