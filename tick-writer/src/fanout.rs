@@ -154,8 +154,11 @@ type Residents = Vec<(Uuid, i32, i32)>;
 #[derive(Debug, Default)]
 pub struct PlayerGrid {
     chunks: HashMap<(i32, i32), Residents>,
-    around: std::cell::RefCell<HashMap<(i32, i32), std::rc::Rc<[(u32, Uuid)]>>>,
+    around: std::cell::RefCell<HashMap<(i32, i32), Nearest>>,
 }
+
+/// Players by distance then id, around one tile.
+type Nearest = std::rc::Rc<[(u32, Uuid)]>;
 
 const SIDE: i32 = loh_world::social::VIEW_DISTANCE as i32 + 1;
 
@@ -174,7 +177,7 @@ impl PlayerGrid {
 
     /// The online players within the view distance of `(x, y)` (the viewer among them),
     /// nearest first (ties by id).
-    fn near(&self, x: i32, y: i32) -> std::rc::Rc<[(u32, Uuid)]> {
+    fn near(&self, x: i32, y: i32) -> Nearest {
         if let Some(list) = self.around.borrow().get(&(x, y)) {
             return list.clone();
         }
@@ -191,7 +194,7 @@ impl PlayerGrid {
             }
         }
         out.sort_unstable();
-        let list: std::rc::Rc<[(u32, Uuid)]> = out.into();
+        let list: Nearest = out.into();
         self.around.borrow_mut().insert((x, y), list.clone());
         list
     }
