@@ -220,7 +220,10 @@ async fn start_game(
         signing_key: signing_key(backing, settings)?,
         sessions: session_store(settings, &accounts).await?,
         allowed_origins: settings.auth.allowed_origins.clone(),
-        limits: Limits::default(),
+        limits: Limits {
+            view: settings.view,
+            ..Limits::default()
+        },
     };
     let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())
         .await

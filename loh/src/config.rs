@@ -15,6 +15,7 @@ use crate::embedded::DataDir;
 use anyhow::Context;
 use clap::Args;
 use loh_nats::EventStreamDef;
+use loh_tick_writer::fanout::ViewLimits;
 use loh_tick_writer::tick::Pacing;
 use loh_world::MapConfig;
 pub use secrecy::{ExposeSecret, SecretString};
@@ -72,6 +73,8 @@ pub struct Settings {
     pub query_addr: SocketAddr,
     pub pacing: Pacing,
     pub map: MapConfig,
+    /// Each viewer's interest: other players shown, bytes of events about them per tick.
+    pub view: ViewLimits,
     /// Keys, sessions and browser origins of the front door.
     pub auth: AuthSettings,
     /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
@@ -121,6 +124,15 @@ pub struct ServerArgs {
     /// e.g. 1000 for `loh loadgen --scenario spread`; without it, the default map.
     #[arg(long, env = "LOH_MAP_TILES", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub map_tiles: Option<u32>,
+    /// Most other players each viewer is shown (nearest first; the OSRS client shows 255).
+    #[arg(long, env = "LOH_VIEW_PLAYERS", default_value_t = 255,
+        value_parser = clap::value_parser!(u32).range(1..=2_000))]
+    pub view_players: u32,
+    /// Most bytes of events about other players in one viewer's update per tick (players whose
+    /// events do not fit leave that viewer's view).
+    #[arg(long, env = "LOH_VIEW_BYTES", default_value_t = 4096,
+        value_parser = clap::value_parser!(u32).range(512..=200_000))]
+    pub view_bytes: u32,
     /// Redis (sessions, refresh tokens, the single-session lock); without it they live in this
     /// process, which is right for one instance only.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -168,6 +180,10 @@ impl ServerArgs {
             map: self
                 .map_tiles
                 .map_or_else(MapConfig::default, MapConfig::square),
+            view: ViewLimits {
+                max_players: self.view_players as usize,
+                max_bytes: self.view_bytes as usize,
+            },
             auth: AuthSettings {
                 signing_key_pem,
                 redis_url: self.redis_url.clone(),

@@ -45,14 +45,12 @@ impl Driver {
 
     /// Connects `player` (spawned, if new, by the next tick).
     pub fn connect(&mut self, player: Uuid) {
-        let (outbound, rx) = mpsc::channel(100_000);
-        let (reply, _joined) = oneshot::channel();
-        self.writer.take(Intake::Connect {
-            player_id: player,
-            conn_id: self.outbound.len() as u64,
-            outbound,
-            reply,
-        });
+        let rx = connect(
+            &mut self.writer,
+            player,
+            self.outbound.len() as u64,
+            100_000,
+        );
         self.outbound.push(rx);
     }
 
@@ -77,4 +75,44 @@ impl Driver {
             while rx.try_recv().is_ok() {}
         }
     }
+}
+
+/// A tick writer on a fresh embedded (SQLite) store in a temporary folder, with the default
+/// world and the production pace; keep the folder as long as the writer.
+pub async fn embedded_writer() -> (tempfile::TempDir, Arc<dyn EventStore>, TickWriter) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("loh.db");
+    let store: Arc<dyn EventStore> = Arc::new(
+        loh_events::sqlite::SqliteEventStore::open(path.to_str().expect("a UTF-8 path"), "w")
+            .await
+            .expect("the embedded store opens"),
+    );
+    let writer = TickWriter::start(
+        store.clone(),
+        World::new(MapConfig::default()),
+        Pacing::Fixed { tick_ms: 400 },
+        TickMetrics::default(),
+    )
+    .await
+    .expect("the tick writer starts on its store");
+    (dir, store, writer)
+}
+
+/// Connects `player` to `writer` as connection `conn_id`; returns the connection's queue of
+/// frames (room for `capacity`).
+pub fn connect(
+    writer: &mut TickWriter,
+    player: Uuid,
+    conn_id: u64,
+    capacity: usize,
+) -> mpsc::Receiver<Frame> {
+    let (outbound, rx) = mpsc::channel(capacity);
+    let (reply, _joined) = oneshot::channel();
+    writer.take(Intake::Connect {
+        player_id: player,
+        conn_id,
+        outbound,
+        reply,
+    });
+    rx
 }

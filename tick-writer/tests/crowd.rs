@@ -2,15 +2,10 @@
 //! than the configured number of other players.
 
 use loh_commands::{Command, ServerFrame, decode_server};
-use loh_events::EventStore;
-use loh_events::sqlite::SqliteEventStore;
 use loh_tick_writer::fanout::{ViewLimits, named_players};
-use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter};
-use loh_world::{MapConfig, World};
+use loh_tick_writer::tick::{Frame, Intake};
 use std::collections::HashSet;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -20,33 +15,12 @@ async fn a_crowd_on_one_tile_stays_within_each_viewers_players_and_bytes() {
         max_players: 100,
         max_bytes: 4 * 1024,
     };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("loh.db");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteEventStore::open(path.to_str().unwrap(), "w")
-            .await
-            .unwrap(),
-    );
-    let mut writer = TickWriter::start(
-        store,
-        World::new(MapConfig::default()),
-        Pacing::Fixed { tick_ms: 400 },
-        TickMetrics::default(),
-    )
-    .await
-    .unwrap()
-    .with_view_limits(view);
+    let (_dir, _store, writer) = loh_testkit::writer::embedded_writer().await;
+    let mut writer = writer.with_view_limits(view);
     let mut inboxes: Vec<(Uuid, mpsc::Receiver<Frame>)> = Vec::new();
     for n in 1..=PLAYERS {
         let player_id = Uuid::from_u128(n);
-        let (outbound, rx) = mpsc::channel(1024);
-        let (reply, _joined) = oneshot::channel();
-        writer.take(Intake::Connect {
-            player_id,
-            conn_id: n as u64,
-            outbound,
-            reply,
-        });
+        let rx = loh_testkit::writer::connect(&mut writer, player_id, n as u64, 1024);
         inboxes.push((player_id, rx));
     }
     writer.run_tick().await.unwrap(); // everyone spawns on the spawn tile

@@ -5,18 +5,14 @@
 //! byte budget) so that the bounds are exercised too.
 
 use loh_commands::{Command, ServerFrame, decode_server};
-use loh_events::EventStore;
-use loh_events::sqlite::SqliteEventStore;
 use loh_tick_writer::fanout::ViewLimits;
-use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter};
+use loh_tick_writer::tick::{Frame, Intake};
 use loh_world::social::VIEW_DISTANCE;
-use loh_world::{MapConfig, World, chebyshev};
+use loh_world::{World, chebyshev};
 use proptest::prelude::*;
 use rmpv::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 const PLAYERS: u128 = 5;
@@ -174,33 +170,12 @@ async fn run(ticks: Vec<Vec<(Uuid, Command)>>, max_bytes: usize) {
         max_players: 2,
         max_bytes,
     };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("loh.db");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteEventStore::open(path.to_str().unwrap(), "w")
-            .await
-            .unwrap(),
-    );
-    let mut writer = TickWriter::start(
-        store,
-        World::new(MapConfig::default()),
-        Pacing::Fixed { tick_ms: 400 },
-        TickMetrics::default(),
-    )
-    .await
-    .unwrap()
-    .with_view_limits(view);
+    let (_dir, _store, writer) = loh_testkit::writer::embedded_writer().await;
+    let mut writer = writer.with_view_limits(view);
     let mut clients: Vec<(Uuid, mpsc::Receiver<Frame>, Picture)> = Vec::new();
     for n in 0..PLAYERS {
         let player_id = loh_testkit::history::player(n, PLAYERS);
-        let (outbound, rx) = mpsc::channel(100_000);
-        let (reply, _joined) = oneshot::channel();
-        writer.take(Intake::Connect {
-            player_id,
-            conn_id: n as u64,
-            outbound,
-            reply,
-        });
+        let rx = loh_testkit::writer::connect(&mut writer, player_id, n as u64, 100_000);
         clients.push((player_id, rx, Picture::default()));
     }
     let mut seqs: HashMap<Uuid, u64> = HashMap::new();
@@ -246,30 +221,9 @@ proptest! {
 /// `docs/protocol.md` shows the snapshot a new player gets at spawn; the writer sends exactly it.
 #[tokio::test]
 async fn the_documented_snapshot_is_what_a_new_player_gets() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("loh.db");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteEventStore::open(path.to_str().unwrap(), "w")
-            .await
-            .unwrap(),
-    );
-    let mut writer = TickWriter::start(
-        store,
-        World::new(MapConfig::default()),
-        Pacing::Fixed { tick_ms: 400 },
-        TickMetrics::default(),
-    )
-    .await
-    .unwrap();
+    let (_dir, _store, mut writer) = loh_testkit::writer::embedded_writer().await;
     let player_id: Uuid = "6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11".parse().unwrap();
-    let (outbound, mut rx) = mpsc::channel(16);
-    let (reply, _joined) = oneshot::channel();
-    writer.take(Intake::Connect {
-        player_id,
-        conn_id: 1,
-        outbound,
-        reply,
-    });
+    let mut rx = loh_testkit::writer::connect(&mut writer, player_id, 1, 16);
     writer.run_tick().await.unwrap();
     let frame = rx.try_recv().unwrap();
     assert!(matches!(

@@ -35,6 +35,7 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         query_addr: "127.0.0.1:0".parse().unwrap(),
         pacing: Pacing::Fixed { tick_ms: 100 },
         map: MapConfig::default(),
+        view: Default::default(),
         auth: match &stream {
             // On the real services: a shared RSA key and Redis, as in production; the Redis
             // prefix is the test's own and the same across its restarts.
