@@ -154,6 +154,8 @@ type Residents = Vec<(Uuid, i32, i32)>;
 #[derive(Debug, Default)]
 pub struct PlayerGrid {
     chunks: HashMap<(i32, i32), Residents>,
+    /// Each online player's tile.
+    tiles: HashMap<Uuid, (i32, i32), UuidHash>,
     around: std::cell::RefCell<HashMap<(i32, i32), Nearest>>,
 }
 
@@ -167,6 +169,7 @@ impl PlayerGrid {
     pub fn new(world: &World) -> PlayerGrid {
         let mut grid = PlayerGrid::default();
         for (id, p) in world.players().filter(|(_, p)| p.online) {
+            grid.tiles.insert(*id, (p.x, p.y));
             grid.chunks
                 .entry((p.x.div_euclid(SIDE), p.y.div_euclid(SIDE)))
                 .or_default()
@@ -252,7 +255,6 @@ impl Interest {
     /// member.
     pub fn update(
         &mut self,
-        world: &World,
         grid: &PlayerGrid,
         viewer: Uuid,
         at: (i32, i32),
@@ -264,8 +266,8 @@ impl Interest {
         self.cap = Some(cap);
         let mut left = Vec::new();
         self.players.retain(|id| {
-            let stays = world.player(*id).is_some_and(|p| {
-                p.online && chebyshev(at.0, at.1, p.x, p.y) <= loh_world::social::VIEW_DISTANCE
+            let stays = grid.tiles.get(id).is_some_and(|&(x, y)| {
+                chebyshev(at.0, at.1, x, y) <= loh_world::social::VIEW_DISTANCE
             });
             if !stays {
                 left.push(*id);
@@ -384,12 +386,40 @@ pub fn snapshot_frame(
     })
 }
 
+/// The other players an event is about: at most two are kept (an event names one or two),
+/// inline, so that no viewer's event costs an allocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Subjects {
+    ids: [Uuid; 2],
+    len: u8,
+}
+
+impl Subjects {
+    /// The first two of `ids`.
+    pub fn of(ids: impl IntoIterator<Item = Uuid>) -> Subjects {
+        let mut out = Subjects::default();
+        for id in ids.into_iter().take(2) {
+            out.ids[out.len as usize] = id;
+            out.len += 1;
+        }
+        out
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Uuid> {
+        self.ids[..self.len as usize].iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// One other-player event waiting for the byte budget.
 #[derive(Debug)]
 struct Other {
     distance: u32,
     /// The other players it is about.
-    subjects: Vec<Uuid>,
+    subjects: Subjects,
     /// A `PlayerAppeared`: when it does not fit, the player is quietly not added.
     appears: bool,
     bytes: Bytes,
@@ -415,7 +445,7 @@ impl Picked {
     }
 
     /// An event about the other players `subjects`, `distance` tiles away.
-    pub fn other(&mut self, distance: u32, subjects: Vec<Uuid>, bytes: Bytes) {
+    pub fn other(&mut self, distance: u32, subjects: Subjects, bytes: Bytes) {
         self.others.push(Other {
             distance,
             subjects,
@@ -428,7 +458,7 @@ impl Picked {
     pub fn appears(&mut self, distance: u32, player: Uuid, bytes: Bytes) {
         self.others.push(Other {
             distance,
-            subjects: vec![player],
+            subjects: Subjects::of([player]),
             appears: true,
             bytes,
         });
@@ -454,7 +484,7 @@ impl Picked {
                 parts.push(&o.bytes);
                 continue;
             }
-            for s in &o.subjects {
+            for s in o.subjects.iter() {
                 if out.insert(*s) {
                     if o.appears {
                         quiet.push(*s);
@@ -538,7 +568,11 @@ mod tests {
         let mut picked = Picked::default();
         picked.own(big.clone());
         for d in (0..50u32).rev() {
-            picked.other(d, vec![Uuid::from_u128(u128::from(d) + 1)], big.clone());
+            picked.other(
+                d,
+                Subjects::of([Uuid::from_u128(u128::from(d) + 1)]),
+                big.clone(),
+            );
         }
         let (frame, evicted) = picked.frame(1, 1_000);
         assert_eq!(evicted.len(), 41, "own 99 + 9 others of 99 fit in 1,000");

@@ -7,8 +7,8 @@
 //! each player the `TickUpdate` they may see.
 
 use crate::fanout::{
-    Interest, Picked, PlayerGrid, ViewEvent, ViewLimits, encode_event, encode_value, named_players,
-    snapshot_frame,
+    Interest, Picked, PlayerGrid, Subjects, ViewEvent, ViewLimits, encode_event, encode_value,
+    named_players, snapshot_frame,
 };
 use crate::metrics::TickMetrics;
 use bytes::Bytes;
@@ -717,8 +717,7 @@ impl TickWriter {
                 continue;
             };
             let interest = &mut session.interest;
-            let (entered, left) =
-                interest.update(world, &grid, *viewer, (v.x, v.y), view.max_players);
+            let (entered, left) = interest.update(&grid, *viewer, (v.x, v.y), view.max_players);
             let npcs: BTreeSet<u32> = world.npcs_in_view(v.x, v.y).map(|(id, _)| id).collect();
             let ground: BTreeSet<u64> = world
                 .ground_in_view(*viewer, v.x, v.y)
@@ -789,11 +788,8 @@ impl TickWriter {
                     picked.own(encoded[i].clone());
                     continue;
                 }
-                let subjects: Vec<Uuid> = named[i]
-                    .iter()
-                    .copied()
-                    .filter(|p| interest.contains(p))
-                    .collect();
+                let subjects =
+                    Subjects::of(named[i].iter().copied().filter(|p| interest.contains(p)));
                 // By position, about players out of the viewer's interest: not sent.
                 if plain && !named[i].is_empty() && subjects.is_empty() {
                     continue;
