@@ -15,7 +15,7 @@
 //!   back a few places a tick: no frame grows with the crowd, and nothing the client holds is
 //!   silently stale. Own and personal events, NPCs, ground items and departures always go.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use loh_commands::MAX_SERVER_FRAME;
 use loh_events::EventBody;
 use loh_world::{World, chebyshev};
@@ -93,56 +93,24 @@ pub fn named_players(bytes: &[u8]) -> Vec<Uuid> {
 /// `{"TickUpdate": {"tick": tick, "events": [events…]}}`, byte for byte what
 /// `encode_server` gives for the same values.
 pub fn tick_update_frame<'a>(tick: u64, events: impl ExactSizeIterator<Item = &'a [u8]>) -> Bytes {
-    let n = events.len();
-    let mut out = BytesMut::with_capacity(32);
-    out.put_u8(0x81);
-    put_str(&mut out, "TickUpdate");
-    out.put_u8(0x82);
-    put_str(&mut out, "tick");
-    put_uint(&mut out, tick);
-    put_str(&mut out, "events");
-    if n < 16 {
-        out.put_u8(0x90 | n as u8);
-    } else if n <= u16::MAX as usize {
-        out.put_u8(0xdc);
-        out.put_u16(n as u16);
-    } else {
-        out.put_u8(0xdd);
-        out.put_u32(n as u32);
-    }
+    use rmp::encode::{write_array_len, write_map_len, write_str, write_uint};
+    let mut out = Vec::with_capacity(32);
+    // Writing to a Vec cannot fail.
+    let header = (|| -> Result<(), rmp::encode::ValueWriteError> {
+        write_map_len(&mut out, 1)?;
+        write_str(&mut out, "TickUpdate")?;
+        write_map_len(&mut out, 2)?;
+        write_str(&mut out, "tick")?;
+        write_uint(&mut out, tick)?;
+        write_str(&mut out, "events")?;
+        write_array_len(&mut out, events.len() as u32)?;
+        Ok(())
+    })();
+    header.expect("writing to a Vec");
     for e in events {
-        out.put_slice(e);
+        out.extend_from_slice(e);
     }
-    out.freeze()
-}
-
-fn put_str(out: &mut BytesMut, s: &str) {
-    // Only the short keys of the frame header.
-    debug_assert!(s.len() < 32);
-    out.put_u8(0xa0 | s.len() as u8);
-    out.put_slice(s.as_bytes());
-}
-
-fn put_uint(out: &mut BytesMut, v: u64) {
-    match v {
-        0..=0x7f => out.put_u8(v as u8),
-        0x80..=0xff => {
-            out.put_u8(0xcc);
-            out.put_u8(v as u8);
-        }
-        0x100..=0xffff => {
-            out.put_u8(0xcd);
-            out.put_u16(v as u16);
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.put_u8(0xce);
-            out.put_u32(v as u32);
-        }
-        _ => {
-            out.put_u8(0xcf);
-            out.put_u64(v);
-        }
-    }
+    out.into()
 }
 
 /// The players of one chunk, with their tiles.
@@ -310,16 +278,6 @@ impl Interest {
         let mut out: Vec<Uuid> = self.players.iter().copied().collect();
         out.sort_unstable();
         out
-    }
-
-    /// How many other players the viewer is shown.
-    pub fn len(&self) -> usize {
-        self.players.len()
-    }
-
-    /// Whether the viewer is shown no other player.
-    pub fn is_empty(&self) -> bool {
-        self.players.is_empty()
     }
 
     /// Whether the join snapshot was sent; marks it sent.

@@ -12,7 +12,7 @@ use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter};
 use loh_world::{MapConfig, World};
 use proptest::prelude::*;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 struct Table {
@@ -50,15 +50,7 @@ async fn table(db: TestDb, shard: &str, players: u128) -> Table {
 }
 
 fn connect(writer: &mut TickWriter, player_id: Uuid, conn_id: u64) -> mpsc::Receiver<Frame> {
-    let (outbound, rx) = mpsc::channel(4096);
-    let (reply, _joined) = oneshot::channel();
-    writer.take(Intake::Connect {
-        player_id,
-        conn_id,
-        outbound,
-        reply,
-    });
-    rx
+    loh_testkit::writer::connect(writer, player_id, conn_id, 4096)
 }
 
 fn send(writer: &mut TickWriter, player_id: Uuid, seq: u64, cmd: Command) {
