@@ -135,7 +135,18 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
         let s = source.clone();
         let pc = proj_cancel.clone();
         let proj_task = tokio::spawn(async move { p.run(s, pc).await });
-        tokio::time::sleep(Duration::from_millis(30 + 20 * round)).await;
+        // Kill the relay once it has moved on since the last round (not on a wall-clock guess: a
+        // loaded machine may take longer than any fixed delay to start publishing), then a little
+        // later each round.
+        let before = stream_info.info().await.unwrap().state.messages;
+        let started = tokio::time::Instant::now();
+        while stream_info.info().await.unwrap().state.messages == before
+            && !relay_task.is_finished()
+            && started.elapsed() < Duration::from_secs(10)
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(5 * round)).await;
         relay_task.abort();
         tokio::time::sleep(Duration::from_millis(25 * round)).await;
         proj_task.abort();
