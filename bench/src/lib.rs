@@ -10,11 +10,13 @@
 //! - [`replay`] — `verify` and a full fold ÷ a raw sequential read (`loh bench replay`).
 //! - [`leaderboard`] — leaderboard pages and rank lookups ÷ a bare axum endpoint
 //!   (`loh bench leaderboard`).
+//! - [`fanout`] — every viewer's frame of a tick, crowd or spread, in process (`loh bench fanout`).
 //! - [`lag`] — projection lag under the world benchmark's load, end to end (`loh bench lag`).
 //! - [`loadgen`] — real WebSocket bots against a running server on this machine, by scenario, with
 //!   a closing report (`loh loadgen`).
 
 pub mod append;
+pub mod fanout;
 pub mod lag;
 pub mod leaderboard;
 pub mod loadgen;

@@ -36,6 +36,28 @@ pub enum BenchWhich {
         #[arg(long, default_value_t = 200)]
         ticks: usize,
     },
+    /// Every viewer's frame of a tick (the tick writer's fan-out) with many simulated players of
+    /// a load scenario, in process, as a fraction of the 400 ms budget.
+    Fanout {
+        /// `crowd` (everyone at the spawn) or `spread` (scattered over the map).
+        #[arg(long, default_value = "crowd")]
+        scenario: loh_bench::loadgen::scenario::Scenario,
+        /// Simulated players, each issuing one command per tick.
+        #[arg(long, default_value_t = 2_500)]
+        players: usize,
+        /// Ticks to measure.
+        #[arg(long, default_value_t = 50)]
+        ticks: usize,
+        /// The map's side in tiles (for `spread`).
+        #[arg(long, default_value_t = 1_000)]
+        map_tiles: u32,
+        /// Most other players in one viewer's view.
+        #[arg(long, default_value_t = 255)]
+        view_players: usize,
+        /// Most bytes of events in one viewer's update.
+        #[arg(long, default_value_t = 4_096)]
+        view_bytes: usize,
+    },
     /// `replay verify` and a full fold ÷ a raw sequential read of the same events, on a history
     /// made by the real tick writer in a scratch SQLite file (or PostgreSQL with --database-url).
     Replay {
@@ -123,6 +145,25 @@ pub async fn run(which: BenchWhich) -> anyhow::Result<ExitCode> {
                 loh_bench::world::tick_benchmark(players, ticks)
             })
             .await?;
+            println!("{report}");
+        }
+        BenchWhich::Fanout {
+            scenario,
+            players,
+            ticks,
+            map_tiles,
+            view_players,
+            view_bytes,
+        } => {
+            let limits = loh_tick_writer::fanout::ViewLimits {
+                max_players: view_players,
+                max_bytes: view_bytes,
+            }
+            .clamped();
+            let report = tokio::task::spawn_blocking(move || {
+                loh_bench::fanout::fan_out_benchmark(scenario, players, ticks, map_tiles, limits)
+            })
+            .await??;
             println!("{report}");
         }
         BenchWhich::Leaderboard {

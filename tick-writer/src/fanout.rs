@@ -15,11 +15,18 @@
 //!   back a few places a tick: no frame grows with the crowd, and nothing the client holds is
 //!   silently stale. Own and personal events, NPCs, ground items and departures always go.
 
+mod interest;
+
+pub use interest::{FastHash, FoldHasher, Interest, Nearest, PlayerGrid};
+
 use bytes::Bytes;
 use loh_commands::MAX_SERVER_FRAME;
 use loh_events::EventBody;
+use loh_world::social::VIEW_DISTANCE;
+use loh_world::view::{CHUNK, ViewIndex};
 use loh_world::{World, chebyshev};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use uuid::Uuid;
 
 /// The bounds of one viewer's interest.
@@ -93,8 +100,18 @@ pub fn named_players(bytes: &[u8]) -> Vec<Uuid> {
 /// `{"TickUpdate": {"tick": tick, "events": [events…]}}`, byte for byte what
 /// `encode_server` gives for the same values.
 pub fn tick_update_frame<'a>(tick: u64, events: impl ExactSizeIterator<Item = &'a [u8]>) -> Bytes {
+    tick_update_frame_of(tick, events.len(), 0, events)
+}
+
+/// [`tick_update_frame`] of `count` events of about `bytes` bytes in all.
+fn tick_update_frame_of<'a>(
+    tick: u64,
+    count: usize,
+    bytes: usize,
+    events: impl Iterator<Item = &'a [u8]>,
+) -> Bytes {
     use rmp::encode::{write_array_len, write_map_len, write_str, write_uint};
-    let mut out = Vec::with_capacity(32);
+    let mut out = Vec::with_capacity(32 + bytes);
     // Writing to a Vec cannot fail.
     let header = (|| -> Result<(), rmp::encode::ValueWriteError> {
         write_map_len(&mut out, 1)?;
@@ -103,207 +120,17 @@ pub fn tick_update_frame<'a>(tick: u64, events: impl ExactSizeIterator<Item = &'
         write_str(&mut out, "tick")?;
         write_uint(&mut out, tick)?;
         write_str(&mut out, "events")?;
-        write_array_len(&mut out, events.len() as u32)?;
+        write_array_len(&mut out, count as u32)?;
         Ok(())
     })();
     header.expect("writing to a Vec");
+    let mut written = 0;
     for e in events {
         out.extend_from_slice(e);
+        written += 1;
     }
+    debug_assert_eq!(written, count, "the frame's array length");
     out.into()
-}
-
-/// The players of one chunk, with their tiles.
-type Residents = Vec<(Uuid, i32, i32)>;
-
-/// The online players by chunk of the view distance, built once per tick, and the players
-/// around each tile a viewer stands on, nearest first: computed once per tile and tick, shared
-/// by everyone on it (a crowd on one tile costs one sort).
-#[derive(Debug, Default)]
-pub struct PlayerGrid {
-    chunks: HashMap<(i32, i32), Residents>,
-    /// Each online player's tile.
-    tiles: HashMap<Uuid, (i32, i32), UuidHash>,
-    around: std::cell::RefCell<HashMap<(i32, i32), Nearest>>,
-}
-
-/// Players by distance then id, around one tile.
-type Nearest = std::rc::Rc<[(u32, Uuid)]>;
-
-const SIDE: i32 = loh_world::social::VIEW_DISTANCE as i32 + 1;
-
-impl PlayerGrid {
-    /// Every online player of `world`.
-    pub fn new(world: &World) -> PlayerGrid {
-        let mut grid = PlayerGrid::default();
-        for (id, p) in world.players().filter(|(_, p)| p.online) {
-            grid.tiles.insert(*id, (p.x, p.y));
-            grid.chunks
-                .entry((p.x.div_euclid(SIDE), p.y.div_euclid(SIDE)))
-                .or_default()
-                .push((*id, p.x, p.y));
-        }
-        grid
-    }
-
-    /// The online players within the view distance of `(x, y)` (the viewer among them),
-    /// nearest first (ties by id).
-    fn near(&self, x: i32, y: i32) -> Nearest {
-        if let Some(list) = self.around.borrow().get(&(x, y)) {
-            return list.clone();
-        }
-        let (cx, cy) = (x.div_euclid(SIDE), y.div_euclid(SIDE));
-        let mut out = Vec::new();
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for &(id, px, py) in self.chunks.get(&(cx + dx, cy + dy)).into_iter().flatten() {
-                    let d = chebyshev(x, y, px, py);
-                    if d <= loh_world::social::VIEW_DISTANCE {
-                        out.push((d, id));
-                    }
-                }
-            }
-        }
-        out.sort_unstable();
-        let list: Nearest = out.into();
-        self.around.borrow_mut().insert((x, y), list.clone());
-        list
-    }
-}
-
-/// Hashing for sets of random (v4) player ids: their bytes folded into one word, no SipHash.
-/// Ids are chosen by the server, not by clients, so nobody picks colliding ones.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct UuidHash;
-
-impl std::hash::BuildHasher for UuidHash {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(0)
-    }
-}
-
-/// The hasher of [`UuidHash`].
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FoldHasher(u64);
-
-impl std::hash::Hasher for FoldHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-}
-
-/// Places a viewer's player set grows back by per tick after the byte budget shrank it.
-const REGROW_PER_TICK: usize = 8;
-
-/// What one viewer is shown, kept across ticks: the other players (bounded), the NPCs and the
-/// ground items in view, and whether the join snapshot went out.
-#[derive(Debug, Default, Clone)]
-pub struct Interest {
-    players: HashSet<Uuid, UuidHash>,
-    /// Most other players shown now: the byte budget shrinks it, and it grows back by
-    /// [`REGROW_PER_TICK`] a tick up to the limit. `None` until the first tick.
-    cap: Option<usize>,
-    npcs: std::collections::BTreeSet<u32>,
-    ground: std::collections::BTreeSet<u64>,
-    joined: bool,
-}
-
-impl Interest {
-    /// Drops the players who left the view (or the world), then fills free places nearest
-    /// first. Returns who entered and who left. A full set that lost nobody costs one check per
-    /// member.
-    pub fn update(
-        &mut self,
-        grid: &PlayerGrid,
-        viewer: Uuid,
-        at: (i32, i32),
-        max_players: usize,
-    ) -> (Vec<Uuid>, Vec<Uuid>) {
-        let cap = self
-            .cap
-            .map_or(max_players, |c| (c + REGROW_PER_TICK).min(max_players));
-        self.cap = Some(cap);
-        let mut left = Vec::new();
-        self.players.retain(|id| {
-            let stays = grid.tiles.get(id).is_some_and(|&(x, y)| {
-                chebyshev(at.0, at.1, x, y) <= loh_world::social::VIEW_DISTANCE
-            });
-            if !stays {
-                left.push(*id);
-            }
-            stays
-        });
-        left.sort_unstable();
-        let mut entered = Vec::new();
-        if self.players.len() < cap {
-            for &(_, id) in grid.near(at.0, at.1).iter() {
-                if self.players.len() >= cap {
-                    break;
-                }
-                if id != viewer && self.players.insert(id) {
-                    entered.push(id);
-                }
-            }
-        }
-        (entered, left)
-    }
-
-    /// Takes `players` out (the byte budget could not carry their events): the set shrinks to
-    /// what is left and grows back over the next ticks.
-    pub fn evict(&mut self, players: &[Uuid]) {
-        for p in players {
-            self.players.remove(p);
-        }
-        if !players.is_empty() {
-            self.cap = Some(self.players.len());
-        }
-    }
-
-    /// Whether `player` is in the viewer's interest.
-    pub fn contains(&self, player: &Uuid) -> bool {
-        self.players.contains(player)
-    }
-
-    /// The other players shown, by id.
-    pub fn players(&self) -> Vec<Uuid> {
-        let mut out: Vec<Uuid> = self.players.iter().copied().collect();
-        out.sort_unstable();
-        out
-    }
-
-    /// Whether the join snapshot was sent; marks it sent.
-    pub fn join(&mut self) -> bool {
-        std::mem::replace(&mut self.joined, true)
-    }
-
-    /// Replaces the NPCs in view with `now`; returns those that came and went.
-    pub fn npcs_now(&mut self, now: std::collections::BTreeSet<u32>) -> (Vec<u32>, Vec<u32>) {
-        diff(&mut self.npcs, now)
-    }
-
-    /// Replaces the ground items in view with `now`; returns those that came and went.
-    pub fn ground_now(&mut self, now: std::collections::BTreeSet<u64>) -> (Vec<u64>, Vec<u64>) {
-        diff(&mut self.ground, now)
-    }
-}
-
-fn diff<T: Ord + Copy>(
-    shown: &mut std::collections::BTreeSet<T>,
-    now: std::collections::BTreeSet<T>,
-) -> (Vec<T>, Vec<T>) {
-    let came = now.difference(shown).copied().collect();
-    let went = shown.difference(&now).copied().collect();
-    *shown = now;
-    (came, went)
 }
 
 /// A view-only event of `docs/protocol.md`: something coming into or going out of view.
@@ -344,121 +171,361 @@ pub fn snapshot_frame(
     })
 }
 
-/// The other players an event is about: at most two are kept (an event names one or two),
-/// inline, so that no viewer's event costs an allocation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Subjects {
-    ids: [Uuid; 2],
-    len: u8,
+/// A tick's committed events as the fan-out needs them, computed once for all viewers: each
+/// event encoded once and the players it names found once; the events by position filed by
+/// the players they name and, for those naming nobody, by chunk; the online players, NPCs and
+/// public ground items by chunk; and per tile a viewer stands on, the lists seen from it
+/// (shared by everyone on the tile). A viewer's frame is then assembled from its own events,
+/// what it sees from its tile, and the events of the players in its interest, nearest first:
+/// the work per viewer grows with what it is sent, not with the crowd around it.
+pub struct TickView<'w> {
+    world: &'w World,
+    tick: u64,
+    limits: ViewLimits,
+    bodies: Vec<EventBody>,
+    encoded: Vec<Bytes>,
+    /// The players each event names, each once.
+    named: Vec<Vec<Uuid>>,
+    index: ViewIndex,
+    grid: PlayerGrid,
+    /// Events by position with a tile, by each player they name, ascending.
+    about: HashMap<Uuid, Vec<u32>, FastHash>,
+    /// Events by position with a tile that name no player, by chunk.
+    unnamed: HashMap<(i32, i32), Vec<u32>, FastHash>,
+    /// NPCs and ground items anyone around may see, by chunk.
+    npcs: ByChunk<u32>,
+    ground: ByChunk<u64>,
+    /// Ground items still private to their owner, by owner.
+    private: HashMap<Uuid, Vec<(u64, i32, i32)>, FastHash>,
+    tiles: HashMap<(i32, i32), Tile, FastHash>,
+    /// Per event, the last viewer (by stamp) whose frame took it.
+    taken: Vec<u32>,
+    stamp: u32,
+    scratch: Scratch,
+    /// Players taken out of interests by the byte budget this tick.
+    pub evictions: u64,
 }
 
-impl Subjects {
-    /// The first two of `ids`.
-    pub fn of(ids: impl IntoIterator<Item = Uuid>) -> Subjects {
-        let mut out = Subjects::default();
-        for id in ids.into_iter().take(2) {
-            out.ids[out.len as usize] = id;
-            out.len += 1;
-        }
-        out
-    }
+/// Things with an id on a tile (NPCs, ground items), by chunk.
+type ByChunk<Id> = HashMap<(i32, i32), Vec<(Id, i32, i32)>, FastHash>;
 
-    pub fn iter(&self) -> impl Iterator<Item = &Uuid> {
-        self.ids[..self.len as usize].iter()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+/// What is seen from one tile, ascending: the events naming nobody, the NPCs, the public
+/// ground items.
+#[derive(Clone)]
+struct Tile {
+    unnamed: Rc<[u32]>,
+    npcs: Rc<[u32]>,
+    ground: Rc<[u64]>,
 }
 
-/// One other-player event waiting for the byte budget.
-#[derive(Debug)]
-struct Other {
-    distance: u32,
-    /// The other players it is about.
-    subjects: Subjects,
-    /// A `PlayerAppeared`: when it does not fit, the player is quietly not added.
-    appears: bool,
-    bytes: Bytes,
-}
-
-/// One viewer's events of a tick, before the byte budget: what is always sent (own, personal,
-/// NPCs, ground items, players leaving) and the events about other players, with distance.
-#[derive(Debug, Default)]
-pub struct Picked {
+/// Buffers reused from viewer to viewer.
+#[derive(Default)]
+struct Scratch {
+    personal: Vec<usize>,
+    mine: Vec<u32>,
     own: Vec<Bytes>,
-    others: Vec<Other>,
+    members: Vec<(u32, Uuid)>,
+    entered: HashSet<Uuid, FastHash>,
+    appeared: Vec<Bytes>,
+    others: Vec<u32>,
+    group: Vec<u32>,
 }
 
-impl Picked {
-    pub fn clear(&mut self) {
-        self.own.clear();
-        self.others.clear();
-    }
+fn chunk_of(x: i32, y: i32) -> (i32, i32) {
+    (x.div_euclid(CHUNK), y.div_euclid(CHUNK))
+}
 
-    /// An event always sent.
-    pub fn own(&mut self, bytes: Bytes) {
-        self.own.push(bytes);
-    }
+fn chunks_around(x: i32, y: i32) -> impl Iterator<Item = (i32, i32)> {
+    let (cx, cy) = chunk_of(x, y);
+    (-1..=1).flat_map(move |dx| (-1..=1).map(move |dy| (cx + dx, cy + dy)))
+}
 
-    /// An event about the other players `subjects`, `distance` tiles away.
-    pub fn other(&mut self, distance: u32, subjects: Subjects, bytes: Bytes) {
-        self.others.push(Other {
-            distance,
-            subjects,
-            appears: false,
-            bytes,
-        });
-    }
-
-    /// `player` came into view (`bytes` is its `PlayerAppeared`).
-    pub fn appears(&mut self, distance: u32, player: Uuid, bytes: Bytes) {
-        self.others.push(Other {
-            distance,
-            subjects: Subjects::of([player]),
-            appears: true,
-            bytes,
-        });
-    }
-
-    /// The frame: what is always sent, then the events about other players nearest first
-    /// within `max_bytes`. A player one of whose events does not fit leaves the view (a
-    /// `PlayerDisappeared` closes the frame; none of their later events is sent), so what the
-    /// client folds stays exact. Returns the frame and the players to take out of the interest.
-    pub fn frame(&mut self, tick: u64, max_bytes: usize) -> (Bytes, Vec<Uuid>) {
-        self.others.sort_by_key(|o| o.distance);
-        let mut used: usize = self.own.iter().map(Bytes::len).sum();
-        let mut parts: Vec<&[u8]> = self.own.iter().map(|b| &b[..]).collect();
-        let mut out: HashSet<Uuid, UuidHash> = HashSet::default();
-        let mut evicted = Vec::new();
-        let mut quiet = Vec::new();
-        for o in &self.others {
-            if o.subjects.iter().any(|s| out.contains(s)) {
+impl<'w> TickView<'w> {
+    /// Indexes `bodies`, the events just committed on `world` at `tick`.
+    pub fn new(
+        world: &'w World,
+        tick: u64,
+        limits: ViewLimits,
+        bodies: Vec<EventBody>,
+    ) -> TickView<'w> {
+        let encoded: Vec<Bytes> = bodies.iter().map(encode_event).collect();
+        let named: Vec<Vec<Uuid>> = encoded
+            .iter()
+            .map(|b| {
+                let mut ids = named_players(b);
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            })
+            .collect();
+        let tiles: Vec<Option<(i32, i32)>> = bodies.iter().map(|b| world.event_tile(b)).collect();
+        let index = ViewIndex::new(bodies.iter().zip(tiles.iter().copied()));
+        let mut about: HashMap<Uuid, Vec<u32>, FastHash> = HashMap::default();
+        let mut unnamed: HashMap<(i32, i32), Vec<u32>, FastHash> = HashMap::default();
+        for (i, tile) in tiles.iter().enumerate() {
+            let Some((x, y)) = *tile else { continue };
+            if !index.is_plain(i) {
                 continue;
             }
-            if used + o.bytes.len() <= max_bytes {
-                used += o.bytes.len();
-                parts.push(&o.bytes);
-                continue;
+            if named[i].is_empty() {
+                unnamed.entry(chunk_of(x, y)).or_default().push(i as u32);
             }
-            for s in o.subjects.iter() {
-                if out.insert(*s) {
-                    if o.appears {
-                        quiet.push(*s);
-                    } else {
-                        evicted.push(*s);
-                    }
+            for p in &named[i] {
+                about.entry(*p).or_default().push(i as u32);
+            }
+        }
+        let mut npcs: ByChunk<u32> = HashMap::default();
+        for (id, n) in world.npcs() {
+            npcs.entry(chunk_of(n.x, n.y))
+                .or_default()
+                .push((*id, n.x, n.y));
+        }
+        let now = world.tick();
+        let mut ground: ByChunk<u64> = HashMap::default();
+        let mut private: HashMap<Uuid, Vec<(u64, i32, i32)>, FastHash> = HashMap::default();
+        for g in world.ground_items() {
+            let entry = (g.ground_id, g.x, g.y);
+            match g.owner {
+                Some(owner) if now < g.public_at => private.entry(owner).or_default().push(entry),
+                _ => ground.entry(chunk_of(g.x, g.y)).or_default().push(entry),
+            }
+        }
+        TickView {
+            world,
+            tick,
+            limits,
+            taken: vec![0; bodies.len()],
+            bodies,
+            encoded,
+            named,
+            index,
+            grid: PlayerGrid::new(world),
+            about,
+            unnamed,
+            npcs,
+            ground,
+            private,
+            tiles: HashMap::default(),
+            stamp: 0,
+            scratch: Scratch::default(),
+            evictions: 0,
+        }
+    }
+
+    /// What is seen from `(x, y)`, computed once per tick and tile.
+    fn tile(&mut self, x: i32, y: i32) -> Tile {
+        if let Some(t) = self.tiles.get(&(x, y)) {
+            return t.clone();
+        }
+        let near = |tx: i32, ty: i32| chebyshev(x, y, tx, ty) <= VIEW_DISTANCE;
+        let mut unnamed = Vec::new();
+        let mut npcs = Vec::new();
+        let mut ground = Vec::new();
+        for c in chunks_around(x, y) {
+            for &i in self.unnamed.get(&c).into_iter().flatten() {
+                if self
+                    .index
+                    .tile(i as usize)
+                    .is_some_and(|(tx, ty)| near(tx, ty))
+                {
+                    unnamed.push(i);
+                }
+            }
+            for &(id, nx, ny) in self.npcs.get(&c).into_iter().flatten() {
+                if near(nx, ny) {
+                    npcs.push(id);
+                }
+            }
+            for &(id, gx, gy) in self.ground.get(&c).into_iter().flatten() {
+                if near(gx, gy) {
+                    ground.push(id);
                 }
             }
         }
+        unnamed.sort_unstable();
+        npcs.sort_unstable();
+        ground.sort_unstable();
+        let tile = Tile {
+            unnamed: unnamed.into(),
+            npcs: npcs.into(),
+            ground: ground.into(),
+        };
+        if self.grid.shared(x, y) {
+            self.tiles.insert((x, y), tile.clone());
+        }
+        tile
+    }
+
+    /// `viewer`'s frame of this tick (a `Snapshot` at the session's first tick, else a
+    /// `TickUpdate`), with `interest` brought up to date. `None` when the viewer is not in the
+    /// world.
+    pub fn frame_for(&mut self, viewer: Uuid, interest: &mut Interest) -> Option<Bytes> {
+        let world = self.world;
+        let v = world.player(viewer)?;
+        let at = (v.x, v.y);
+        let (entered, left) = interest.update(&self.grid, viewer, at, self.limits);
+        let tile = self.tile(v.x, v.y);
+        let (npcs_came, npcs_went) = interest.npcs_now(&tile.npcs);
+        let mine_private: Vec<u64> = self
+            .private
+            .get(&viewer)
+            .into_iter()
+            .flatten()
+            .filter(|&&(_, gx, gy)| chebyshev(v.x, v.y, gx, gy) <= VIEW_DISTANCE)
+            .map(|&(id, _, _)| id)
+            .collect();
+        let (ground_came, ground_went) = if mine_private.is_empty() {
+            interest.ground_now(&tile.ground)
+        } else {
+            let mut all = tile.ground.to_vec();
+            all.extend(mine_private);
+            all.sort_unstable();
+            interest.ground_now(&all)
+        };
+        if !interest.join() {
+            // The session's first tick: its whole state and everything in view.
+            let you = world.self_view(viewer)?;
+            let players: Vec<_> = interest
+                .players()
+                .into_iter()
+                .filter_map(|p| world.player_seen(p))
+                .collect();
+            let npcs: Vec<_> = npcs_came
+                .iter()
+                .filter_map(|id| world.npc(*id).map(|n| world.npc_seen(*id, n)))
+                .collect();
+            let ground: Vec<_> = ground_came
+                .iter()
+                .filter_map(|id| world.ground_item(*id))
+                .collect();
+            return Some(snapshot_frame(self.tick, &you, &players, &npcs, &ground));
+        }
+        let mut s = std::mem::take(&mut self.scratch);
+        // What left the view, and the NPCs and ground items that came into it.
+        s.own.clear();
+        for player_id in left {
+            s.own
+                .push(encode_value(&ViewEvent::PlayerDisappeared { player_id }));
+        }
+        for npc in npcs_went {
+            s.own.push(encode_value(&ViewEvent::NpcDisappeared { npc }));
+        }
+        for ground_id in ground_went {
+            s.own.push(encode_value(&ViewEvent::GroundItemDisappeared {
+                ground_id,
+            }));
+        }
+        for id in npcs_came {
+            if let Some(n) = world.npc(id) {
+                s.own.push(encode_value(&ViewEvent::NpcAppeared(
+                    &world.npc_seen(id, n),
+                )));
+            }
+        }
+        for id in ground_came {
+            if let Some(g) = world.ground_item(id) {
+                s.own.push(encode_value(&ViewEvent::GroundItemAppeared(g)));
+            }
+        }
+        // Always sent, in the log's order: the viewer's own events, the personal ones it may
+        // see (some redacted for it), and those about no player seen from its tile.
+        self.index
+            .personal(world, viewer, v, &self.bodies, &mut s.personal);
+        s.mine.clear();
+        s.mine.extend(s.personal.iter().map(|&i| i as u32));
+        s.mine.extend_from_slice(&tile.unnamed);
+        for &i in self.about.get(&viewer).into_iter().flatten() {
+            let own = self.bodies[i as usize].player_id() == Some(viewer);
+            if own || self.in_view(i, at) {
+                s.mine.push(i);
+            }
+        }
+        s.mine.sort_unstable();
+        for &i in &s.mine {
+            let i = i as usize;
+            let redacted = (!self.index.is_plain(i) && !self.named[i].contains(&viewer))
+                .then(|| world.redacted_for(viewer, &self.bodies[i]))
+                .flatten();
+            s.own.push(match redacted {
+                Some(body) => encode_event(&body),
+                None => self.encoded[i].clone(),
+            });
+        }
+        // The other players' events, nearest player first, a player's whole tick or nothing.
+        let mut used: usize = s.own.iter().map(Bytes::len).sum();
+        let mut others = 0;
+        self.stamp += 1;
+        let stamp = self.stamp;
+        s.entered.clear();
+        s.entered.extend(entered);
+        interest.by_distance(&self.grid, at, &mut s.members);
+        s.appeared.clear();
+        s.others.clear();
+        let (mut evicted, mut quiet) = (Vec::new(), Vec::new());
+        for &(_, p) in &s.members {
+            s.group.clear();
+            let mut size = 0;
+            for &i in self.about.get(&p).into_iter().flatten() {
+                let iu = i as usize;
+                let ignored = !v.ignores.is_empty()
+                    && matches!(&self.bodies[iu], EventBody::PlayerSaid { player_id, .. } if v.ignores.contains(player_id));
+                if self.taken[iu] == stamp
+                    || self.named[iu].contains(&viewer)
+                    || !self.in_view(i, at)
+                    || ignored
+                {
+                    continue;
+                }
+                size += self.encoded[iu].len();
+                s.group.push(i);
+            }
+            let appears = s.entered.contains(&p);
+            let appeared = appears
+                .then(|| world.player_seen(p))
+                .flatten()
+                .map(|seen| encode_value(&ViewEvent::PlayerAppeared(&seen)));
+            size += appeared.as_ref().map_or(0, Bytes::len);
+            if used + size <= self.limits.max_bytes {
+                used += size;
+                others += size;
+                for &i in &s.group {
+                    self.taken[i as usize] = stamp;
+                }
+                s.others.extend_from_slice(&s.group);
+                s.appeared.extend(appeared);
+            } else if appears {
+                quiet.push(p);
+            } else {
+                evicted.push(p);
+            }
+        }
+        s.others.sort_unstable();
         let gone: Vec<Bytes> = evicted
             .iter()
             .map(|&player_id| encode_value(&ViewEvent::PlayerDisappeared { player_id }))
             .collect();
-        parts.extend(gone.iter().map(|b| &b[..]));
-        evicted.extend(quiet);
-        (tick_update_frame(tick, parts.into_iter()), evicted)
+        let parts = s
+            .own
+            .iter()
+            .chain(&s.appeared)
+            .map(|b| &b[..])
+            .chain(s.others.iter().map(|&i| &self.encoded[i as usize][..]))
+            .chain(gone.iter().map(|b| &b[..]));
+        let count = s.own.len() + s.appeared.len() + s.others.len() + gone.len();
+        let frame = tick_update_frame_of(self.tick, count, used, parts);
+        self.evictions += (evicted.len() + quiet.len()) as u64;
+        let shown = s.members.len() - evicted.len() - quiet.len();
+        evicted.append(&mut quiet);
+        interest.settle(&evicted, used, self.limits.max_bytes, others, shown);
+        self.scratch = s;
+        Some(frame)
+    }
+
+    /// Whether event `i` (by position, with a tile) is within the view distance of `at`.
+    fn in_view(&self, i: u32, at: (i32, i32)) -> bool {
+        self.index
+            .tile(i as usize)
+            .is_some_and(|(x, y)| chebyshev(at.0, at.1, x, y) <= VIEW_DISTANCE)
     }
 }
 
@@ -520,31 +587,86 @@ mod tests {
 
     #[test]
     fn a_frame_keeps_own_events_and_the_nearest_players_within_the_budget() {
-        // One MessagePack string of 99 bytes in all.
-        let big = encode_value(&"x".repeat(97));
-        assert_eq!(big.len(), 99);
-        let mut picked = Picked::default();
-        picked.own(big.clone());
-        for d in (0..50u32).rev() {
-            picked.other(
-                d,
-                Subjects::of([Uuid::from_u128(u128::from(d) + 1)]),
-                big.clone(),
-            );
+        let map = loh_world::MapConfig::default();
+        let (sx, sy) = (map.spawn_x, map.spawn_y);
+        let mut world = World::new(map);
+        let viewer = Uuid::from_u128(1_000);
+        let others: Vec<Uuid> = (0..50u128).map(|k| Uuid::from_u128(k + 1)).collect();
+        let place = |world: &mut World, id: Uuid, x: i32| {
+            world.apply(&EventBody::PlayerSpawned {
+                player_id: id,
+                x,
+                y: sy,
+            });
+            world.apply(&EventBody::PlayerPresence {
+                player_id: id,
+                online: true,
+            });
+        };
+        place(&mut world, viewer, sx);
+        for (k, id) in others.iter().enumerate() {
+            // Ten distances, five players at each.
+            place(&mut world, *id, sx + 1 + (k / 5) as i32);
         }
-        let (frame, evicted) = picked.frame(1, 1_000);
-        assert_eq!(evicted.len(), 41, "own 99 + 9 others of 99 fit in 1,000");
-        let nearest: Vec<Uuid> = (0..9u128).map(|d| Uuid::from_u128(d + 1)).collect();
-        assert!(
-            evicted.iter().all(|p| !nearest.contains(p)),
-            "the nearest stay"
-        );
+        world.begin_tick(1);
+        let limits = ViewLimits {
+            max_players: 255,
+            max_bytes: 1_000,
+        };
+        let mut interest = Interest::default();
+        let join = TickView::new(&world, 1, limits, vec![])
+            .frame_for(viewer, &mut interest)
+            .unwrap();
+        let ServerFrame::Snapshot { players, .. } = loh_commands::decode_server(&join).unwrap()
+        else {
+            panic!("the first frame is the snapshot")
+        };
+        // At first as many as the budget holds at a guess of 64 bytes each: the nearest 15.
+        let first = 1_000 / 64;
+        assert_eq!(players.len(), first);
+
+        let said = |p: Uuid| EventBody::PlayerSaid {
+            player_id: p,
+            text: "x".repeat(80),
+        };
+        let mut bodies = vec![EventBody::PlayerSaid {
+            player_id: viewer,
+            text: "mine".into(),
+        }];
+        // The farthest speak first in the log: the budget goes by distance, not log order.
+        bodies.extend(others.iter().rev().map(|p| said(*p)));
+        let own = encode_event(&bodies[0]).len();
+        let each = encode_event(&said(others[0])).len();
+        let fit = (1_000 - own) / each;
+        let mut view = TickView::new(&world, 2, limits, bodies);
+        let frame = view.frame_for(viewer, &mut interest).unwrap();
+        assert!(frame.len() <= 1_000 + 64 * 50, "{}", frame.len());
         let ServerFrame::TickUpdate { events, .. } = loh_commands::decode_server(&frame).unwrap()
         else {
             panic!("a TickUpdate")
         };
-        assert_eq!(events.len(), 1 + 9 + 41, "each evicted player is told gone");
-        let last = events.last().unwrap().as_map().unwrap();
-        assert_eq!(last[0].0.as_str(), Some("PlayerDisappeared"));
+        let kind = |e: &rmpv::Value| e.as_map().unwrap()[0].0.as_str().unwrap().to_owned();
+        let speaker = |e: &rmpv::Value| {
+            let inner = e.as_map().unwrap()[0].1.as_map().unwrap();
+            inner[0].1.as_str().unwrap().parse::<Uuid>().unwrap()
+        };
+        assert_eq!(speaker(&events[0]), viewer, "own events first");
+        let kept: Vec<Uuid> = events[1..1 + fit].iter().map(|e| speaker(e)).collect();
+        let mut nearest = others[..fit].to_vec();
+        nearest.sort_unstable();
+        let mut sorted = kept.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, nearest, "the nearest players' lines fit");
+        assert!(
+            kept.windows(2).all(|w| w[0] > w[1]),
+            "kept lines stay in the log's order"
+        );
+        let gone: Vec<&rmpv::Value> = events[1 + fit..].iter().map(|e| &**e).collect();
+        assert_eq!(gone.len(), first - fit, "each evicted player is told gone");
+        assert!(gone.iter().all(|e| kind(e) == "PlayerDisappeared"));
+        assert_eq!(view.evictions, (first - fit) as u64);
+        for (k, p) in others.iter().enumerate() {
+            assert_eq!(interest.contains(p), k < fit, "player {k}");
+        }
     }
 }

@@ -6,23 +6,17 @@
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
-use crate::fanout::{
-    Interest, Picked, PlayerGrid, Subjects, ViewEvent, ViewLimits, encode_event, encode_value,
-    named_players, snapshot_frame,
-};
+use crate::fanout::{Interest, TickView, ViewLimits};
 use crate::metrics::TickMetrics;
 use bytes::Bytes;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
 use loh_commands::{
     Command, RejectionCode, ServerFrame, check_seq, check_seq_after, encode_server,
 };
-use loh_events::{
-    AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, Outcome,
-};
+use loh_events::{AppendBatch, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome};
+use loh_world::World;
 use loh_world::step::{StepCommand, TICK_INPUTS_PLAYER, TickInputs, command_id, inputs_id, step};
-use loh_world::view::ViewIndex;
-use loh_world::{World, chebyshev};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -701,122 +695,18 @@ impl TickWriter {
                 dead.push(a.player_id);
             }
         }
-        // Each event, the tile it happens on, its bytes and the players it names, once.
-        let bodies: Vec<EventBody> = events.iter().filter_map(|e| e.body().ok()).collect();
-        let encoded: Vec<Bytes> = bodies.iter().map(encode_event).collect();
-        let named: Vec<Vec<Uuid>> = encoded.iter().map(|b| named_players(b)).collect();
-        let mut index = ViewIndex::new(bodies.iter().map(|b| (b, self.world.event_tile(b))));
-        let grid = PlayerGrid::new(&self.world);
-        let view = self.view;
-        let world = &self.world;
-        let mut seen = Vec::new();
-        let mut picked = Picked::default();
-        let mut evictions = 0u64;
+        // Each event encoded and indexed once; each viewer's frame assembled from that.
+        let bodies = events.iter().filter_map(|e| e.body().ok()).collect();
+        let mut view = TickView::new(&self.world, tick, self.view, bodies);
         for (viewer, session) in &mut self.sessions {
-            let Some(v) = world.player(*viewer) else {
+            let Some(frame) = view.frame_for(*viewer, &mut session.interest) else {
                 continue;
             };
-            let interest = &mut session.interest;
-            let (entered, left) = interest.update(&grid, *viewer, (v.x, v.y), view.max_players);
-            let npcs: BTreeSet<u32> = world.npcs_in_view(v.x, v.y).map(|(id, _)| id).collect();
-            let ground: BTreeSet<u64> = world
-                .ground_in_view(*viewer, v.x, v.y)
-                .map(|g| g.ground_id)
-                .collect();
-            let (npcs_came, npcs_went) = interest.npcs_now(npcs);
-            let (ground_came, ground_went) = interest.ground_now(ground);
-            if !interest.join() {
-                // The session's first tick: its whole state and everything in view.
-                let Some(you) = world.self_view(*viewer) else {
-                    continue;
-                };
-                let players: Vec<_> = interest
-                    .players()
-                    .into_iter()
-                    .filter_map(|p| world.player_seen(p))
-                    .collect();
-                let npcs: Vec<_> = npcs_came
-                    .iter()
-                    .filter_map(|id| world.npc(*id).map(|n| world.npc_seen(*id, n)))
-                    .collect();
-                let ground: Vec<_> = ground_came
-                    .iter()
-                    .filter_map(|id| world.ground_item(*id))
-                    .collect();
-                let frame = snapshot_frame(tick, &you, &players, &npcs, &ground);
-                if session.outbound.try_send(frame).is_err() {
-                    dead.push(*viewer);
-                }
-                continue;
-            }
-            picked.clear();
-            // What left the view, and the NPCs and ground items that came into it.
-            for player_id in left {
-                picked.own(encode_value(&ViewEvent::PlayerDisappeared { player_id }));
-            }
-            for npc in npcs_went {
-                picked.own(encode_value(&ViewEvent::NpcDisappeared { npc }));
-            }
-            for ground_id in ground_went {
-                picked.own(encode_value(&ViewEvent::GroundItemDisappeared {
-                    ground_id,
-                }));
-            }
-            for id in npcs_came {
-                if let Some(n) = world.npc(id) {
-                    picked.own(encode_value(&ViewEvent::NpcAppeared(
-                        &world.npc_seen(id, n),
-                    )));
-                }
-            }
-            for id in ground_came {
-                if let Some(g) = world.ground_item(id) {
-                    picked.own(encode_value(&ViewEvent::GroundItemAppeared(g)));
-                }
-            }
-            // Players coming into view, within the byte budget like their events.
-            for p in entered {
-                if let Some(seen) = world.player_seen(p) {
-                    let distance = chebyshev(v.x, v.y, seen.x, seen.y);
-                    picked.appears(distance, p, encode_value(&ViewEvent::PlayerAppeared(&seen)));
-                }
-            }
-            index.visible(world, *viewer, v, &bodies, &mut seen);
-            for &i in &seen {
-                let plain = index.is_plain(i);
-                if named[i].contains(viewer) {
-                    picked.own(encoded[i].clone());
-                    continue;
-                }
-                let subjects =
-                    Subjects::of(named[i].iter().copied().filter(|p| interest.contains(p)));
-                // By position, about players out of the viewer's interest: not sent.
-                if plain && !named[i].is_empty() && subjects.is_empty() {
-                    continue;
-                }
-                let bytes = match (!plain)
-                    .then(|| world.redacted_for(*viewer, &bodies[i]))
-                    .flatten()
-                {
-                    Some(redacted) => encode_event(&redacted),
-                    None => encoded[i].clone(),
-                };
-                if plain && !subjects.is_empty() {
-                    let distance = index.tile(i).map_or(0, |(x, y)| chebyshev(v.x, v.y, x, y));
-                    picked.other(distance, subjects, bytes);
-                } else {
-                    // Personal (a private message, a friend's presence), or about NPCs and
-                    // ground items: always sent.
-                    picked.own(bytes);
-                }
-            }
-            let (frame, evicted) = picked.frame(tick, view.max_bytes);
-            evictions += evicted.len() as u64;
-            interest.evict(&evicted);
             if session.outbound.try_send(frame).is_err() {
                 dead.push(*viewer);
             }
         }
+        let evictions = view.evictions;
         self.metrics.view_evictions.inc_by(evictions);
         for id in dead {
             // A client that stops reading is dropped; its socket closes when the queue does.

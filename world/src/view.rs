@@ -92,6 +92,34 @@ impl ViewIndex {
     }
 
     /// Fills `out` with the positions, ascending, of the events `viewer` (whose record is `v`)
+    /// may see that are not seen by position alone (and those without a tile): each tested
+    /// with [`World::sees_from`].
+    pub fn personal(
+        &self,
+        world: &World,
+        viewer: Uuid,
+        v: &Player,
+        events: &[EventBody],
+        out: &mut Vec<usize>,
+    ) {
+        let (cx, cy) = chunk(v.x, v.y);
+        out.clear();
+        out.extend(
+            self.everywhere
+                .iter()
+                .copied()
+                .chain(
+                    NEIGHBOURS
+                        .iter()
+                        .filter_map(|&(dx, dy)| self.chunks.get(&(cx + dx, cy + dy)))
+                        .flat_map(|(_, other)| other.iter().copied()),
+                )
+                .filter(|&i| world.sees_from(viewer, v, &events[i], self.tiles[i])),
+        );
+        out.sort_unstable();
+    }
+
+    /// Fills `out` with the positions, ascending, of the events `viewer` (whose record is `v`)
     /// may see: exactly those `events` for which [`World::sees_from`] holds.
     pub fn visible(
         &mut self,
@@ -102,23 +130,11 @@ impl ViewIndex {
         out: &mut Vec<usize>,
     ) {
         let (cx, cy) = chunk(v.x, v.y);
-        let around = |dx, dy| self.chunks.get(&(cx + dx, cy + dy));
-        // The others: near ones and those without a tile, each tested.
-        let mut personal: Vec<usize> = self
-            .everywhere
-            .iter()
-            .copied()
-            .chain(
-                NEIGHBOURS
-                    .iter()
-                    .filter_map(|&(dx, dy)| around(dx, dy))
-                    .flat_map(|(_, other)| other.iter().copied()),
-            )
-            .filter(|&i| world.sees_from(viewer, v, &events[i], self.tiles[i]))
-            .collect();
-        personal.sort_unstable();
+        let mut personal = Vec::new();
+        self.personal(world, viewer, v, events, &mut personal);
         // By position: shared by everyone on the tile.
         if !self.from_tile.contains_key(&(v.x, v.y)) {
+            let around = |dx, dy| self.chunks.get(&(cx + dx, cy + dy));
             let mut near: Vec<usize> = NEIGHBOURS
                 .iter()
                 .filter_map(|&(dx, dy)| around(dx, dy))
