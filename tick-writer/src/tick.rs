@@ -501,7 +501,11 @@ impl TickWriter {
         }
 
         let events_in_tick = batch.events.len();
+        self.metrics
+            .decide_seconds
+            .observe(started.elapsed().as_secs_f64());
         if !batch.events.is_empty() || !batch.journal.is_empty() {
+            let appending = Instant::now();
             let appended = match self.append(batch).await? {
                 Appended::Committed(appended) => appended,
                 Appended::Refused(error) => {
@@ -509,12 +513,23 @@ impl TickWriter {
                     return Ok(());
                 }
             };
+            self.metrics
+                .append_seconds
+                .observe(appending.elapsed().as_secs_f64());
             self.committed = appended.head;
             let _ = self.head_tx.send(appended.head.position);
             self.metrics.events_appended.inc_by(events_in_tick as u64);
+            let fanning = Instant::now();
             self.send_updates(tick, answers, &appended.events);
+            self.metrics
+                .fanout_seconds
+                .observe(fanning.elapsed().as_secs_f64());
         } else {
+            let fanning = Instant::now();
             self.send_updates(tick, answers, &[]);
+            self.metrics
+                .fanout_seconds
+                .observe(fanning.elapsed().as_secs_f64());
         }
         self.tick_counter.store(tick, Ordering::Relaxed);
         if self
@@ -687,10 +702,15 @@ impl TickWriter {
         answers: Vec<Answer>,
         events: &[loh_events::StoredEvent],
     ) {
+        // Clients whose queue is full: they stopped reading. (A queue whose receiver is gone
+        // belongs to a connection that is closing; its `Disconnect` is on the way.)
         let mut dead = Vec::new();
+        let full = |sent: Result<(), mpsc::error::TrySendError<Frame>>| {
+            matches!(sent, Err(mpsc::error::TrySendError::Full(_)))
+        };
         for a in answers {
             if let Some(s) = self.sessions.get(&a.player_id)
-                && s.outbound.try_send(encode_server(&a.frame).into()).is_err()
+                && full(s.outbound.try_send(encode_server(&a.frame).into()))
             {
                 dead.push(a.player_id);
             }
@@ -702,7 +722,7 @@ impl TickWriter {
             let Some(frame) = view.frame_for(*viewer, &mut session.interest) else {
                 continue;
             };
-            if session.outbound.try_send(frame).is_err() {
+            if full(session.outbound.try_send(frame)) {
                 dead.push(*viewer);
             }
         }

@@ -72,3 +72,36 @@ async fn a_crowd_on_one_tile_stays_within_each_viewers_players_and_bytes() {
         "600 players talking on one tile fit in 4 KiB?"
     );
 }
+
+/// A client that stops reading is dropped once its queue is full; a connection that is closing
+/// (its queue's receiver already gone) is not counted as one: it stays until its `Disconnect`.
+#[tokio::test]
+async fn only_a_full_queue_drops_a_client_not_a_closing_connection() {
+    let (_dir, _store, mut writer) = loh_testkit::writer::embedded_writer().await;
+    let (reader, stalled, closing) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+    let mut reading = loh_testkit::writer::connect(&mut writer, reader, 1, 64);
+    let _stalled = loh_testkit::writer::connect(&mut writer, stalled, 2, 2);
+    drop(loh_testkit::writer::connect(&mut writer, closing, 3, 64));
+    let online = |w: &loh_tick_writer::tick::TickWriter, p: Uuid| {
+        w.world().player(p).is_some_and(|p| p.online)
+    };
+    for _ in 0..4 {
+        writer.run_tick().await.unwrap();
+        while reading.try_recv().is_ok() {}
+    }
+    assert!(online(&writer, reader), "a client that reads stays");
+    assert!(
+        !online(&writer, stalled),
+        "a client that stopped reading is dropped"
+    );
+    assert!(
+        online(&writer, closing),
+        "a closing connection is not dropped as a slow reader before its Disconnect"
+    );
+    writer.take(Intake::Disconnect {
+        player_id: closing,
+        conn_id: 3,
+    });
+    writer.run_tick().await.unwrap();
+    assert!(!online(&writer, closing), "its Disconnect takes it out");
+}

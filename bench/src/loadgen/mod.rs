@@ -172,6 +172,7 @@ pub async fn run(
     let scrape_http = net::http_client(std::net::Ipv4Addr::LOCALHOST)?;
     let metrics_url = target.http("/metrics");
     let before = scrape::Scrape::fetch(&scrape_http, &metrics_url).await;
+    let server_rss_before_bytes = rss_from(before.as_ref(), options.server_pid);
 
     // 3–4. Ramp, run, drain.
     *phase.lock().expect("not poisoned") = Phase::Running;
@@ -234,12 +235,19 @@ pub async fn run(
         let exported = !a.by_label(scrape::CLOSED, "reason").is_empty();
         exported.then(|| scrape::counter_delta(before.as_ref(), a, scrape::CLOSED, "reason"))
     });
-    let server_rss_bytes = after
-        .as_ref()
-        .and_then(|a| a.value(scrape::RSS))
-        .filter(|&b| b > 0.0)
-        .map(|b| b as u64)
-        .or_else(|| options.server_pid.and_then(rss_of));
+    let server_rss_bytes = rss_from(after.as_ref(), options.server_pid);
+    let server_phases = scrape::PHASES
+        .iter()
+        .map(|(name, metric)| {
+            let buckets = after
+                .as_ref()
+                .map(|a| scrape::bucket_delta(before.as_ref(), a, metric))
+                .unwrap_or_default();
+            let at = |q| scrape::quantile(&buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
+            ((*name).to_owned(), at(0.5), at(0.99))
+        })
+        .filter(|(_, p50, _)| p50.is_some())
+        .collect();
     Ok(Report {
         scenario: options.scenario.name().to_owned(),
         players,
@@ -265,7 +273,18 @@ pub async fn run(
         frames_per_tick: report::spread(&mut totals.frames_per_tick),
         bytes_per_tick: report::spread(&mut totals.bytes_per_tick),
         server_rss_bytes,
+        server_rss_before_bytes,
+        server_phases,
     })
+}
+
+/// The server's RSS: from its `/metrics`, else from `/proc` when its pid is known.
+fn rss_from(scrape: Option<&scrape::Scrape>, pid: Option<u32>) -> Option<u64> {
+    scrape
+        .and_then(|s| s.value(scrape::RSS))
+        .filter(|&b| b > 0.0)
+        .map(|b| b as u64)
+        .or_else(|| pid.and_then(rss_of))
 }
 
 fn spawn_progress(

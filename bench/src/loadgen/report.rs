@@ -74,6 +74,10 @@ pub struct Report {
     /// `TickUpdate` bytes per player per tick, across bots.
     pub bytes_per_tick: Option<Spread>,
     pub server_rss_bytes: Option<u64>,
+    /// The server's RSS before the bots connected.
+    pub server_rss_before_bytes: Option<u64>,
+    /// The server's tick by part (`decide`, `append`, `fanout`): p50 and p99.
+    pub server_phases: Vec<(String, Option<Timing>, Option<Timing>)>,
 }
 
 /// What the bots add up to; the server's figures are filled in by the caller.
@@ -222,6 +226,21 @@ impl fmt::Display for Report {
             ("answer latency p99", opt(self.answer_p99)),
             ("server tick p50", opt(self.server_tick_p50)),
             ("server tick p99", opt(self.server_tick_p99)),
+            (
+                "server tick parts",
+                self.server_phases
+                    .iter()
+                    .map(|(name, p50, p99)| {
+                        let ms = |t: &Option<Timing>| {
+                            t.map_or("—".into(), |t| {
+                                format!("{:.1} ms ({:.3})", t.ms, t.of_tick)
+                            })
+                        };
+                        format!("{name} p50 {} p99 {}", ms(p50), ms(p99))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             ("frames/player/tick", spread(self.frames_per_tick, "frames")),
             ("bytes/player/tick", spread(self.bytes_per_tick, "B")),
             (
@@ -229,6 +248,20 @@ impl fmt::Display for Report {
                 opt(self
                     .server_rss_bytes
                     .map(|b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))),
+            ),
+            (
+                "RSS growth ÷ bots",
+                opt(self.server_rss_bytes.zip(self.server_rss_before_bytes).map(
+                    |(after, before)| {
+                        let per = after.saturating_sub(before) as f64 / self.players.max(1) as f64;
+                        format!(
+                            "{:.1} KiB per bot ({:.1} MiB before the bots, {:.2} of a 64 KiB goal)",
+                            per / 1024.0,
+                            before as f64 / (1024.0 * 1024.0),
+                            per / (64.0 * 1024.0)
+                        )
+                    },
+                )),
             ),
             (
                 "result",
@@ -293,6 +326,8 @@ mod tests {
             frames_per_tick: None,
             bytes_per_tick: None,
             server_rss_bytes: None,
+            server_rss_before_bytes: None,
+            server_phases: Vec::new(),
         };
         assert!(!report.failed(), "{report}");
         assert!(report.to_string().contains("200.0 ms (0.500 of a tick)"));

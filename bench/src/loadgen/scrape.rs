@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 pub const CLOSED: &str = "loh_connections_closed_total";
 /// The tick writer's wall time per tick.
 pub const TICK: &str = "loh_tick_duration_seconds";
+/// The tick's parts, by the name the report gives them.
+pub const PHASES: [(&str, &str); 3] = [
+    ("decide", "loh_tick_decide_seconds"),
+    ("append", "loh_tick_append_seconds"),
+    ("fanout", "loh_tick_fanout_seconds"),
+];
 /// The server's resident memory.
 pub const RSS: &str = "loh_process_resident_memory_bytes";
 
