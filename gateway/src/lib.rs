@@ -15,6 +15,8 @@
 //! - [`error`]: the HTTP error body.
 //! - [`state`]: the handlers' shared state and the request-body extractors.
 //! - [`metrics`]: connections closed, by reason.
+//! - [`web`]: `GET /v1/content` (items, NPCs, objects, the map) and the reference web client at
+//!   `/play` (embedded static files).
 
 pub mod auth;
 pub mod error;
@@ -23,4 +25,5 @@ pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod state;
+pub mod web;
 pub mod ws;

@@ -1,5 +1,6 @@
-//! The game server: HTTP routes (auth, WebSocket, JWKS, health, metrics) around the tick loop,
-//! served by [`crate::http::serve`] with the limits of [`crate::limits::Limits`].
+//! The game server: HTTP routes (auth, WebSocket, JWKS, content, the `/play` page, health,
+//! metrics) around the tick loop, served by [`crate::http::serve`] with the limits of
+//! [`crate::limits::Limits`].
 
 use crate::auth::csrf::OriginPolicy;
 use crate::auth::kicks::Kicks;
@@ -8,6 +9,8 @@ use crate::auth::sessions::SessionStore;
 use crate::auth::tokens::{SigningKey, Tokens};
 use crate::auth::{Accounts, Hasher};
 use crate::limits::{Limits, RateLimits};
+use crate::web::content::ContentDoc;
+use crate::web::play;
 use crate::ws::ws_handler;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -114,6 +117,10 @@ impl GameServer {
             metrics,
             conn_metrics: conn_metrics.clone(),
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
+            content: Arc::new(ContentDoc::new(
+                &loh_world::content::Content::embedded(),
+                &config.map,
+            )),
         };
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
@@ -177,6 +184,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(routes::logout))
         .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/v1/ws", get(ws_handler))
+        .route("/v1/content", get(content))
+        .route("/play", get(play::index))
+        .route("/play/", get(play::index))
+        .route("/play/{*path}", get(play::asset))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
@@ -195,6 +206,14 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             Json(serde_json::json!({"status": "unavailable"})),
         )
     }
+}
+
+/// `GET /v1/content`: the content document, `304` when the client's copy is current.
+async fn content(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    state.content.respond(&headers)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

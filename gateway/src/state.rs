@@ -34,6 +34,8 @@ pub struct AppState {
     pub conn_metrics: ConnMetrics,
     /// This process's id, part of the owner of every single-session lock it takes.
     pub instance: Arc<str>,
+    /// The content document of `GET /v1/content`, encoded once.
+    pub content: Arc<crate::web::content::ContentDoc>,
 }
 
 impl AppState {
