@@ -42,6 +42,15 @@ fn examples() -> Vec<(&'static str, Vec<u8>)> {
                 cmd: Command::Say { text: "hi".into() },
             }),
         ),
+        (
+            "Command-TradeRequest",
+            client(ClientFrame::Command {
+                seq: 1,
+                cmd: Command::TradeRequest {
+                    player_id: uuid::Uuid::from_u128(0x6f1c_2a4e_0d1b_4c39_9a57_3f0f_0e7b_9a11),
+                },
+            }),
+        ),
         ("Ping", client(ClientFrame::Ping { nonce: 7 })),
         (
             "Welcome",
@@ -163,4 +172,54 @@ fn a_code_missing_from_the_document_is_noticed() {
         documented_rejection_codes(doc),
         ["too_far", "no_such_shop", "not_in_stock"]
     );
+}
+
+#[test]
+fn a_player_id_in_a_command_is_sixteen_bytes_and_a_uuid_string_is_a_bad_frame() {
+    // {"Command": {"seq": 1, "cmd": {"TradeRequest": {"player_id": "6f1c2a4e-…"}}}}, as a client
+    // that copies the string form of server frames would send it.
+    let id = "6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11";
+    let value = rmpv::Value::Map(vec![(
+        "Command".into(),
+        rmpv::Value::Map(vec![
+            ("seq".into(), 1.into()),
+            (
+                "cmd".into(),
+                rmpv::Value::Map(vec![(
+                    "TradeRequest".into(),
+                    rmpv::Value::Map(vec![("player_id".into(), id.into())]),
+                )]),
+            ),
+        ]),
+    )]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    let err = decode_client(&bytes).unwrap_err();
+    assert_eq!(err.code(), "bad_frame", "{err}");
+    // The same with the 16 bytes decodes.
+    let value = rmpv::Value::Map(vec![(
+        "Command".into(),
+        rmpv::Value::Map(vec![
+            ("seq".into(), 1.into()),
+            (
+                "cmd".into(),
+                rmpv::Value::Map(vec![(
+                    "TradeRequest".into(),
+                    rmpv::Value::Map(vec![(
+                        "player_id".into(),
+                        rmpv::Value::Binary(uuid::Uuid::parse_str(id).unwrap().as_bytes().to_vec()),
+                    )]),
+                )]),
+            ),
+        ]),
+    )]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    assert!(matches!(
+        decode_client(&bytes),
+        Ok(ClientFrame::Command {
+            cmd: Command::TradeRequest { .. },
+            ..
+        })
+    ));
 }

@@ -128,14 +128,17 @@ function banner(text) {
   b.hidden = !text;
 }
 
-async function act(cmd) {
-  const outcome = await client.send(cmd);
-  if (!outcome.accepted) {
-    const text = REJECTIONS[outcome.code] ?? `Refused (${outcome.code}).`;
-    toast(text);
-    log(`${text} [${outcome.code}]`, "bad");
-  }
-  return outcome;
+// Sends a command; every refusal is explained by the "outcome" listener of start().
+function act(cmd) {
+  return client.send(cmd);
+}
+
+function onOutcome(e) {
+  const o = e.detail;
+  if (o.accepted) return;
+  const text = REJECTIONS[o.code] ?? `Refused (${o.code}).`;
+  toast(text);
+  log(`${text} [${o.code}]`, "bad");
 }
 
 // ---- login
@@ -186,6 +189,7 @@ function start() {
     renderPanels();
   });
   client.addEventListener("tick", onTick);
+  client.addEventListener("outcome", onOutcome);
   client.addEventListener("error", (e) => {
     const text = ERRORS[e.detail.code] ?? e.detail.message;
     toast(text);
@@ -204,7 +208,7 @@ function onStatus(e) {
     if (!$("banner").hidden) toast("Reconnected.", true);
     banner(null);
   } else if (state === "disconnected") {
-    banner("Connection lost — " + reason.replace(/^connection lost /, ""));
+    banner("Connection lost " + reason.replace(/^connection lost /, "").replace(/\); /, ") — ") + "…");
     log("Connection lost; reconnecting…", "bad");
   } else if (state === "closed" && reason && reason !== "closed by the page") {
     banner(reason);
@@ -371,6 +375,9 @@ const OBJECT_STYLE = {
 function label(g, text, x, y, colour = "#fff") {
   g.font = "11px system-ui";
   const w = g.measureText(text).width;
+  // Kept inside the canvas.
+  x = Math.min(Math.max(x, w / 2 + 2), SIDE * TILE - w / 2 - 2);
+  y = Math.min(Math.max(y, 11), SIDE * TILE - 2);
   g.fillStyle = "rgba(0,0,0,0.55)";
   g.fillRect(x - w / 2 - 2, y - 10, w + 4, 12);
   g.fillStyle = colour;
@@ -426,18 +433,6 @@ function draw() {
     }
     g.fill();
   }
-  // Ground items.
-  for (const it of w.ground.values()) {
-    if (!inView(it.x, it.y)) continue;
-    const [sx, sy] = toScreen(it.x, it.y);
-    g.fillStyle = "#ffd84a";
-    g.beginPath();
-    g.moveTo(sx + TILE / 2, sy + 4);
-    g.lineTo(sx + TILE - 5, sy + TILE / 2);
-    g.lineTo(sx + TILE / 2, sy + TILE - 4);
-    g.lineTo(sx + 5, sy + TILE / 2);
-    g.fill();
-  }
   // NPCs.
   for (const n of w.npcs.values()) {
     if (!inView(n.x, n.y)) continue;
@@ -456,7 +451,7 @@ function draw() {
     g.beginPath();
     g.arc(sx + TILE / 2, sy + TILE / 2, TILE / 2 - 3, 0, Math.PI * 2);
     g.fill();
-    label(g, nameOf(p.player_id), sx + TILE / 2, sy - 5, "#cfe4ff");
+    label(g, nameOf(p.player_id), sx + TILE / 2, sy + TILE + 10, "#cfe4ff"); // below: yours is above
   }
   const [sx, sy] = toScreen(w.you.x, w.you.y);
   g.fillStyle = "#f0c860";
@@ -468,6 +463,21 @@ function draw() {
   g.stroke();
   g.lineWidth = 1;
   label(g, myName, sx + TILE / 2, sy - 5, "#fff3c0");
+  // Ground items: a diamond in the tile's corner, seen even under a player.
+  for (const it of w.ground.values()) {
+    if (!inView(it.x, it.y)) continue;
+    const [sx, sy] = toScreen(it.x, it.y);
+    g.fillStyle = "#ffd84a";
+    g.strokeStyle = "#000";
+    g.beginPath();
+    g.moveTo(sx + TILE - 5, sy + TILE - 10);
+    g.lineTo(sx + TILE - 1, sy + TILE - 5);
+    g.lineTo(sx + TILE - 5, sy + TILE - 1);
+    g.lineTo(sx + TILE - 9, sy + TILE - 5);
+    g.closePath();
+    g.fill();
+    g.stroke();
+  }
   if (pending) {
     const [px, py] = toScreen(pending.x, pending.y);
     g.strokeStyle = "#ffef80";
@@ -825,6 +835,10 @@ function renderPanels() {
   renderSide();
   const w = client.world;
   const box = $("panel");
+  // Drawn again only when what it shows changed (a button under the mouse stays put).
+  const key = JSON.stringify([w.trade, panel, panel?.kind === "bank" ? w.you.bank : null, [...w.tradeRequests]]);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
   box.replaceChildren();
   const close = document.createElement("button");
   close.textContent = "Close";

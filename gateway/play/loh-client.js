@@ -453,11 +453,17 @@ export class World {
         }
         break;
       case "TradeAccepted":
+        // A TickUpdate sends the viewer's own and personal events first, then the others'
+        // nearest first: the other side's acceptance of the offer screen can come after the
+        // TradeConfirming it caused. An acceptance of the tick that opened the confirm screen
+        // belongs to the offer screen.
+        if (this.trade && this.trade.confirmedAt === this.tick) break;
         if (this.trade && mine) this.trade.accepted = true;
         if (this.trade && e.player_id === this.trade.with) this.trade.theyAccepted = true;
         break;
       case "TradeConfirming":
         if (this.trade && (mine || e.with === me)) {
+          this.trade.confirmedAt = this.tick;
           this.trade.stage = "confirm";
           this.trade.accepted = false;
           this.trade.theyAccepted = false;
@@ -574,6 +580,7 @@ export class Client extends EventTarget {
         case "Snapshot":
           this.world.snapshot(f);
           this.#emit("snapshot", f);
+          if (this.state !== "connected") this.#ready();
           break;
         case "TickUpdate": {
           this.world.tick = f.tick;
@@ -625,8 +632,13 @@ export class Client extends EventTarget {
     f.player_id = uuidString(f.player_id);
     // Seqs continue after the last one the server decided, across reconnects and reloads.
     this.nextSeq = Math.max(this.nextSeq ?? 0, f.last_seq + 1);
-    this.#status("connected");
     this.#emit("welcome", f);
+  }
+
+  // Commands wait for the Snapshot: the tick that carries it sends no TickUpdate, so what a
+  // command decided in that tick said (a chat line, a message) would reach no one's page.
+  #ready() {
+    this.#status("connected");
     // The command in flight when the connection dropped goes again with its own seq: the server
     // answers a decided seq with its original outcome and applies nothing twice.
     this.inFlight = null;

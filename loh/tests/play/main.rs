@@ -1,0 +1,289 @@
+//! The reference web client at `/play`, in Debian's headless Chromium against `loh up`: two
+//! players register, see each other, walk, chat and trade through both screens; a reload
+//! redraws the same state; a dropped connection shows its message and recovers. And
+//! `GET /v1/content` with its ETag. Screenshots: `target/screenshots/play-*.png`.
+
+mod harness;
+
+use harness::{Driver, LohUp};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_content_document_is_served_with_an_etag_and_the_page_with_its_files() {
+    let up = LohUp::start().await;
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("{}/v1/content", up.game))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].clone();
+    let doc: Value = res.json().await.unwrap();
+    let items = doc["items"].as_array().unwrap();
+    let coins = items.iter().find(|i| i["id"] == "coins").unwrap();
+    assert_eq!(
+        (&coins["name"], &coins["stackable"]),
+        (&"Coins".into(), &true.into())
+    );
+    assert!(
+        doc["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "bank")
+    );
+    assert!(!doc["blocked"].as_array().unwrap().is_empty());
+    assert!(!doc["zones"].as_array().unwrap().is_empty());
+    let again = http
+        .get(format!("{}/v1/content", up.game))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "a current copy is not sent again");
+    assert_eq!(again.headers()["etag"], etag);
+
+    for (path, media) in [
+        ("/play", "text/html"),
+        ("/play/loh-client.js", "text/javascript"),
+        ("/play/vendor/msgpack-3.1.3/LICENSE", "text/plain"),
+    ] {
+        let res = http.get(format!("{}{path}", up.game)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(media)
+        );
+        assert!(res.headers().contains_key("content-security-policy"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_players_in_chromium_see_each_other_walk_chat_and_trade_through_both_screens() {
+    let up = LohUp::start_with(&["--tick-ms", "200"]).await;
+    let driver = Driver::start().await;
+    let a = driver.browser("arjuna").await;
+    let b = driver.browser("bhima").await;
+    let a_id = a.register_and_play(&up.game, "arjuna").await;
+    let b_id = b.register_and_play(&up.game, "bhima").await;
+
+    // Both stand on the spawn and see each other, labelled.
+    a.wait(
+        "bhima in view",
+        &format!("window.loh.client.world.players.has('{b_id}')"),
+    )
+    .await;
+    b.wait(
+        "arjuna in view",
+        &format!("window.loh.client.world.players.has('{a_id}')"),
+    )
+    .await;
+    a.screenshot("play-1-arjuna-sees-bhima").await;
+
+    // Arjuna clicks a tile two to the east; Bhima sees him arrive there.
+    let you = a.state().await["you"].clone();
+    let (x, y) = (you["x"].as_i64().unwrap(), you["y"].as_i64().unwrap());
+    a.click_tile(x as i32 + 2, y as i32).await;
+    a.wait(
+        "arjuna at the clicked tile",
+        &format!(
+            "window.loh.client.world.you.x === {} && window.loh.client.world.you.y === {y}",
+            x + 2
+        ),
+    )
+    .await;
+    b.wait(
+        "arjuna moved, as bhima sees him",
+        &format!(
+            "window.loh.client.world.players.get('{a_id}').x === {}",
+            x + 2
+        ),
+    )
+    .await;
+    b.screenshot("play-2-bhima-sees-arjuna-moved").await;
+
+    // Local chat.
+    a.type_into("#chat-text", "namaste bhima\u{E007}").await;
+    b.wait(
+        "arjuna's line in bhima's chat",
+        "document.getElementById('log').innerText.includes('namaste bhima')",
+    )
+    .await;
+
+    // Arjuna asks Bhima to trade by clicking him; Bhima accepts the request.
+    a.click_tile(x as i32, y as i32).await;
+    a.click_menu("Trade with").await;
+    b.click_css("#requests .trade-request").await;
+    for p in [&a, &b] {
+        p.wait(
+            "the offer screen",
+            "window.loh.client.world.trade?.stage === 'offer'",
+        )
+        .await;
+    }
+    // Arjuna offers his coins (slot 6 of the starter kit: 25 coins) with a click on the slot.
+    let coins_slot = a
+        .js("return window.loh.client.world.you.inventory.findIndex(s => s && s.item === 'coins');")
+        .await
+        .as_i64()
+        .unwrap();
+    a.click_css(&format!("#inventory .slot[data-slot='{coins_slot}']"))
+        .await;
+    b.wait(
+        "arjuna's offer on bhima's screen",
+        "window.loh.client.world.trade?.theirs.some(o => o.item === 'coins' && o.qty === 25)",
+    )
+    .await;
+    b.screenshot("play-3-bhima-offer-screen").await;
+    a.click_css("#trade-accept").await;
+    b.wait(
+        "arjuna accepted",
+        "window.loh.client.world.trade?.theyAccepted === true",
+    )
+    .await;
+    b.click_css("#trade-accept").await;
+    for p in [&a, &b] {
+        p.wait(
+            "the confirm screen",
+            "window.loh.client.world.trade?.stage === 'confirm' && document.getElementById('panel').dataset.stage === 'confirm'",
+        )
+        .await;
+    }
+    assert_eq!(
+        a.js("const t = window.loh.client.world.trade; return [t.accepted, t.theyAccepted];")
+            .await,
+        serde_json::json!([false, false]),
+        "the confirm screen opens with neither side accepted"
+    );
+    a.screenshot("play-4-arjuna-confirm-screen").await;
+    a.click_css("#trade-accept").await;
+    b.wait(
+        "arjuna accepted the confirm screen",
+        "window.loh.client.world.trade?.theyAccepted === true",
+    )
+    .await;
+    b.click_css("#trade-accept").await;
+    for p in [&a, &b] {
+        p.wait(
+            "the trade settled",
+            "window.loh.client.world.trade === null",
+        )
+        .await;
+    }
+    // Each inventory, as drawn, shows the result.
+    b.wait(
+        "bhima's 50 coins",
+        "[...document.querySelectorAll('#inventory .slot')].some(s => s.dataset.item === 'coins:50')",
+    )
+    .await;
+    a.wait(
+        "arjuna without coins",
+        "![...document.querySelectorAll('#inventory .slot')].some(s => (s.dataset.item ?? '').startsWith('coins:'))",
+    )
+    .await;
+    a.screenshot("play-5-arjuna-after-trade").await;
+    b.screenshot("play-5-bhima-after-trade").await;
+    // The server agrees: a fresh snapshot (a reload) shows the same inventories.
+    b.client.refresh().await.unwrap();
+    b.wait(
+        "bhima's snapshot after a reload",
+        "document.body.dataset.ready === '1' && [...document.querySelectorAll('#inventory .slot')].some(s => s.dataset.item === 'coins:50')",
+    )
+    .await;
+
+    a.client.close().await.ok();
+    b.client.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_redraws_the_same_state_and_a_dropped_connection_shows_its_message_and_recovers() {
+    let up = LohUp::start_with(&["--tick-ms", "200"]).await;
+    let driver = Driver::start().await;
+    let a = driver.browser("nakula").await;
+    a.register_and_play(&up.game, "nakula").await;
+    let you = a.state().await["you"].clone();
+    let (x, y) = (you["x"].as_i64().unwrap(), you["y"].as_i64().unwrap());
+    // Move, and drop the bread of slot 4 so the state differs from a new player's.
+    a.click_tile(x as i32 - 3, y as i32 + 1).await;
+    a.wait(
+        "the walk",
+        &format!(
+            "window.loh.client.world.you.x === {} && window.loh.client.world.you.y === {}",
+            x - 3,
+            y + 1
+        ),
+    )
+    .await;
+    a.js("window.loh.client.send({DropItem: {slot: 4}}); return 1;")
+        .await;
+    a.wait(
+        "the dropped bread on the ground",
+        "window.loh.client.world.ground.size === 1 && window.loh.client.world.you.inventory[4] === null",
+    )
+    .await;
+    let before = a.state().await;
+    a.screenshot("play-6-before-reload").await;
+
+    a.client.refresh().await.unwrap();
+    a.wait(
+        "the snapshot after the reload",
+        "document.body.dataset.ready === '1' && document.body.dataset.state === 'connected'",
+    )
+    .await;
+    let after = a.state().await;
+    for key in ["x", "y", "inventory", "equipment", "skills", "hitpoints"] {
+        assert_eq!(
+            before["you"][key], after["you"][key],
+            "{key} after a reload"
+        );
+    }
+    assert_eq!(
+        a.js("return window.loh.client.world.ground.size;").await,
+        1,
+        "the ground item is drawn again"
+    );
+    a.screenshot("play-7-after-reload").await;
+
+    // A dropped connection: the page says so, reconnects by itself and redraws from the
+    // snapshot; a command sent while it was down is applied once.
+    a.js("window.loh.client.drop(); window.loh.client.send({Say: {text: 'sent while down'}}); return 1;")
+        .await;
+    a.wait(
+        "the connection-lost banner",
+        "!document.getElementById('banner').hidden && document.getElementById('banner').innerText.includes('Connection lost')",
+    )
+    .await;
+    a.screenshot("play-8-connection-lost").await;
+    a.wait(
+        "the reconnect",
+        "document.body.dataset.state === 'connected' && document.getElementById('banner').hidden",
+    )
+    .await;
+    a.wait(
+        "the line said once",
+        "document.getElementById('log').innerText.split('sent while down').length === 2",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let log = a.state().await["log"].as_str().unwrap().to_owned();
+    assert_eq!(
+        log.matches("sent while down").count(),
+        1,
+        "said exactly once: {log}"
+    );
+    assert_eq!(a.state().await["you"]["x"], before["you"]["x"]);
+    a.screenshot("play-9-reconnected").await;
+
+    // A refused command is explained.
+    a.js("window.loh.client.send({Eat: {slot: 27}}); return 1;")
+        .await;
+    a.wait(
+        "the rejection's sentence",
+        "document.getElementById('log').innerText.includes('There is nothing in that slot.')",
+    )
+    .await;
+    a.client.close().await.ok();
+}
