@@ -21,6 +21,7 @@
 //! - [`skills`] — XP, levels and the leaderboards ([`skills::Board`]).
 //! - [`economy`] — mints, burns, trade volume and XP per hour, for analysts.
 //! - [`profile`] — profile, online status and trade history.
+//! - [`player_names`] — players' display names (the accounts', read for the query API).
 //! - [`flows`] — what each event does to items, once for every read model that counts them.
 //! - [`db`] — [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
 //! - `select` — the SQL of read queries whose conditions depend on their arguments.
@@ -36,6 +37,7 @@ pub mod flows;
 pub mod fold;
 pub mod holdings;
 pub mod partition;
+pub mod player_names;
 pub mod player_position;
 pub mod profile;
 pub mod rebuild;

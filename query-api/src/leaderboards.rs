@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use loh_projections::skills::{Board, Standing};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -78,21 +79,32 @@ pub struct LeaderboardEntry {
     /// 1 for the best.
     pub rank: i64,
     pub player_id: Uuid,
+    /// The player's display name, as they registered it; `null` for an id without an account.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The total level (overall) or the skill's level.
     pub level: i64,
     /// The total XP (overall) or the skill's XP.
     pub xp: i64,
 }
 
-impl From<&Standing> for LeaderboardEntry {
-    fn from(s: &Standing) -> LeaderboardEntry {
+impl LeaderboardEntry {
+    /// The entry of `s`, named from `names`.
+    fn named(s: &Standing, names: &HashMap<Uuid, String>) -> LeaderboardEntry {
         LeaderboardEntry {
             rank: s.rank,
             player_id: s.player_id,
+            name: names.get(&s.player_id).cloned(),
             level: s.level,
             xp: s.xp,
         }
     }
+}
+
+/// The names of the players of `rows`.
+async fn names_of(state: &AppState, rows: &[Standing]) -> Result<HashMap<Uuid, String>, ApiError> {
+    let ids: Vec<Uuid> = rows.iter().map(|s| s.player_id).collect();
+    state.names.resolve(&state.read, &ids).await
 }
 
 /// A page of a leaderboard.
@@ -159,13 +171,17 @@ pub async fn leaderboard(
     if not_modified(&headers, &etag) {
         return Ok(cached(&etag, None));
     }
+    let names = names_of(&state, snapshot.page(after.as_ref(), limit as usize + 1)).await?;
     let body = snapshot.rendered(limit, page.cursor.as_deref(), || {
         let mut rows = snapshot.page(after.as_ref(), limit as usize + 1).to_vec();
         let next_cursor = more(&mut rows, limit).map(|last| encode_cursor(&Cursor::from(last)));
         let page = LeaderboardPage {
             board: board.name(),
             as_of_position: snapshot.at,
-            entries: rows.iter().map(LeaderboardEntry::from).collect(),
+            entries: rows
+                .iter()
+                .map(|s| LeaderboardEntry::named(s, &names))
+                .collect(),
             next_cursor,
         };
         serde_json::to_vec(&page)
@@ -191,7 +207,10 @@ pub async fn rank(
         .snapshot(&state.read, state.ranks.as_ref(), board)
         .await?;
     match snapshot.entry(player_id) {
-        Some(standing) => Ok(Json(standing.into())),
+        Some(standing) => {
+            let names = names_of(&state, std::slice::from_ref(standing)).await?;
+            Ok(Json(LeaderboardEntry::named(standing, &names)))
+        }
         None => Err(not_on_board(player_id)),
     }
 }
@@ -226,13 +245,14 @@ pub async fn around(
     let me = snapshot
         .entry(player_id)
         .ok_or_else(|| not_on_board(player_id))?;
+    let rows = snapshot.ranks(me.rank - n, me.rank + n);
+    let names = names_of(&state, rows).await?;
     Ok(Json(LeaderboardPage {
         board: board.name(),
         as_of_position: snapshot.at,
-        entries: snapshot
-            .ranks(me.rank - n, me.rank + n)
+        entries: rows
             .iter()
-            .map(LeaderboardEntry::from)
+            .map(|s| LeaderboardEntry::named(s, &names))
             .collect(),
         next_cursor: None,
     }))

@@ -34,6 +34,7 @@
 //! - [`state`] — [`AppState`], what the handlers share.
 //! - [`cache`] — the Redis cache of the economy tables over closed time ranges.
 //! - [`boards`] — in-process leaderboard snapshots.
+//! - [`names`] — players' display names, cached in process.
 //! - [`ranks`] — leaderboard ranks in Redis sorted sets.
 //! - [`auth`] — access-token verification with the public key only.
 //! - [`metrics`] — [`ApiMetrics`] and the request-counting middleware.
@@ -48,6 +49,7 @@ pub mod error;
 pub mod history;
 pub mod leaderboards;
 pub mod metrics;
+pub mod names;
 pub mod openapi;
 pub mod operations;
 pub mod page;

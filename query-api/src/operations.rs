@@ -2,9 +2,9 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/dashboard", get(dashboard))
+        .route("/dashboard/{file}", get(dashboard_file))
         .route("/docs", get(docs))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -71,17 +72,72 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// The analyst dashboard: leaderboard, coins in circulation and items minted and burned over time
-/// as charts (one static page; it reads the public and the economy endpoints with the analyst
-/// token typed in, or given as `#token=…`).
-async fn dashboard() -> impl IntoResponse {
+/// The dashboard: the public leaderboard with names (no token), and with an analyst token
+/// (typed in, or given as `#token=…`) coins in circulation, items minted and burned and XP per
+/// hour as charts with axes, units, tooltips and time ranges. Static files; the charts are drawn
+/// in the page by uPlot, vendored from the npm registry at a pinned version
+/// (`src/dashboard/vendor/README.md`).
+async fn dashboard() -> Response {
+    dashboard_page("index.html")
+}
+
+/// The dashboard's other files.
+async fn dashboard_file(Path(file): Path<String>) -> Response {
+    dashboard_page(&file)
+}
+
+const DASHBOARD_FILES: &[(&str, &str, &str)] = &[
     (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        include_str!("dashboard.html"),
-    )
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("dashboard/index.html"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/dashboard.js"),
+    ),
+    (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("dashboard/dashboard.css"),
+    ),
+    (
+        "uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/vendor/uplot-1.6.32/uPlot.iife.min.js"),
+    ),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_str!("dashboard/vendor/uplot-1.6.32/uPlot.min.css"),
+    ),
+    (
+        "uPlot-LICENSE",
+        "text/plain; charset=utf-8",
+        include_str!("dashboard/vendor/uplot-1.6.32/LICENSE"),
+    ),
+];
+
+/// The dashboard's own scripts and styles only.
+const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+fn dashboard_page(file: &str) -> Response {
+    match DASHBOARD_FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, media, body)) => (
+            [
+                (header::CONTENT_TYPE, *media),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, DASHBOARD_CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => ApiError::NotFound("no such file".into()).into_response(),
+    }
 }
 
 /// A browsable page of the OpenAPI document: every endpoint with its parameters and responses,

@@ -19,6 +19,9 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProfileView {
     pub player_id: Uuid,
+    /// The player's display name; `null` for an id without an account.
+    #[serde(default)]
+    pub name: Option<String>,
     pub online: bool,
     pub members: bool,
     /// When the player first entered the world (µs since the Unix epoch).
@@ -49,8 +52,10 @@ pub async fn profile(
             Some(e) => (e.level, e.xp, e.rank),
             None => (0, 0, 0),
         };
+    let name = state.names.one(&state.read, player_id).await?;
     Ok(Json(ProfileView {
         player_id,
+        name,
         online: row.online,
         members: row.members,
         spawned_at_us: row.spawned_at_us,

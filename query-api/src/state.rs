@@ -28,6 +28,8 @@ pub struct AppState {
     pub boards: Arc<BoardCache>,
     /// Redis cache of the economy tables over closed ranges; computed every time without it.
     pub cache: Option<ResponseCache>,
+    /// Players' display names, for the public endpoints.
+    pub names: Arc<crate::names::NameCache>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             ranks: None,
             boards: Arc::new(BoardCache::default()),
             cache: None,
+            names: Arc::default(),
         }
     }
 

@@ -30,6 +30,9 @@ struct App {
     versions: BTreeMap<String, u64>,
 }
 
+/// The players' display names.
+const NAMES: [&str; 5] = ["Arjuna", "Bhima", "Nakula", "Sahadeva", "Draupadi"];
+
 const HOUR_US: i64 = 3_600_000_000;
 const START_US: i64 = 1_780_000_000_000_000 - 1_780_000_000_000_000 % HOUR_US;
 
@@ -124,6 +127,14 @@ impl App {
 
     /// With rank lookups answered from Redis sorted sets under `prefix`.
     async fn start_with(redis_prefix: Option<&str>) -> App {
+        App::start_with_history(redis_prefix, history).await
+    }
+
+    /// Over the events `history` makes of the five players.
+    async fn start_with_history(
+        redis_prefix: Option<&str>,
+        history: fn(&[Uuid]) -> Vec<(i64, EventBody)>,
+    ) -> App {
         let db = TestDb::create().await;
         let store = PgEventStore::connect(&db.url, &unique_name("shard"))
             .await
@@ -163,6 +174,19 @@ impl App {
             .await
             .expect("append");
         let read = ReadDb::connect(&db.url).await.expect("read db");
+        // The players have accounts, as the gateway makes them at registration: their names.
+        for (p, name) in players.iter().zip(NAMES) {
+            sqlx::query(
+                "INSERT INTO accounts (player_id, username, display_name, password_hash, created_at_us) \
+                 VALUES ($1, $2, $3, 'x', 0)",
+            )
+            .bind(p.to_string())
+            .bind(name.to_lowercase())
+            .bind(name)
+            .execute(read.pool())
+            .await
+            .expect("an account");
+        }
         let app_read = read.clone();
         let app_store = store.clone();
         for projection in loh_projections::all() {
@@ -743,66 +767,177 @@ async fn the_openapi_document_describes_every_v1_endpoint_and_the_bearer_scheme(
     );
 }
 
-/// Debian's `chromium`, headless: the DOM of `url` once its scripts have run.
-async fn chromium_dom(url: String) -> String {
+/// Debian's `chromium`, headless: the DOM of `url` once its scripts have run, and a
+/// screenshot of the page as `target/screenshots/<shot>.png`.
+async fn chromium_dom(url: String, shot: Option<&str>) -> String {
+    let shot = shot.map(|name| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).expect("target/screenshots");
+        dir.join(format!("{name}.png"))
+    });
     tokio::task::spawn_blocking(move || {
-        let profile = tempfile::tempdir().expect("a profile directory");
-        let out = std::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--virtual-time-budget=10000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("--dump-dom")
-            .arg(&url)
-            .output()
-            .expect("Debian's chromium package is installed (apt-get install chromium)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let run = |extra: &[String]| {
+            let profile = tempfile::tempdir().expect("a profile directory");
+            std::process::Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--hide-scrollbars",
+                    "--window-size=1000,1500",
+                    "--virtual-time-budget=10000",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .args(extra)
+                .arg(&url)
+                .output()
+                .expect("Debian's chromium package is installed (apt-get install chromium)")
+        };
+        if let Some(path) = shot {
+            run(&[format!("--screenshot={}", path.display())]);
+        }
+        String::from_utf8_lossy(&run(&["--dump-dom".into()]).stdout).into_owned()
     })
     .await
     .expect("chromium ran")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_analyst_dashboard_draws_the_leaderboard_and_the_economy_charts_in_headless_chromium() {
-    let app = App::start().await;
-    let dom = chromium_dom(format!(
-        "{}/dashboard#token={}",
-        app.base,
-        app.analyst_token()
-    ))
-    .await;
-    assert!(dom.contains(r#"data-ready="1""#), "the page loaded: {dom}");
-    for p in &app.players {
-        assert!(dom.contains(&p.to_string()), "{p} on the leaderboard");
+/// The five players' first hour only: every chart has one point.
+fn one_hour(players: &[Uuid]) -> Vec<(i64, EventBody)> {
+    history(players)
+        .into_iter()
+        .map(|(_, body)| (0, body))
+        .collect()
+}
+
+/// Fourteen days: every hour someone chops a log, sells it and eats bread, on top of `history`.
+fn two_weeks(players: &[Uuid]) -> Vec<(i64, EventBody)> {
+    let mut out = history(players);
+    for hour in 0..(14 * 24) {
+        let p = players[(hour % 5) as usize];
+        out.push((
+            hour,
+            EventBody::ResourceGathered {
+                player_id: p,
+                node: 0,
+                item: "logs".into(),
+                skill: Skill::Woodcutting,
+                xp: 25,
+                depleted_until: None,
+            },
+        ));
+        if hour % 3 == 0 {
+            out.push((
+                hour,
+                EventBody::ShopSold {
+                    player_id: p,
+                    shop: "general_store".into(),
+                    slot: 7,
+                    item: "logs".into(),
+                    qty: 1,
+                    price: 1 + (hour % 7) as u32,
+                },
+            ));
+        }
     }
+    out
+}
+
+/// What the dashboard shows, with `token`, over `app`.
+async fn dashboard(app: &App, token: &str, shot: &str) -> String {
+    let dom = chromium_dom(format!("{}/dashboard#token={token}", app.base), Some(shot)).await;
     assert!(
-        dom.contains(r#"<span id="coins">109</span>"#),
-        "coins in circulation: {dom}"
+        dom.contains(r#"<body data-ready="1""#),
+        "the page loaded: {dom}"
     );
-    for chart in ["minted", "burned", "coins"] {
+    dom
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_leaderboard_by_name_without_a_token_and_the_economy_with_one() {
+    let app = App::start().await;
+    // No token: the public leaderboard, by name, and a word on what the token would add.
+    let dom = chromium_dom(
+        format!("{}/dashboard", app.base),
+        Some("dashboard-1-public"),
+    )
+    .await;
+    assert!(
+        dom.contains(r#"<section id="public" data-ready="1""#),
+        "{dom}"
+    );
+    for name in NAMES {
         assert!(
-            dom.contains(&format!(r#"class="{chart}""#)),
-            "the {chart} line is drawn"
+            dom.contains(&format!(">{name}</td>")),
+            "{name} on the leaderboard: {dom}"
         );
     }
-    assert_eq!(dom.matches("<polyline").count(), 3, "three lines: {dom}");
+    assert!(
+        dom.contains(r#"<section id="analyst" data-ready="no-token""#),
+        "{dom}"
+    );
+    assert!(dom.contains("Type an analyst token"), "{dom}");
 
-    // Without an analyst token the page says why instead of drawing.
-    let dom = chromium_dom(format!(
-        "{}/dashboard#token={}",
-        app.base,
-        app.token(app.players[0])
-    ))
-    .await;
-    assert!(dom.contains(r#"data-ready="error""#), "{dom}");
+    // An analyst: three charts with their axes' units and legends.
+    let dom = dashboard(&app, &app.analyst_token(), "dashboard-2-analyst").await;
+    assert!(
+        dom.contains(r#"<section id="analyst" data-ready="1""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<strong id=\"coins\">109 coins</strong>"),
+        "coins in circulation: {dom}"
+    );
+    assert_eq!(
+        dom.matches(r#"class="uplot"#).count(),
+        3,
+        "three charts: {dom}"
+    );
+    for text in [
+        "Coins in circulation",
+        "Items minted and burned per hour",
+        "minted",
+        "burned",
+        "XP",
+    ] {
+        assert!(dom.contains(text), "{text} is shown");
+    }
+    assert!(dom.contains(r#"id="coins-chart" data-points="2""#), "{dom}");
+
+    // A player's token is not an analyst's: the page says so, and the leaderboard still shows.
+    let dom = dashboard(&app, &app.token(app.players[0]), "dashboard-3-forbidden").await;
+    assert!(
+        dom.contains(r#"<section id="analyst" data-ready="error""#),
+        "{dom}"
+    );
     assert!(dom.contains("403 forbidden"), "{dom}");
+    assert!(dom.contains(">Arjuna</td>"), "{dom}");
 
     // The browsable API docs list the endpoints from /openapi.json.
-    let dom = chromium_dom(format!("{}/docs", app.base)).await;
+    let dom = chromium_dom(format!("{}/docs", app.base), None).await;
     assert!(dom.contains("GET /v1/leaderboards/{board}"), "{dom}");
     assert!(dom.contains("GET /v1/economy/flows"), "{dom}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_a_one_hour_history_as_single_points_and_two_weeks_as_lines() {
+    let app = App::start_with_history(None, one_hour).await;
+    let dom = dashboard(&app, &app.analyst_token(), "dashboard-4-one-hour").await;
+    for chart in ["coins-chart", "flows-chart", "xp-chart"] {
+        assert!(
+            dom.contains(&format!(r#"id="{chart}" data-points="1""#)),
+            "{chart} has its one point: {dom}"
+        );
+    }
+    assert_eq!(dom.matches(r#"class="uplot"#).count(), 3, "{dom}");
+    drop(app);
+
+    let app = App::start_with_history(None, two_weeks).await;
+    let dom = dashboard(&app, &app.analyst_token(), "dashboard-5-two-weeks").await;
+    assert!(
+        dom.contains(&format!(r#"id="xp-chart" data-points="{}""#, 14 * 24)),
+        "an XP point every hour: {dom}"
+    );
+    assert_eq!(dom.matches(r#"class="uplot"#).count(), 3, "{dom}");
 }
