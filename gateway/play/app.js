@@ -947,6 +947,11 @@ async function main() {
       };
       return { frames: frames.length, draw_p50: q(frames, 0.5), draw_p95: q(frames, 0.95), draw_max: q(frames, 1), interval_p50: q(intervals, 0.5), interval_p95: q(intervals, 0.95) };
     },
+    resetFrames() {
+      frames.length = 0;
+      intervals.length = 0;
+      lastFrameAt = 0;
+    },
     tileCentre(x, y) {
       const [sx, sy] = toScreen(x, y);
       return [sx + TILE / 2, sy + TILE / 2];

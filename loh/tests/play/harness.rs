@@ -126,20 +126,23 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("Debian's chromium-driver package is installed (scripts/services)");
-        let url = format!("http://127.0.0.1:{port}");
+        let driver = Driver {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
         let http = reqwest::Client::new();
         for _ in 0..100 {
             if http
-                .get(format!("{url}/status"))
+                .get(format!("{}/status", driver.url))
                 .send()
                 .await
                 .is_ok_and(|r| r.status() == 200)
             {
-                return Driver { url, child };
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("chromedriver did not answer on {url}");
+        panic!("chromedriver did not answer on {}", driver.url);
     }
 
     /// A new headless Chromium, with its own profile (so its own session storage).
@@ -325,5 +328,15 @@ impl Browser {
             .as_str()
             .expect("the player id")
             .to_owned()
+    }
+}
+
+/// A child process killed (and waited for) when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -277,6 +277,14 @@ async fn a_reload_redraws_the_same_state_and_a_dropped_connection_shows_its_mess
     assert_eq!(a.state().await["you"]["x"], before["you"]["x"]);
     a.screenshot("play-9-reconnected").await;
 
+    // The tokens refresh in browser mode (the CSRF cookie and header), as the page does when
+    // its access token has expired; the connection goes on.
+    assert_eq!(
+        a.js("return window.loh.account.refresh().then(() => 'refreshed', e => e.code);")
+            .await,
+        "refreshed"
+    );
+
     // A refused command is explained.
     a.js("window.loh.client.send({Eat: {slot: 27}}); return 1;")
         .await;
@@ -286,4 +294,58 @@ async fn a_reload_redraws_the_same_state_and_a_dropped_connection_shows_its_mess
     )
     .await;
     a.client.close().await.ok();
+}
+
+/// The page among a crowd of `loh loadgen` bots at the spawn (300 by default, `LOH_PLAY_CROWD`):
+/// the view budget keeps what it draws bounded (at most 255 others), and the browser's draw time
+/// per frame is recorded. It loads the machine for a minute or two, so it runs by hand:
+/// `cargo test -p loh --test play -- --ignored --nocapture` (docs/BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "loads the machine with load-generator bots; run by hand (docs/BENCHMARKS.md)"]
+async fn the_page_keeps_drawing_smoothly_among_a_crowd_of_load_generator_players() {
+    let crowd: usize = std::env::var("LOH_PLAY_CROWD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let up = LohUp::start_with(&["--tick-ms", "400"]).await;
+    let driver = Driver::start().await;
+    let a = driver.browser("watcher").await;
+    a.register_and_play(&up.game, "watcher").await;
+    let loadgen = std::process::Command::new(env!("CARGO_BIN_EXE_loh"))
+        .args(["loadgen", "--url", &up.game, "--scenario", "crowd"])
+        .args(["--players", &crowd.to_string(), "--ramp-secs", "20"])
+        .args(["--ticks", "150", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run loh loadgen");
+    let loadgen = harness::Killed(loadgen);
+    let want = crowd.min(255) * 8 / 10;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let mut seen = 0;
+    while std::time::Instant::now() < deadline {
+        seen = a
+            .js("return window.loh.client.world.players.size;")
+            .await
+            .as_u64()
+            .unwrap_or(0) as usize;
+        if seen >= want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(seen >= want, "only {seen} of {crowd} bots came into view");
+    a.js("window.loh.resetFrames(); return 1;").await;
+    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+    let stats = a.js("return window.loh.frameStats();").await;
+    let players = a.js("return window.loh.client.world.players.size;").await;
+    a.screenshot("play-crowd").await;
+    drop(loadgen);
+    println!("crowd {crowd}, players in view {players}, frame stats {stats}");
+    assert!(
+        players.as_u64().unwrap_or(0) <= 255,
+        "the view budget holds"
+    );
+    let p95 = stats["draw_p95"].as_f64().expect("frames were drawn");
+    assert!(p95 < 16.0, "a frame's drawing fits a 60 Hz frame: {stats}");
 }
