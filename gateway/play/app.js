@@ -372,12 +372,18 @@ const OBJECT_STYLE = {
   altar: ["#e8e8f8", "✝"],
 };
 
-function label(g, text, x, y, colour = "#fff") {
+// Labels drawn this frame; one that would overlap another is left out (a crowd stays legible).
+let labelled = [];
+
+function label(g, text, x, y, colour = "#fff", check = true) {
   g.font = "11px system-ui";
   const w = g.measureText(text).width;
   // Kept inside the canvas.
   x = Math.min(Math.max(x, w / 2 + 2), SIDE * TILE - w / 2 - 2);
   y = Math.min(Math.max(y, 11), SIDE * TILE - 2);
+  const r = [x - w / 2 - 2, y - 10, x + w / 2 + 2, y + 2];
+  if (check && labelled.some((o) => r[0] < o[2] && o[0] < r[2] && r[1] < o[3] && o[1] < r[3])) return;
+  labelled.push(r);
   g.fillStyle = "rgba(0,0,0,0.55)";
   g.fillRect(x - w / 2 - 2, y - 10, w + 4, 12);
   g.fillStyle = colour;
@@ -405,6 +411,15 @@ function draw() {
   view.camY = w.you.y;
   drawTerrain();
   g.drawImage(terrain, 0, 0);
+  // Your own label's place is kept first; it is drawn last, on top.
+  labelled = [];
+  {
+    g.font = "11px system-ui";
+    const tw = g.measureText(myName).width;
+    const [mx, my] = toScreen(w.you.x, w.you.y);
+    const cx = mx + TILE / 2;
+    labelled.push([cx - tw / 2 - 2, my - 15, cx + tw / 2 + 2, my - 3]);
+  }
   const inView = (x, y) => cheb(x, y, view.camX, view.camY) <= R;
   // Objects and gathering nodes (from /v1/content).
   for (const o of content.objects) {
@@ -451,7 +466,11 @@ function draw() {
     g.beginPath();
     g.arc(sx + TILE / 2, sy + TILE / 2, TILE / 2 - 3, 0, Math.PI * 2);
     g.fill();
-    label(g, nameOf(p.player_id), sx + TILE / 2, sy + TILE + 10, "#cfe4ff"); // below: yours is above
+  }
+  // Their names after every circle (none hides under a circle), below them: yours is above.
+  for (const p of w.players.values()) {
+    const [sx, sy] = toScreen(p.x, p.y);
+    label(g, nameOf(p.player_id), sx + TILE / 2, sy + TILE + 10, "#cfe4ff");
   }
   const [sx, sy] = toScreen(w.you.x, w.you.y);
   g.fillStyle = "#f0c860";
@@ -462,7 +481,7 @@ function draw() {
   g.fill();
   g.stroke();
   g.lineWidth = 1;
-  label(g, myName, sx + TILE / 2, sy - 5, "#fff3c0");
+  label(g, myName, sx + TILE / 2, sy - 5, "#fff3c0", false);
   // Ground items: a diamond in the tile's corner, seen even under a player.
   for (const it of w.ground.values()) {
     if (!inView(it.x, it.y)) continue;
