@@ -916,7 +916,8 @@ function renderPanels() {
     box.dataset.kind = "shop";
     box.append(title(`${shop?.name ?? panel.shop} — click to buy one; click inventory items to sell (40%)`));
     for (const item of shop?.stock ?? []) {
-      box.append(row(itemName(item), (content.itemById.get(item)?.value ?? "?") + " coins", () => act({ Buy: { shop: panel.shop, item, qty: 1 } })));
+      const price = content.itemById.get(item)?.value ?? "?";
+      box.append(row(itemName(item), `${price} coin${price === 1 ? "" : "s"}`, () => act({ Buy: { shop: panel.shop, item, qty: 1 } })));
     }
     box.append(close);
   } else if (panel?.kind === "station") {

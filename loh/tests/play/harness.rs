@@ -2,7 +2,9 @@
 //! Debian's chromedriver, and headless Chromium sessions driven through it (fantoccini).
 //! Screenshots go to `target/screenshots/`.
 
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::actions::{
+    InputSource, MOUSE_BUTTON_LEFT, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -263,6 +265,33 @@ impl Browser {
             .click()
             .await
             .expect("click the menu entry");
+    }
+
+    /// A real right click (pointer actions) on the element `css`.
+    pub async fn right_click_css(&self, css: &str) {
+        let el = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name));
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element: el,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_RIGHT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_RIGHT,
+            });
+        self.client
+            .perform_actions(mouse)
+            .await
+            .expect("a right click");
+        let _ = self.client.release_actions().await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -296,6 +296,107 @@ async fn a_reload_redraws_the_same_state_and_a_dropped_connection_shows_its_mess
     a.client.close().await.ok();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_player_wields_eats_drops_picks_up_banks_and_buys_with_clicks() {
+    let up = LohUp::start_with(&["--tick-ms", "200"]).await;
+    let driver = Driver::start().await;
+    let a = driver.browser("sahadeva").await;
+    a.register_and_play(&up.game, "sahadeva").await;
+    let inv = |i: usize| format!("#inventory .slot[data-slot='{i}']");
+
+    // Right-click the axe (slot 0): wield it.
+    a.right_click_css(&inv(0)).await;
+    a.click_menu("Wield").await;
+    a.wait(
+        "the axe wielded",
+        "window.loh.client.world.you.equipment.weapon === 'bronze_axe' && window.loh.client.world.you.inventory[0] === null",
+    )
+    .await;
+    // A click on bread (slot 4) eats it.
+    a.click_css(&inv(4)).await;
+    a.wait(
+        "the bread eaten",
+        "window.loh.client.world.you.inventory[4] === null",
+    )
+    .await;
+    // Right-click the other bread (slot 5): drop it; a click on the tile picks it up again.
+    a.right_click_css(&inv(5)).await;
+    a.click_menu("Drop").await;
+    a.wait(
+        "the bread on the ground",
+        "window.loh.client.world.ground.size === 1 && window.loh.client.world.you.inventory[5] === null",
+    )
+    .await;
+    let you = a.state().await["you"].clone();
+    let (x, y) = (
+        you["x"].as_i64().unwrap() as i32,
+        you["y"].as_i64().unwrap() as i32,
+    );
+    a.click_tile(x, y).await;
+    a.wait(
+        "the bread picked up",
+        "window.loh.client.world.ground.size === 0 && window.loh.client.world.you.inventory.some(s => s && s.item === 'bread')",
+    )
+    .await;
+
+    // The bank (3227, 3226): a click walks up to it and opens it; a click on the coins deposits
+    // them; a click on the bank's row takes one back.
+    a.click_tile(3227, 3226).await;
+    a.wait(
+        "the bank panel",
+        "document.getElementById('panel').dataset.kind === 'bank'",
+    )
+    .await;
+    let coins = a
+        .js("return window.loh.client.world.you.inventory.findIndex(s => s && s.item === 'coins');")
+        .await
+        .as_i64()
+        .unwrap() as usize;
+    a.click_css(&inv(coins)).await;
+    a.wait(
+        "the coins banked",
+        "window.loh.client.world.you.bank.coins === 25",
+    )
+    .await;
+    a.screenshot("play-10-bank").await;
+    a.click_css("#panel .row").await;
+    a.wait(
+        "a coin withdrawn",
+        "window.loh.client.world.you.bank.coins === 24 && window.loh.client.world.you.inventory.some(s => s && s.item === 'coins' && s.qty === 1)",
+    )
+    .await;
+
+    // Not enough coins for a hammer? One coin buys a chisel at the general store (3215, 3215).
+    a.click_tile(3215, 3215).await;
+    a.wait(
+        "the shop panel",
+        "document.getElementById('panel').dataset.kind === 'shop'",
+    )
+    .await;
+    a.screenshot("play-11-shop").await;
+    a.client
+        .find(fantoccini::Locator::XPath(
+            "//div[@id='panel']/div[contains(@class, 'row')][span[1][normalize-space(.)='Chisel']]",
+        ))
+        .await
+        .expect("the chisel's row")
+        .click()
+        .await
+        .expect("click the chisel");
+    a.wait(
+        "the chisel bought",
+        "window.loh.client.world.you.inventory.some(s => s && s.item === 'chisel') && !window.loh.client.world.you.inventory.some(s => s && s.item === 'coins')",
+    )
+    .await;
+    // The page agrees with the server: a reload's snapshot shows the same inventory.
+    let before = a.state().await["you"]["inventory"].clone();
+    a.client.refresh().await.unwrap();
+    a.wait("the snapshot", "document.body.dataset.ready === '1'")
+        .await;
+    assert_eq!(a.state().await["you"]["inventory"], before);
+    a.client.close().await.ok();
+}
+
 /// The page among a crowd of `loh loadgen` bots at the spawn (300 by default, `LOH_PLAY_CROWD`):
 /// the view budget keeps what it draws bounded (at most 255 others), and the browser's draw time
 /// per frame is recorded. It loads the machine for a minute or two, so it runs by hand:
