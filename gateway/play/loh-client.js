@@ -482,6 +482,8 @@ export class World {
         break;
       case "FriendAdded":
         if (mine && !this.you.friends.includes(e.friend)) this.you.friends.push(e.friend);
+        // A friend in view is online (presence events come only when it changes).
+        if (mine && this.players.has(e.friend)) this.presence.set(e.friend, true);
         break;
       case "FriendRemoved":
         if (mine) this.you.friends = this.you.friends.filter((f) => f !== e.friend);
@@ -610,11 +612,14 @@ export class Client extends EventTarget {
       this.ws = null;
       if (this.stopped) return this.#status("closed", "closed by the page");
       if (fatal === "unauthorized") {
-        // The access token expired or the session ended: a refresh gives a new one.
+        // The access token expired or the session ended: a refresh gives a new one. A refusal
+        // (4xx) ends the session; a server fault or no answer is tried again after the delay.
         try {
           await this.account.refresh();
         } catch (err) {
-          return this.#status("closed", "the session ended: log in again (" + (err.code ?? err) + ")");
+          if (err.status >= 400 && err.status < 500) {
+            return this.#status("closed", "the session ended: log in again (" + (err.code ?? err) + ")");
+          }
         }
       } else if (fatal === "session_closed") {
         return this.#status("closed", "this account was opened elsewhere, or logged out");
