@@ -146,6 +146,7 @@ export class World {
     this.tradeRequests = new Set(); // players who asked us to trade
     this.presence = new Map(); // friend id → online
     this.gathering = null;
+    this.target = null; // what the player is fighting: {Npc: id} or {Player: id}
   }
 
   stackable(item) {
@@ -166,6 +167,7 @@ export class World {
     this.trade = null; // a trade does not survive a reconnect (TradeCancelled "disconnected")
     this.tradeRequests.clear();
     this.gathering = null;
+    this.target = null;
     for (const f of this.you.friends) {
       if (this.players.has(f)) this.presence.set(f, true);
     }
@@ -260,6 +262,7 @@ export class World {
       }
       case "NpcDied":
         this.npcs.delete(e.npc);
+        if (this.target?.Npc === e.npc) this.target = null;
         for (const g of e.loot ?? []) this.ground.set(g.ground_id, g);
         break;
       case "GroundItemAppeared":
@@ -375,6 +378,15 @@ export class World {
           this.#takeFrom(e.slot, e.qty);
           this.#add("coins", e.price);
         }
+        break;
+      case "CombatTargetSet":
+        if (mine) {
+          const [kind, target] = tagged(e.target);
+          this.target = kind === "Player" ? { Player: uuidString(target) } : { Npc: target };
+        }
+        break;
+      case "CombatTargetCleared":
+        if (mine) this.target = null;
         break;
       case "AttackStyleSet":
         if (mine) this.you.style = e.style;

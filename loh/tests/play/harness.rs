@@ -218,6 +218,19 @@ impl Browser {
         }
     }
 
+    /// Whether `cond` becomes true in the page within `secs` seconds.
+    pub async fn within(&self, secs: u64, cond: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let script = format!("try {{ return !!({cond}); }} catch (e) {{ return false; }}");
+        while Instant::now() < deadline {
+            if self.js(&script).await == Value::Bool(true) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// The page's world model, for assertions and failure messages.
     pub async fn state(&self) -> Value {
         self.js(

@@ -451,6 +451,96 @@ async fn in_chromium_a_player_wields_eats_drops_picks_up_banks_and_buys_with_cli
     a.client.close().await.ok();
 }
 
+/// Walks `b` to `(x, y)` by clicks on the map, at most 14 tiles a click (what the view shows).
+async fn walk(b: &harness::Browser, x: i32, y: i32) {
+    loop {
+        let you = b.state().await["you"].clone();
+        let (mx, my) = (
+            you["x"].as_i64().unwrap() as i32,
+            you["y"].as_i64().unwrap() as i32,
+        );
+        if (mx, my) == (x, y) {
+            return;
+        }
+        let (sx, sy) = (mx + (x - mx).clamp(-14, 14), my + (y - my).clamp(-14, 14));
+        b.click_tile(sx, sy).await;
+        b.wait(
+            "a walk",
+            &format!(
+                "window.loh.client.world.you.x === {sx} && window.loh.client.world.you.y === {sy}"
+            ),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_player_chops_a_tree_kills_a_chicken_and_takes_its_bones_with_clicks() {
+    let up = LohUp::start_with(&["--tick-ms", "200"]).await;
+    let driver = Driver::start().await;
+    let a = driver.browser("draupadi").await;
+    a.register_and_play(&up.game, "draupadi").await;
+
+    // A click on the tree at (3245, 3215) walks up to it and chops until a log comes.
+    walk(&a, 3236, 3216).await;
+    a.click_tile(3245, 3215).await;
+    a.wait(
+        "a log",
+        "window.loh.client.world.you.inventory.some(s => s && s.item === 'logs')",
+    )
+    .await;
+    a.wait(
+        "woodcutting XP",
+        "window.loh.client.world.you.skills.find(s => s.skill === 'woodcutting').xp >= 25",
+    )
+    .await;
+    a.screenshot("play-12-chopped").await;
+
+    // A click on a chicken attacks it; its bones fall where it dies, and a click takes them.
+    walk(&a, 3212, 3208).await;
+    // A chicken wanders: click where it stands until the attack is on (a few tries).
+    let mut chicken = Value::Null;
+    for _ in 0..5 {
+        chicken = a
+            .js("const n = [...window.loh.client.world.npcs.values()].find(n => n.kind === 'chicken'); return n ? [n.npc, n.x, n.y] : null;")
+            .await;
+        assert!(chicken.is_array(), "a chicken in view: {}", a.state().await);
+        a.click_tile(
+            chicken[1].as_i64().unwrap() as i32,
+            chicken[2].as_i64().unwrap() as i32,
+        )
+        .await;
+        if a.within(3, "window.loh.client.world.target?.Npc !== undefined")
+            .await
+        {
+            break;
+        }
+    }
+    let npc = chicken[0].as_u64().unwrap();
+    a.wait(
+        "the chicken dead and its bones on the ground",
+        &format!(
+            "!window.loh.client.world.npcs.has({npc}) && [...window.loh.client.world.ground.values()].some(g => g.item === 'bones')"
+        ),
+    )
+    .await;
+    a.screenshot("play-13-chicken-killed").await;
+    let bones = a
+        .js("const g = [...window.loh.client.world.ground.values()].find(g => g.item === 'bones'); return [g.x, g.y];")
+        .await;
+    a.click_tile(
+        bones[0].as_i64().unwrap() as i32,
+        bones[1].as_i64().unwrap() as i32,
+    )
+    .await;
+    a.wait(
+        "the bones taken",
+        "window.loh.client.world.you.inventory.some(s => s && s.item === 'bones')",
+    )
+    .await;
+    a.client.close().await.ok();
+}
+
 /// The page among a crowd of `loh loadgen` bots at the spawn (300 by default, `LOH_PLAY_CROWD`):
 /// the view budget keeps what it draws bounded (at most 255 others), and the browser's draw time
 /// per frame is recorded. It loads the machine for a minute or two, so it runs by hand:
