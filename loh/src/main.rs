@@ -2,6 +2,13 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's allocator: a game server makes many small allocations that live
+/// one tick (frames, events) or one connection, and Argon2 takes 19 MiB blocks at every login;
+/// glibc's per-thread arenas keep what they once held, mimalloc gives it back
+/// (`docs/BENCHMARKS.md`, memory per player).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     loh::telemetry();
