@@ -118,7 +118,8 @@ impl Command {
             | Command::AddFriend { .. }
             | Command::RemoveFriend { .. }
             | Command::AddIgnore { .. }
-            | Command::RemoveIgnore { .. } => Ok(()),
+            | Command::RemoveIgnore { .. }
+            | Command::RedeemBond { .. } => Ok(()),
         }
     }
 

@@ -140,6 +140,10 @@ pub enum Command {
         to: Uuid,
         text: String,
     },
+    /// Redeem the bond in an inventory slot: it is burned and membership extended by 14 days.
+    RedeemBond {
+        slot: u8,
+    },
 }
 
 /// A command whose shape is wrong, before any game rule is consulted.
@@ -218,6 +222,7 @@ impl Command {
             Command::AddIgnore { .. } => "AddIgnore",
             Command::RemoveIgnore { .. } => "RemoveIgnore",
             Command::PrivateMessage { .. } => "PrivateMessage",
+            Command::RedeemBond { .. } => "RedeemBond",
         }
     }
 }

@@ -39,7 +39,9 @@ pub enum RejectionCode {
     NoSuchItem,
     /// the item cannot be eaten
     NotFood,
-    /// the bank already holds its 400 (members: 800) distinct items
+    /// the item in the slot is not a bond
+    NotABond,
+    /// the bank already holds its 400 (members: 800, premium: 1,200) distinct items
     BankFull,
     /// the bank stack would pass 2,147,483,647
     StackFull,
@@ -123,7 +125,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in the order of `docs/protocol.md`.
-    pub const ALL: [RejectionCode; 54] = [
+    pub const ALL: [RejectionCode; 55] = [
         RejectionCode::TooFar,
         RejectionCode::OutOfBounds,
         RejectionCode::NoMove,
@@ -138,6 +140,7 @@ impl RejectionCode {
         RejectionCode::BadSlot,
         RejectionCode::NoSuchItem,
         RejectionCode::NotFood,
+        RejectionCode::NotABond,
         RejectionCode::BankFull,
         RejectionCode::StackFull,
         RejectionCode::NotInBank,
@@ -197,6 +200,7 @@ impl RejectionCode {
             RejectionCode::BadSlot => "bad_slot",
             RejectionCode::NoSuchItem => "no_such_item",
             RejectionCode::NotFood => "not_food",
+            RejectionCode::NotABond => "not_a_bond",
             RejectionCode::BankFull => "bank_full",
             RejectionCode::StackFull => "stack_full",
             RejectionCode::NotInBank => "not_in_bank",

@@ -105,6 +105,84 @@ pub enum EventBody {
         members: bool,
     },
 
+    // ---- Payments, membership and bonds (docs/PAYMENTS.md) ----
+    // `payment` is always the Stripe event id that caused the event: the world applies each
+    // Stripe event once. `purchase` names the payment (its Stripe payment intent, else the
+    // invoice or charge) that refunds and disputes refer to.
+    /// A paid bond pack: `bonds` bonds minted into the buyer's bank (source `purchase`).
+    PurchaseCredited {
+        player_id: Uuid,
+        payment: String,
+        purchase: String,
+        product: String,
+        bonds: u32,
+    },
+    /// A paid subscription invoice: membership of `tier` paid through `paid_through` (Unix
+    /// seconds).
+    MembershipExtended {
+        player_id: Uuid,
+        payment: String,
+        purchase: String,
+        tier: Tier,
+        paid_through: i64,
+    },
+    /// A bond from an inventory slot redeemed: burned (sink `redeem`); membership of `tier` paid
+    /// through `paid_through` (Unix seconds).
+    BondRedeemed {
+        player_id: Uuid,
+        slot: u8,
+        tier: Tier,
+        paid_through: i64,
+    },
+    /// Membership reached its paid-through time: the player is free again. Members items stay
+    /// where they are (bank, inventory, worn).
+    MembershipLapsed {
+        player_id: Uuid,
+    },
+    /// A refund or dispute (`payment`) burned bonds of `purchase` from the player holding them
+    /// now (sink `refund`): `bank` from the bank, and `inventory` from inventory slots.
+    BondsClawedBack {
+        player_id: Uuid,
+        payment: String,
+        purchase: String,
+        bank: u32,
+        inventory: Vec<SlotQty>,
+    },
+    /// A refund or dispute took back `days` of membership that bonds of `purchase` had bought
+    /// (they were redeemed): paid through `paid_through` now.
+    MembershipShortened {
+        player_id: Uuid,
+        payment: String,
+        purchase: String,
+        days: u32,
+        paid_through: i64,
+    },
+    /// What a refund or dispute could not claw back from `purchase` (bonds gone another way,
+    /// membership already used): a debt on the buyer's account, flagged for investigators.
+    PurchaseDebtRecorded {
+        player_id: Uuid,
+        payment: String,
+        purchase: String,
+        bonds: u32,
+        days: u32,
+    },
+    /// A dispute of `purchase` was won: the bonds clawed back are minted to the buyer's bank
+    /// again (source `purchase`), the days taken back are given back, the debt is cleared.
+    PurchaseReinstated {
+        player_id: Uuid,
+        payment: String,
+        purchase: String,
+        bonds: u32,
+        days: u32,
+        paid_through: i64,
+    },
+    /// A Stripe event that changes nothing in the world (why: `note`), recorded so that it is
+    /// applied once like every other.
+    PaymentNoted {
+        payment: String,
+        note: String,
+    },
+
     // ---- Skills, gathering, production ----
     /// XP gained in a skill (combat, prayer); other XP rides on its action's event.
     XpGained {
@@ -351,6 +429,42 @@ pub struct ItemQty {
     pub qty: u32,
 }
 
+/// Items taken from one inventory slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotQty {
+    pub slot: u8,
+    pub qty: u32,
+}
+
+/// A membership tier: what the world lets a player reach (members zones, items, recipes, the
+/// bank's size).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    #[default]
+    Free,
+    Member,
+    Premium,
+}
+
+impl Tier {
+    /// Whether the tier reaches members content.
+    pub fn is_member(self) -> bool {
+        self != Tier::Free
+    }
+
+    /// The wire name (`free`, `member`, `premium`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Free => "free",
+            Tier::Member => "member",
+            Tier::Premium => "premium",
+        }
+    }
+}
+
 /// An item lying on a tile. Visible to `owner` only until `public_at` (everyone when `owner`
 /// is none), gone at `despawn_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -477,6 +591,15 @@ impl EventBody {
             EventBody::ItemEquipped { .. } => "ItemEquipped",
             EventBody::ItemUnequipped { .. } => "ItemUnequipped",
             EventBody::MembershipChanged { .. } => "MembershipChanged",
+            EventBody::PurchaseCredited { .. } => "PurchaseCredited",
+            EventBody::MembershipExtended { .. } => "MembershipExtended",
+            EventBody::BondRedeemed { .. } => "BondRedeemed",
+            EventBody::MembershipLapsed { .. } => "MembershipLapsed",
+            EventBody::BondsClawedBack { .. } => "BondsClawedBack",
+            EventBody::MembershipShortened { .. } => "MembershipShortened",
+            EventBody::PurchaseDebtRecorded { .. } => "PurchaseDebtRecorded",
+            EventBody::PurchaseReinstated { .. } => "PurchaseReinstated",
+            EventBody::PaymentNoted { .. } => "PaymentNoted",
             EventBody::XpGained { .. } => "XpGained",
             EventBody::LevelledUp { .. } => "LevelledUp",
             EventBody::GatheringStarted { .. } => "GatheringStarted",
@@ -540,6 +663,14 @@ impl EventBody {
             | EventBody::ItemEquipped { player_id, .. }
             | EventBody::ItemUnequipped { player_id, .. }
             | EventBody::MembershipChanged { player_id, .. }
+            | EventBody::PurchaseCredited { player_id, .. }
+            | EventBody::MembershipExtended { player_id, .. }
+            | EventBody::BondRedeemed { player_id, .. }
+            | EventBody::MembershipLapsed { player_id, .. }
+            | EventBody::BondsClawedBack { player_id, .. }
+            | EventBody::MembershipShortened { player_id, .. }
+            | EventBody::PurchaseDebtRecorded { player_id, .. }
+            | EventBody::PurchaseReinstated { player_id, .. }
             | EventBody::XpGained { player_id, .. }
             | EventBody::LevelledUp { player_id, .. }
             | EventBody::GatheringStarted { player_id, .. }
@@ -578,7 +709,8 @@ impl EventBody {
             | EventBody::NodeRespawned { .. }
             | EventBody::NpcSpawned { .. }
             | EventBody::NpcMoved { .. }
-            | EventBody::NpcDied { .. } => None,
+            | EventBody::NpcDied { .. }
+            | EventBody::PaymentNoted { .. } => None,
         }
     }
 

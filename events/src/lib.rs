@@ -22,8 +22,8 @@ pub mod store;
 pub mod value;
 
 pub use body::{
-    AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, Target, WORLD_STREAM,
-    player_stream,
+    AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, SlotQty, Target, Tier,
+    WORLD_STREAM, player_stream,
 };
 pub use envelope::{
     ChainBreak, ChainVerifier, EncodedBody, GENESIS_HASH, Hash, NewEvent, StoredEvent,

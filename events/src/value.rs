@@ -8,6 +8,11 @@ use crate::EventBody;
 /// The item id of coins, the currency.
 pub const COINS: &str = "coins";
 
+/// The item id of bonds: bought with real money (minted with source `purchase`, carrying the
+/// Stripe event id), tradeable, redeemed for membership (sink `redeem`), clawed back by refunds
+/// and disputes (sink `refund`).
+pub const BOND: &str = "bond";
+
 /// The sources an `ItemsMinted` may name; any other mint creates value from nothing (a finding
 /// of `loh replay scan`).
 pub const MINT_SOURCES: &[&str] = &["starter_kit", "purchase", "drop", "gather", "craft", "shop"];
@@ -62,6 +67,17 @@ pub fn for_each_flow<'a>(body: &'a EventBody, mut f: impl FnMut(Flow, &'a str, &
         } => {
             f(Burned, "shop", item, *qty);
             f(Minted, "shop", COINS, *price);
+        }
+        EventBody::PurchaseCredited { bonds, .. } => f(Minted, "purchase", BOND, *bonds),
+        EventBody::PurchaseReinstated { bonds, .. } if *bonds > 0 => {
+            f(Minted, "purchase", BOND, *bonds)
+        }
+        EventBody::BondRedeemed { .. } => f(Burned, "redeem", BOND, 1),
+        EventBody::BondsClawedBack {
+            bank, inventory, ..
+        } => {
+            let qty = inventory.iter().fold(*bank, |n, s| n.saturating_add(s.qty));
+            f(Burned, "refund", BOND, qty)
         }
         EventBody::NpcDied { loot, .. } => {
             for g in loot {
@@ -123,6 +139,32 @@ mod tests {
         };
         let flows: Vec<Flow> = mints_and_burns(&body).iter().map(|f| f.0).collect();
         assert_eq!(flows, [Flow::Burned, Flow::Minted]);
+    }
+
+    #[test]
+    fn a_purchase_mints_bonds_and_a_refund_burns_them() {
+        let bought = EventBody::PurchaseCredited {
+            player_id: Uuid::nil(),
+            payment: "evt_1".into(),
+            purchase: "pi_1".into(),
+            product: "bonds_5".into(),
+            bonds: 5,
+        };
+        assert_eq!(
+            mints_and_burns(&bought),
+            [(Flow::Minted, "purchase", BOND, 5)]
+        );
+        let refunded = EventBody::BondsClawedBack {
+            player_id: Uuid::nil(),
+            payment: "evt_2".into(),
+            purchase: "pi_1".into(),
+            bank: 2,
+            inventory: vec![crate::SlotQty { slot: 3, qty: 1 }],
+        };
+        assert_eq!(
+            mints_and_burns(&refunded),
+            [(Flow::Burned, "refund", BOND, 3)]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::fold::Value;
 use loh_events::{EventBody, StoredEvent};
 use uuid::Uuid;
 
-pub use loh_events::value::{COINS, Flow, mints_and_burns};
+pub use loh_events::value::{BOND, COINS, Flow, mints_and_burns};
 
 /// A change of one player's count of one item in one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +127,43 @@ pub fn holding_changes(body: &EventBody) -> Vec<Change> {
             change(*player_id, INV, item, -i64::from(*qty), "shop"),
             change(*player_id, INV, COINS, (*price).into(), "shop"),
         ],
+        EventBody::PurchaseCredited {
+            player_id, bonds, ..
+        }
+        | EventBody::PurchaseReinstated {
+            player_id, bonds, ..
+        } if *bonds > 0 => vec![change(
+            *player_id,
+            "bank",
+            BOND,
+            (*bonds).into(),
+            "purchase",
+        )],
+        EventBody::BondRedeemed { player_id, .. } => {
+            vec![change(*player_id, INV, BOND, -1, "redeem")]
+        }
+        EventBody::BondsClawedBack {
+            player_id,
+            bank,
+            inventory,
+            ..
+        } => {
+            let mut out = Vec::new();
+            if *bank > 0 {
+                out.push(change(
+                    *player_id,
+                    "bank",
+                    BOND,
+                    -i64::from(*bank),
+                    "refund",
+                ));
+            }
+            let inv: i64 = inventory.iter().map(|s| i64::from(s.qty)).sum();
+            if inv > 0 {
+                out.push(change(*player_id, INV, BOND, -inv, "refund"));
+            }
+            out
+        }
         EventBody::TradeSettled {
             player_id,
             with,

@@ -26,7 +26,7 @@ pub const SPOTS: [(i32, i32); 11] = [
 ];
 
 /// Items the commands name: the starter kit, the store's stock, gathered and made goods.
-pub const ITEMS: [&str; 9] = [
+pub const ITEMS: [&str; 10] = [
     "coins",
     "chisel",
     "bronze_axe",
@@ -36,6 +36,7 @@ pub const ITEMS: [&str; 9] = [
     "steel_sword",
     "copper_ore",
     "bronze_sword",
+    "bond",
 ];
 
 /// Recipes the commands produce.
@@ -109,6 +110,7 @@ pub fn command(players: u128) -> impl Strategy<Value = Command> {
             on: true
         }),
         other.prop_map(|player_id| Command::TradeRequest { player_id }),
+        slot.clone().prop_map(|slot| Command::RedeemBond { slot }),
         (slot, qty).prop_map(|(slot, qty)| Command::TradeOffer { slot, qty }),
         Just(Command::TradeAccept),
         Just(Command::TradeDecline),

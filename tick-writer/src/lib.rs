@@ -12,7 +12,9 @@
 //!   checkpoints.
 //! - [`fanout`]: each event encoded once, each viewer's frame assembled within its interest.
 //! - [`metrics`]: the tick's Prometheus metrics.
+//! - [`payments`]: the inbox of Stripe events waiting for the world.
 
 pub mod fanout;
 pub mod metrics;
+pub mod payments;
 pub mod tick;

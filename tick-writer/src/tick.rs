@@ -8,6 +8,7 @@
 
 use crate::fanout::{Interest, TickView, ViewLimits};
 use crate::metrics::TickMetrics;
+use crate::payments::{PAYMENTS_PER_TICK, PaymentInbox};
 use bytes::Bytes;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
 use loh_commands::{
@@ -181,6 +182,8 @@ pub struct TickWriter {
     checkpoints: Option<(SigningKey, u64)>,
     /// The bounds of each viewer's interest.
     view: ViewLimits,
+    /// Stripe events waiting for the world, if this writer takes payments.
+    inbox: Option<Arc<dyn PaymentInbox>>,
 }
 
 impl TickWriter {
@@ -224,6 +227,7 @@ impl TickWriter {
             checkpointed: head.position,
             checkpoints: None,
             view: ViewLimits::default(),
+            inbox: None,
         })
     }
 
@@ -238,6 +242,49 @@ impl TickWriter {
     pub fn with_view_limits(mut self, view: ViewLimits) -> TickWriter {
         self.view = view.clamped();
         self
+    }
+
+    /// Takes the Stripe events waiting in `inbox` into each tick ([`crate::payments`]).
+    pub fn with_payments(mut self, inbox: Arc<dyn PaymentInbox>) -> TickWriter {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// The payments waiting for the world, and the ids of those it already applied (to mark).
+    async fn waiting_payments(&self) -> (Vec<loh_world::payments::Payment>, Vec<String>) {
+        let Some(inbox) = &self.inbox else {
+            return (Vec::new(), Vec::new());
+        };
+        let waiting = match inbox.waiting(PAYMENTS_PER_TICK).await {
+            Ok(w) => w,
+            Err(error) => {
+                warn!(%error, "payment inbox not read; its payments wait for a later tick");
+                return (Vec::new(), Vec::new());
+            }
+        };
+        let mut seen = BTreeSet::new();
+        let (mut fresh, mut applied) = (Vec::new(), Vec::new());
+        for p in waiting {
+            if !seen.insert(p.id.clone()) {
+                continue;
+            }
+            if self.world.payment_applied(&p.id) {
+                applied.push(p.id);
+            } else {
+                fresh.push(p);
+            }
+        }
+        (fresh, applied)
+    }
+
+    /// Marks payments applied after their tick committed; a failure is logged (they are taken
+    /// again, found applied and marked then).
+    async fn mark_payments(&self, ids: Vec<String>) {
+        if let (Some(inbox), false) = (&self.inbox, ids.is_empty())
+            && let Err(error) = inbox.mark_applied(&ids, now_us()).await
+        {
+            warn!(%error, "payments not marked applied; they will be marked later");
+        }
     }
 
     /// Signs and stores a checkpoint of the committed head, if it moved since the last one.
@@ -404,9 +451,11 @@ impl TickWriter {
         // Input: new players enter in id order, then sessions opened and closed in arrival order.
         let mut spawns = std::mem::take(&mut self.spawns);
         spawns.sort();
+        let (payments, mut to_mark) = self.waiting_payments().await;
         let inputs = TickInputs {
             spawns,
             presence: std::mem::take(&mut self.presence),
+            payments,
         };
         if !inputs.is_empty() {
             batch.journal.push(JournalEntry {
@@ -518,6 +567,7 @@ impl TickWriter {
                 .observe(appending.elapsed().as_secs_f64());
             self.committed = appended.head;
             let _ = self.head_tx.send(appended.head.position);
+            to_mark.extend(inputs.payments.iter().map(|p| p.id.clone()));
             self.metrics.events_appended.inc_by(events_in_tick as u64);
             let fanning = Instant::now();
             self.send_updates(tick, answers, &appended.events);
@@ -531,6 +581,7 @@ impl TickWriter {
                 .fanout_seconds
                 .observe(fanning.elapsed().as_secs_f64());
         }
+        self.mark_payments(to_mark).await;
         self.tick_counter.store(tick, Ordering::Relaxed);
         if self
             .checkpoints

@@ -1,5 +1,6 @@
 //! Bank: deposit, withdraw, deposit-all next to a bank booth; every item stacks; capacity is a
-//! number of distinct items, larger for members.
+//! number of distinct items that follows the membership tier (a lapsed member's bank keeps all
+//! it holds, and takes nothing new while over the free size).
 
 use super::inventory::slot_of;
 use super::{Decision, MAX_STACK, Player, REACH, Rejection, World};
@@ -12,6 +13,8 @@ use uuid::Uuid;
 pub const BANK_FREE: usize = 400;
 /// Distinct items a member's bank holds.
 pub const BANK_MEMBERS: usize = 800;
+/// Distinct items a premium member's bank holds.
+pub const BANK_PREMIUM: usize = 1_200;
 
 impl World {
     fn near_bank(&self, p: &Player) -> Result<(), Rejection> {
@@ -32,7 +35,7 @@ impl World {
     ) -> Result<(), Rejection> {
         let have = p.bank.get(item).copied();
         if have.is_none() {
-            let cap = if p.members { BANK_MEMBERS } else { BANK_FREE };
+            let cap = crate::membership::bank_capacity(p.tier);
             self.rule(
                 p.bank.len() + *new_items < cap,
                 Code::BankFull,

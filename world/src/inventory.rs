@@ -340,11 +340,6 @@ impl World {
             EventBody::GroundItemDespawned { ground_id, .. } => {
                 self.ground.remove(ground_id);
             }
-            EventBody::MembershipChanged { player_id, members } => {
-                if let Some(p) = self.players.get_mut(player_id) {
-                    p.members = *members;
-                }
-            }
             EventBody::PlayerHealed { player_id, amount } => {
                 if let Some(p) = self.players.get_mut(player_id) {
                     p.hitpoints += amount;

@@ -16,6 +16,9 @@
 //!   it uses nothing of the crate); re-exported at the root.
 //! - [`state`]: the player, NPC and trade records; [`skills`]: XP table and levels.
 //! - [`inventory`], [`bank`], [`equipment`]: holdings; [`ledger`]: mints, burns and sources.
+//! - [`membership`]: tiers, the paid-through time, bonds redeemed, lapses.
+//! - [`payments`]: what Stripe's events do (purchases, refunds, disputes), once each;
+//!   [`bonds`]: which purchase each held bond came from.
 //! - [`gathering`], [`production`], [`shops`]: skilling and the economy.
 //! - [`combat`], [`npcs`], [`prayer`]: fighting; [`movement`]: steps and paths.
 //! - [`trading`], [`social`]: players with players.
@@ -25,14 +28,17 @@
 
 pub mod bank;
 pub mod base;
+pub mod bonds;
 pub mod combat;
 pub mod content;
 pub mod equipment;
 pub mod gathering;
 pub mod inventory;
 pub mod ledger;
+pub mod membership;
 pub mod movement;
 pub mod npcs;
+pub mod payments;
 pub mod phases;
 pub mod prayer;
 pub mod production;
@@ -155,6 +161,10 @@ pub struct World {
     /// Open trades, keyed by each side.
     trades: BTreeMap<Uuid, Trade>,
     ledger: Ledger,
+    /// Payments applied, purchases and where their bonds are.
+    payments: payments::Payments,
+    /// The tick's clock reading, Unix seconds ([`World::set_clock`]).
+    now: i64,
     /// Version of the world stream.
     world_version: u64,
     /// Tiles each player has moved in the current tick (reset by [`World::begin_tick`]).
@@ -190,6 +200,8 @@ impl World {
             depleted: BTreeMap::new(),
             trades: BTreeMap::new(),
             ledger: Ledger::default(),
+            payments: payments::Payments::default(),
+            now: 0,
             world_version: 0,
             moved_this_tick: BTreeMap::new(),
             ran_this_tick: BTreeMap::new(),
@@ -324,6 +336,7 @@ impl World {
             Command::AddIgnore { player_id: other } => self.decide_ignore(id, p, *other, true),
             Command::RemoveIgnore { player_id: other } => self.decide_ignore(id, p, *other, false),
             Command::PrivateMessage { to, text } => self.decide_private_message(id, *to, text),
+            Command::RedeemBond { slot } => self.decide_redeem(id, p, *slot),
         }
     }
 
@@ -338,6 +351,14 @@ impl World {
             None => self.world_version += 1,
         }
         self.ledger.record(body);
+        let bond_holders = self.bond_holders(body);
+        self.apply_body(body);
+        if !bond_holders.is_empty() {
+            self.follow_bonds(&bond_holders);
+        }
+    }
+
+    fn apply_body(&mut self, body: &EventBody) {
         use EventBody as E;
         match body {
             E::PlayerSpawned { player_id, x, y } => {
@@ -357,8 +378,16 @@ impl World {
             | E::ItemDropped { .. }
             | E::ItemPickedUp { .. }
             | E::GroundItemDespawned { .. }
-            | E::MembershipChanged { .. }
             | E::PlayerHealed { .. } => self.apply_inventory(body),
+            E::MembershipChanged { .. } | E::MembershipLapsed { .. } => self.apply_membership(body),
+            E::PurchaseCredited { .. }
+            | E::MembershipExtended { .. }
+            | E::BondRedeemed { .. }
+            | E::BondsClawedBack { .. }
+            | E::MembershipShortened { .. }
+            | E::PurchaseDebtRecorded { .. }
+            | E::PurchaseReinstated { .. }
+            | E::PaymentNoted { .. } => self.apply_payments(body),
             E::BankDeposited { .. } | E::BankWithdrawn { .. } => self.apply_bank(body),
             E::ItemEquipped { .. } | E::ItemUnequipped { .. } => self.apply_equipment(body),
             E::XpGained { .. } | E::LevelledUp { .. } => self.apply_skills(body),

@@ -17,7 +17,8 @@ pub enum Phase {
     Players,
     /// Player swings (player-id order), then NPC swings (NPC order).
     Combat,
-    /// Ground items despawn and depleted nodes come back.
+    /// Ground items despawn, depleted nodes come back, memberships past their paid-through
+    /// time lapse.
     Flush,
 }
 
@@ -118,6 +119,7 @@ impl World {
                     })
                     .collect();
                 events.extend(self.node_respawns());
+                events.extend(self.lapses());
                 self.emit(cause, events, sink);
             }
         }
@@ -161,12 +163,36 @@ impl Sim {
         presence: &[(Uuid, bool)],
         commands: &[(Uuid, Command)],
     ) -> TickOutput {
+        self.tick_at(0, spawns, presence, commands)
+    }
+
+    /// Runs the next tick with the clock reading `now_us` (microseconds since the Unix epoch).
+    pub fn tick_at(
+        &mut self,
+        now_us: i64,
+        spawns: &[Uuid],
+        presence: &[(Uuid, bool)],
+        commands: &[(Uuid, Command)],
+    ) -> TickOutput {
+        self.tick_with(now_us, spawns, presence, &[], commands)
+    }
+
+    /// Runs the next tick with the clock reading `now_us` and `payments` among its inputs.
+    pub fn tick_with(
+        &mut self,
+        now_us: i64,
+        spawns: &[Uuid],
+        presence: &[(Uuid, bool)],
+        payments: &[crate::payments::Payment],
+        commands: &[(Uuid, Command)],
+    ) -> TickOutput {
         let tick = self.world.tick() + 1;
         let mut spawns = spawns.to_vec();
         spawns.sort();
         let inputs = TickInputs {
             spawns,
             presence: presence.to_vec(),
+            payments: payments.to_vec(),
         };
         let commands: Vec<StepCommand<'_>> = commands
             .iter()
@@ -180,7 +206,7 @@ impl Sim {
                 }
             })
             .collect();
-        let out = step(&mut self.world, tick, 0, &inputs, &commands);
+        let out = step(&mut self.world, tick, now_us, &inputs, &commands);
         TickOutput {
             events: out
                 .events

@@ -90,6 +90,11 @@ impl World {
         self.shop_near(p, shop)?;
         let s = slot_of(p, slot)?;
         self.rule(s.item != COINS, Code::NotSellable, "shops do not buy coins")?;
+        self.rule(
+            s.item != loh_events::value::BOND,
+            Code::NotSellable,
+            "shops do not buy bonds",
+        )?;
         let qty = if qty == 0 { s.qty } else { qty.min(s.qty) };
         let value = self.content.item(&s.item).map_or(0, |d| d.value);
         let price = u64::from(value) * u64::from(qty) * SELL_PERCENT / 100;

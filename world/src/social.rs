@@ -168,6 +168,7 @@ impl World {
             | EventBody::IgnoreRemoved { .. }
             | EventBody::BankDeposited { .. }
             | EventBody::BankWithdrawn { .. } => false,
+            _ if crate::view::is_payment(body) => false,
             _ => tile.is_some_and(|(x, y)| chebyshev(v.x, v.y, x, y) <= VIEW_DISTANCE),
         }
     }

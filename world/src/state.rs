@@ -2,7 +2,7 @@
 
 use super::inventory::Inventory;
 use super::skills::Skills;
-use loh_events::{AttackStyle, EquipSlot, ItemQty, Skill, Target};
+use loh_events::{AttackStyle, EquipSlot, ItemQty, Skill, Target, Tier};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
@@ -14,7 +14,12 @@ pub struct Player {
     /// Version of the player's stream (number of events in it).
     pub version: u64,
     pub last_say: Option<String>,
+    /// Whether the player reaches members content now (`tier` is not free).
     pub members: bool,
+    /// The membership tier ([`crate::membership`]).
+    pub tier: Tier,
+    /// Until when (Unix seconds) the membership is paid; it lapses at this time.
+    pub paid_through: i64,
     pub online: bool,
     pub skills: Skills,
     pub hitpoints: u32,
@@ -49,6 +54,8 @@ impl Player {
             version: 1,
             last_say: None,
             members: false,
+            tier: Tier::Free,
+            paid_through: 0,
             online: false,
             hitpoints: skills.level(Skill::Hitpoints).into(),
             prayer_points: skills.level(Skill::Prayer).into(),

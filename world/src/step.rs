@@ -10,6 +10,7 @@
 //! What stays with the caller: which commands reach the step (the writer answers duplicates
 //! and over-budget commands itself, unjournaled), the clock (`now_us`), and storage.
 
+use crate::payments::Payment;
 use crate::phases::PHASES;
 use crate::{Rejection, World};
 use loh_commands::Command;
@@ -26,18 +27,21 @@ pub const TICK_INPUTS_PLAYER: Uuid = Uuid::nil();
 pub const ACTIONS_PER_TICK: usize = 8;
 
 /// A tick's inputs other than commands: players entering for the first time (decided in the
-/// order given, which the writer makes id order) and sessions opened (`true`) or closed, in
-/// arrival order. Journaled as MessagePack under [`TICK_INPUTS_PLAYER`], ahead of the tick's
-/// commands.
+/// order given, which the writer makes id order), sessions opened (`true`) or closed, in
+/// arrival order, and Stripe events waiting to be applied, in the order given. Journaled as
+/// MessagePack under [`TICK_INPUTS_PLAYER`], ahead of the tick's commands (journals written
+/// before payments have no `payments`, read as none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TickInputs {
     pub spawns: Vec<Uuid>,
     pub presence: Vec<(Uuid, bool)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<Payment>,
 }
 
 impl TickInputs {
     pub fn is_empty(&self) -> bool {
-        self.spawns.is_empty() && self.presence.is_empty()
+        self.spawns.is_empty() && self.presence.is_empty() && self.payments.is_empty()
     }
 }
 
@@ -78,6 +82,7 @@ pub fn step(
     commands: &[StepCommand<'_>],
 ) -> StepOutput {
     world.begin_tick(tick);
+    world.set_clock(now_us);
     let mut out = StepOutput::default();
     for &player_id in &inputs.spawns {
         let bodies = world.spawn(player_id);
@@ -94,6 +99,12 @@ pub fn step(
     for &(player_id, online) in &inputs.presence {
         let bodies = world.presence(player_id, online);
         let cause = presence_cause(player_id, tick);
+        emit(world, &mut out.events, tick, now_us, cause, bodies);
+    }
+    // Stripe events, once each, in the order given (the writer's: as stored).
+    for payment in &inputs.payments {
+        let bodies = world.decide_payment(payment);
+        let cause = payment_cause(&payment.id);
         emit(world, &mut out.events, tick, now_us, cause, bodies);
     }
     for c in commands {
@@ -144,6 +155,11 @@ pub fn inputs_id(shard: &str, tick: u64) -> Uuid {
 /// The cause of a player's entering events.
 fn spawn_cause(player_id: Uuid) -> Uuid {
     derive_id(&[b"spawn", player_id.as_bytes()])
+}
+
+/// The cause of a Stripe event's events: its id.
+pub fn payment_cause(stripe_event_id: &str) -> Uuid {
+    derive_id(&[b"payment", stripe_event_id.as_bytes()])
 }
 
 /// The cause of a session's opening or closing in `tick`.
@@ -201,6 +217,7 @@ mod tests {
             let inputs = TickInputs {
                 spawns: vec![A],
                 presence: vec![(A, true)],
+                payments: vec![],
             };
             let mut out = step(&mut world, 1, 7, &inputs, &[]);
             let walk = Command::WalkTo {
@@ -254,6 +271,7 @@ mod tests {
         let inputs = TickInputs {
             spawns: vec![A],
             presence: vec![],
+            payments: vec![],
         };
         let out = step(&mut world, 1, 0, &inputs, &[]);
         let versions: Vec<u64> = out

@@ -5,7 +5,7 @@
 //! whoever stands within the view distance ("by position"): the list of those visible from a tile
 //! is computed once per tick for every tile a player stands on, and shared by everyone there (a
 //! crowd on one tile costs one list). The rest — private messages, presence, private drops,
-//! friend, ignore and bank events, deaths whose loot may be private — are tested one by one with
+//! friend, ignore, bank and payment events, deaths whose loot may be private — are tested one by one with
 //! [`World::sees_from`] for each player near them (or for everyone, when they have no tile), and
 //! a player who ignores someone has that one's chat taken out. The result is exactly the one of
 //! testing every event with [`World::sees_from`] (a test checks it).
@@ -40,6 +40,22 @@ pub fn by_position(body: &EventBody) -> bool {
             | EventBody::BankWithdrawn { .. }
             | EventBody::NpcDied { .. }
             | EventBody::PlayerDied { .. }
+    ) && !is_payment(body)
+}
+
+/// Payments, membership and bonds redeemed: the player's own business, seen by nobody else.
+pub fn is_payment(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::PurchaseCredited { .. }
+            | EventBody::MembershipExtended { .. }
+            | EventBody::BondRedeemed { .. }
+            | EventBody::MembershipLapsed { .. }
+            | EventBody::BondsClawedBack { .. }
+            | EventBody::MembershipShortened { .. }
+            | EventBody::PurchaseDebtRecorded { .. }
+            | EventBody::PurchaseReinstated { .. }
+            | EventBody::PaymentNoted { .. }
     )
 }
 

@@ -1,15 +1,53 @@
 //! Random play for many players: value is conserved after every tick, no stack passes the
-//! maximum, and the same input from the same start gives byte-identical events. The random
-//! input is [`loh_testkit::history`]'s.
+//! maximum (with bonds bought, traded, redeemed, refunded and reinstated), and the same input
+//! from the same start gives byte-identical events. The random input is
+//! [`loh_testkit::history`]'s.
 
 use loh_commands::Command;
 use loh_testkit::history;
+use loh_world::payments::{Payment, PaymentKind};
 use loh_world::phases::Sim;
 use loh_world::{MapConfig, World};
 use proptest::prelude::*;
 use uuid::Uuid;
 
 const PLAYERS: u128 = 6;
+const NOW_US: i64 = 1_800_000_000_000_000;
+/// A day a tick, so memberships bought with bonds lapse within a history.
+const DAY_US: i64 = 86_400_000_000;
+
+/// Payments of tick `i`: a bond pack bought every 4th tick, refunded 8 ticks later, the
+/// refund disputed and won 12 ticks after that.
+fn payments(i: usize, ids: &[Uuid]) -> Vec<Payment> {
+    let mut out = Vec::new();
+    if i.is_multiple_of(4) {
+        out.push(Payment {
+            id: format!("evt_paid_{i}"),
+            what: PaymentKind::Paid {
+                player_id: ids[(i / 4) % ids.len()],
+                purchase: format!("pi_{i}"),
+                product: "bonds_5".into(),
+            },
+        });
+    }
+    if i % 12 == 8 {
+        out.push(Payment {
+            id: format!("evt_refund_{i}"),
+            what: PaymentKind::ClawBack {
+                purchase: format!("pi_{}", i - 8),
+            },
+        });
+    }
+    if i % 24 == 20 {
+        out.push(Payment {
+            id: format!("evt_won_{i}"),
+            what: PaymentKind::DisputeWon {
+                purchase: format!("pi_{}", i - 20),
+            },
+        });
+    }
+    out
+}
 
 /// Plays `input` from a fresh world; every event of every tick, as stored bytes.
 fn play(input: &[Vec<(Uuid, Command)>], check: bool) -> Vec<Vec<u8>> {
@@ -34,7 +72,13 @@ fn play(input: &[Vec<(Uuid, Command)>], check: bool) -> Vec<Vec<u8>> {
         if i % 5 == 0 {
             history::scatter(&mut sim.world, &ids, i / 5);
         }
-        let out = sim.tick(&[], &[], commands);
+        let out = sim.tick_with(
+            NOW_US + i as i64 * DAY_US,
+            &[],
+            &[],
+            &payments(i, &ids),
+            commands,
+        );
         record(out, &sim);
     }
     bytes
