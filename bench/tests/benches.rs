@@ -101,6 +101,7 @@ async fn game_server(
         sessions: SessionStore::sql(pool.clone()),
         allowed_origins: Vec::new(),
         limits: loh_gateway::limits::Limits::default(),
+        payments: Default::default(),
     };
     let server = GameServer::start(
         config,

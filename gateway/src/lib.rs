@@ -10,6 +10,8 @@
 //! - [`ws`]: the WebSocket endpoint and its frames.
 //! - [`auth`]: accounts (Argon2id), access tokens, refresh-token families, request signing, CSRF
 //!   and the single-session lock; the session store in Redis or SQL.
+//! - [`payments`]: the Stripe webhook intake (signature, the stored inbox the tick writer takes
+//!   payments from) and the checkout.
 //! - [`limits`]: rate limits, the MessagePack guard, the gateway and HTTP limits.
 //! - [`http`]: the HTTP/1 server loop (header-read timeout, connection cap).
 //! - [`error`]: the HTTP error body.
@@ -23,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod payments;
 pub mod server;
 pub mod state;
 pub mod web;

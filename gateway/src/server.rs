@@ -47,6 +47,8 @@ pub struct GameConfig {
     /// Browser origins allowed besides the server's own host.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
+    /// Stripe: the webhook secret, the API key and base, the checkout's return addresses.
+    pub payments: crate::payments::PaymentsConfig,
 }
 
 /// A running game server.
@@ -96,6 +98,8 @@ impl GameServer {
             loh_tick_writer::tick::CHECKPOINT_EVERY_TICKS,
         )
         .with_view_limits(config.limits.view);
+        let inbox = crate::payments::SqlInbox::new(accounts_pool.clone());
+        let writer = writer.with_payments(Arc::new(inbox.clone()));
         let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
         let head = writer.head();
         let tokens = Tokens::new(config.signing_key.clone());
@@ -121,6 +125,10 @@ impl GameServer {
                 &loh_world::content::Content::embedded(),
                 &config.map,
             )),
+            payments: Arc::new(crate::payments::routes::PaymentRoutes {
+                config: config.payments.clone(),
+                inbox,
+            }),
         };
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
@@ -188,6 +196,10 @@ pub fn router(state: AppState) -> Router {
         .route("/play", get(play::index))
         .route("/play/", get(play::index))
         .route("/play/{*path}", get(play::asset))
+        .route(
+            "/v1/payments/stripe/webhook",
+            post(crate::payments::routes::webhook),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))

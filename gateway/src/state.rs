@@ -36,6 +36,8 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// The content document of `GET /v1/content`, encoded once.
     pub content: Arc<crate::web::content::ContentDoc>,
+    /// The payment routes' configuration and inbox.
+    pub payments: Arc<crate::payments::routes::PaymentRoutes>,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@ use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
 use loh_gateway::auth::sessions::SessionStore;
 use loh_gateway::limits::Limits;
+use loh_gateway::payments::PaymentsConfig;
 use loh_gateway::server::{GameConfig, GameServer};
 use loh_nats::EventStreamDef;
 use loh_nats::relay::{Relay, RelayMetrics};
@@ -223,6 +224,14 @@ async fn start_game(
         limits: Limits {
             view: settings.view,
             ..Limits::default()
+        },
+        payments: PaymentsConfig {
+            webhook_secret: settings.payments.webhook_secret.clone(),
+            secret_key: settings.payments.secret_key.clone(),
+            api_base: settings.payments.api_base.clone(),
+            success_url: settings.payments.success_url.clone(),
+            cancel_url: settings.payments.cancel_url.clone(),
+            ..PaymentsConfig::default()
         },
     };
     let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())

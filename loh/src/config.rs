@@ -79,7 +79,39 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
     pub stream: Option<EventStreamDef>,
+    /// Stripe (docs/PAYMENTS.md); payments are off without a webhook secret.
+    pub payments: PaymentSettings,
 }
+
+/// Stripe: secrets from the environment or files, never logged.
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    /// The webhook endpoint's signing secret (`whsec_…`).
+    pub webhook_secret: Option<SecretString>,
+    /// The API secret key (`sk_…`) the checkout uses.
+    pub secret_key: Option<SecretString>,
+    /// The Stripe API's base address.
+    pub api_base: String,
+    /// Where Checkout returns the player after paying, and after giving up.
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        PaymentSettings {
+            webhook_secret: None,
+            secret_key: None,
+            api_base: STRIPE_API_BASE.into(),
+            success_url: CHECKOUT_SUCCESS_URL.into(),
+            cancel_url: CHECKOUT_CANCEL_URL.into(),
+        }
+    }
+}
+
+const STRIPE_API_BASE: &str = "https://api.stripe.com";
+const CHECKOUT_SUCCESS_URL: &str = "http://127.0.0.1:7777/paid";
+const CHECKOUT_CANCEL_URL: &str = "http://127.0.0.1:7777/cancelled";
 
 impl Settings {
     /// The JetStream stream of this shard.
@@ -151,6 +183,29 @@ pub struct ServerArgs {
     /// (e.g. <https://play.example.com>).
     #[arg(long, env = "LOH_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// File holding the Stripe webhook endpoint's signing secret (`whsec_…`); the secret itself
+    /// may instead be given in LOH_STRIPE_WEBHOOK_SECRET. Without either, payments are off.
+    #[arg(long, env = "LOH_STRIPE_WEBHOOK_SECRET_FILE")]
+    pub stripe_webhook_secret_file: Option<PathBuf>,
+    /// The webhook secret from LOH_STRIPE_WEBHOOK_SECRET (environment only); wins over the file.
+    #[arg(skip = secret_from_env("LOH_STRIPE_WEBHOOK_SECRET"))]
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// File holding the Stripe API secret key (`sk_…`) the checkout uses; the key itself may
+    /// instead be given in LOH_STRIPE_SECRET_KEY.
+    #[arg(long, env = "LOH_STRIPE_SECRET_KEY_FILE")]
+    pub stripe_secret_key_file: Option<PathBuf>,
+    /// The API key from LOH_STRIPE_SECRET_KEY (environment only); wins over the file.
+    #[arg(skip = secret_from_env("LOH_STRIPE_SECRET_KEY"))]
+    pub stripe_secret_key: Option<SecretString>,
+    /// The Stripe API's base address.
+    #[arg(long, env = "LOH_STRIPE_API_BASE", default_value = STRIPE_API_BASE)]
+    pub stripe_api_base: String,
+    /// Where Stripe Checkout sends the player after paying.
+    #[arg(long, env = "LOH_CHECKOUT_SUCCESS_URL", default_value = CHECKOUT_SUCCESS_URL)]
+    pub checkout_success_url: String,
+    /// Where Stripe Checkout sends the player who gave up.
+    #[arg(long, env = "LOH_CHECKOUT_CANCEL_URL", default_value = CHECKOUT_CANCEL_URL)]
+    pub checkout_cancel_url: String,
 }
 
 impl ServerArgs {
@@ -191,8 +246,43 @@ impl ServerArgs {
                 allowed_origins: self.allowed_origins.clone(),
             },
             stream: None,
+            payments: PaymentSettings {
+                webhook_secret: either_secret(
+                    &self.stripe_webhook_secret,
+                    &self.stripe_webhook_secret_file,
+                )?,
+                secret_key: either_secret(&self.stripe_secret_key, &self.stripe_secret_key_file)?,
+                api_base: self.stripe_api_base.clone(),
+                success_url: self.checkout_success_url.clone(),
+                cancel_url: self.checkout_cancel_url.clone(),
+            },
         })
     }
+}
+
+/// A secret given itself (environment) or in a file (trimmed: files end with a newline).
+fn either_secret(
+    value: &Option<SecretString>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<SecretString>> {
+    match (value, file) {
+        (Some(v), _) => Ok(Some(v.clone())),
+        (None, Some(path)) => {
+            let s = read_secret(path)?;
+            Ok(Some(SecretString::from(
+                s.expose_secret().trim().to_owned(),
+            )))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret from the environment variable `name`, read when the command line is parsed.
+fn secret_from_env(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from)
 }
 
 /// `loh up`: the embedded data folder, or the real services.

@@ -3,7 +3,8 @@
 //! `postgres/` holds the PostgreSQL migrations and `sqlite/` the embedded store's; the same
 //! numbers mean the same tables in both. Files are numbered by area:
 //! `0001` events, shard heads and the command journal; `0002` accounts; `0003` projections;
-//! `0004` auth sessions (used when no Redis is configured).
+//! `0004` auth sessions (used when no Redis is configured); `0005` read models; `0006`
+//! checkpoints; `0007` Stripe events (the payment inbox).
 //!
 //! # Layout
 //! - [`scratch`]: create and drop scratch databases (benchmarks, tests).

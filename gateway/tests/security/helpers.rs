@@ -18,6 +18,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const ALLOWED_ORIGIN: &str = "https://play.loh.example";
+/// The Stripe webhook secret of every test server.
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
 
 /// One RSA key for the whole suite (making one takes a moment).
 pub fn key() -> SigningKey {
@@ -38,6 +40,8 @@ pub fn test_limits() -> Limits {
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// The test database (events, accounts, the payment inbox).
+    pub db_url: String,
     pub tokens: Tokens,
     pub sessions: SessionStore,
     pub http: reqwest::Client,
@@ -79,6 +83,10 @@ impl Server {
             sessions: sessions.clone(),
             allowed_origins: vec![ALLOWED_ORIGIN.to_owned()],
             limits,
+            payments: loh_gateway::payments::PaymentsConfig {
+                webhook_secret: Some(WEBHOOK_SECRET.into()),
+                ..Default::default()
+            },
         };
         let server = GameServer::start(
             config,
@@ -91,6 +99,7 @@ impl Server {
         .unwrap();
         Server {
             addr: server.addr(),
+            db_url: db.url.clone(),
             tokens: server.tokens().clone(),
             sessions,
             http: reqwest::Client::new(),

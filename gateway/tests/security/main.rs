@@ -3,6 +3,7 @@
 //! (`docs/SECURITY.md`).
 
 mod helpers;
+mod payments;
 
 use futures::StreamExt;
 use helpers::*;

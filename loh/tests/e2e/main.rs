@@ -49,6 +49,7 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
             None => AuthSettings::default(),
         },
         stream,
+        payments: Default::default(),
     }
 }
 
