@@ -3,6 +3,7 @@
 
 mod fixture;
 mod kill;
+mod payments;
 mod pipeline;
 
 use loh::app::{self, Running};
