@@ -27,7 +27,9 @@ pub const LINKING_TRADES: usize = 2;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The rule's stable name: `xp_rate`, `value_not_conserved`, `duplicated_item`,
-    /// `speed_hack`, `action_budget`, `lopsided_trade`, `rejection_flood`.
+    /// `speed_hack`, `action_budget`, `lopsided_trade`, `rejection_flood`,
+    /// `refunded_bonds_moved` (a refunded or disputed purchase whose bonds had moved to another
+    /// account), `purchase_debt` (what a refund could not claw back).
     pub rule: &'static str,
     pub player: Option<Uuid>,
     pub tick: u64,
@@ -278,6 +280,55 @@ impl EventScan {
             E::GroundItemDespawned { ground_id, .. } => {
                 self.ground.insert(*ground_id, Ground::Gone(position));
             }
+            E::BondsClawedBack {
+                player_id,
+                purchase,
+                ..
+            }
+            | E::MembershipShortened {
+                player_id,
+                purchase,
+                ..
+            } => {
+                let buyer = self
+                    .world
+                    .payments()
+                    .purchases
+                    .get(purchase)
+                    .map(|p| p.buyer);
+                if let (true, Some(buyer)) = (report, buyer)
+                    && buyer != *player_id
+                {
+                    let what = match body {
+                        E::BondsClawedBack { .. } => "bonds burned from",
+                        _ => "membership its bonds bought taken back from",
+                    };
+                    out.push(self.finding(
+                        "refunded_bonds_moved",
+                        buyer,
+                        position,
+                        format!(
+                            "purchase {purchase} of {buyer} refunded or disputed after its bonds \
+                             moved to another account: {what} {player_id}"
+                        ),
+                    ));
+                }
+            }
+            E::PurchaseDebtRecorded {
+                player_id,
+                purchase,
+                bonds,
+                days,
+                ..
+            } if report => out.push(self.finding(
+                "purchase_debt",
+                *player_id,
+                position,
+                format!(
+                    "purchase {purchase} refunded or disputed; not clawed back: {bonds} bonds, \
+                     {days} days of membership (a debt on the account)"
+                ),
+            )),
             E::TradeSettled {
                 player_id,
                 with,
@@ -505,5 +556,9 @@ fn moves_value(body: &EventBody) -> bool {
             | E::PlayerDied { .. }
             | E::TradeSettled { .. }
             | E::PlayerSpawned { .. }
+            | E::PurchaseCredited { .. }
+            | E::BondRedeemed { .. }
+            | E::BondsClawedBack { .. }
+            | E::PurchaseReinstated { .. }
     )
 }

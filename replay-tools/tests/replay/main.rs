@@ -682,3 +682,103 @@ async fn scan_finds_impossible_xp_and_a_lopsided_trade_between_linked_accounts()
     );
     assert_eq!(lopsided[0].positions, trades);
 }
+
+#[tokio::test]
+async fn scan_reports_a_refunded_purchase_whose_bonds_moved_to_another_account_and_its_debt() {
+    use loh_world::payments::{Payment, PaymentKind};
+    let bond = loh_events::value::BOND;
+    let g = Game::sqlite().await;
+    let (alice, bob) = (g.alice, g.bob);
+    let bought = Payment {
+        id: "evt_paid".into(),
+        what: PaymentKind::Paid {
+            player_id: alice,
+            purchase: "pi_1".into(),
+            product: "bonds_5".into(),
+        },
+    };
+    g.plant(g.world().await.decide_payment(&bought)).await;
+    g.plant(vec![EventBody::BankWithdrawn {
+        player_id: alice,
+        item: bond.into(),
+        qty: 5,
+    }])
+    .await;
+    let slot = |w: &loh_world::World| {
+        w.player(alice)
+            .unwrap()
+            .inventory
+            .slots()
+            .find(|(_, s)| s.item == bond)
+            .unwrap()
+            .0
+    };
+    // Two go to bob in a trade; alice drops the other three and they despawn.
+    g.plant(vec![EventBody::TradeSettled {
+        player_id: alice,
+        with: bob,
+        gave: vec![loh_events::ItemQty {
+            item: bond.into(),
+            qty: 2,
+        }],
+        got: vec![],
+    }])
+    .await;
+    let w = g.world().await;
+    let ground = loh_events::GroundItem {
+        ground_id: 999,
+        item: bond.into(),
+        qty: 3,
+        x: 3222,
+        y: 3218,
+        owner: Some(alice),
+        public_at: 0,
+        despawn_at: 0,
+    };
+    g.plant(vec![
+        EventBody::ItemDropped {
+            player_id: alice,
+            slot: slot(&w),
+            ground: ground.clone(),
+        },
+        EventBody::GroundItemDespawned {
+            ground_id: 999,
+            item: bond.into(),
+            qty: 3,
+        },
+    ])
+    .await;
+    let refund = Payment {
+        id: "evt_refund".into(),
+        what: PaymentKind::ClawBack {
+            purchase: "pi_1".into(),
+        },
+    };
+    let clawed = g.world().await.decide_payment(&refund);
+    assert!(
+        matches!(&clawed[..], [EventBody::BondsClawedBack { player_id, .. }, EventBody::PurchaseDebtRecorded { bonds: 3, .. }] if *player_id == bob),
+        "{clawed:?}"
+    );
+    let at = g.plant(clawed).await;
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    let moved: Vec<_> = findings
+        .iter()
+        .filter(|f| f.rule == "refunded_bonds_moved")
+        .collect();
+    assert_eq!(moved.len(), 1, "{findings:#?}");
+    assert_eq!(moved[0].player, Some(alice));
+    assert_eq!(moved[0].positions, vec![at]);
+    assert!(moved[0].message.contains(&bob.to_string()));
+    let debt: Vec<_> = findings
+        .iter()
+        .filter(|f| f.rule == "purchase_debt")
+        .collect();
+    assert_eq!(debt.len(), 1, "{findings:#?}");
+    assert_eq!(debt[0].positions, vec![at + 1]);
+    assert!(
+        findings.iter().all(|f| f.rule != "value_not_conserved"),
+        "bonds are minted and burned through known sources: {findings:#?}"
+    );
+}
