@@ -22,6 +22,7 @@
 //! - [`economy`] — mints, burns, trade volume and XP per hour, for analysts.
 //! - [`profile`] — profile, online status and trade history.
 //! - [`player_names`] — players' display names (the accounts', read for the query API).
+//! - [`membership`] — membership tier, paid-through time, debt and purchase history.
 //! - [`flows`] — what each event does to items, once for every read model that counts them.
 //! - [`db`] — [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
 //! - `select` — the SQL of read queries whose conditions depend on their arguments.
@@ -36,6 +37,7 @@ pub mod economy;
 pub mod flows;
 pub mod fold;
 pub mod holdings;
+pub mod membership;
 pub mod partition;
 pub mod player_names;
 pub mod player_position;
@@ -96,6 +98,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(skills::Skills),
         Arc::new(economy::Economy),
         Arc::new(profile::Profile),
+        Arc::new(membership::Membership),
     ]
 }
 

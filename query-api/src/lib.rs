@@ -9,6 +9,9 @@
 //! - `GET /v1/players/{player_id}/position`: a player's tile and last chat line.
 //! - `GET /v1/players/{player_id}/…`: inventory, bank, wallet, wallet ledger, skills, trades
 //!   (own or analyst token); `profile` (public).
+//! - `GET /v1/players/{player_id}/membership`, `…/purchases`: the premium wallet (tier,
+//!   paid-through time, bonds held, debt; purchase history); `GET /v1/economy/purchases`
+//!   (analysts: everyone's).
 //! - `GET /v1/leaderboards/…`: pages, rank lookup, around a player (public).
 //! - `GET /v1/economy/…`: flows, supply, trades, XP per hour (analyst token; JSON or CSV).
 //! - `GET /dashboard`: the analyst dashboard (charts drawn in the page from the endpoints).
@@ -24,6 +27,7 @@
 //! - [`routes`] — the router of every module's routes, the error fallbacks, request metrics.
 //! - [`openapi`] — the generated document ([`openapi::ApiDoc`]) and `/openapi.json`.
 //! - [`history`] — a player's wallet ledger and trade history, in keyset pages.
+//! - [`payments`] — membership, bonds held and purchase history.
 //! - [`players`] — a player's position (public), inventory, bank, wallet and skills.
 //! - [`profiles`] — public profiles and online status.
 //! - [`leaderboards`] — leaderboard pages with ETags, rank lookups, around a player.
@@ -53,6 +57,7 @@ pub mod names;
 pub mod openapi;
 pub mod operations;
 pub mod page;
+pub mod payments;
 pub mod players;
 pub mod profiles;
 pub mod ranks;

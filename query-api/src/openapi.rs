@@ -5,6 +5,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::history::{self, LedgerEntry, LedgerPage, TradePage, TradeView};
 use crate::leaderboards::{self, LeaderboardEntry, LeaderboardPage};
 use crate::operations::{self, Health};
+use crate::payments::{self, MembershipView, PurchasePage, PurchaseView};
 use crate::players::{
     self, Balance, BankView, InventoryView, ItemStack, PlayerPosition, SkillView, SkillsView,
     WalletView, Worn,
@@ -27,11 +28,13 @@ use utoipa::OpenApi;
           players::skills, history::trades,
           profiles::profile, leaderboards::leaderboard, leaderboards::rank, leaderboards::around,
           economy::economy_flows, economy::economy_supply, economy::economy_trades,
-          economy::economy_xp),
+          economy::economy_xp, payments::player_membership, payments::player_purchases,
+          payments::all_purchases),
     components(schemas(PlayerPosition, Health, ErrorBody, ErrorDetail,
         ItemStack, Worn, InventoryView, BankView, Balance, WalletView,
         LedgerEntry, LedgerPage, SkillView, SkillsView, TradeView,
-        TradePage, ProfileView, LeaderboardEntry, LeaderboardPage, Table)),
+        TradePage, ProfileView, LeaderboardEntry, LeaderboardPage, Table, MembershipView,
+        PurchaseView, PurchasePage)),
     modifiers(&BearerAuth),
     tags((name = "players", description = "Per-player read models: the player's own Bearer \
                                            access token, or an analyst token"),

@@ -2,7 +2,9 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{economy, history, leaderboards, metrics, openapi, operations, players, profiles};
+use crate::{
+    economy, history, leaderboards, metrics, openapi, operations, payments, players, profiles,
+};
 use axum::Router;
 
 /// Every route, the error fallbacks and the request metrics.
@@ -10,6 +12,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(players::routes())
         .merge(history::routes())
+        .merge(payments::routes())
         .merge(profiles::routes())
         .merge(leaderboards::routes())
         .merge(economy::routes())

@@ -76,6 +76,32 @@ async fn wait_for_bonds(running: &Running, player_id: &str, token: &str, qty: i6
     panic!("the bank never held {qty} bonds; last answer {last}");
 }
 
+/// The player's premium wallet from the query API: membership view and purchase history.
+async fn wallet(running: &Running, player_id: &str, token: &str) -> (Value, Vec<String>) {
+    let get = |path: String| {
+        let url = format!("http://{}{path}", running.query_addr.unwrap());
+        async move {
+            let res = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let membership = get(format!("/v1/players/{player_id}/membership")).await;
+    let history = get(format!("/v1/players/{player_id}/purchases")).await;
+    let what = history["purchases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["what"].as_str().unwrap().to_owned())
+        .collect();
+    (membership, what)
+}
+
 /// A player who is not connected buys five bonds (the event delivered ten times, five at
 /// once), then is refunded.
 async fn buy_and_refund(running: &Running, username: &str) {
@@ -98,6 +124,10 @@ async fn buy_and_refund(running: &Running, username: &str) {
         assert_eq!(deliver(running, &paid).await["duplicate"], true);
     }
     wait_for_bonds(running, &account.player_id, &account.token, 5).await;
+    let (membership, history) = wallet_with(running, &account, 1).await;
+    assert_eq!(membership["bonds_held"], 5, "{membership}");
+    assert_eq!(membership["tier"], "free");
+    assert_eq!(history, ["credited"]);
 
     let refunded = json!({
         "id": format!("evt_refund_{username}"), "object": "event", "type": "charge.refunded",
@@ -107,6 +137,26 @@ async fn buy_and_refund(running: &Running, username: &str) {
     deliver(running, &refunded).await;
     deliver(running, &refunded).await;
     wait_for_bonds(running, &account.player_id, &account.token, 0).await;
+    let (membership, history) = wallet_with(running, &account, 2).await;
+    assert_eq!(history, ["clawed_back", "credited"]);
+    assert_eq!(membership["bonds_held"], 0);
+}
+
+/// The wallet once the purchase history has `n` rows (the membership read model may trail
+/// the holdings one by a moment), 10 s at most.
+async fn wallet_with(
+    running: &Running,
+    account: &loh_testkit::client::Account,
+    n: usize,
+) -> (Value, Vec<String>) {
+    for _ in 0..100 {
+        let (membership, history) = wallet(running, &account.player_id, &account.token).await;
+        if history.len() >= n {
+            return (membership, history);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the purchase history never reached {n} rows");
 }
 
 /// `loh replay <what>` on `backing`'s store: its exit status and output.

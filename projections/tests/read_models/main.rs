@@ -750,7 +750,11 @@ async fn hot_read_models_split_into_partitions_by_player_fold_concurrently_to_th
     let runners = loh_projections::arrange(&read, &*store, 4)
         .await
         .expect("arrange");
-    assert_eq!(runners.len(), 5 * 4 + 1, "economy is not split");
+    assert_eq!(
+        runners.len(),
+        5 * 4 + 2,
+        "economy and membership are not split"
+    );
     assert!(
         runners.iter().any(|p| p.name() == "wallet_p3_of_4"),
         "partition names"
@@ -895,7 +899,10 @@ async fn changing_the_number_of_partitions_mid_stream_keeps_every_read_model_exa
     assert!(err.to_string().contains("--partitions"), "{err}");
 
     stored.extend(append_part(&*store, &history, b..n).await);
-    assert_eq!(catch_up_some(&three, &read, &store, |_| true).await, 16);
+    assert_eq!(
+        catch_up_some(&three, &read, &store, |_| true).await,
+        5 * 3 + 2
+    );
     let want = expected(&history, &stored);
     check(&read, &want, &stored, "after going from 4 partitions to 3").await;
 
@@ -903,7 +910,7 @@ async fn changing_the_number_of_partitions_mid_stream_keeps_every_read_model_exa
     let one = loh_projections::arrange(&read, &*store, 1)
         .await
         .expect("arrange 1");
-    assert_eq!(one.len(), 6);
+    assert_eq!(one.len(), 7);
     catch_up_some(&one, &read, &store, |_| true).await;
     check(&read, &want, &stored, "after going back to one projector").await;
     let head = stored.last().expect("events").position;
