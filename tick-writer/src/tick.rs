@@ -17,7 +17,7 @@ use loh_commands::{
 use loh_events::{AppendBatch, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome};
 use loh_world::World;
 use loh_world::step::{StepCommand, TICK_INPUTS_PLAYER, TickInputs, command_id, inputs_id, step};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
