@@ -2,67 +2,16 @@
 //! restarting it: every acknowledged command survives, nothing is applied twice, the hash chain
 //! is intact, and the read model catches up.
 
+use crate::process::{loh, start};
 use loh_commands::{Command, ServerFrame};
 use loh_testkit::client::{answer, command, hello, register_and_login};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
-
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-struct Game {
-    child: Child,
-    game: SocketAddr,
-    query: SocketAddr,
-}
-
-impl Drop for Game {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(data: &Path) -> Game {
-    let (game, query) = (free_addr(), free_addr());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loh"))
-        .args(["up", "--data-dir"])
-        .arg(data)
-        .args([
-            "--game-addr",
-            &game.to_string(),
-            "--query-addr",
-            &query.to_string(),
-        ])
-        .env_remove("DATABASE_URL")
-        .env_remove("NATS_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..200 {
-        if reqwest::get(format!("http://{game}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return Game { child, game, query };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("loh up did not become healthy");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_process_killed_at_any_moment_restarts_without_losing_or_doubling_acknowledged_commands()
 {
     let dir = tempfile::tempdir().unwrap();
-    let mut game = start(dir.path()).await;
+    let mut game = start(loh(), dir.path(), &[]).await;
     let account = register_and_login(game.game, "nakula").await;
     let mut acknowledged = 0u64;
     let mut acked = Vec::new();
@@ -100,7 +49,7 @@ async fn a_process_killed_at_any_moment_restarts_without_losing_or_doubling_ackn
         game.child.kill().unwrap();
         game.child.wait().unwrap();
         drop(ws);
-        game = start(dir.path()).await;
+        game = start(loh(), dir.path(), &[]).await;
     }
     assert!(
         acknowledged > 3,

@@ -3,8 +3,10 @@
 
 mod fixture;
 mod kill;
+mod loadgen;
 mod payments;
 mod pipeline;
+mod process;
 
 use loh::app::{self, Running};
 use loh::config::{AuthSettings, Backing, Settings};

@@ -1,0 +1,68 @@
+//! `loh up` as a separate process, as a user starts it: free loopback addresses, a health wait,
+//! and a kill when dropped.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A running `loh up`, killed (SIGKILL) when dropped.
+pub struct LohUp {
+    pub child: Child,
+    pub game: SocketAddr,
+    pub query: SocketAddr,
+}
+
+impl Drop for LohUp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `loh` binary, with no service URL from the environment (embedded unless the caller sets
+/// them).
+pub fn loh() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loh"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("NATS_URL")
+        .env_remove("REDIS_URL");
+    cmd
+}
+
+/// Starts `cmd` as `loh up` on `data` and free addresses, with `args` after; waits until it is
+/// healthy.
+pub async fn start(mut cmd: Command, data: &Path, args: &[&str]) -> LohUp {
+    let (game, query) = (free_addr(), free_addr());
+    let mut child = cmd
+        .args(["up", "--data-dir"])
+        .arg(data)
+        .args([
+            "--game-addr",
+            &game.to_string(),
+            "--query-addr",
+            &query.to_string(),
+        ])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        if reqwest::get(format!("http://{game}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return LohUp { child, game, query };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("loh up did not become healthy");
+}
