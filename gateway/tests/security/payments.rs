@@ -131,6 +131,13 @@ async fn an_online_player_sees_the_bonds_arrive_in_a_tick_update() {
         welcome,
         Some(loh_commands::ServerFrame::Welcome { .. })
     ));
+    // The tick that brings the join snapshot carries no update (its events are in the
+    // snapshot): pay once the snapshot is in.
+    let snapshot = recv_until(&mut ws, Duration::from_secs(5), |f| {
+        matches!(f, loh_commands::ServerFrame::Snapshot { .. })
+    })
+    .await;
+    assert!(snapshot.is_some(), "the join snapshot comes");
     let (status, _) = deliver(&server, checkout("evt_online", player, "pi_2")).await;
     assert_eq!(status, 200);
     let seen = recv_until(&mut ws, Duration::from_secs(5), |f| {
