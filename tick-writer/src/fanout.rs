@@ -172,9 +172,9 @@ pub fn snapshot_frame(
 }
 
 /// A tick's committed events as the fan-out needs them, computed once for all viewers: each
-/// event encoded once and the players it names found once; the events by position filed by
-/// the players they name and, for those naming nobody, by chunk; the online players, NPCs and
-/// public ground items by chunk; and per tile a viewer stands on, the lists seen from it
+/// event encoded once and the players it names found once; the events by chunk
+/// ([`ViewIndex`]) and those by position also by the players they name; the online players,
+/// NPCs and public ground items by chunk; and per tile a viewer stands on, the lists seen from it
 /// (shared by everyone on the tile). A viewer's frame is then assembled from its own events,
 /// what it sees from its tile, and the events of the players in its interest, nearest first:
 /// the work per viewer grows with what it is sent, not with the crowd around it.
@@ -190,8 +190,6 @@ pub struct TickView<'w> {
     grid: PlayerGrid,
     /// Events by position with a tile, by each player they name, ascending.
     about: HashMap<Uuid, Vec<u32>, FastHash>,
-    /// Events by position with a tile that name no player, by chunk.
-    unnamed: HashMap<(i32, i32), Vec<u32>, FastHash>,
     /// NPCs and ground items anyone around may see, by chunk.
     npcs: ByChunk<u32>,
     ground: ByChunk<u64>,
@@ -258,20 +256,13 @@ impl<'w> TickView<'w> {
                 ids
             })
             .collect();
-        let tiles: Vec<Option<(i32, i32)>> = bodies.iter().map(|b| world.event_tile(b)).collect();
-        let index = ViewIndex::new(bodies.iter().zip(tiles.iter().copied()));
+        let index = ViewIndex::new(bodies.iter().map(|b| (b, world.event_tile(b))));
         let mut about: HashMap<Uuid, Vec<u32>, FastHash> = HashMap::default();
-        let mut unnamed: HashMap<(i32, i32), Vec<u32>, FastHash> = HashMap::default();
-        for (i, tile) in tiles.iter().enumerate() {
-            let Some((x, y)) = *tile else { continue };
-            if !index.is_plain(i) {
-                continue;
-            }
-            if named[i].is_empty() {
-                unnamed.entry(chunk_of(x, y)).or_default().push(i as u32);
-            }
-            for p in &named[i] {
-                about.entry(*p).or_default().push(i as u32);
+        for (i, named) in named.iter().enumerate() {
+            if index.is_plain(i) && index.tile(i).is_some() {
+                for p in named {
+                    about.entry(*p).or_default().push(i as u32);
+                }
             }
         }
         let mut npcs: ByChunk<u32> = HashMap::default();
@@ -301,7 +292,6 @@ impl<'w> TickView<'w> {
             index,
             grid: PlayerGrid::new(world),
             about,
-            unnamed,
             npcs,
             ground,
             private,
@@ -318,19 +308,17 @@ impl<'w> TickView<'w> {
             return t.clone();
         }
         let near = |tx: i32, ty: i32| chebyshev(x, y, tx, ty) <= VIEW_DISTANCE;
-        let mut unnamed = Vec::new();
+        let mut unnamed: Vec<u32> = self
+            .index
+            .by_position_around(x, y)
+            .filter(|&i| {
+                self.named[i].is_empty() && self.index.tile(i).is_some_and(|(tx, ty)| near(tx, ty))
+            })
+            .map(|i| i as u32)
+            .collect();
         let mut npcs = Vec::new();
         let mut ground = Vec::new();
         for c in chunks_around(x, y) {
-            for &i in self.unnamed.get(&c).into_iter().flatten() {
-                if self
-                    .index
-                    .tile(i as usize)
-                    .is_some_and(|(tx, ty)| near(tx, ty))
-                {
-                    unnamed.push(i);
-                }
-            }
             for &(id, nx, ny) in self.npcs.get(&c).into_iter().flatten() {
                 if near(nx, ny) {
                     npcs.push(id);

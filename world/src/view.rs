@@ -135,6 +135,16 @@ impl ViewIndex {
         out.sort_unstable();
     }
 
+    /// The events by position in the chunks around `(x, y)`, in no order: every one within the
+    /// view distance of the tile is among them (and some farther).
+    pub fn by_position_around(&self, x: i32, y: i32) -> impl Iterator<Item = usize> + '_ {
+        let (cx, cy) = chunk(x, y);
+        NEIGHBOURS
+            .iter()
+            .filter_map(move |&(dx, dy)| self.chunks.get(&(cx + dx, cy + dy)))
+            .flat_map(|(by_pos, _)| by_pos.iter().copied())
+    }
+
     /// Fills `out` with the positions, ascending, of the events `viewer` (whose record is `v`)
     /// may see: exactly those `events` for which [`World::sees_from`] holds.
     pub fn visible(
@@ -145,16 +155,12 @@ impl ViewIndex {
         events: &[EventBody],
         out: &mut Vec<usize>,
     ) {
-        let (cx, cy) = chunk(v.x, v.y);
         let mut personal = Vec::new();
         self.personal(world, viewer, v, events, &mut personal);
         // By position: shared by everyone on the tile.
         if !self.from_tile.contains_key(&(v.x, v.y)) {
-            let around = |dx, dy| self.chunks.get(&(cx + dx, cy + dy));
-            let mut near: Vec<usize> = NEIGHBOURS
-                .iter()
-                .filter_map(|&(dx, dy)| around(dx, dy))
-                .flat_map(|(by_pos, _)| by_pos.iter().copied())
+            let mut near: Vec<usize> = self
+                .by_position_around(v.x, v.y)
                 .filter(|&i| {
                     self.tiles[i].is_some_and(|(x, y)| chebyshev(v.x, v.y, x, y) <= VIEW_DISTANCE)
                 })
