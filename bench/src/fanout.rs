@@ -8,7 +8,7 @@ use crate::loadgen::scenario::{Places, Plan, Scenario};
 use crate::world::TICK_BUDGET_MS;
 use loh_commands::Command;
 use loh_events::EventBody;
-use loh_tick_writer::fanout::{Interest, TickView, ViewLimits};
+use loh_tick_writer::fanout::{Interest, Names, TickView, ViewLimits};
 use loh_world::World;
 use loh_world::phases::Sim;
 use rand::rngs::StdRng;
@@ -103,6 +103,12 @@ pub fn fan_out_benchmark(
         .map(|i| Uuid::from_u128(0x1000_0000 + i as u128))
         .collect();
     let presence: Vec<(Uuid, bool)> = ids.iter().map(|id| (*id, true)).collect();
+    // Everyone named, as the writer names players with a session (12 letters, the longest).
+    let names: Names = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, Arc::from(format!("player{i:06}").as_str())))
+        .collect();
     sim.tick(&ids, &presence, &[]);
     if scenario == Scenario::Spread {
         // A world that has run a while: everyone somewhere on the map, walking on.
@@ -150,7 +156,8 @@ pub fn fan_out_benchmark(
         let stepped = Instant::now();
         let bodies: Vec<EventBody> = out.events.into_iter().map(|(_, body)| body).collect();
         let count = bodies.len();
-        let mut view = TickView::new(&sim.world, sim.world.tick(), limits, bodies);
+        let mut view =
+            TickView::new(&sim.world, sim.world.tick(), limits, bodies).with_names(&names);
         let mut sizes = Vec::with_capacity(players);
         for id in &ids {
             let interest = interests.get_mut(id).expect("every player has one");

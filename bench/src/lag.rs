@@ -180,6 +180,7 @@ async fn measure(
         writer.take(Intake::Connect {
             player_id: *id,
             conn_id: i as u64,
+            name: Some(format!("bot{i}").into()),
             outbound: tx,
             reply,
         });

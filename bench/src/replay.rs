@@ -65,6 +65,7 @@ pub async fn fill(store: Arc<dyn EventStore>, players: usize, ticks: usize) -> R
         writer.take(Intake::Connect {
             player_id: *id,
             conn_id: i as u64,
+            name: None,
             outbound: tx,
             reply,
         });

@@ -99,7 +99,8 @@ const cheb = (ax, ay, bx, by) => Math.max(Math.abs(ax - bx), Math.abs(ay - by));
 const itemName = (id) => content?.itemById.get(id)?.name ?? id;
 const npcName = (kind) => content?.npcById.get(kind)?.name ?? kind;
 const shortId = (id) => String(id).slice(0, 8);
-const nameOf = (id) => names.get(id) ?? "Player " + shortId(id);
+// Names come with players as they are seen (PlayerSeen.name); an id never seen stays short.
+const nameOf = (id) => names.get(id) ?? client?.world?.names.get(id) ?? "Player " + shortId(id);
 let blockedSet = new Set();
 
 function log(text, cls = "sys") {

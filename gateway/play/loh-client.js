@@ -138,7 +138,8 @@ export class World {
     this.content = content;
     this.tick = 0;
     this.you = null;
-    this.players = new Map(); // player id → {player_id, x, y, hitpoints, equipment}
+    this.players = new Map(); // player id → {player_id, x, y, hitpoints, equipment, name}
+    this.names = new Map(); // player id → display name, of every player seen so far
     this.npcs = new Map(); // npc id → {npc, kind, x, y, hitpoints}
     this.ground = new Map(); // ground_id → GroundItem
     this.depleted = new Map(); // node index → tick it respawns
@@ -162,6 +163,7 @@ export class World {
     this.you.friends = (s.you.friends ?? []).map(uuidString);
     this.you.ignores = (s.you.ignores ?? []).map(uuidString);
     this.players = new Map(s.players.map((p) => [uuidString(p.player_id), { ...p, player_id: uuidString(p.player_id) }]));
+    for (const p of this.players.values()) if (p.name) this.names.set(p.player_id, p.name);
     this.npcs = new Map(s.npcs.map((n) => [n.npc, n]));
     this.ground = new Map(s.ground.map((g) => [g.ground_id, g]));
     this.trade = null; // a trade does not survive a reconnect (TradeCancelled "disconnected")
@@ -240,6 +242,7 @@ export class World {
       }
       case "PlayerAppeared":
         this.players.set(e.player_id, e);
+        if (e.name) this.names.set(e.player_id, e.name);
         if (this.you.friends.includes(e.player_id)) this.presence.set(e.player_id, true);
         break;
       case "PlayerDisappeared":

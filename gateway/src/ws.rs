@@ -28,6 +28,7 @@ use loh_commands::{
 };
 use loh_tick_writer::tick::{Intake, now_us};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -109,11 +110,20 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
         .await;
         return Close::unavailable;
     }
+    // Others see the name the player registered with; without it they see the id alone.
+    let name = match state.accounts.display_name(player_id).await {
+        Ok(name) => name.map(Arc::from),
+        Err(e) => {
+            tracing::warn!(error = %e, %player_id, "reading the display name");
+            None
+        }
+    };
     let (out_tx, out_rx) = mpsc::channel(state.limits.outbound_queue.max(1));
     let (reply_tx, reply_rx) = oneshot::channel();
     let connect = Intake::Connect {
         player_id,
         conn_id,
+        name,
         outbound: out_tx,
         reply: reply_tx,
     };

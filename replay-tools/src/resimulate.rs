@@ -6,7 +6,7 @@ use crate::log::{EventCursor, journal};
 use crate::{Result, decode_command};
 use loh_events::{EventStore, GENESIS_HASH, JournalEntry, Outcome, StoredEvent};
 use loh_world::World;
-use loh_world::step::{StepCommand, TICK_INPUTS_PLAYER, TickInputs, step};
+use loh_world::step::{EventIds, StepCommand, TICK_INPUTS_PLAYER, TickInputs, step};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -101,6 +101,11 @@ pub async fn resimulate(
     };
     let last_tick = last_event_tick.max(by_tick.keys().next_back().copied().unwrap_or(0));
     let shard = store.shard().to_owned();
+    let first = store.read_from(1, 1).await?.into_iter().next();
+    world.set_event_ids(EventIds::for_log(
+        &shard,
+        first.map(|e| (e.event_id, e.correlation_id, e.tick)),
+    ));
     let (mut position, mut prev_hash, mut events) = (0u64, GENESIS_HASH, 0u64);
     for tick in 1..=last_tick {
         if tick.is_multiple_of(100) {

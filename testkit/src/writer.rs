@@ -106,11 +106,23 @@ pub fn connect(
     conn_id: u64,
     capacity: usize,
 ) -> mpsc::Receiver<Frame> {
+    connect_named(writer, player, conn_id, capacity, None)
+}
+
+/// [`connect`] with the display name the gateway would pass (others see it in `PlayerSeen`).
+pub fn connect_named(
+    writer: &mut TickWriter,
+    player: Uuid,
+    conn_id: u64,
+    capacity: usize,
+    name: Option<&str>,
+) -> mpsc::Receiver<Frame> {
     let (outbound, rx) = mpsc::channel(capacity);
     let (reply, _joined) = oneshot::channel();
     writer.take(Intake::Connect {
         player_id: player,
         conn_id,
+        name: name.map(Into::into),
         outbound,
         reply,
     });

@@ -27,7 +27,11 @@ use loh_world::view::{CHUNK, ViewIndex};
 use loh_world::{World, chebyshev};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// Players' display names by id, as the writer learned them from their sessions.
+pub type Names = HashMap<Uuid, Arc<str>, FastHash>;
 
 /// The bounds of one viewer's interest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +204,8 @@ pub struct TickView<'w> {
     taken: Vec<u32>,
     stamp: u32,
     scratch: Scratch,
+    /// Display names for `PlayerSeen` ([`TickView::with_names`]).
+    names: Option<&'w Names>,
     /// Players taken out of interests by the byte budget this tick.
     pub evictions: u64,
 }
@@ -298,6 +304,7 @@ impl<'w> TickView<'w> {
             tiles: HashMap::default(),
             stamp: 0,
             scratch: Scratch::default(),
+            names: None,
             evictions: 0,
         }
     }
@@ -344,6 +351,22 @@ impl<'w> TickView<'w> {
         tile
     }
 
+    /// Names the players this view shows (`PlayerSeen.name`) from `names`.
+    pub fn with_names(mut self, names: &'w Names) -> TickView<'w> {
+        self.names = Some(names);
+        self
+    }
+
+    /// What `viewer`s see of `player_id`, named when its name is known.
+    fn seen(&self, player_id: Uuid) -> Option<loh_world::snapshot::PlayerSeen> {
+        let mut seen = self.world.player_seen(player_id)?;
+        seen.name = self
+            .names
+            .and_then(|n| n.get(&player_id))
+            .map(|n| n.to_string());
+        Some(seen)
+    }
+
     /// `viewer`'s frame of this tick (a `Snapshot` at the session's first tick, else a
     /// `TickUpdate`), with `interest` brought up to date. `None` when the viewer is not in the
     /// world.
@@ -376,7 +399,7 @@ impl<'w> TickView<'w> {
             let players: Vec<_> = interest
                 .players()
                 .into_iter()
-                .filter_map(|p| world.player_seen(p))
+                .filter_map(|p| self.seen(p))
                 .collect();
             let npcs: Vec<_> = npcs_came
                 .iter()
@@ -469,7 +492,7 @@ impl<'w> TickView<'w> {
             }
             let appears = s.entered.contains(&p);
             let appeared = appears
-                .then(|| world.player_seen(p))
+                .then(|| self.seen(p))
                 .flatten()
                 .map(|seen| encode_value(&ViewEvent::PlayerAppeared(&seen)));
             size += appeared.as_ref().map_or(0, Bytes::len);

@@ -6,7 +6,7 @@
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
-use crate::fanout::{Interest, TickView, ViewLimits};
+use crate::fanout::{Interest, Names, TickView, ViewLimits};
 use crate::metrics::TickMetrics;
 use crate::payments::{PAYMENTS_PER_TICK, PaymentInbox};
 use bytes::Bytes;
@@ -16,7 +16,9 @@ use loh_commands::{
 };
 use loh_events::{AppendBatch, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome};
 use loh_world::World;
-use loh_world::step::{StepCommand, TICK_INPUTS_PLAYER, TickInputs, command_id, inputs_id, step};
+use loh_world::step::{
+    EventIds, StepCommand, TICK_INPUTS_PLAYER, TickInputs, command_id, inputs_id, step,
+};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +80,8 @@ pub enum Intake {
     Connect {
         player_id: Uuid,
         conn_id: u64,
+        /// The player's display name, shown to others in `PlayerSeen` (none: not shown).
+        name: Option<Arc<str>>,
         /// The connection's queue of frames.
         outbound: mpsc::Sender<Frame>,
         reply: oneshot::Sender<Joined>,
@@ -168,6 +172,8 @@ pub struct TickWriter {
     last_seq: HashMap<Uuid, u64>,
     outcomes: HashMap<Uuid, VecDeque<(u64, ServerFrame)>>,
     sessions: HashMap<Uuid, Session>,
+    /// The display names of the players with a session.
+    names: Names,
     pending: Vec<Pending>,
     spawns: Vec<Uuid>,
     /// Sessions opened (`true`) or closed since the last tick, in arrival order.
@@ -195,6 +201,8 @@ impl TickWriter {
         metrics: TickMetrics,
     ) -> Result<TickWriter, TickError> {
         let lease = store.acquire().await?;
+        let mut world = world;
+        world.set_event_ids(event_ids(&*store).await?);
         let pristine = world.clone();
         let (world, tick) = rebuild(&*store, world).await?;
         let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
@@ -217,6 +225,7 @@ impl TickWriter {
             last_seq,
             outcomes: HashMap::new(),
             sessions: HashMap::new(),
+            names: Names::default(),
             pending: Vec::new(),
             spawns: Vec::new(),
             presence: Vec::new(),
@@ -386,9 +395,14 @@ impl TickWriter {
             Intake::Connect {
                 player_id,
                 conn_id,
+                name,
                 outbound,
                 reply,
             } => {
+                match name {
+                    Some(name) => self.names.insert(player_id, name),
+                    None => self.names.remove(&player_id),
+                };
                 if self.world.player(player_id).is_none() && !self.spawns.contains(&player_id) {
                     self.spawns.push(player_id);
                 }
@@ -415,6 +429,7 @@ impl TickWriter {
                     .is_some_and(|s| s.conn_id == conn_id)
                 {
                     self.sessions.remove(&player_id);
+                    self.names.remove(&player_id);
                     // Outcomes are remembered for connected players only; after a reconnect,
                     // `Welcome.last_seq` says what was decided.
                     self.outcomes.remove(&player_id);
@@ -768,7 +783,7 @@ impl TickWriter {
         }
         // Each event encoded and indexed once; each viewer's frame assembled from that.
         let bodies = events.iter().filter_map(|e| e.body().ok()).collect();
-        let mut view = TickView::new(&self.world, tick, self.view, bodies);
+        let mut view = TickView::new(&self.world, tick, self.view, bodies).with_names(&self.names);
         for (viewer, session) in &mut self.sessions {
             let Some(frame) = view.frame_for(*viewer, &mut session.interest) else {
                 continue;
@@ -782,6 +797,7 @@ impl TickWriter {
         for id in dead {
             // A client that stops reading is dropped; its socket closes when the queue does.
             if self.sessions.remove(&id).is_some() {
+                self.names.remove(&id);
                 self.outcomes.remove(&id);
                 self.presence.push((id, false));
                 self.metrics.slow_disconnects.inc();
@@ -790,6 +806,16 @@ impl TickWriter {
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
     }
+}
+
+/// How `store`'s log names its events: by its shard, unless it began before worlds shared a
+/// database ([`EventIds::for_log`]).
+async fn event_ids(store: &dyn EventStore) -> Result<EventIds, TickError> {
+    let first = store.read_from(1, 1).await?.into_iter().next();
+    Ok(EventIds::for_log(
+        store.shard(),
+        first.map(|e| (e.event_id, e.correlation_id, e.tick)),
+    ))
 }
 
 /// The world as the store has it: `world` (fresh from content) with every committed event

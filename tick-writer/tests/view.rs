@@ -245,3 +245,63 @@ async fn the_documented_snapshot_is_what_a_new_player_gets() {
         .collect();
     assert_eq!(documented, hex, "the Snapshot example of docs/protocol.md");
 }
+
+/// Others see a player by the name the gateway gave its session: in the snapshot of a player
+/// who joins later and in the `PlayerAppeared` of one already there; a player without a name
+/// is shown without the key.
+#[tokio::test]
+async fn players_are_seen_with_their_names() {
+    let (_dir, _store, mut writer) = loh_testkit::writer::embedded_writer().await;
+    let (a, b, c) = (
+        Uuid::from_u128(0xA),
+        Uuid::from_u128(0xB),
+        Uuid::from_u128(0xC),
+    );
+    let mut rx_a = loh_testkit::writer::connect_named(&mut writer, a, 1, 16, Some("Arjuna"));
+    let _rx_c = loh_testkit::writer::connect(&mut writer, c, 2, 16);
+    writer.run_tick().await.unwrap();
+    let mut rx_b = loh_testkit::writer::connect_named(&mut writer, b, 3, 16, Some("Bhima"));
+    writer.run_tick().await.unwrap();
+    let names = |players: &[Value]| -> BTreeMap<Uuid, Option<String>> {
+        players
+            .iter()
+            .map(|p| {
+                let name = p
+                    .as_map()
+                    .unwrap()
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some("name"));
+                (
+                    id(p, "player_id"),
+                    name.map(|(_, v)| v.as_str().unwrap().to_owned()),
+                )
+            })
+            .collect()
+    };
+    let Ok(ServerFrame::Snapshot { players, .. }) = decode_server(&rx_b.try_recv().unwrap()) else {
+        panic!("b's first frame is its snapshot");
+    };
+    let seen: Vec<Value> = players.iter().map(|p| (**p).clone()).collect();
+    assert_eq!(
+        names(&seen),
+        BTreeMap::from([(a, Some("Arjuna".to_owned())), (c, None)]),
+        "b's snapshot names a and shows c without a name"
+    );
+    let _snapshot = rx_a.try_recv().unwrap();
+    let Ok(ServerFrame::TickUpdate { events, .. }) = decode_server(&rx_a.try_recv().unwrap())
+    else {
+        panic!("a's second frame is a TickUpdate");
+    };
+    let appeared: Vec<Value> = events
+        .iter()
+        .filter_map(|e| {
+            let (kind, body) = &e.as_map().unwrap()[0];
+            (kind.as_str() == Some("PlayerAppeared")).then(|| body.clone())
+        })
+        .collect();
+    assert_eq!(
+        names(&appeared),
+        BTreeMap::from([(b, Some("Bhima".to_owned()))]),
+        "a sees b appear by name"
+    );
+}

@@ -171,6 +171,8 @@ pub struct World {
     moved_this_tick: BTreeMap<Uuid, u32>,
     /// Whether each player's moves this tick were running.
     ran_this_tick: BTreeMap<Uuid, bool>,
+    /// How this world's log names its events.
+    event_ids: step::EventIds,
 }
 
 impl Default for World {
@@ -205,7 +207,18 @@ impl World {
             world_version: 0,
             moved_this_tick: BTreeMap::new(),
             ran_this_tick: BTreeMap::new(),
+            event_ids: step::EventIds::default(),
         }
+    }
+
+    /// How this world's log names its events ([`step::EventIds::for_log`]); the writer and
+    /// `loh replay resimulate` set it before the first step.
+    pub fn set_event_ids(&mut self, ids: step::EventIds) {
+        self.event_ids = ids;
+    }
+
+    pub fn event_ids(&self) -> &step::EventIds {
+        &self.event_ids
     }
 
     pub fn player(&self, id: Uuid) -> Option<&Player> {

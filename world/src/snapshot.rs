@@ -48,6 +48,11 @@ pub struct PlayerSeen {
     pub y: i32,
     pub hitpoints: u32,
     pub equipment: BTreeMap<EquipSlot, String>,
+    /// The player's display name, as they registered it. The world does not know names (they
+    /// are account data, not game facts): the tick writer fills it in from the session, and it
+    /// is left out of the frame when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// What a viewer sees of an NPC.
@@ -112,6 +117,7 @@ impl World {
             y: p.y,
             hitpoints: p.hitpoints,
             equipment: worn(p),
+            name: None,
         })
     }
 

@@ -167,6 +167,47 @@ fn presence_cause(player_id: Uuid, tick: u64) -> Uuid {
     derive_id(&[b"presence", player_id.as_bytes(), &tick.to_be_bytes()])
 }
 
+/// How the event ids of a log are made ([`push_new`]).
+///
+/// Every world appends to the same `events` table, whose event ids are unique across worlds
+/// (JetStream dedupes on them too). Causes and ticks repeat from world to world (every world's
+/// NPCs step at tick 1), so a log's ids name its shard. Logs begun before worlds shared a
+/// database named none and keep their ids, so that `loh replay resimulate` still reproduces them
+/// byte for byte: [`EventIds::for_log`] tells the two apart by the log's first event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EventIds {
+    /// From the cause, the index in the tick's output and the tick.
+    #[default]
+    Unsalted,
+    /// From the shard, then as [`EventIds::Unsalted`].
+    Shard(std::sync::Arc<str>),
+}
+
+impl EventIds {
+    /// The ids of `shard`'s log whose first event (if any) has id `event_id`, cause `cause` and
+    /// tick `tick`: a new log's name its shard; an old log's are recognised by its first event,
+    /// the first of its first tick, made without a shard.
+    pub fn for_log(shard: &str, first: Option<(Uuid, Uuid, u64)>) -> EventIds {
+        match first {
+            Some((event_id, cause, tick)) if event_id == EventIds::Unsalted.id(cause, 0, tick) => {
+                EventIds::Unsalted
+            }
+            _ => EventIds::Shard(shard.into()),
+        }
+    }
+
+    /// The id of the `index`th event of `tick`'s output, caused by `cause`.
+    pub fn id(&self, cause: Uuid, index: u64, tick: u64) -> Uuid {
+        let (index, tick) = (index.to_be_bytes(), tick.to_be_bytes());
+        match self {
+            EventIds::Unsalted => derive_id(&[cause.as_bytes(), &index, &tick]),
+            EventIds::Shard(shard) => {
+                derive_id(&[b"shard", shard.as_bytes(), cause.as_bytes(), &index, &tick])
+            }
+        }
+    }
+}
+
 /// Adds `body` as the next event of `events` and of its stream (the world has not applied it
 /// yet; its stream version is the world's plus one).
 pub fn push_new(
@@ -179,7 +220,7 @@ pub fn push_new(
 ) {
     let index = events.len() as u64;
     events.push(NewEvent {
-        event_id: derive_id(&[cause.as_bytes(), &index.to_be_bytes(), &tick.to_be_bytes()]),
+        event_id: world.event_ids().id(cause, index, tick),
         stream_id: body.stream_id(),
         stream_version: world.stream_version(&body) + 1,
         tick,
@@ -239,6 +280,41 @@ mod tests {
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].result, Ok(()));
         assert_eq!(run(), (events, decided));
+    }
+
+    #[test]
+    fn worlds_make_different_ids_and_an_old_log_keeps_its_own() {
+        let first_events = |ids: EventIds| {
+            let mut world = World::new(MapConfig::default());
+            world.set_event_ids(ids);
+            let inputs = TickInputs {
+                spawns: vec![A],
+                presence: vec![(A, true)],
+                payments: vec![],
+            };
+            step(&mut world, 1, 7, &inputs, &[]).events
+        };
+        let (old, a, b) = (
+            first_events(EventIds::Unsalted),
+            first_events(EventIds::Shard("a".into())),
+            first_events(EventIds::Shard("b".into())),
+        );
+        let ids = |events: &[NewEvent]| -> std::collections::BTreeSet<Uuid> {
+            events.iter().map(|e| e.event_id).collect()
+        };
+        assert!(ids(&a).is_disjoint(&ids(&b)), "two worlds, the same tick");
+        assert!(ids(&a).is_disjoint(&ids(&old)));
+        let bodies = |events: &[NewEvent]| -> Vec<EventBody> {
+            events.iter().map(|e| e.body.clone()).collect()
+        };
+        assert_eq!(bodies(&a), bodies(&b), "only the ids differ");
+        let first = |e: &NewEvent| Some((e.event_id, e.correlation_id, e.tick));
+        assert_eq!(EventIds::for_log("a", first(&old[0])), EventIds::Unsalted);
+        assert_eq!(
+            EventIds::for_log("a", first(&a[0])),
+            EventIds::Shard("a".into())
+        );
+        assert_eq!(EventIds::for_log("a", None), EventIds::Shard("a".into()));
     }
 
     #[test]

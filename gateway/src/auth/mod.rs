@@ -185,6 +185,16 @@ impl Accounts {
         Accounts { pool, hasher }
     }
 
+    /// The name `player_id` registered with, as typed (`None`: no such account).
+    pub async fn display_name(&self, player_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT display_name FROM accounts WHERE player_id = $1")
+                .bind(player_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(name,)| name))
+    }
+
     /// Creates an account; a taken username is a `409 username_taken`.
     pub async fn register(&self, username: &str, password: &str) -> Result<Uuid, ApiError> {
         let name = normalise_username(username)?;

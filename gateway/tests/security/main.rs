@@ -3,6 +3,7 @@
 //! (`docs/SECURITY.md`).
 
 mod helpers;
+mod names;
 mod payments;
 
 use futures::StreamExt;
