@@ -102,6 +102,7 @@ async fn game_server(
         allowed_origins: Vec::new(),
         limits: loh_gateway::limits::Limits::default(),
         payments: Default::default(),
+        world: Default::default(),
     };
     let server = GameServer::start(
         config,

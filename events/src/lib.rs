@@ -33,7 +33,7 @@ pub use pg::PgEventStore;
 #[cfg(feature = "store")]
 pub use sqlite::SqliteEventStore;
 pub use store::{
-    AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome,
+    AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome, WorldEntry,
 };
 
 /// Errors of the event store.

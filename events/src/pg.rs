@@ -13,7 +13,7 @@
 
 use crate::{
     AppendBatch, Appended, Checkpoint, Error, EventStore, GENESIS_HASH, Hash, Head, JournalEntry,
-    Lease, NewEvent, Outcome, Result, StoredEvent,
+    Lease, NewEvent, Outcome, Result, StoredEvent, WorldEntry,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -338,6 +338,48 @@ impl EventStore for PgEventStore {
                     created_at_us,
                 })
             })
+            .collect()
+    }
+
+    async fn announce(&self, entry: &WorldEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO worlds (shard, address, members, population, open, updated_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (shard) DO UPDATE SET \
+             address = excluded.address, members = excluded.members, \
+             population = excluded.population, open = excluded.open, \
+             updated_at_us = excluded.updated_at_us",
+        )
+        .bind(&self.shard)
+        .bind(&entry.address)
+        .bind(entry.members)
+        .bind(to_i64(entry.population, "population")?)
+        .bind(entry.open)
+        .bind(entry.updated_at_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn worlds(&self) -> Result<Vec<WorldEntry>> {
+        let rows: Vec<(String, String, bool, i64, bool, i64)> = sqlx::query_as(
+            "SELECT shard, address, members, population, open, updated_at_us FROM worlds \
+             ORDER BY shard",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(shard, address, members, population, open, updated_at_us)| {
+                    Ok(WorldEntry {
+                        shard,
+                        address,
+                        members,
+                        population: to_u64(population, "population")?,
+                        open,
+                        updated_at_us,
+                    })
+                },
+            )
             .collect()
     }
 }

@@ -14,7 +14,7 @@ use crate::pg::{
 };
 use crate::{
     AppendBatch, Appended, Checkpoint, Error, EventStore, GENESIS_HASH, Head, JournalEntry, Lease,
-    Result, StoredEvent,
+    Result, StoredEvent, WorldEntry,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -348,6 +348,48 @@ impl EventStore for SqliteEventStore {
                     created_at_us,
                 })
             })
+            .collect()
+    }
+
+    async fn announce(&self, entry: &WorldEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO worlds (shard, address, members, population, open, updated_at_us) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (shard) DO UPDATE SET \
+             address = excluded.address, members = excluded.members, \
+             population = excluded.population, open = excluded.open, \
+             updated_at_us = excluded.updated_at_us",
+        )
+        .bind(&self.shard)
+        .bind(&entry.address)
+        .bind(i64::from(entry.members))
+        .bind(to_i64(entry.population, "population")?)
+        .bind(i64::from(entry.open))
+        .bind(entry.updated_at_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn worlds(&self) -> Result<Vec<WorldEntry>> {
+        let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT shard, address, members, population, open, updated_at_us FROM worlds \
+             ORDER BY shard",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(shard, address, members, population, open, updated_at_us)| {
+                    Ok(WorldEntry {
+                        shard,
+                        address,
+                        members: members != 0,
+                        population: to_u64(population, "population")?,
+                        open: open != 0,
+                        updated_at_us,
+                    })
+                },
+            )
             .collect()
     }
 }

@@ -71,6 +71,23 @@ pub struct Checkpoint {
     pub created_at_us: i64,
 }
 
+/// A world as its game server last announced it (`GET /v1/worlds`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorldEntry {
+    /// The world's shard.
+    pub shard: String,
+    /// Where clients connect to play in it (the game server's public address).
+    pub address: String,
+    /// Whether only members may play in it.
+    pub members: bool,
+    /// Players with a live session in it.
+    pub population: u64,
+    /// `false` once its server stopped on purpose.
+    pub open: bool,
+    /// When it was announced, microseconds since the Unix epoch.
+    pub updated_at_us: i64,
+}
+
 /// An append-only, hash-chained, gapless event log for one shard plus its command journal.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -113,4 +130,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every checkpoint of the shard, by position.
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
+
+    /// Records `entry` as this shard's line of the world list (its `shard` is this store's),
+    /// replacing the previous one.
+    async fn announce(&self, entry: &WorldEntry) -> Result<()>;
+
+    /// The world list: every world that ever announced itself, by shard.
+    async fn worlds(&self) -> Result<Vec<WorldEntry>>;
 }

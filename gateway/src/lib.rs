@@ -17,6 +17,7 @@
 //! - [`error`]: the HTTP error body.
 //! - [`state`]: the handlers' shared state and the request-body extractors.
 //! - [`metrics`]: connections closed, by reason.
+//! - [`worlds`]: this world's line in the shared world list, announced every few seconds.
 //! - [`web`]: `GET /v1/content` (items, NPCs, objects, the map) and the reference web client at
 //!   `/play` (embedded static files).
 
@@ -29,4 +30,5 @@ pub mod payments;
 pub mod server;
 pub mod state;
 pub mod web;
+pub mod worlds;
 pub mod ws;

@@ -49,6 +49,8 @@ pub struct GameConfig {
     pub limits: Limits,
     /// Stripe: the webhook secret, the API key and base, the checkout's return addresses.
     pub payments: crate::payments::PaymentsConfig,
+    /// How this world appears in the world list (`GET /v1/worlds` of the query API).
+    pub world: crate::worlds::WorldListing,
 }
 
 /// A running game server.
@@ -59,6 +61,8 @@ pub struct GameServer {
     sessions: SessionStore,
     tick_task: JoinHandle<Result<(), TickError>>,
     http_task: JoinHandle<std::io::Result<()>>,
+    /// The world list's announcer, stopped (announcing the world closed) after the tick loop.
+    announce: (CancellationToken, JoinHandle<()>),
 }
 
 /// Why the game server stopped.
@@ -87,7 +91,7 @@ impl GameServer {
         let conn_metrics = crate::metrics::ConnMetrics::default();
         conn_metrics.register(&mut registry);
         let writer = TickWriter::start(
-            store,
+            store.clone(),
             World::new(config.map.clone()),
             config.pacing,
             metrics.clone(),
@@ -140,7 +144,16 @@ impl GameServer {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let tick_cancel = cancel.clone();
+        let sessions_gauge = state.metrics.sessions.clone();
         let tick_task = tokio::spawn(async move { writer.run(intake_rx, tick_cancel).await });
+        let announce_cancel = cancel.child_token();
+        let announce_task = crate::worlds::spawn_announcer(
+            store,
+            config.world.clone(),
+            addr,
+            sessions_gauge,
+            announce_cancel.clone(),
+        );
         let limits = config.limits.clone();
         let app = router(state);
         let http_task = tokio::spawn(async move {
@@ -154,6 +167,7 @@ impl GameServer {
             sessions: config.sessions,
             tick_task,
             http_task,
+            announce: (announce_cancel, announce_task),
         })
     }
 
@@ -184,6 +198,9 @@ impl GameServer {
     pub async fn wait(self) -> Result<(), ServeError> {
         let tick = self.tick_task.await?;
         self.http_task.abort();
+        let (announce_cancel, announce_task) = self.announce;
+        announce_cancel.cancel();
+        let _ = announce_task.await;
         tick?;
         Ok(())
     }

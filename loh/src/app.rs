@@ -233,6 +233,7 @@ async fn start_game(
             cancel_url: settings.payments.cancel_url.clone(),
             ..PaymentsConfig::default()
         },
+        world: settings.world.clone(),
     };
     let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())
         .await

@@ -14,6 +14,7 @@
 use crate::embedded::DataDir;
 use anyhow::Context;
 use clap::Args;
+use loh_gateway::worlds::WorldListing;
 use loh_nats::EventStreamDef;
 use loh_tick_writer::fanout::ViewLimits;
 use loh_tick_writer::tick::Pacing;
@@ -81,6 +82,8 @@ pub struct Settings {
     pub stream: Option<EventStreamDef>,
     /// Stripe (docs/PAYMENTS.md); payments are off without a webhook secret.
     pub payments: PaymentSettings,
+    /// How this world appears in the world list (`GET /v1/worlds`).
+    pub world: WorldListing,
 }
 
 /// Stripe: secrets from the environment or files, never logged.
@@ -146,6 +149,13 @@ pub struct ServerArgs {
     /// Address of the game server (WebSocket, auth).
     #[arg(long, env = "LOH_GAME_ADDR", default_value = "127.0.0.1:7777")]
     pub game_addr: SocketAddr,
+    /// Where players' clients connect to this world, as the world list shows it (e.g.
+    /// `wss://w2.example.com`); the game server's own address when not given.
+    #[arg(long, env = "LOH_WORLD_ADDRESS")]
+    pub world_address: Option<String>,
+    /// List this world as a members world.
+    #[arg(long, env = "LOH_MEMBERS_WORLD")]
+    pub members_world: bool,
     /// Address of the query API.
     #[arg(long, env = "LOH_QUERY_ADDR", default_value = "127.0.0.1:8088")]
     pub query_addr: SocketAddr,
@@ -255,6 +265,10 @@ impl ServerArgs {
                 api_base: self.stripe_api_base.clone(),
                 success_url: self.checkout_success_url.clone(),
                 cancel_url: self.checkout_cancel_url.clone(),
+            },
+            world: WorldListing {
+                address: self.world_address.clone(),
+                members: self.members_world,
             },
         })
     }

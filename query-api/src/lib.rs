@@ -13,6 +13,7 @@
 //!   paid-through time, bonds held, debt; purchase history); `GET /v1/economy/purchases`
 //!   (analysts: everyone's).
 //! - `GET /v1/leaderboards/…`: pages, rank lookup, around a player (public).
+//! - `GET /v1/worlds`: the world list, with addresses, populations and status (public).
 //! - `GET /v1/economy/…`: flows, supply, trades, XP per hour (analyst token; JSON or CSV).
 //! - `GET /dashboard`: the analyst dashboard (charts drawn in the page from the endpoints).
 //! - `GET /docs`: a browsable page of the OpenAPI document.
@@ -30,6 +31,7 @@
 //! - [`payments`] — membership, bonds held and purchase history.
 //! - [`players`] — a player's position (public), inventory, bank, wallet and skills.
 //! - [`profiles`] — public profiles and online status.
+//! - [`worlds`] — the world list, as each world's game server announces itself.
 //! - [`leaderboards`] — leaderboard pages with ETags, rank lookups, around a player.
 //! - [`economy`] — the analysts' hourly economy tables, as JSON or CSV.
 //! - [`operations`] — health, metrics, the analyst dashboard and the API docs page.
@@ -63,6 +65,7 @@ pub mod profiles;
 pub mod ranks;
 pub mod routes;
 pub mod state;
+pub mod worlds;
 
 use axum::Router;
 use tokio::net::TcpListener;

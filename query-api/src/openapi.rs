@@ -12,6 +12,7 @@ use crate::players::{
 };
 use crate::profiles::{self, ProfileView};
 use crate::state::AppState;
+use crate::worlds::{self, WorldStatus, WorldView, WorldsView};
 use axum::{Json, Router, routing::get};
 use utoipa::OpenApi;
 
@@ -29,16 +30,16 @@ use utoipa::OpenApi;
           profiles::profile, leaderboards::leaderboard, leaderboards::rank, leaderboards::around,
           economy::economy_flows, economy::economy_supply, economy::economy_trades,
           economy::economy_xp, payments::player_membership, payments::player_purchases,
-          payments::all_purchases),
+          payments::all_purchases, worlds::worlds),
     components(schemas(PlayerPosition, Health, ErrorBody, ErrorDetail,
         ItemStack, Worn, InventoryView, BankView, Balance, WalletView,
         LedgerEntry, LedgerPage, SkillView, SkillsView, TradeView,
         TradePage, ProfileView, LeaderboardEntry, LeaderboardPage, Table, MembershipView,
-        PurchaseView, PurchasePage)),
+        PurchaseView, PurchasePage, WorldView, WorldsView, WorldStatus)),
     modifiers(&BearerAuth),
     tags((name = "players", description = "Per-player read models: the player's own Bearer \
                                            access token, or an analyst token"),
-         (name = "public", description = "Profiles and leaderboards, no token"),
+         (name = "public", description = "Profiles, leaderboards and the world list, no token"),
          (name = "economy", description = "Analysts only (a token with role = analyst)"),
          (name = "operations", description = "Health and metrics"))
 )]

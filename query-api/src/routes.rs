@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{
     economy, history, leaderboards, metrics, openapi, operations, payments, players, profiles,
+    worlds,
 };
 use axum::Router;
 
@@ -14,6 +15,7 @@ pub fn router(state: AppState) -> Router {
         .merge(history::routes())
         .merge(payments::routes())
         .merge(profiles::routes())
+        .merge(worlds::routes())
         .merge(leaderboards::routes())
         .merge(economy::routes())
         .merge(openapi::routes())

@@ -5,6 +5,7 @@ use crate::{Error, Result};
 use async_trait::async_trait;
 use loh_events::{
     AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, StoredEvent,
+    WorldEntry,
 };
 use loh_projections::{Projector, ReadDb};
 use serde::Serialize;
@@ -198,5 +199,11 @@ impl EventStore for Bounded {
     }
     async fn checkpoints(&self) -> loh_events::Result<Vec<Checkpoint>> {
         self.inner.checkpoints().await
+    }
+    async fn announce(&self, _: &WorldEntry) -> loh_events::Result<()> {
+        Err(loh_events::Error::Fenced)
+    }
+    async fn worlds(&self) -> loh_events::Result<Vec<WorldEntry>> {
+        self.inner.worlds().await
     }
 }

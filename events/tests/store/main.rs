@@ -51,6 +51,7 @@ on_both_backends!(
     read_stream_returns_a_streams_events_in_version_order,
     the_journal_round_trips_and_reports_each_players_last_seq,
     an_empty_batch_writes_nothing_and_returns_the_head,
+    a_world_announces_itself_and_the_latest_announcement_stands,
 );
 
 async fn read_all(store: &impl EventStore) -> Vec<StoredEvent> {
@@ -509,4 +510,23 @@ async fn an_empty_batch_writes_nothing_and_returns_the_head<B: Backend>() {
     assert_eq!(empty.head, head);
     assert!(empty.events.is_empty() && !empty.already_stored);
     assert_eq!(read_all(&store).await.len(), 2);
+}
+
+async fn a_world_announces_itself_and_the_latest_announcement_stands<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    assert!(store.worlds().await.expect("list").is_empty());
+    let entry = |population: u64, open: bool, at: i64| loh_events::WorldEntry {
+        shard: backends::SHARD.into(),
+        address: "wss://w1.example.com".into(),
+        members: true,
+        population,
+        open,
+        updated_at_us: at,
+    };
+    store.announce(&entry(3, true, 10)).await.expect("announce");
+    store.announce(&entry(7, true, 20)).await.expect("announce again");
+    assert_eq!(store.worlds().await.expect("list"), [entry(7, true, 20)]);
+    store.announce(&entry(0, false, 30)).await.expect("closing");
+    assert_eq!(store.worlds().await.expect("list"), [entry(0, false, 30)]);
 }

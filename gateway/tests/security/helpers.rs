@@ -87,6 +87,7 @@ impl Server {
                 webhook_secret: Some(WEBHOOK_SECRET.into()),
                 ..Default::default()
             },
+            world: loh_gateway::worlds::WorldListing::default(),
         };
         let server = GameServer::start(
             config,

@@ -7,6 +7,7 @@ mod loadgen;
 mod payments;
 mod pipeline;
 mod process;
+mod worlds;
 
 use loh::app::{self, Running};
 use loh::config::{AuthSettings, Backing, Settings};
@@ -53,6 +54,7 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         },
         stream,
         payments: Default::default(),
+        world: Default::default(),
     }
 }
 

@@ -39,7 +39,7 @@ pub fn loh() -> Command {
 /// healthy.
 pub async fn start(mut cmd: Command, data: &Path, args: &[&str]) -> LohUp {
     let (game, query) = (free_addr(), free_addr());
-    let mut child = cmd
+    let child = cmd
         .args(["up", "--data-dir"])
         .arg(data)
         .args([
@@ -53,6 +53,25 @@ pub async fn start(mut cmd: Command, data: &Path, args: &[&str]) -> LohUp {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    healthy(child, game, query).await
+}
+
+/// Starts `cmd` as `loh tick-writer` (a world's game server and relay, no projections) on a
+/// free game address, with `args` after; waits until it is healthy.
+pub async fn start_tick_writer(mut cmd: Command, args: &[&str]) -> LohUp {
+    let game = free_addr();
+    let child = cmd
+        .args(["tick-writer", "--game-addr", &game.to_string()])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    healthy(child, game, free_addr()).await
+}
+
+/// Waits until the game server of `child` answers `/healthz`.
+async fn healthy(mut child: Child, game: SocketAddr, query: SocketAddr) -> LohUp {
     for _ in 0..400 {
         if reqwest::get(format!("http://{game}/healthz"))
             .await
@@ -64,5 +83,5 @@ pub async fn start(mut cmd: Command, data: &Path, args: &[&str]) -> LohUp {
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("loh up did not become healthy");
+    panic!("loh did not become healthy");
 }

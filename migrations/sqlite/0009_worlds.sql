@@ -1,0 +1,13 @@
+-- 0009 worlds: the world list players choose from (`GET /v1/worlds`). Each world's game server
+-- announces itself here every few seconds: where clients connect, whether it is a members world,
+-- how many players it holds, and whether it is open; the list shows a world whose announcement
+-- is stale as offline. Not event-sourced: it says where a world can be reached now, not what
+-- happened in it, so rows are overwritten.
+CREATE TABLE worlds (
+    shard          TEXT    PRIMARY KEY,
+    address        TEXT    NOT NULL,
+    members        INTEGER NOT NULL CHECK (members IN (0, 1)),
+    population     INTEGER NOT NULL CHECK (population >= 0),
+    open           INTEGER NOT NULL CHECK (open IN (0, 1)),
+    updated_at_us  INTEGER NOT NULL
+) STRICT;
