@@ -140,10 +140,12 @@ async fn run(pool: sqlx::PgPool, nats_url: &str, events: u64) -> Result<BenchRep
     let relay_def = EventStreamDef {
         name: format!("LOH_BENCH_RELAY_{token}"),
         subject_prefix: format!("bench.relay.{token}"),
+        replicas: 1,
     };
     let raw_def = EventStreamDef {
         name: format!("LOH_BENCH_RAWPB_{token}"),
         subject_prefix: format!("bench.rawpb.{token}"),
+        replicas: 1,
     };
     let nats = |e: &dyn fmt::Display| BenchError::Nats(e.to_string());
 

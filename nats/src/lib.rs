@@ -30,7 +30,10 @@
 //!
 //! # Layout
 //! - `streams/events.json`: the stream's definition (storage, retention, dedupe window).
-//! - `nats-server.conf`: the server configuration used by `docker-compose.yml`.
+//! - `nats-server.conf`: the single server's configuration (`docker-compose.yml`, dev, QA).
+//! - `cluster/n1.conf` … `n3.conf`: the three-node JetStream cluster of
+//!   `docker-compose.prod.yml`; streams there are created with [`EventStreamDef::replicas`] = 3.
+//! - [`connect`]: a client of one server or of a cluster (a comma-separated list of URLs).
 //! - [`EventStreamDef`]: a shard's stream name and subject prefix, [`EventStreamDef::ensure`]
 //!   and [`EventStreamDef::tail`] (what the stream last holds).
 //! - [`message`]: [`encode_event`] / [`decode_message`], the wire format above.
@@ -75,13 +78,45 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The event stream of one shard: its JetStream name and subject prefix.
+/// Connects to NATS at `urls`: one URL, or a comma-separated list of a cluster's servers
+/// (`nats://n1:4222,nats://n2:4222,nats://n3:4222`). The client starts on any reachable server
+/// of the list and, when its server dies, reconnects to another one (of the list, or one the
+/// cluster announced). Give every server: the first connection needs one that is up.
+///
+/// Fails with [`Error::JetStream`] when no URL parses or no server answers; the message names
+/// no credentials.
+pub async fn connect(urls: &str) -> Result<async_nats::Client> {
+    let servers = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .enumerate()
+        .map(|(i, u)| {
+            u.parse::<async_nats::ServerAddr>().map_err(|_| {
+                Error::JetStream(format!("entry {} of the NATS URL list is not a URL", i + 1))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if servers.is_empty() {
+        return Err(Error::JetStream("no NATS URL given".into()));
+    }
+    async_nats::connect(servers)
+        .await
+        .map_err(|e| Error::JetStream(format!("connecting: {e}")))
+}
+
+/// The event stream of one shard: its JetStream name, subject prefix and replica count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventStreamDef {
     /// JetStream stream name, e.g. `LOH_EVENTS_WORLD1`.
     pub name: String,
     /// Subject prefix, e.g. `loh.events.world1`; events go to `<prefix>.<stream token>`.
     pub subject_prefix: String,
+    /// Copies JetStream keeps of the stream: 1 on a single server, 3 on the three-node cluster
+    /// (`nats/cluster/`), where an acknowledged message is on a quorum of two and the stream
+    /// survives the loss of any one node. Used when the stream is created; an existing stream
+    /// keeps its own count ([`EventStreamDef::ensure`]).
+    pub replicas: usize,
 }
 
 /// What a stream last holds, as the relay resumes from it.
@@ -130,7 +165,14 @@ impl EventStreamDef {
                 token.to_ascii_uppercase().replace('-', "_")
             ),
             subject_prefix: format!("loh.events.{token}"),
+            replicas: 1,
         }
+    }
+
+    /// This definition with `replicas` copies of the stream (at least 1).
+    pub fn with_replicas(mut self, replicas: usize) -> EventStreamDef {
+        self.replicas = replicas.max(1);
+        self
     }
 
     /// The subject of an event of `stream_id`: `<prefix>.<token>`, where the token is the stream
@@ -158,19 +200,34 @@ impl EventStreamDef {
         format!("{}.>", self.subject_prefix)
     }
 
-    /// The JetStream config: `streams/events.json` with this name and subjects.
+    /// The JetStream config: `streams/events.json` with this name, subjects and replica count.
     pub fn config(&self) -> Result<stream::Config> {
         let mut config: stream::Config = serde_json::from_str(EVENTS_STREAM_JSON)?;
         config.name = self.name.clone();
         config.subjects = vec![self.all_subjects()];
+        config.num_replicas = self.replicas.max(1);
         Ok(config)
     }
 
-    /// Creates the stream if missing (an existing stream is left as it is) and returns it.
+    /// Creates the stream if missing and returns it. An existing stream is left as it is, also
+    /// when it has another replica count than this definition (a warning is logged): a process
+    /// started without the cluster's setting must not scale a replicated stream down. Changing
+    /// the count of a live stream is an operator's `nats stream edit --replicas`.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<stream::Stream> {
-        js.get_or_create_stream(self.config()?)
+        let stream = js
+            .get_or_create_stream(self.config()?)
             .await
-            .map_err(|e| Error::JetStream(e.to_string()))
+            .map_err(|e| Error::JetStream(e.to_string()))?;
+        let held = stream.cached_info().config.num_replicas.max(1);
+        if held != self.replicas.max(1) {
+            tracing::warn!(
+                stream = %self.name,
+                held,
+                configured = self.replicas,
+                "the event stream has another replica count than configured; left as it is"
+            );
+        }
+        Ok(stream)
     }
 
     /// What the stream last holds: its last sequence and the position and id of its last event
@@ -271,5 +328,8 @@ mod tests {
         assert_eq!(config.subjects, vec!["loh.events.w1.>".to_owned()]);
         assert_eq!(config.duplicate_window, std::time::Duration::from_secs(120));
         assert!(config.allow_direct);
+        assert_eq!(config.num_replicas, 1, "one copy on a single server");
+        let replicated = def.with_replicas(3).config().expect("events.json parses");
+        assert_eq!(replicated.num_replicas, 3, "three copies on the cluster");
     }
 }

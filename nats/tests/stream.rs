@@ -12,6 +12,7 @@ fn test_def() -> EventStreamDef {
     EventStreamDef {
         name: token.to_ascii_uppercase(),
         subject_prefix: format!("test.{token}"),
+        replicas: 1,
     }
 }
 

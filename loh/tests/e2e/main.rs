@@ -223,6 +223,7 @@ async fn a_player_moves_and_speaks_on_postgres_and_nats_and_the_query_api_shows_
     let stream = EventStreamDef {
         name: unique_name("E2E").to_uppercase(),
         subject_prefix: unique_name("e2e"),
+        replicas: 1,
     };
     let backing = Backing::Services {
         database_url: db.url.clone().into(),

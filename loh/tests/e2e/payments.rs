@@ -197,6 +197,7 @@ async fn bonds_bought_and_refunded_on_postgres_show_in_the_query_api_and_the_log
     let stream = EventStreamDef {
         name: unique_name("PAY").to_uppercase(),
         subject_prefix: unique_name("pay"),
+        replicas: 1,
     };
     let backing = Backing::Services {
         database_url: db.url.clone().into(),

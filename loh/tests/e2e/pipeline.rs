@@ -109,6 +109,7 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     let def = EventStreamDef {
         name: unique_name("PIPE").to_uppercase(),
         subject_prefix: unique_name("pipe"),
+        replicas: 1,
     };
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
     def.ensure(&js).await.unwrap();
@@ -236,6 +237,7 @@ async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_re
     let def = EventStreamDef {
         name: unique_name("PART").to_uppercase(),
         subject_prefix: unique_name("part"),
+        replicas: 1,
     };
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
     def.ensure(&js).await.unwrap();

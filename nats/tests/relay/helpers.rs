@@ -43,6 +43,7 @@ impl Env {
         let def = EventStreamDef {
             name: token.to_ascii_uppercase(),
             subject_prefix: format!("test.{token}"),
+            replicas: 1,
         };
         Env {
             store: Arc::new(store),

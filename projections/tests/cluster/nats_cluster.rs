@@ -1,0 +1,173 @@
+//! Three `nats-server` processes on loopback forming the JetStream cluster of
+//! `nats/cluster/n1.conf` … `n3.conf`: each runs its shipped file, with the address, ports, store
+//! directory (a temporary folder) and routes given on the command line, which take precedence.
+//!
+//! The binary is `LOH_TEST_NATS_SERVER`, else `/usr/sbin/nats-server` (what `scripts/services`
+//! installs), else `nats-server` on the PATH. A missing binary fails the test with that advice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One node: its name (`n1`…), ports, store and process.
+struct Node {
+    name: String,
+    config: PathBuf,
+    client_port: u16,
+    http_port: u16,
+    route_port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// The running cluster; every node is killed when it drops.
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+    binary: String,
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn binary() -> String {
+    if let Ok(b) = std::env::var("LOH_TEST_NATS_SERVER") {
+        return b;
+    }
+    if Path::new("/usr/sbin/nats-server").exists() {
+        return "/usr/sbin/nats-server".to_owned();
+    }
+    "nats-server".to_owned()
+}
+
+impl NatsCluster {
+    /// Starts the three nodes and waits until each answers on its client port.
+    pub async fn start() -> NatsCluster {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nats/cluster");
+        let nodes = (1..=3)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                config: dir.join(format!("n{i}.conf")),
+                client_port: free_port(),
+                http_port: free_port(),
+                route_port: free_port(),
+                store: tempfile::tempdir().expect("a temporary store directory"),
+                child: None,
+            })
+            .collect();
+        let mut cluster = NatsCluster {
+            nodes,
+            binary: binary(),
+        };
+        for i in 0..3 {
+            cluster.spawn(i);
+        }
+        for i in 0..3 {
+            cluster.wait_accepting(i).await;
+        }
+        cluster
+    }
+
+    /// Every node's client URL, comma-separated (what NATS_URL holds for a cluster).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The index of the node called `name` (`n1` → 0).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Kills node `i` with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `i` again on its ports and store, and waits until it accepts clients.
+    pub async fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        self.wait_accepting(i).await;
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let routes = self
+            .nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.route_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let node = &mut self.nodes[i];
+        let child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(&node.config)
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(node.client_port.to_string())
+            .arg("-m")
+            .arg(node.http_port.to_string())
+            .arg("--cluster")
+            .arg(format!("nats://127.0.0.1:{}", node.route_port))
+            .arg("--routes")
+            .arg(&routes)
+            .arg("-sd")
+            .arg(node.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}): the cluster test needs nats-server; \
+                     scripts/services installs it, or set LOH_TEST_NATS_SERVER",
+                    self.binary
+                )
+            });
+        node.child = Some(child);
+    }
+
+    /// Waits (10 s at most) until node `i` takes client connections; fails if it exited.
+    async fn wait_accepting(&mut self, i: usize) {
+        let start = Instant::now();
+        let addr = format!("127.0.0.1:{}", self.nodes[i].client_port);
+        loop {
+            if let Some(child) = self.nodes[i].child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "nats-server {} exited with {status} (is {} valid for this nats-server? \
+                     try `{} -t -c {0}`)",
+                    self.nodes[i].name,
+                    self.nodes[i].config.display(),
+                    self.binary,
+                );
+            }
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "nats-server {} did not listen on {addr} within 10 s",
+                self.nodes[i].name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
