@@ -102,12 +102,13 @@ async fn any_pool(url: &SecretString) -> anyhow::Result<sqlx::AnyPool> {
         .context("connecting the accounts pool")
 }
 
-/// Connects to NATS and makes sure the event stream exists.
+/// Connects to NATS (one server, or a cluster's servers comma-separated) and makes sure the
+/// event stream exists.
 pub async fn jetstream(
     nats_url: &SecretString,
     def: &EventStreamDef,
 ) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = async_nats::connect(nats_url.expose_secret())
+    let client = loh_nats::connect(nats_url.expose_secret())
         .await
         .with_context(|| format!("connecting to NATS at {} (NATS_URL)", redacted(nats_url)))?;
     let js = async_nats::jetstream::new(client);

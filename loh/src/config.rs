@@ -78,7 +78,8 @@ pub struct Settings {
     pub view: ViewLimits,
     /// Keys, sessions and browser origins of the front door.
     pub auth: AuthSettings,
-    /// The JetStream stream; [`EventStreamDef::for_shard`] when `None`.
+    /// The JetStream stream (name, subjects, replica count); [`EventStreamDef::for_shard`] with
+    /// one replica when `None`.
     pub stream: Option<EventStreamDef>,
     /// Stripe (docs/PAYMENTS.md); payments are off without a webhook secret.
     pub payments: PaymentSettings,
@@ -179,6 +180,12 @@ pub struct ServerArgs {
     /// process, which is right for one instance only.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<SecretString>,
+    /// Copies JetStream keeps of the shard's event stream when it creates it: 1 on a single
+    /// NATS server, 3 on the three-node cluster (nats/cluster/; give NATS_URL all three
+    /// servers, comma-separated). An existing stream keeps its count.
+    #[arg(long, env = "LOH_NATS_REPLICAS", default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nats_replicas: u8,
     /// Prefix of every Redis key.
     #[arg(long, env = "LOH_REDIS_PREFIX", default_value = "loh")]
     pub redis_prefix: String,
@@ -255,7 +262,9 @@ impl ServerArgs {
                 redis_prefix: self.redis_prefix.clone(),
                 allowed_origins: self.allowed_origins.clone(),
             },
-            stream: None,
+            stream: Some(
+                EventStreamDef::for_shard(&self.shard).with_replicas(self.nats_replicas.into()),
+            ),
             payments: PaymentSettings {
                 webhook_secret: either_secret(
                     &self.stripe_webhook_secret,
@@ -517,9 +526,17 @@ fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
 }
 
 /// `url` without its credentials, for messages and logs: `redis://:pw@host:6379` becomes
-/// `redis://***@host:6379`.
+/// `redis://***@host:6379`. A comma-separated list (a NATS cluster's servers) is redacted URL by
+/// URL.
 pub fn redacted(url: &SecretString) -> String {
-    let url = url.expose_secret();
+    url.expose_secret()
+        .split(',')
+        .map(redacted_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redacted_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "***".to_owned();
     };
@@ -666,6 +683,21 @@ mod tests {
     }
 
     #[test]
+    fn the_stream_has_one_replica_unless_the_cluster_asks_for_three() {
+        let stream = |args: &[&str]| up(args).server.settings(ONLINE_PACING).unwrap().stream();
+        assert_eq!(stream(&[]).replicas, 1);
+        let replicated = stream(&["--nats-replicas", "3", "--shard", "w7"]);
+        assert_eq!(replicated.replicas, 3);
+        assert_eq!(replicated, EventStreamDef::for_shard("w7").with_replicas(3));
+        assert!(
+            Everything::command()
+                .try_get_matches_from(["loh", "--nats-replicas", "0"])
+                .is_err(),
+            "a stream has at least one copy"
+        );
+    }
+
+    #[test]
     fn map_tiles_makes_a_square_map_around_the_spawn() {
         let map = up(&["--map-tiles", "1000"])
             .server
@@ -692,6 +724,10 @@ mod tests {
             ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
             ("postgres://db/loh?user=a@b", "postgres://db/loh?user=a@b"),
             ("not a url", "***"),
+            (
+                "nats://a:pw@n1:4222,nats://n2:4222,nats://a:pw@n3:4222",
+                "nats://***@n1:4222,nats://n2:4222,nats://***@n3:4222",
+            ),
         ];
         for (url, shown) in cases {
             assert_eq!(redacted(&url.into()), shown);
