@@ -34,7 +34,7 @@ async fn jetstream(urls: &str) -> jetstream::Context {
         .await
         .expect("a client of the cluster");
     jetstream::ContextBuilder::new()
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(3))
         .build(client)
 }
 
@@ -76,26 +76,49 @@ async fn cluster_view(
     ))
 }
 
-/// Every message the stream holds: (stream sequence, position, Msg-Id, event id of the payload).
+/// Every message the stream holds: (stream sequence, position, Msg-Id), each checked against its
+/// payload. Retried while the degraded cluster is slow to answer (a node is down).
 async fn stream_contents(js: &jetstream::Context, def: &EventStreamDef) -> Vec<(u64, u64, String)> {
-    let mut stream = js.get_stream(&def.name).await.expect("the stream");
-    let count = stream.info().await.expect("info").state.messages as usize;
+    let start = Instant::now();
+    loop {
+        match try_stream_contents(js, def).await {
+            Ok(held) => return held,
+            Err(e) => {
+                assert!(start.elapsed() < RECOVER, "reading the stream: {e}");
+                eprintln!("reading the stream again after: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+async fn try_stream_contents(
+    js: &jetstream::Context,
+    def: &EventStreamDef,
+) -> Result<Vec<(u64, u64, String)>, String> {
+    let mut stream = js.get_stream(&def.name).await.map_err(|e| e.to_string())?;
+    let count = stream
+        .info()
+        .await
+        .map_err(|e| e.to_string())?
+        .state
+        .messages as usize;
     let reader = stream
         .create_consumer(consumer::pull::Config {
             ack_policy: consumer::AckPolicy::None,
             ..Default::default()
         })
         .await
-        .expect("a reading consumer");
-    let mut messages = reader.messages().await.expect("messages");
+        .map_err(|e| format!("a reading consumer: {e}"))?;
+    let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
         let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
             .await
-            .expect("the stream delivers what it holds")
-            .expect("message stream open")
-            .expect("message");
-        let sequence = m.info().expect("a JetStream message").stream_sequence;
+            .map_err(|_| "the stream stopped delivering".to_owned())?
+            .ok_or("message stream closed")?
+            .map_err(|e| e.to_string())?;
+        let sequence = m.info().map_err(|e| e.to_string())?.stream_sequence;
         let headers = m.headers.clone().unwrap_or_default();
         let position = position_header(Some(&headers))
             .expect("position header parses")
@@ -109,7 +132,7 @@ async fn stream_contents(js: &jetstream::Context, def: &EventStreamDef) -> Vec<(
         assert_eq!(msg_id, event.event_id.to_string(), "Msg-Id is the event id");
         out.push((sequence, position, msg_id));
     }
-    out
+    Ok(out)
 }
 
 /// True once the durable consumer was delivered the whole stream and has nothing unacked.
