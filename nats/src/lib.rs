@@ -33,9 +33,9 @@
 //! - `nats-server.conf`: the single server's configuration (`docker-compose.yml`, dev, QA).
 //! - `cluster/n1.conf` … `n3.conf`: the three-node JetStream cluster of
 //!   `docker-compose.prod.yml`; streams there are created with [`EventStreamDef::replicas`] = 3.
-//! - [`connect`]: a client of one server or of a cluster (a comma-separated list of URLs).
 //! - [`EventStreamDef`]: a shard's stream name and subject prefix, [`EventStreamDef::ensure`]
-//!   and [`EventStreamDef::tail`] (what the stream last holds).
+//!   and [`EventStreamDef::tail`] (what the stream last holds); [`connect`], a client of one
+//!   server or of a cluster (a comma-separated list of URLs).
 //! - [`message`]: [`encode_event`] / [`decode_message`], the wire format above.
 //! - [`relay`]: committed events from the store to the shard's stream, in position order.
 
