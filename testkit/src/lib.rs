@@ -13,6 +13,8 @@
 //!   `Hello`, command frames, reading frames until one is wanted.
 //! - [`history`] (feature `history`): random game histories of many players — strategies for
 //!   commands and ticks of input, the tiles worth standing on, the scatter.
+//! - [`nats_cluster`] (feature `nats-cluster`): three `nats-server` processes on loopback running
+//!   `nats/cluster/n1.conf` … `n3.conf`, with nodes to kill and restart.
 //! - [`writer`] (feature `writer`): scripted histories made by the real tick writer in process —
 //!   players connect, commands carry their seqs, ticks run when the test says.
 //! - this module: the services' addresses, unique names and [`TestDb`].
@@ -23,6 +25,8 @@ use uuid::Uuid;
 pub mod client;
 #[cfg(feature = "history")]
 pub mod history;
+#[cfg(feature = "nats-cluster")]
+pub mod nats_cluster;
 pub use loh_migrations::scratch;
 #[cfg(feature = "writer")]
 pub mod writer;

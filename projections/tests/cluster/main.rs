@@ -6,7 +6,6 @@
 #[path = "../runner/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
-mod nats_cluster;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
@@ -17,8 +16,8 @@ use loh_nats::relay::{Relay, RelayConfig, RelayMetrics};
 use loh_nats::{EventStreamDef, MSG_ID_HEADER, decode_message, position_header};
 use loh_projections::player_position::{self, PlayerPosition};
 use loh_projections::{NatsOptions, ProjectionMetrics, Projector, ReadDb, RunnerConfig, Source};
+use loh_testkit::nats_cluster::NatsCluster;
 use loh_testkit::{TestDb, unique_name};
-use nats_cluster::NatsCluster;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;

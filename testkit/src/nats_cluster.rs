@@ -1,6 +1,7 @@
 //! Three `nats-server` processes on loopback forming the JetStream cluster of
 //! `nats/cluster/n1.conf` … `n3.conf`: each runs its shipped file, with the address, ports, store
 //! directory (a temporary folder) and routes given on the command line, which take precedence.
+//! Nodes can be killed (SIGKILL) and restarted on the same ports and store.
 //!
 //! The binary is `LOH_TEST_NATS_SERVER`, else `/usr/sbin/nats-server` (what `scripts/services`
 //! installs), else `nats-server` on the PATH. A missing binary fails the test with that advice.
@@ -47,6 +48,7 @@ fn binary() -> String {
 impl NatsCluster {
     /// Starts the three nodes and waits until each answers on its client port.
     pub async fn start() -> NatsCluster {
+        // testkit/ sits beside nats/ in the workspace.
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nats/cluster");
         let nodes = (1..=3)
             .map(|i| Node {
@@ -70,6 +72,31 @@ impl NatsCluster {
             cluster.wait_accepting(i).await;
         }
         cluster
+    }
+
+    /// Waits (60 s at most) until the cluster has elected its JetStream meta leader, so a
+    /// stream can be created; a node's monitoring endpoint `/jsz` names it.
+    pub async fn wait_for_meta_leader(&self) {
+        let start = Instant::now();
+        loop {
+            for node in &self.nodes {
+                if node.child.is_some()
+                    && let Some(body) = http_get(node.http_port, "/jsz").await
+                {
+                    let compact: String = body.split_whitespace().collect();
+                    if let Some(meta) = compact.split("\"meta_cluster\":").nth(1)
+                        && meta.contains("\"leader\":\"n")
+                    {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the NATS cluster elected no JetStream leader within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Every node's client URL, comma-separated (what NATS_URL holds for a cluster).
@@ -162,6 +189,24 @@ impl NatsCluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The body of `GET path` from the monitoring port, `None` when it does not answer.
+async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(2), conn.read_to_string(&mut response))
+        .await
+        .ok()?
+        .ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
 }
 
 impl Drop for NatsCluster {
