@@ -130,3 +130,31 @@ async fn a_purged_stream_has_no_tail_event_but_keeps_its_sequence() {
     assert_eq!(tail.last_event, None);
     js.delete_stream(&def.name).await.expect("delete stream");
 }
+
+#[tokio::test]
+async fn an_existing_stream_keeps_its_replica_count_whatever_a_process_is_configured_with() {
+    let client = loh_nats::connect(&nats_url())
+        .await
+        .expect("NATS reachable");
+    let js = jetstream::new(client);
+    let def = test_def();
+    let created = def.ensure(&js).await.expect("create with one replica");
+    assert_eq!(created.cached_info().config.num_replicas, 1);
+    // A process configured for the cluster meets the stream: it is left as it is (a single
+    // server could not hold three replicas, and a cluster's stream is never scaled down).
+    let again = def
+        .clone()
+        .with_replicas(3)
+        .ensure(&js)
+        .await
+        .expect("an existing stream is taken as it is");
+    assert_eq!(again.cached_info().config.num_replicas, 1);
+    // A new stream asked for three replicas on a single server is refused, not made smaller.
+    let other = test_def().with_replicas(3);
+    assert!(
+        other.ensure(&js).await.is_err(),
+        "one server cannot hold three copies"
+    );
+    let _ = js.delete_stream(&def.name).await;
+    let _ = js.delete_stream(&other.name).await;
+}
