@@ -1,10 +1,13 @@
 //! Limits of the front door: rate limits (governor), the MessagePack guard, and the knobs of the
 //! HTTP server and WebSocket gateway.
 //!
-//! Rate limits are per process (governor, in memory) and keyed by the peer IP: handshakes and
-//! logins per IP, and failed logins per (account, IP) — so a stranger cannot lock a player out,
-//! and a brute-forcer from one address is slowed to a trickle. Stale keys are pruned every minute.
-//! Over a limit the answer is `429 rate_limited` with `Retry-After`.
+//! Rate limits are keyed by the peer IP: handshakes, registrations and logins per IP, and failed
+//! logins per (account, IP) — so a stranger cannot lock a player out, and a brute-forcer from one
+//! address is slowed to a trickle. With Redis (sessions in Redis) the buckets live there and
+//! every instance of every world counts against the same ones ([`SharedBuckets`], a GCRA in one
+//! Lua script on Redis's clock); otherwise, and while Redis does not answer, in this process
+//! (governor; stale keys pruned every minute). Over a limit the answer is `429 rate_limited` with
+//! `Retry-After`.
 
 use crate::error::ApiError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -124,6 +127,69 @@ pub struct RateLimits {
     login_failures: Arc<DefaultKeyedRateLimiter<(String, IpAddr)>>,
     handshake_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     register_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The buckets in Redis, shared by every instance; the limiters above only while it fails.
+    shared: Option<SharedBuckets>,
+    rates: [Rate; 4],
+}
+
+/// Rate-limit buckets in Redis, `{prefix}:rl:{limit}:{key}`: a generic cell rate algorithm
+/// (a burst, then one cell every period), decided atomically by one script on Redis's own clock,
+/// so that instances with different clocks agree.
+#[derive(Clone)]
+pub struct SharedBuckets {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    script: Arc<redis::Script>,
+}
+
+/// KEYS[1] the bucket; ARGV[1] the period (µs), ARGV[2] the burst. Returns 0 (taken) or the
+/// wait in µs. The key holds the theoretical arrival time and expires when the bucket is full.
+const GCRA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + period
+local wait = new_tat - now - burst * period
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return 0
+"#;
+
+impl SharedBuckets {
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str) -> SharedBuckets {
+        SharedBuckets {
+            conn,
+            prefix: prefix.to_owned(),
+            script: Arc::new(redis::Script::new(GCRA)),
+        }
+    }
+
+    /// Takes one cell of bucket `key` of `limit`, which allows `rate`.
+    pub async fn take(
+        &self,
+        limit: &str,
+        key: &str,
+        rate: Rate,
+    ) -> redis::RedisResult<Result<(), TooMany>> {
+        let period = rate.per.max(Duration::from_millis(1)).as_micros() as i64;
+        let wait: i64 = self
+            .script
+            .key(format!("{}:rl:{limit}:{key}", self.prefix))
+            .arg(period)
+            .arg(rate.burst.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(if wait > 0 {
+            Err(TooMany {
+                retry_after: Duration::from_micros(wait as u64),
+            })
+        } else {
+            Ok(())
+        })
+    }
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -169,31 +235,81 @@ impl RateLimits {
             login_failures: Arc::new(RateLimiter::keyed(limits.login_failures.quota())),
             handshake_ip: Arc::new(RateLimiter::keyed(limits.handshake_per_ip.quota())),
             register_ip: Arc::new(RateLimiter::keyed(limits.register_per_ip.quota())),
+            shared: None,
+            rates: [
+                limits.login_per_ip,
+                limits.login_failures,
+                limits.handshake_per_ip,
+                limits.register_per_ip,
+            ],
+        }
+    }
+
+    /// Keeps the buckets in Redis (`shared`), shared by every instance.
+    pub fn shared(mut self, shared: Option<SharedBuckets>) -> RateLimits {
+        self.shared = shared;
+        self
+    }
+
+    /// Takes a cell of `limit`'s bucket for `key` in Redis; `None` without Redis or when it
+    /// fails (then this process's limiter decides).
+    async fn take_shared(&self, limit: &str, key: &str, rate: Rate) -> Option<Result<(), TooMany>> {
+        let shared = self.shared.as_ref()?;
+        match shared.take(limit, key, rate).await {
+            Ok(taken) => Some(taken),
+            Err(e) => {
+                tracing::warn!(error = %e, limit, "shared rate limit unavailable; limiting in process");
+                None
+            }
         }
     }
 
     /// One login attempt from `ip`.
-    pub fn login(&self, ip: IpAddr) -> Result<(), TooMany> {
-        check(&self.login_ip, &ip)
+    pub async fn login(&self, ip: IpAddr) -> Result<(), TooMany> {
+        match self
+            .take_shared("login", &ip.to_string(), self.rates[0])
+            .await
+        {
+            Some(taken) => taken,
+            None => check(&self.login_ip, &ip),
+        }
     }
 
     /// Whether (account, ip) may try again: a failed attempt costs one cell, and the check is
     /// made before the password is verified.
-    pub fn login_failure_budget(&self, account: &str, ip: IpAddr) -> Result<(), TooMany> {
-        let key = (account.to_owned(), ip);
+    pub async fn login_failure_budget(&self, account: &str, ip: IpAddr) -> Result<(), TooMany> {
         // A probe of one cell that is given back only by time: every attempt counts, which at
         // 5 per 30 s per address never bothers the real player from their own address.
-        check(&self.login_failures, &key)
+        let shared_key = format!("{account}|{ip}");
+        match self
+            .take_shared("login_fail", &shared_key, self.rates[1])
+            .await
+        {
+            Some(taken) => taken,
+            None => check(&self.login_failures, &(account.to_owned(), ip)),
+        }
     }
 
     /// One registration from `ip`.
-    pub fn register(&self, ip: IpAddr) -> Result<(), TooMany> {
-        check(&self.register_ip, &ip)
+    pub async fn register(&self, ip: IpAddr) -> Result<(), TooMany> {
+        match self
+            .take_shared("register", &ip.to_string(), self.rates[3])
+            .await
+        {
+            Some(taken) => taken,
+            None => check(&self.register_ip, &ip),
+        }
     }
 
     /// One WebSocket handshake from `ip`.
-    pub fn handshake(&self, ip: IpAddr) -> Result<(), TooMany> {
-        check(&self.handshake_ip, &ip)
+    pub async fn handshake(&self, ip: IpAddr) -> Result<(), TooMany> {
+        match self
+            .take_shared("handshake", &ip.to_string(), self.rates[2])
+            .await
+        {
+            Some(taken) => taken,
+            None => check(&self.handshake_ip, &ip),
+        }
     }
 
     /// Keys tracked (all limiters).

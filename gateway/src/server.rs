@@ -114,7 +114,11 @@ impl GameServer {
         let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
         let head = writer.head();
         let tokens = Tokens::new(config.signing_key.clone());
-        let rate = RateLimits::new(&config.limits);
+        let shared = config
+            .sessions
+            .redis_conn()
+            .map(|(conn, prefix)| crate::limits::SharedBuckets::new(conn, &prefix));
+        let rate = RateLimits::new(&config.limits).shared(shared);
         rate.spawn_pruner(cancel.clone());
         let state = AppState {
             tick: writer.handle(intake_tx),

@@ -51,7 +51,7 @@ pub async fn ws_handler(
         return e.into_response();
     }
     let ip = crate::http::peer(&ext).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    if let Err(too_many) = state.rate.handshake(ip) {
+    if let Err(too_many) = state.rate.handshake(ip).await {
         return too_many.into_response();
     }
     // The connection's place under the connection caps lives as long as the socket.

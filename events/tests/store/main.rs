@@ -525,7 +525,10 @@ async fn a_world_announces_itself_and_the_latest_announcement_stands<B: Backend>
         updated_at_us: at,
     };
     store.announce(&entry(3, true, 10)).await.expect("announce");
-    store.announce(&entry(7, true, 20)).await.expect("announce again");
+    store
+        .announce(&entry(7, true, 20))
+        .await
+        .expect("announce again");
     assert_eq!(store.worlds().await.expect("list"), [entry(7, true, 20)]);
     store.announce(&entry(0, false, 30)).await.expect("closing");
     assert_eq!(store.worlds().await.expect("list"), [entry(0, false, 30)]);

@@ -80,6 +80,7 @@ pub async fn register(
     state
         .rate
         .register(peer_ip(&ext))
+        .await
         .map_err(|e| e.into_response())?;
     let player_id = state
         .accounts
@@ -107,12 +108,13 @@ pub async fn login(
         .check(&headers)
         .map_err(|e| e.into_response())?;
     let ip = peer_ip(&ext);
-    state.rate.login(ip).map_err(|e| e.into_response())?;
+    state.rate.login(ip).await.map_err(|e| e.into_response())?;
     let account = super::normalise_username(&body.username)
         .unwrap_or_else(|_| body.username.trim().chars().take(32).collect());
     state
         .rate
         .login_failure_budget(&account, ip)
+        .await
         .map_err(|e| e.into_response())?;
     let player_id = state
         .accounts

@@ -212,6 +212,15 @@ impl SessionStore {
         }
     }
 
+    /// The Redis connection and key prefix, when sessions live in Redis (the rate limits share
+    /// them, so every instance counts against the same buckets).
+    pub fn redis_conn(&self) -> Option<(ConnectionManager, String)> {
+        match &self.backend {
+            Backend::Redis { conn, prefix } => Some((conn.clone(), prefix.clone())),
+            _ => None,
+        }
+    }
+
     /// A Redis store; every key starts with `prefix:`.
     pub async fn redis(url: &str, prefix: &str) -> Result<SessionStore> {
         let client = redis::Client::open(url)?;

@@ -42,11 +42,14 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The test database (events, accounts, the payment inbox).
     pub db_url: String,
+    /// The Redis key prefix of its sessions and rate limits.
+    pub prefix: String,
     pub tokens: Tokens,
     pub sessions: SessionStore,
     pub http: reqwest::Client,
     cancel: CancellationToken,
-    _db: TestDb,
+    /// The database, dropped with the first server only.
+    _db: Option<TestDb>,
     _server: GameServer,
 }
 
@@ -63,15 +66,32 @@ impl Server {
 
     pub async fn start_with(limits: Limits) -> Server {
         let db = TestDb::create().await;
-        let store = PgEventStore::connect(&db.url, "world1").await.unwrap();
+        let url = db.url.clone();
+        Server::launch(Some(db), &url, "world1", &unique_name("sec"), limits).await
+    }
+
+    /// A second world's game server beside this one: the same database and the same Redis
+    /// prefix (sessions, the login lock and the rate limits are shared), its own shard.
+    pub async fn beside(&self, shard: &str) -> Server {
+        Server::launch(None, &self.db_url, shard, &self.prefix, test_limits()).await
+    }
+
+    async fn launch(
+        db: Option<TestDb>,
+        db_url: &str,
+        shard: &str,
+        prefix: &str,
+        limits: Limits,
+    ) -> Server {
+        let store = PgEventStore::connect(db_url, shard).await.unwrap();
         store.migrate().await.unwrap();
         sqlx::any::install_default_drivers();
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(4)
-            .connect(&db.url)
+            .connect(db_url)
             .await
             .unwrap();
-        let sessions = SessionStore::redis(&redis_url(), &unique_name("sec"))
+        let sessions = SessionStore::redis(&redis_url(), prefix)
             .await
             .expect("Redis for tests (LOH_TEST_REDIS) is reachable");
         let cancel = CancellationToken::new();
@@ -100,7 +120,8 @@ impl Server {
         .unwrap();
         Server {
             addr: server.addr(),
-            db_url: db.url.clone(),
+            db_url: db_url.to_owned(),
+            prefix: prefix.to_owned(),
             tokens: server.tokens().clone(),
             sessions,
             http: reqwest::Client::new(),

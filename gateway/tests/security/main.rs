@@ -882,3 +882,44 @@ async fn every_connection_the_server_closes_is_counted_by_reason() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A brute-forcer spreading guesses over the worlds gains nothing: failed logins for one account
+/// from one address are counted in Redis, by every world's game server together (5 per 30 s).
+#[tokio::test]
+async fn failed_logins_are_counted_across_worlds() {
+    let world1 = Server::start().await;
+    let world2 = world1.beside("world2").await;
+    register(world1.addr, "victim").await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let server = if i % 2 == 0 { &world1 } else { &world2 };
+        let res = server
+            .http
+            .post(server.url("/v1/auth/login"))
+            .json(&json!({"username": "victim", "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 429, 429, 429],
+        "one budget of 5 for both worlds"
+    );
+    // Another address is not locked out (as in one world: the budget is per account and IP).
+    let keys: Vec<String> = {
+        let client = redis::Client::open(loh_testkit::redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("KEYS")
+            .arg(format!("{}:rl:login_fail:*", world1.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        keys.len(),
+        1,
+        "one bucket, for victim from 127.0.0.1: {keys:?}"
+    );
+}
