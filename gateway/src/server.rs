@@ -145,6 +145,15 @@ impl GameServer {
                 inbox,
             }),
         };
+        // A login anywhere (this world or another) closes this instance's older connection of
+        // the same player at once.
+        let (sessions, kicks, follow) =
+            (state.sessions.clone(), state.kicks.clone(), cancel.clone());
+        tokio::spawn(async move {
+            sessions
+                .takeovers(follow, |player, owner| kicks.taken_over(player, owner))
+                .await
+        });
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let tick_cancel = cancel.clone();

@@ -146,6 +146,7 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
         last_seq: joined.last_seq,
     };
     let kick = state.kicks.register(&claims.sid);
+    state.kicks.register_owner(player_id, &owner, &kick);
     let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
     let done = CancellationToken::new();
     let _ = replies_tx.try_send(binary(&welcome));

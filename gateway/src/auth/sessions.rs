@@ -13,12 +13,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// A family lives this long at most, however often it is refreshed.
@@ -68,6 +70,8 @@ pub struct SessionStore {
     backend: Backend,
     refresh_ttl: Duration,
     lock_ttl: Duration,
+    /// With Redis: the client for the takeover channel's subscriber ([`SessionStore::takeovers`]).
+    client: Option<redis::Client>,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -197,6 +201,7 @@ impl SessionStore {
             backend: Backend::Local(Arc::default()),
             refresh_ttl: REFRESH_TTL,
             lock_ttl: LOCK_TTL,
+            client: None,
         }
     }
 
@@ -209,6 +214,7 @@ impl SessionStore {
             },
             refresh_ttl: REFRESH_TTL,
             lock_ttl: LOCK_TTL,
+            client: None,
         }
     }
 
@@ -221,6 +227,44 @@ impl SessionStore {
         }
     }
 
+    /// Follows the takeovers published by [`SessionStore::take_lock`] on every instance (with
+    /// Redis), calling `taken(player, new owner)` for each, until `cancel`; resubscribes after a
+    /// lost connection. Without Redis there is nothing to follow and it returns at once.
+    pub async fn takeovers(&self, cancel: CancellationToken, taken: impl Fn(Uuid, &str)) {
+        let (Some(client), Backend::Redis { prefix, .. }) = (&self.client, &self.backend) else {
+            return;
+        };
+        let channel = format!("{prefix}:takeover");
+        while !cancel.is_cancelled() {
+            let follow = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                let mut messages = pubsub.into_on_message();
+                while let Some(msg) = messages.next().await {
+                    let payload: String = msg.get_payload()?;
+                    if let Some((player, owner)) = payload.split_once(' ')
+                        && let Ok(player) = player.parse()
+                    {
+                        taken(player, owner);
+                    }
+                }
+                Ok::<(), redis::RedisError>(())
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                result = follow => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "following session takeovers; retrying");
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
     /// A Redis store; every key starts with `prefix:`.
     pub async fn redis(url: &str, prefix: &str) -> Result<SessionStore> {
         let client = redis::Client::open(url)?;
@@ -228,7 +272,7 @@ impl SessionStore {
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(SessionStore {
             backend: Backend::Redis {
                 conn,
@@ -236,6 +280,7 @@ impl SessionStore {
             },
             refresh_ttl: REFRESH_TTL,
             lock_ttl: LOCK_TTL,
+            client: Some(client),
         })
     }
 
@@ -625,16 +670,25 @@ impl SessionStore {
     }
 
     /// Takes the player's single-session lock for `owner`, taking it over from any other
-    /// holder (the older connection notices at its next renewal and closes).
+    /// holder. With Redis the takeover is published on `{prefix}:takeover`, and the instance
+    /// holding the older connection, in any world, closes it at once
+    /// ([`SessionStore::takeovers`]); otherwise it notices at its next renewal.
     pub async fn take_lock(&self, player_id: Uuid, owner: &str) -> Result<()> {
         match &self.backend {
             Backend::Redis { conn, prefix } => {
                 let mut conn = conn.clone();
-                let _: () = redis::cmd("SET")
+                let _: () = redis::pipe()
+                    .atomic()
+                    .cmd("SET")
                     .arg(format!("{prefix}:lock:{player_id}"))
                     .arg(owner)
                     .arg("PX")
                     .arg(self.lock_ttl.as_millis() as u64)
+                    .ignore()
+                    .cmd("PUBLISH")
+                    .arg(format!("{prefix}:takeover"))
+                    .arg(format!("{player_id} {owner}"))
+                    .ignore()
                     .query_async(&mut conn)
                     .await?;
             }

@@ -923,3 +923,40 @@ async fn failed_logins_are_counted_across_worlds() {
         "one bucket, for victim from 127.0.0.1: {keys:?}"
     );
 }
+
+/// One player, one session, across worlds: logging in to a second world closes the first
+/// world's connection at once (the takeover is published through Redis), not at its next lock
+/// renewal 10 s later.
+#[tokio::test]
+async fn a_login_in_another_world_closes_the_first_worlds_connection_at_once() {
+    let world1 = Server::start().await;
+    let world2 = world1.beside("world2").await;
+    let account = register_and_login(world1.addr, "hopper").await;
+    let (mut first, _) = hello(world1.addr, &account.token).await;
+    recv_until(&mut first, Duration::from_secs(5), |f| {
+        matches!(f, ServerFrame::Snapshot { .. })
+    })
+    .await
+    .expect("joined world 1");
+    let (mut second, _) = hello(world2.addr, &account.token).await;
+    // Within 5 s: the renewal would take up to 10.
+    let told = recv_until(&mut first, Duration::from_secs(5), |f| {
+        matches!(f, ServerFrame::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(&told, Some(ServerFrame::Error { code, .. }) if code == "session_closed"),
+        "{told:?}"
+    );
+    assert!(
+        recv_until(&mut first, Duration::from_secs(5), |_| false)
+            .await
+            .is_none(),
+        "the first connection is closed"
+    );
+    recv_until(&mut second, Duration::from_secs(5), |f| {
+        matches!(f, ServerFrame::Snapshot { .. })
+    })
+    .await
+    .expect("playing in world 2");
+}
