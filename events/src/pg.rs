@@ -382,6 +382,25 @@ impl EventStore for PgEventStore {
             )
             .collect()
     }
+
+    async fn character_home(&self, player_id: Uuid, now_us: i64) -> Result<String> {
+        let id = player_id.to_string();
+        sqlx::query(
+            "INSERT INTO characters (player_id, shard, since_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (player_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&self.shard)
+        .bind(now_us)
+        .execute(&self.pool)
+        .await?;
+        let (shard,): (String,) =
+            sqlx::query_as("SELECT shard FROM characters WHERE player_id = $1")
+                .bind(&id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(shard)
+    }
 }
 
 /// Seals the batch's events onto the chain after `head`.

@@ -392,6 +392,25 @@ impl EventStore for SqliteEventStore {
             )
             .collect()
     }
+
+    async fn character_home(&self, player_id: Uuid, now_us: i64) -> Result<String> {
+        let id = player_id.to_string();
+        sqlx::query(
+            "INSERT INTO characters (player_id, shard, since_us) VALUES (?, ?, ?) \
+             ON CONFLICT (player_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&self.shard)
+        .bind(now_us)
+        .execute(&self.pool)
+        .await?;
+        let (shard,): (String,) =
+            sqlx::query_as("SELECT shard FROM characters WHERE player_id = ?")
+                .bind(&id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(shard)
+    }
 }
 
 /// One multi-row INSERT of sealed events; the triggers check each row's epoch and position.

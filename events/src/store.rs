@@ -137,4 +137,8 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The world list: every world that ever announced itself, by shard.
     async fn worlds(&self) -> Result<Vec<WorldEntry>>;
+
+    /// The world `player_id`'s character lives in: this shard if it lived nowhere yet (it
+    /// is claimed for this shard now, at `now_us`), else the one that claimed it first.
+    async fn character_home(&self, player_id: Uuid, now_us: i64) -> Result<String>;
 }

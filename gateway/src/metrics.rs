@@ -34,6 +34,8 @@ pub enum Close {
     hello_failed,
     /// The session lock store or the tick writer could not be reached.
     unavailable,
+    /// The player's character lives in another world.
+    other_world,
     /// Refused at accept: the server holds its maximum of connections.
     connection_limit,
     /// Refused at accept: the address holds its maximum of connections.

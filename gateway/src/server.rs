@@ -144,6 +144,7 @@ impl GameServer {
                 config: config.payments.clone(),
                 inbox,
             }),
+            store: store.clone(),
         };
         // A login anywhere (this world or another) closes this instance's older connection of
         // the same player at once.

@@ -38,6 +38,8 @@ pub struct AppState {
     pub content: Arc<crate::web::content::ContentDoc>,
     /// The payment routes' configuration and inbox.
     pub payments: Arc<crate::payments::routes::PaymentRoutes>,
+    /// This world's store: where characters live (`character_home`).
+    pub store: Arc<dyn loh_events::EventStore>,
 }
 
 impl AppState {

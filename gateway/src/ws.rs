@@ -100,6 +100,31 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
         Err(None) => return Close::hello_failed,
     };
     let player_id = claims.sub;
+    // A character lives in one world (the first it entered) until it can hop: a player whose
+    // character is elsewhere is told where, and nothing here changes.
+    match state.store.character_home(player_id, now_us()).await {
+        Ok(home) if home == state.store.shard() => {}
+        Ok(home) => {
+            say(
+                &mut sink,
+                ServerFrame::error(
+                    "other_world",
+                    format!("your character is in world {home}; play there (GET /v1/worlds)"),
+                ),
+            )
+            .await;
+            return Close::other_world;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading where the character lives");
+            say(
+                &mut sink,
+                ServerFrame::error("unavailable", "try again shortly"),
+            )
+            .await;
+            return Close::unavailable;
+        }
+    }
     let owner = format!("{}:{conn_id}", state.instance);
     if let Err(e) = state.sessions.take_lock(player_id, &owner).await {
         tracing::error!(error = %e, "taking the session lock");

@@ -1,4 +1,4 @@
--- 0009 worlds: the world list players choose from (`GET /v1/worlds`). Each world's game server
+-- 0009 worlds: where characters live, and the world list players choose from (`GET /v1/worlds`). Each world's game server
 -- announces itself here every few seconds: where clients connect, whether it is a members world,
 -- how many players it holds, and whether it is open; the list shows a world whose announcement
 -- is stale as offline. Not event-sourced: it says where a world can be reached now, not what
@@ -10,4 +10,13 @@ CREATE TABLE worlds (
     population     INTEGER NOT NULL CHECK (population >= 0),
     open           INTEGER NOT NULL CHECK (open IN (0, 1)),
     updated_at_us  INTEGER NOT NULL
+) STRICT;
+
+-- Where each character lives: the world it first entered. Until characters can hop between
+-- worlds, a game server refuses a player whose character lives in another world, so a character
+-- is never in two worlds at once (ARCHITECTURE.md, invariant 11).
+CREATE TABLE characters (
+    player_id      TEXT    PRIMARY KEY,
+    shard          TEXT    NOT NULL,
+    since_us       INTEGER NOT NULL
 ) STRICT;

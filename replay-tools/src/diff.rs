@@ -206,4 +206,7 @@ impl EventStore for Bounded {
     async fn worlds(&self) -> loh_events::Result<Vec<WorldEntry>> {
         self.inner.worlds().await
     }
+    async fn character_home(&self, _: uuid::Uuid, _: i64) -> loh_events::Result<String> {
+        Err(loh_events::Error::Fenced)
+    }
 }

@@ -924,39 +924,81 @@ async fn failed_logins_are_counted_across_worlds() {
     );
 }
 
-/// One player, one session, across worlds: logging in to a second world closes the first
-/// world's connection at once (the takeover is published through Redis), not at its next lock
-/// renewal 10 s later.
+/// A character lives in one world: a `Hello` to another world is answered `other_world` naming
+/// the world it lives in, closed, and changes nothing (no character is made there, and the
+/// connection in its own world plays on).
 #[tokio::test]
-async fn a_login_in_another_world_closes_the_first_worlds_connection_at_once() {
+async fn a_player_whose_character_lives_in_another_world_is_told_where() {
     let world1 = Server::start().await;
     let world2 = world1.beside("world2").await;
-    let account = register_and_login(world1.addr, "hopper").await;
-    let (mut first, _) = hello(world1.addr, &account.token).await;
-    recv_until(&mut first, Duration::from_secs(5), |f| {
+    let account = register_and_login(world1.addr, "homebody").await;
+    let (mut home, _) = hello(world1.addr, &account.token).await;
+    recv_until(&mut home, Duration::from_secs(5), |f| {
         matches!(f, ServerFrame::Snapshot { .. })
     })
     .await
     .expect("joined world 1");
-    let (mut second, _) = hello(world2.addr, &account.token).await;
-    // Within 5 s: the renewal would take up to 10.
-    let told = recv_until(&mut first, Duration::from_secs(5), |f| {
-        matches!(f, ServerFrame::Error { .. })
-    })
-    .await;
+    let (mut away, told) = hello(world2.addr, &account.token).await;
     assert!(
-        matches!(&told, Some(ServerFrame::Error { code, .. }) if code == "session_closed"),
+        matches!(&told, Some(ServerFrame::Error { code, message })
+            if code == "other_world" && message.contains("world1")),
         "{told:?}"
     );
     assert!(
-        recv_until(&mut first, Duration::from_secs(5), |_| false)
+        recv_until(&mut away, Duration::from_secs(5), |_| false)
             .await
             .is_none(),
-        "the first connection is closed"
+        "closed"
     );
-    recv_until(&mut second, Duration::from_secs(5), |f| {
-        matches!(f, ServerFrame::Snapshot { .. })
+    // The first world's connection was not taken over: it still gets its updates.
+    recv_until(&mut home, Duration::from_secs(5), |f| {
+        matches!(f, ServerFrame::TickUpdate { .. })
     })
     .await
-    .expect("playing in world 2");
+    .expect("world 1 plays on");
+    let pool = sqlx::PgPool::connect(&world1.db_url).await.unwrap();
+    let (in_world2,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM events WHERE shard = 'world2' AND stream_id LIKE $1")
+            .bind(format!("%{}%", account.player_id))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(in_world2, 0, "no character was made in world 2");
+}
+
+/// A login anywhere closes the older connection at once: a lock taken through one instance's
+/// session store is announced to every instance following the same Redis prefix.
+#[tokio::test]
+async fn a_lock_taken_on_one_instance_is_announced_to_every_other() {
+    let prefix = loh_testkit::unique_name("takeover");
+    let store = |p: String| async move {
+        loh_gateway::auth::sessions::SessionStore::redis(&loh_testkit::redis_url(), &p)
+            .await
+            .unwrap()
+    };
+    let (here, there) = (store(prefix.clone()).await, store(prefix).await);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let follow = cancel.clone();
+    tokio::spawn(async move {
+        there
+            .takeovers(follow, move |player, owner| {
+                let _ = tx.send((player, owner.to_owned()));
+            })
+            .await
+    });
+    let player = Uuid::new_v4();
+    // The subscription takes a moment; take the lock until the notice comes.
+    let notice = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            here.take_lock(player, "instance-a:1").await.unwrap();
+            if let Ok(Some(n)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("the takeover is announced");
+    assert_eq!(notice, (player, "instance-a:1".to_owned()));
+    cancel.cancel();
 }
