@@ -217,13 +217,13 @@ async fn two_players_in_chromium_see_each_other_walk_chat_and_trade_through_both
         .expect("choose bhima");
     a.type_into("#chat-text", "a word in private\u{E007}").await;
     b.wait(
-        "the private message",
-        "document.getElementById('log').innerText.includes('From Player') && document.getElementById('log').innerText.includes('a word in private')",
+        "the private message, from arjuna by name",
+        "document.getElementById('log').innerText.includes('From arjuna: a word in private')",
     )
     .await;
     a.wait(
         "the sent message in arjuna's log",
-        "document.getElementById('log').innerText.includes('To Player')",
+        "document.getElementById('log').innerText.includes('To bhima: a word in private')",
     )
     .await;
     a.screenshot("play-6-arjuna-friends-and-private-message")
