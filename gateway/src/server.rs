@@ -74,6 +74,9 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The Stripe client of the checkout cannot be made (a bad API base or secret key).
+    #[error("payments: {0}")]
+    Payments(#[from] stripe::StripeError),
 }
 
 impl GameServer {
@@ -86,6 +89,7 @@ impl GameServer {
         mut registry: Registry,
         cancel: CancellationToken,
     ) -> Result<GameServer, ServeError> {
+        let checkout = crate::payments::routes::checkout_client(&config.payments)?;
         let metrics = TickMetrics::default();
         metrics.register(&mut registry);
         let conn_metrics = crate::metrics::ConnMetrics::default();
@@ -143,6 +147,7 @@ impl GameServer {
             payments: Arc::new(crate::payments::routes::PaymentRoutes {
                 config: config.payments.clone(),
                 inbox,
+                checkout,
             }),
             store: store.clone(),
         };
@@ -237,6 +242,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/payments/stripe/webhook",
             post(crate::payments::routes::webhook),
+        )
+        .route(
+            "/v1/payments/checkout",
+            post(crate::payments::routes::checkout),
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

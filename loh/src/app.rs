@@ -230,6 +230,8 @@ async fn start_game(
             webhook_secret: settings.payments.webhook_secret.clone(),
             secret_key: settings.payments.secret_key.clone(),
             api_base: settings.payments.api_base.clone(),
+            api_timeout: settings.payments.api_timeout,
+            prices: settings.payments.prices.clone(),
             success_url: settings.payments.success_url.clone(),
             cancel_url: settings.payments.cancel_url.clone(),
             ..PaymentsConfig::default()

@@ -96,6 +96,10 @@ pub struct PaymentSettings {
     pub secret_key: Option<SecretString>,
     /// The Stripe API's base address.
     pub api_base: String,
+    /// How long one call to the Stripe API may take.
+    pub api_timeout: std::time::Duration,
+    /// The Stripe price of each product on sale.
+    pub prices: loh_gateway::payments::checkout::Prices,
     /// Where Checkout returns the player after paying, and after giving up.
     pub success_url: String,
     pub cancel_url: String,
@@ -107,6 +111,8 @@ impl Default for PaymentSettings {
             webhook_secret: None,
             secret_key: None,
             api_base: STRIPE_API_BASE.into(),
+            api_timeout: loh_gateway::payments::checkout::API_TIMEOUT,
+            prices: Default::default(),
             success_url: CHECKOUT_SUCCESS_URL.into(),
             cancel_url: CHECKOUT_CANCEL_URL.into(),
         }
@@ -217,6 +223,14 @@ pub struct ServerArgs {
     /// The Stripe API's base address.
     #[arg(long, env = "LOH_STRIPE_API_BASE", default_value = STRIPE_API_BASE)]
     pub stripe_api_base: String,
+    /// How long one call to the Stripe API may take, in milliseconds.
+    #[arg(long, env = "LOH_STRIPE_API_TIMEOUT_MS", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub stripe_api_timeout_ms: u64,
+    /// The Stripe price of each product on sale, comma-separated `product=price_id`
+    /// (products: bonds_1, bonds_5, membership, premium); a product without one is not sold.
+    #[arg(long, env = "LOH_STRIPE_PRICES", value_delimiter = ',')]
+    pub stripe_prices: Vec<String>,
     /// Where Stripe Checkout sends the player after paying.
     #[arg(long, env = "LOH_CHECKOUT_SUCCESS_URL", default_value = CHECKOUT_SUCCESS_URL)]
     pub checkout_success_url: String,
@@ -272,6 +286,9 @@ impl ServerArgs {
                 )?,
                 secret_key: either_secret(&self.stripe_secret_key, &self.stripe_secret_key_file)?,
                 api_base: self.stripe_api_base.clone(),
+                api_timeout: std::time::Duration::from_millis(self.stripe_api_timeout_ms),
+                prices: loh_gateway::payments::checkout::Prices::parse(&self.stripe_prices)
+                    .context("--stripe-prices")?,
                 success_url: self.checkout_success_url.clone(),
                 cancel_url: self.checkout_cancel_url.clone(),
             },

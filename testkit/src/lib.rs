@@ -15,6 +15,8 @@
 //!   commands and ticks of input, the tiles worth standing on, the scatter.
 //! - [`nats_cluster`] (feature `nats-cluster`): three `nats-server` processes on loopback running
 //!   `nats/cluster/n1.conf` … `n3.conf`, with nodes to kill and restart.
+//! - [`stripe`] (feature `stripe`): a stand-in for the Stripe API on loopback that records the
+//!   requests it gets and answers Checkout Sessions, errors or nothing.
 //! - [`writer`] (feature `writer`): scripted histories made by the real tick writer in process —
 //!   players connect, commands carry their seqs, ticks run when the test says.
 //! - this module: the services' addresses, unique names and [`TestDb`].
@@ -28,6 +30,8 @@ pub mod history;
 #[cfg(feature = "nats-cluster")]
 pub mod nats_cluster;
 pub use loh_migrations::scratch;
+#[cfg(feature = "stripe")]
+pub mod stripe;
 #[cfg(feature = "writer")]
 pub mod writer;
 

@@ -13,8 +13,11 @@
 //!   ([`loh_world::payments::Payment`]).
 //! - [`inbox`]: the `stripe_events` table (SQL, PostgreSQL or SQLite), the tick writer's
 //!   [`loh_tick_writer::payments::PaymentInbox`].
+//! - [`checkout`]: the Checkout Session a player pays through (`async-stripe`), and the
+//!   products' Stripe prices.
 //! - [`routes`]: the webhook and checkout handlers.
 
+pub mod checkout;
 pub mod inbox;
 pub mod routes;
 pub mod signature;
@@ -34,6 +37,10 @@ pub struct PaymentsConfig {
     pub secret_key: Option<SecretString>,
     /// Where the Stripe API answers (tests point it at a local server).
     pub api_base: String,
+    /// How long one call to the Stripe API may take.
+    pub api_timeout: Duration,
+    /// The Stripe price of each product on sale; a product without one is not sold.
+    pub prices: checkout::Prices,
     /// Where Checkout sends the player after paying, and after giving up.
     pub success_url: String,
     pub cancel_url: String,
@@ -47,6 +54,8 @@ impl Default for PaymentsConfig {
             webhook_secret: None,
             secret_key: None,
             api_base: "https://api.stripe.com".into(),
+            api_timeout: checkout::API_TIMEOUT,
+            prices: checkout::Prices::default(),
             success_url: "http://127.0.0.1:7777/paid".into(),
             cancel_url: "http://127.0.0.1:7777/cancelled".into(),
             tolerance: signature::TOLERANCE,

@@ -65,15 +65,33 @@ impl Server {
     }
 
     pub async fn start_with(limits: Limits) -> Server {
+        Server::start_with_payments(
+            limits,
+            loh_gateway::payments::PaymentsConfig {
+                webhook_secret: Some(WEBHOOK_SECRET.into()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with_payments(
+        limits: Limits,
+        payments: loh_gateway::payments::PaymentsConfig,
+    ) -> Server {
         let db = TestDb::create().await;
         let url = db.url.clone();
-        Server::launch(Some(db), &url, "world1", &unique_name("sec"), limits).await
+        Server::launch(Some(db), &url, "world1", &unique_name("sec"), limits, payments).await
     }
 
     /// A second world's game server beside this one: the same database and the same Redis
     /// prefix (sessions, the login lock and the rate limits are shared), its own shard.
     pub async fn beside(&self, shard: &str) -> Server {
-        Server::launch(None, &self.db_url, shard, &self.prefix, test_limits()).await
+        let payments = loh_gateway::payments::PaymentsConfig {
+            webhook_secret: Some(WEBHOOK_SECRET.into()),
+            ..Default::default()
+        };
+        Server::launch(None, &self.db_url, shard, &self.prefix, test_limits(), payments).await
     }
 
     async fn launch(
@@ -82,6 +100,7 @@ impl Server {
         shard: &str,
         prefix: &str,
         limits: Limits,
+        payments: loh_gateway::payments::PaymentsConfig,
     ) -> Server {
         let store = PgEventStore::connect(db_url, shard).await.unwrap();
         store.migrate().await.unwrap();
@@ -103,10 +122,7 @@ impl Server {
             sessions: sessions.clone(),
             allowed_origins: vec![ALLOWED_ORIGIN.to_owned()],
             limits,
-            payments: loh_gateway::payments::PaymentsConfig {
-                webhook_secret: Some(WEBHOOK_SECRET.into()),
-                ..Default::default()
-            },
+            payments,
             world: loh_gateway::worlds::WorldListing::default(),
         };
         let server = GameServer::start(

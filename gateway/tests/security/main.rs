@@ -2,6 +2,7 @@
 //! PostgreSQL and Redis. Each test names the attack and asserts the documented answer
 //! (`docs/SECURITY.md`).
 
+mod checkout;
 mod helpers;
 mod names;
 mod payments;
