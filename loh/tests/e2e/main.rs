@@ -1,6 +1,7 @@
 //! End to end: a client registers, logs in, connects, moves and speaks; the query API shows it.
 //! Once on the real services (PostgreSQL, NATS JetStream), once embedded (SQLite, in-process bus).
 
+mod bonds;
 mod cluster;
 mod compose;
 mod fixture;
