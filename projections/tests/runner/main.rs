@@ -2,6 +2,7 @@
 //! test), and the embedded SQLite store.
 
 mod helpers;
+mod membership;
 
 use async_nats::jetstream;
 use helpers::{World, eventually, publish};
