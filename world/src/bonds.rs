@@ -15,7 +15,9 @@ use loh_events::value::BOND;
 use uuid::Uuid;
 
 /// Who holds bonds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Holder {
     Player(Uuid),
     Ground(u64),

@@ -11,6 +11,7 @@ mod validate;
 pub use defs::*;
 
 use crate::base::chebyshev;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -78,6 +79,9 @@ pub struct Content {
     pub blocked: BTreeSet<(i32, i32)>,
     /// Node placement by tile.
     pub node_at: BTreeMap<(i32, i32), u32>,
+    /// SHA-256 over the content files (name and text, in [`FILES`] order): a saved world
+    /// ([`crate::image`]) is only restored onto the content it was folded with.
+    pub fingerprint: [u8; 32],
 }
 
 impl Content {
@@ -120,7 +124,17 @@ impl Content {
         let shops: ShopsFile = parse_file("shops.toml", text("shops.toml")?)?;
         let prayers: PrayersFile = parse_file("prayers.toml", text("prayers.toml")?)?;
         let zones: ZonesFile = parse_file("zones.toml", text("zones.toml")?)?;
-        validate::build(items, npcs, nodes, recipes, shops, prayers, zones)
+        let mut content = validate::build(items, npcs, nodes, recipes, shops, prayers, zones)?;
+        let mut h = Sha256::new();
+        for name in FILES {
+            let t = text(name)?;
+            h.update((name.len() as u64).to_be_bytes());
+            h.update(name.as_bytes());
+            h.update((t.len() as u64).to_be_bytes());
+            h.update(t.as_bytes());
+        }
+        content.fingerprint = h.finalize().into();
+        Ok(content)
     }
 
     pub fn item(&self, id: &str) -> Option<&ItemDef> {

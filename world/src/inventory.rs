@@ -24,14 +24,14 @@ pub const STARTER_KIT: &[(&str, u32)] = &[
 ];
 
 /// An item and its quantity in one slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Slot {
     pub item: String,
     pub qty: u32,
 }
 
 /// 28 slots.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inventory {
     slots: [Option<Slot>; SLOTS],
 }

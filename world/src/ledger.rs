@@ -7,7 +7,7 @@ use loh_events::value::{Flow, for_each_flow};
 use std::collections::BTreeMap;
 
 /// Mints and burns per item, and per (source or sink, item).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     pub minted: BTreeMap<String, u64>,
     pub burned: BTreeMap<String, u64>,

@@ -15,6 +15,7 @@
 //! - [`base`]: the limits, distances and ids every module shares (a leaf: `content` uses it,
 //!   it uses nothing of the crate); re-exported at the root.
 //! - [`state`]: the player, NPC and trade records; [`skills`]: XP table and levels.
+//! - [`image`]: the state as deterministic, versioned bytes (the tick writer's snapshots).
 //! - [`inventory`], [`bank`], [`equipment`]: holdings; [`ledger`]: mints, burns and sources.
 //! - [`membership`]: tiers, the paid-through time, bonds redeemed, lapses.
 //! - [`payments`]: what Stripe's events do (purchases, refunds, disputes), once each;
@@ -33,6 +34,7 @@ pub mod combat;
 pub mod content;
 pub mod equipment;
 pub mod gathering;
+pub mod image;
 pub mod inventory;
 pub mod ledger;
 pub mod membership;

@@ -110,7 +110,7 @@ pub enum PaymentKind {
 }
 
 /// A purchase the world credited, and what refunds did to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Purchase {
     pub buyer: Uuid,
     pub product: String,
@@ -131,7 +131,7 @@ pub struct Purchase {
 }
 
 /// The world's record of payments.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Payments {
     /// Every Stripe event id applied.
     pub applied: BTreeSet<String>,

@@ -40,7 +40,7 @@ pub fn starting_xp(skill: Skill) -> u32 {
 }
 
 /// XP per skill.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Skills {
     xp: [u32; Skill::ALL.len()],
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// What the world knows of a player.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Player {
     pub x: i32,
     pub y: i32,
@@ -87,7 +87,7 @@ impl Player {
 }
 
 /// An NPC in the world, from spawn point `spawn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Npc {
     pub kind: String,
     pub x: i32,
@@ -99,14 +99,14 @@ pub struct Npc {
 }
 
 /// Screens of a trade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TradeStage {
     Offer,
     Confirm,
 }
 
 /// One side of an open trade.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Trade {
     pub with: Uuid,
     pub stage: TradeStage,

@@ -150,6 +150,7 @@ pub(crate) fn build(
         objects: Vec::new(),
         blocked: BTreeSet::new(),
         node_at: BTreeMap::new(),
+        fingerprint: [0; 32],
     };
     let mut seen = BTreeSet::new();
     for z in &zones.zone {
