@@ -6,7 +6,10 @@ use crate::keys::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
 /// What a checkpoint's signature covers: the chain's hash at a position of a shard.
+/// Unknown fields are refused, so a snapshot's signature ([`crate::snapshot`]) is never read as
+/// a checkpoint's.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CheckpointClaims {
     pub shard: String,
     pub position: u64,
@@ -27,6 +30,14 @@ impl CheckpointClaims {
 /// Signs `claims` with the server's RSA key. A second or so of CPU at worst: call it off the
 /// async runtime.
 pub fn sign_checkpoint(key: &SigningKey, claims: &CheckpointClaims) -> Result<String, String> {
+    sign_claims(key, claims)
+}
+
+/// Signs any claims as an RS256 JWS with header `kid`.
+pub(crate) fn sign_claims(
+    key: &SigningKey,
+    claims: &impl serde::Serialize,
+) -> Result<String, String> {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid().to_owned());
     let encoding =
@@ -40,10 +51,22 @@ pub fn check_checkpoint(
     expected: &CheckpointClaims,
     key: &DecodingKey,
 ) -> Result<(), String> {
+    decode_exact(signature, expected, key)
+}
+
+/// Checks that `signature` is an RS256 JWS by `key` whose claims are exactly `expected`.
+pub(crate) fn decode_exact<T>(
+    signature: &str,
+    expected: &T,
+    key: &DecodingKey,
+) -> Result<(), String>
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_exp = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<CheckpointClaims>(signature, key, &validation)
+    let claims = jsonwebtoken::decode::<T>(signature, key, &validation)
         .map_err(|e| e.to_string())?
         .claims;
     if &claims == expected {

@@ -14,7 +14,7 @@ use crate::pg::{
 };
 use crate::{
     AppendBatch, Appended, Checkpoint, Error, EventStore, GENESIS_HASH, Head, JournalEntry, Lease,
-    Result, StoredEvent, WorldEntry,
+    Result, Snapshot, StoredEvent, WorldEntry,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -410,6 +410,75 @@ impl EventStore for SqliteEventStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(shard)
+    }
+
+    async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO snapshots (shard, position, hash, tick, state, state_hash, signature, \
+             created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (shard, position) DO NOTHING",
+        )
+        .bind(&self.shard)
+        .bind(to_i64(snapshot.position, "position")?)
+        .bind(&snapshot.hash[..])
+        .bind(to_i64(snapshot.tick, "tick")?)
+        .bind(&snapshot.state)
+        .bind(&snapshot.state_hash[..])
+        .bind(&snapshot.signature)
+        .bind(snapshot.created_at_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn snapshot_positions(&self) -> Result<Vec<u64>> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT position FROM snapshots WHERE shard = ? ORDER BY position DESC")
+                .bind(&self.shard)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(position,)| to_u64(position, "position"))
+            .collect()
+    }
+
+    async fn snapshot(&self, position: u64) -> Result<Option<Snapshot>> {
+        let row: Option<(i64, Vec<u8>, i64, Vec<u8>, Vec<u8>, String, i64)> = sqlx::query_as(
+            "SELECT position, hash, tick, state, state_hash, signature, created_at_us \
+             FROM snapshots WHERE shard = ? AND position = ?",
+        )
+        .bind(&self.shard)
+        .bind(to_i64(position, "position")?)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(
+            |(position, hash, tick, state, state_hash, signature, created_at_us)| {
+                Ok(Snapshot {
+                    position: to_u64(position, "position")?,
+                    hash: to_hash(hash)?,
+                    tick: to_u64(tick, "tick")?,
+                    state,
+                    state_hash: to_hash(state_hash)?,
+                    signature,
+                    created_at_us,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    async fn prune_snapshots(&self, keep: usize) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM snapshots WHERE shard = ? AND position NOT IN \
+             (SELECT position FROM snapshots WHERE shard = ? \
+              ORDER BY position DESC LIMIT ?)",
+        )
+        .bind(&self.shard)
+        .bind(&self.shard)
+        .bind(limit_i64(keep))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -88,6 +88,38 @@ pub struct WorldEntry {
     pub updated_at_us: i64,
 }
 
+/// A saved world, written now and then by the tick writer so that start-up folds only the tail.
+/// Derived data: whoever loads one checks it against the log (`hash` at `position`), its
+/// `state_hash` and its signature before trusting it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last event folded into the state.
+    pub position: u64,
+    /// The hash of the event at `position`.
+    pub hash: Hash,
+    /// The tick the state is at (at or after the tick of the event at `position`).
+    pub tick: u64,
+    /// The world's saved form (`loh_world::image`).
+    pub state: Vec<u8>,
+    /// SHA-256 of `state`.
+    pub state_hash: Hash,
+    /// A compact JWS (RS256, header `kid`) over `{shard, position, hash, tick, state}` (hashes
+    /// in hex).
+    pub signature: String,
+    /// Wall-clock time it was written, microseconds since the Unix epoch.
+    pub created_at_us: i64,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("position", &self.position)
+            .field("tick", &self.tick)
+            .field("state_bytes", &self.state.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// An append-only, hash-chained, gapless event log for one shard plus its command journal.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -130,6 +162,19 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every checkpoint of the shard, by position.
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
+
+    /// Stores a snapshot whole, in one statement (a process killed meanwhile leaves none); one
+    /// already stored at the same position is kept.
+    async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
+
+    /// The positions of the shard's snapshots, newest first.
+    async fn snapshot_positions(&self) -> Result<Vec<u64>>;
+
+    /// The snapshot at `position`, if there is one.
+    async fn snapshot(&self, position: u64) -> Result<Option<Snapshot>>;
+
+    /// Deletes all but the newest `keep` snapshots; returns how many went.
+    async fn prune_snapshots(&self, keep: usize) -> Result<u64>;
 
     /// Records `entry` as this shard's line of the world list (its `shard` is this store's),
     /// replacing the previous one.

@@ -4,8 +4,8 @@
 use crate::{Error, Result};
 use async_trait::async_trait;
 use loh_events::{
-    AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, StoredEvent,
-    WorldEntry,
+    AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, Snapshot,
+    StoredEvent, WorldEntry,
 };
 use loh_projections::{Projector, ReadDb};
 use serde::Serialize;
@@ -207,6 +207,23 @@ impl EventStore for Bounded {
         self.inner.worlds().await
     }
     async fn character_home(&self, _: uuid::Uuid, _: i64) -> loh_events::Result<String> {
+        Err(loh_events::Error::Fenced)
+    }
+    async fn put_snapshot(&self, _: &Snapshot) -> loh_events::Result<()> {
+        Err(loh_events::Error::Fenced)
+    }
+    async fn snapshot_positions(&self) -> loh_events::Result<Vec<u64>> {
+        let mut positions = self.inner.snapshot_positions().await?;
+        positions.retain(|p| *p <= self.limit);
+        Ok(positions)
+    }
+    async fn snapshot(&self, position: u64) -> loh_events::Result<Option<Snapshot>> {
+        if position > self.limit {
+            return Ok(None);
+        }
+        self.inner.snapshot(position).await
+    }
+    async fn prune_snapshots(&self, _: usize) -> loh_events::Result<u64> {
         Err(loh_events::Error::Fenced)
     }
 }

@@ -10,8 +10,8 @@ mod fixtures;
 use backends::{Backend, SHARD};
 use fixtures::{batch, command, moved, moves, rejected};
 use loh_events::{
-    AppendBatch, ChainBreak, ChainVerifier, Error, EventStore, GENESIS_HASH, Outcome, StoredEvent,
-    player_stream,
+    AppendBatch, ChainBreak, ChainVerifier, Error, EventStore, GENESIS_HASH, Outcome, Snapshot,
+    StoredEvent, player_stream,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -51,6 +51,7 @@ on_both_backends!(
     read_stream_returns_a_streams_events_in_version_order,
     the_journal_round_trips_and_reports_each_players_last_seq,
     an_empty_batch_writes_nothing_and_returns_the_head,
+    snapshots_round_trip_newest_first_are_never_updated_and_prune_to_the_newest,
     a_world_announces_itself_and_the_latest_announcement_stands,
 );
 
@@ -532,4 +533,50 @@ async fn a_world_announces_itself_and_the_latest_announcement_stands<B: Backend>
     assert_eq!(store.worlds().await.expect("list"), [entry(7, true, 20)]);
     store.announce(&entry(0, false, 30)).await.expect("closing");
     assert_eq!(store.worlds().await.expect("list"), [entry(0, false, 30)]);
+}
+
+async fn snapshots_round_trip_newest_first_are_never_updated_and_prune_to_the_newest<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    assert!(
+        store
+            .snapshot_positions()
+            .await
+            .expect("positions")
+            .is_empty()
+    );
+    assert!(store.snapshot(1).await.expect("read").is_none());
+    let snapshot = |position: u64| Snapshot {
+        position,
+        hash: [position as u8; 32],
+        tick: position * 10,
+        state: vec![position as u8; 1000 + position as usize],
+        state_hash: [7; 32],
+        signature: format!("sig{position}"),
+        created_at_us: 5,
+    };
+    for p in [3, 1, 2] {
+        store.put_snapshot(&snapshot(p)).await.expect("put");
+    }
+    // The same position again keeps the first.
+    let mut again = snapshot(2);
+    again.state = vec![9; 3];
+    store.put_snapshot(&again).await.expect("put again");
+    assert_eq!(
+        store.snapshot_positions().await.expect("positions"),
+        vec![3, 2, 1]
+    );
+    assert_eq!(store.snapshot(2).await.expect("read"), Some(snapshot(2)));
+    let refused = backend.raw("UPDATE snapshots SET state = state").await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("append-only")),
+        "{refused:?}"
+    );
+    assert_eq!(store.prune_snapshots(2).await.expect("prune"), 1);
+    assert_eq!(
+        store.snapshot_positions().await.expect("positions"),
+        vec![3, 2]
+    );
+    assert_eq!(store.snapshot(3).await.expect("read"), Some(snapshot(3)));
+    assert_eq!(store.prune_snapshots(2).await.expect("prune"), 0);
 }

@@ -81,7 +81,15 @@ impl Server {
     ) -> Server {
         let db = TestDb::create().await;
         let url = db.url.clone();
-        Server::launch(Some(db), &url, "world1", &unique_name("sec"), limits, payments).await
+        Server::launch(
+            Some(db),
+            &url,
+            "world1",
+            &unique_name("sec"),
+            limits,
+            payments,
+        )
+        .await
     }
 
     /// A second world's game server beside this one: the same database and the same Redis
@@ -91,7 +99,15 @@ impl Server {
             webhook_secret: Some(WEBHOOK_SECRET.into()),
             ..Default::default()
         };
-        Server::launch(None, &self.db_url, shard, &self.prefix, test_limits(), payments).await
+        Server::launch(
+            None,
+            &self.db_url,
+            shard,
+            &self.prefix,
+            test_limits(),
+            payments,
+        )
+        .await
     }
 
     async fn launch(
