@@ -103,6 +103,7 @@ async fn game_server(
         limits: loh_gateway::limits::Limits::default(),
         payments: Default::default(),
         world: Default::default(),
+        snapshot_every_ticks: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS,
     };
     let server = GameServer::start(
         config,

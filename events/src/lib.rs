@@ -7,7 +7,7 @@
 //! - [`body`]: the event vocabulary ([`EventBody`]).
 //! - [`codec`]: stored bytes ⇄ bodies, with upcasting of old schema versions.
 //! - [`envelope`]: [`NewEvent`], [`StoredEvent`], the canonical bytes and [`ChainVerifier`].
-//! - [`store`]: the [`EventStore`] trait.
+//! - [`store`]: the [`EventStore`] trait, and finding the newest snapshot that matches the log.
 //! - [`value`]: what each event mints and burns (the ledger's rules, written once).
 //! - [`pg`]: the PostgreSQL store; [`sqlite`]: the embedded SQLite store.
 
@@ -33,7 +33,8 @@ pub use pg::PgEventStore;
 #[cfg(feature = "store")]
 pub use sqlite::SqliteEventStore;
 pub use store::{
-    AppendBatch, Appended, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome, WorldEntry,
+    AppendBatch, Appended, Checkpoint, EventStore, Found, Head, JournalEntry, Lease, Outcome,
+    Snapshot, WorldEntry, newest_snapshot,
 };
 
 /// Errors of the event store.

@@ -187,3 +187,69 @@ pub trait EventStore: Send + Sync + 'static {
     /// is claimed for this shard now, at `now_us`), else the one that claimed it first.
     async fn character_home(&self, player_id: Uuid, now_us: i64) -> Result<String>;
 }
+
+/// A snapshot that matched the log, and what the caller made of it.
+#[derive(Debug)]
+pub struct Found<T> {
+    pub position: u64,
+    pub tick: u64,
+    pub value: T,
+}
+
+/// The newest snapshot of `store` that matches the log and that `accept` takes (checks its
+/// signature and decodes its state, say; it is handed the event at the snapshot's position too),
+/// and every newer one refused, with why.
+///
+/// A snapshot matches the log when the log holds an event at its position with its hash, and
+/// its bytes hash to its `state_hash` (so a torn or altered row is refused). Each snapshot is
+/// read only when the newer ones were refused.
+pub async fn newest_snapshot<T>(
+    store: &dyn EventStore,
+    mut accept: impl FnMut(&Snapshot, &StoredEvent) -> std::result::Result<T, String>,
+) -> Result<(Option<Found<T>>, Vec<(u64, String)>)> {
+    use sha2::{Digest, Sha256};
+    let mut refused = Vec::new();
+    for position in store.snapshot_positions().await? {
+        let Some(snapshot) = store.snapshot(position).await? else {
+            continue;
+        };
+        let at = store.read_from(position, 1).await?;
+        let why = match at.first() {
+            Some(e) if e.position != position => {
+                Some("the log has no event at its position".into())
+            }
+            None => Some("the log has no event at its position".to_owned()),
+            Some(e) if e.hash != snapshot.hash => Some(format!(
+                "the log's hash at its position is {}, the snapshot's {}",
+                hex::encode(e.hash),
+                hex::encode(snapshot.hash)
+            )),
+            Some(e) if snapshot.tick < e.tick => Some(format!(
+                "its tick {} is before its event's {}",
+                snapshot.tick, e.tick
+            )),
+            Some(_) if <[u8; 32]>::from(Sha256::digest(&snapshot.state)) != snapshot.state_hash => {
+                Some("its state does not hash to its state hash".into())
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            refused.push((position, why));
+            continue;
+        }
+        match accept(&snapshot, &at[0]) {
+            Ok(value) => {
+                return Ok((
+                    Some(Found {
+                        position,
+                        tick: snapshot.tick,
+                        value,
+                    }),
+                    refused,
+                ));
+            }
+            Err(why) => refused.push((position, why)),
+        }
+    }
+    Ok((None, refused))
+}

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use loh_events::EventStore;
 use loh_tick_writer::metrics::{TickMetrics, render};
+use loh_tick_writer::snapshot::SnapshotPolicy;
 use loh_tick_writer::tick::{Pacing, TickError, TickWriter};
 use loh_world::{MapConfig, World};
 use prometheus_client::registry::Registry;
@@ -51,6 +52,9 @@ pub struct GameConfig {
     pub payments: crate::payments::PaymentsConfig,
     /// How this world appears in the world list (`GET /v1/worlds` of the query API).
     pub world: crate::worlds::WorldListing,
+    /// Ticks between snapshots of the world, signed with `signing_key`; start-up loads the
+    /// newest valid one and folds the log after it. `0`: none written or loaded.
+    pub snapshot_every_ticks: u64,
 }
 
 /// A running game server.
@@ -94,11 +98,15 @@ impl GameServer {
         metrics.register(&mut registry);
         let conn_metrics = crate::metrics::ConnMetrics::default();
         conn_metrics.register(&mut registry);
-        let writer = TickWriter::start(
+        let writer = TickWriter::start_with_snapshots(
             store.clone(),
             World::new(config.map.clone()),
             config.pacing,
             metrics.clone(),
+            SnapshotPolicy {
+                key: config.signing_key.clone(),
+                every_ticks: config.snapshot_every_ticks,
+            },
         )
         .await?
         .with_checkpoints(

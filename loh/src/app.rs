@@ -237,6 +237,7 @@ async fn start_game(
             ..PaymentsConfig::default()
         },
         world: settings.world.clone(),
+        snapshot_every_ticks: settings.snapshot_every_ticks,
     };
     let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())
         .await

@@ -85,6 +85,9 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// How this world appears in the world list (`GET /v1/worlds`).
     pub world: WorldListing,
+    /// Ticks between snapshots of the world (start-up folds only the log after the newest);
+    /// `0`: none written or loaded.
+    pub snapshot_every_ticks: u64,
 }
 
 /// Stripe: secrets from the environment or files, never logged.
@@ -177,6 +180,11 @@ pub struct ServerArgs {
     #[arg(long, env = "LOH_VIEW_PLAYERS", default_value_t = 255,
         value_parser = clap::value_parser!(u32).range(1..=2_000))]
     pub view_players: u32,
+    /// Ticks between signed snapshots of the world, from which start-up folds only the log's
+    /// tail (1500: ten minutes at 400 ms); 0 turns snapshots off, written and loaded.
+    #[arg(long, env = "LOH_SNAPSHOT_EVERY_TICKS",
+        default_value_t = loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS)]
+    pub snapshot_every_ticks: u64,
     /// Most bytes of events about other players in one viewer's update per tick (players whose
     /// events do not fit leave that viewer's view).
     #[arg(long, env = "LOH_VIEW_BYTES", default_value_t = 4096,
@@ -296,6 +304,7 @@ impl ServerArgs {
                 address: self.world_address.clone(),
                 members: self.members_world,
             },
+            snapshot_every_ticks: self.snapshot_every_ticks,
         })
     }
 }

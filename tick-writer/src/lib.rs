@@ -4,7 +4,7 @@
 //! [`loh_world::step::step`] — the one deterministic tick step, which re-simulation runs too —
 //! appends each tick's events and command journal in one batch and one COMMIT, answers
 //! `Accepted`/`Rejected` only after that COMMIT, sends each player the `TickUpdate` they may see,
-//! and signs checkpoints of the hash chain. No HTTP: the front door is `loh-gateway`, the relay to
+//! signs checkpoints of the hash chain and writes snapshots of the world. No HTTP: the front door is `loh-gateway`, the relay to
 //! NATS is `loh-nats`.
 //!
 //! # Layout
@@ -13,8 +13,11 @@
 //! - [`fanout`]: each event encoded once, each viewer's frame assembled within its interest.
 //! - [`metrics`]: the tick's Prometheus metrics.
 //! - [`payments`]: the inbox of Stripe events waiting for the world.
+//! - [`snapshot`]: snapshots of the world, written every N ticks off the tick's path; start-up
+//!   from the newest valid one and the log's tail.
 
 pub mod fanout;
 pub mod metrics;
 pub mod payments;
+pub mod snapshot;
 pub mod tick;

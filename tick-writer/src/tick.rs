@@ -9,6 +9,7 @@
 use crate::fanout::{Interest, Names, TickView, ViewLimits};
 use crate::metrics::TickMetrics;
 use crate::payments::{PAYMENTS_PER_TICK, PaymentInbox};
+use crate::snapshot::{Rebuilt, SnapshotPolicy, SnapshotWriter, rebuild};
 use bytes::Bytes;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
 use loh_commands::{
@@ -190,21 +191,49 @@ pub struct TickWriter {
     view: ViewLimits,
     /// Stripe events waiting for the world, if this writer takes payments.
     inbox: Option<Arc<dyn PaymentInbox>>,
+    /// Snapshots of the world: how often, and the one being written ([`crate::snapshot`]).
+    snapshots: Option<SnapshotWriter>,
+    /// What start-up folded.
+    rebuilt: Rebuilt,
 }
 
 impl TickWriter {
-    /// Takes the shard's lease and rebuilds the world from the store.
+    /// Takes the shard's lease and rebuilds the world from the store, folding the whole log.
     pub async fn start(
         store: Arc<dyn EventStore>,
         world: World,
         pacing: Pacing,
         metrics: TickMetrics,
     ) -> Result<TickWriter, TickError> {
+        Self::start_with(store, world, pacing, metrics, None).await
+    }
+
+    /// Takes the shard's lease and rebuilds the world from the newest valid snapshot and the
+    /// log after it (or the whole log when there is none), and writes a snapshot every
+    /// `policy.every_ticks` ticks from then on ([`crate::snapshot`]; `0`: neither).
+    pub async fn start_with_snapshots(
+        store: Arc<dyn EventStore>,
+        world: World,
+        pacing: Pacing,
+        metrics: TickMetrics,
+        policy: SnapshotPolicy,
+    ) -> Result<TickWriter, TickError> {
+        Self::start_with(store, world, pacing, metrics, Some(policy)).await
+    }
+
+    async fn start_with(
+        store: Arc<dyn EventStore>,
+        world: World,
+        pacing: Pacing,
+        metrics: TickMetrics,
+        policy: Option<SnapshotPolicy>,
+    ) -> Result<TickWriter, TickError> {
         let lease = store.acquire().await?;
         let mut world = world;
         world.set_event_ids(event_ids(&*store).await?);
         let pristine = world.clone();
-        let (world, tick) = rebuild(&*store, world).await?;
+        let started = Instant::now();
+        let (world, tick, rebuilt) = rebuild(&*store, world, policy.as_ref()).await?;
         let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
         let head = store.head().await?;
         info!(
@@ -212,8 +241,15 @@ impl TickWriter {
             epoch = lease.epoch,
             head = head.position,
             tick,
+            snapshot = rebuilt.snapshot,
+            folded = rebuilt.folded,
+            refused_snapshots = rebuilt.refused,
+            seconds = started.elapsed().as_secs_f64(),
             "world rebuilt from the store"
         );
+        let snapshots = policy
+            .filter(|p| p.every_ticks > 0)
+            .map(|p| SnapshotWriter::new(p, rebuilt.snapshot.unwrap_or(0)));
         let (head_tx, _) = watch::channel(head.position);
         Ok(TickWriter {
             store,
@@ -237,7 +273,30 @@ impl TickWriter {
             checkpoints: None,
             view: ViewLimits::default(),
             inbox: None,
+            snapshots,
+            rebuilt,
         })
+    }
+
+    /// What start-up folded: the snapshot started from, events folded, snapshots refused.
+    pub fn rebuilt(&self) -> Rebuilt {
+        self.rebuilt
+    }
+
+    /// Starts writing a snapshot of the committed world now, in the background (tests, the
+    /// restart benchmark); [`TickWriter::finish_snapshot`] waits for it. Nothing without
+    /// snapshots on.
+    pub fn snapshot_now(&mut self) {
+        if let Some(s) = &mut self.snapshots {
+            s.start(self.store.clone(), &self.world, self.committed);
+        }
+    }
+
+    /// Waits for the snapshot being written, if any.
+    pub async fn finish_snapshot(&mut self) {
+        if let Some(s) = &mut self.snapshots {
+            s.finish().await;
+        }
     }
 
     /// Signs a checkpoint of the chain with `key` every `every_ticks` ticks (when the head
@@ -605,6 +664,9 @@ impl TickWriter {
         {
             self.checkpoint().await;
         }
+        if self.snapshots.as_ref().is_some_and(|s| s.due(tick)) {
+            self.snapshot_now();
+        }
         self.metrics
             .tick_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -722,7 +784,9 @@ impl TickWriter {
     ) -> Result<(), TickError> {
         tracing::error!(%error, tick, "the store refused the tick's batch; rebuilding the world and answering its commands server_busy");
         self.metrics.refused_ticks.inc();
-        let (world, committed_tick) = rebuild(&*self.store, self.pristine.clone()).await?;
+        let policy = self.snapshots.as_ref().map(SnapshotWriter::policy);
+        let (world, committed_tick, _) =
+            rebuild(&*self.store, self.pristine.clone(), policy).await?;
         self.world = world;
         self.tick = committed_tick;
         self.last_seq = self.store.last_seqs().await?.into_iter().collect();
@@ -816,34 +880,6 @@ async fn event_ids(store: &dyn EventStore) -> Result<EventIds, TickError> {
         store.shard(),
         first.map(|e| (e.event_id, e.correlation_id, e.tick)),
     ))
-}
-
-/// The world as the store has it: `world` (fresh from content) with every committed event
-/// applied, and the last tick used (by an event or a journaled command).
-async fn rebuild(store: &dyn EventStore, mut world: World) -> Result<(World, u64), TickError> {
-    let mut tick = 0;
-    let mut from = 1;
-    loop {
-        let batch = store.read_from(from, 5_000).await?;
-        let Some(last) = batch.last() else { break };
-        from = last.position + 1;
-        for event in &batch {
-            world.set_tick(event.tick);
-            world.apply(&event.body()?);
-            tick = tick.max(event.tick);
-        }
-    }
-    // Ticks that journaled commands but appended no event (all rejected) come after the last
-    // event's tick: numbering resumes after them, so no tick number is used twice.
-    loop {
-        let rows = store.read_journal(tick + 1, 1_000).await?;
-        match rows.iter().map(|r| r.tick).max() {
-            Some(t) => tick = t,
-            None => break,
-        }
-    }
-    world.begin_tick(tick);
-    Ok((world, tick))
 }
 
 /// Microseconds since the Unix epoch.

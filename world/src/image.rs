@@ -114,7 +114,8 @@ impl World {
         out
     }
 
-    /// This world (fresh: its map, content and seed are kept) with the state saved in `image`.
+    /// This world (fresh: its map, content, seed and event ids are kept) with the state saved in
+    /// `image`.
     /// Refused when the image is of another format version or other content, or does not
     /// decode.
     pub fn restored(&self, image: &[u8]) -> Result<World, ImageError> {
@@ -137,6 +138,7 @@ impl World {
             return Err(ImageError::Decode("trailing bytes after the state".into()));
         }
         let mut world = World::with_content(self.map.clone(), self.content.clone(), self.seed);
+        world.event_ids = self.event_ids.clone();
         world.tick = s.tick;
         world.world_version = s.world_version;
         world.next_ground_id = s.next_ground_id;

@@ -140,6 +140,7 @@ impl Server {
             limits,
             payments,
             world: loh_gateway::worlds::WorldListing::default(),
+            snapshot_every_ticks: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS,
         };
         let server = GameServer::start(
             config,

@@ -58,6 +58,8 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         stream,
         payments: Default::default(),
         world: Default::default(),
+        // Often, so that the restarts of these tests start from snapshots.
+        snapshot_every_ticks: 20,
     }
 }
 
