@@ -95,6 +95,8 @@ pub enum ReplayAction {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        snapshot: FromSnapshot,
     },
     /// Anomaly rules over a tick range; exits non-zero when anything is found.
     Scan {
@@ -110,11 +112,61 @@ pub enum ReplayAction {
         #[arg(long)]
         json: bool,
     },
-    /// Re-run the command journal through the world from genesis; compare byte for byte.
+    /// Re-run the command journal through the world from genesis (or, with --from-snapshot,
+    /// from the newest valid snapshot); compare byte for byte.
     Resimulate {
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        snapshot: FromSnapshot,
     },
+}
+
+/// Starting from a snapshot instead of position 1.
+#[derive(Debug, Args)]
+pub struct FromSnapshot {
+    /// Start from the newest snapshot that matches the log, is signed by the server's key and
+    /// lies within the moment asked for, instead of folding from position 1; the snapshots
+    /// refused are listed on stderr. Without a usable one, folds from position 1.
+    #[arg(long)]
+    from_snapshot: bool,
+    /// The server's RSA public key (SPKI PEM file) that checks the snapshots' signatures;
+    /// embedded, the data folder's key is used when this is not given.
+    #[arg(long, requires = "from_snapshot")]
+    snapshot_key: Option<PathBuf>,
+}
+
+impl FromSnapshot {
+    /// The snapshot to start from, if asked for and one is usable; says which on stderr.
+    async fn start(
+        &self,
+        store_args: &StoreArgs,
+        store: &dyn loh_events::EventStore,
+        within: impl Fn(&loh_events::StoredEvent) -> bool,
+    ) -> anyhow::Result<Option<loh_replay::snapshot::Start>> {
+        if !self.from_snapshot {
+            return Ok(None);
+        }
+        let Some(pem) = public_pem(store_args, self.snapshot_key.clone())? else {
+            eprintln!(
+                "no public key to check snapshots with (--snapshot-key); folding from position 1"
+            );
+            return Ok(None);
+        };
+        let fresh = loh_world::World::new(MapConfig::default());
+        let (start, refused) = loh_replay::snapshot::newest(store, &fresh, &pem, within).await?;
+        for (position, why) in refused {
+            eprintln!("snapshot at position {position} refused: {why}");
+        }
+        match &start {
+            Some(s) => eprintln!(
+                "starting from the snapshot at position {} (tick {})",
+                s.position, s.tick
+            ),
+            None => eprintln!("no usable snapshot; folding from position 1"),
+        }
+        Ok(start)
+    }
 }
 
 /// `loh replay …`: thin over `loh-replay`; non-zero exit when a problem is found.
@@ -252,12 +304,18 @@ pub async fn run(action: ReplayAction) -> anyhow::Result<ExitCode> {
         ReplayAction::State {
             player,
             at,
-            store,
+            store: store_args,
             json,
+            snapshot,
         } => {
             let at: loh_replay::state::At = at.parse()?;
-            let store = open(store).await?;
-            match loh_replay::state::state_at(store.as_ref(), player, at).await? {
+            let store = open(store_args.clone()).await?;
+            let start = snapshot
+                .start(&store_args, store.as_ref(), |e| {
+                    at.includes(e.tick, e.occurred_at_us)
+                })
+                .await?;
+            match loh_replay::state::state_at_from(store.as_ref(), player, at, start).await? {
                 Some(state) if json => println!("{}", serde_json::to_string_pretty(&state)?),
                 Some(state) => print!("{state}"),
                 None => {
@@ -291,12 +349,19 @@ pub async fn run(action: ReplayAction) -> anyhow::Result<ExitCode> {
             }
             Ok(ok(findings.is_empty()))
         }
-        ReplayAction::Resimulate { store } => {
-            let store = open(store).await?;
+        ReplayAction::Resimulate {
+            store: store_args,
+            snapshot,
+        } => {
+            let store = open(store_args.clone()).await?;
+            let start = snapshot
+                .start(&store_args, store.as_ref(), |_| true)
+                .await?;
             let world = loh_world::World::new(MapConfig::default());
-            let report = loh_replay::resimulate::resimulate(
+            let report = loh_replay::resimulate::resimulate_from(
                 store.as_ref(),
                 world,
+                start,
                 progress("resimulated ticks"),
             )
             .await?;

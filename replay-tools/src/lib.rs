@@ -12,6 +12,7 @@
 //! - [`state`]: a player's holdings, skills and position at a tick or time.
 //! - [`scan`]: anomaly rules with evidence positions.
 //! - [`resimulate`]: re-run the journal through the world and compare byte for byte.
+//! - [`snapshot`]: the newest valid snapshot, for `state` and `resimulate` to start from.
 //! - [`bundle`]: the evidence bundle of `export`, and its offline check.
 //! - [`diff`](mod@diff): a live read model against the same model refolded from the events.
 //! - [`log`]: reading the whole log and journal; [`time`]: RFC 3339 times.
@@ -21,6 +22,7 @@ pub mod diff;
 pub mod log;
 pub mod resimulate;
 pub mod scan;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod timeline;

@@ -3,6 +3,7 @@
 //! byte (their sealed hashes cover every envelope field and the payload).
 
 use crate::log::{EventCursor, journal};
+use crate::snapshot::Start;
 use crate::{Result, decode_command};
 use loh_events::{EventStore, GENESIS_HASH, JournalEntry, Outcome, StoredEvent};
 use loh_world::World;
@@ -81,11 +82,27 @@ impl std::fmt::Display for ResimReport {
 /// and seed), calling `progress` with the tick now and then.
 pub async fn resimulate(
     store: &dyn EventStore,
-    mut world: World,
+    world: World,
+    progress: impl FnMut(u64),
+) -> Result<ResimReport> {
+    resimulate_from(store, world, None, progress).await
+}
+
+/// Re-runs the journal of `store` from `start` (a snapshot, [`crate::snapshot`]: its world,
+/// then the ticks after its tick, compared with the events after its position) or, without one,
+/// from genesis on `world`. The report counts the ticks, commands and events re-run.
+pub async fn resimulate_from(
+    store: &dyn EventStore,
+    world: World,
+    start: Option<Start>,
     mut progress: impl FnMut(u64),
 ) -> Result<ResimReport> {
+    let (mut world, first_tick, mut position, mut prev_hash) = match start {
+        Some(s) => (s.world, s.tick + 1, s.position, s.hash),
+        None => (world, 1, 0, GENESIS_HASH),
+    };
     let mut by_tick: BTreeMap<u64, Vec<JournalEntry>> = BTreeMap::new();
-    let entries = journal(store, 0, None).await?;
+    let entries = journal(store, first_tick, None).await?;
     let commands = entries
         .iter()
         .filter(|j| j.player_id != TICK_INPUTS_PLAYER)
@@ -94,7 +111,7 @@ pub async fn resimulate(
         by_tick.entry(j.tick).or_default().push(j);
     }
     let head = store.head().await?;
-    let mut cursor = EventCursor::new(store, 1);
+    let mut cursor = EventCursor::new(store, position + 1);
     let last_event_tick = match store.read_from(head.position.max(1), 1).await?.first() {
         Some(e) => e.tick,
         None => 0,
@@ -106,8 +123,8 @@ pub async fn resimulate(
         &shard,
         first.map(|e| (e.event_id, e.correlation_id, e.tick)),
     ));
-    let (mut position, mut prev_hash, mut events) = (0u64, GENESIS_HASH, 0u64);
-    for tick in 1..=last_tick {
+    let mut events = 0u64;
+    for tick in first_tick..=last_tick {
         if tick.is_multiple_of(100) {
             progress(tick);
         }
@@ -198,7 +215,7 @@ pub async fn resimulate(
         }
     }
     Ok(ResimReport::Identical {
-        ticks: last_tick,
+        ticks: (last_tick + 1).saturating_sub(first_tick),
         events,
         commands,
     })

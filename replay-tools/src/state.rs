@@ -2,6 +2,7 @@
 //! folded from the events with the world's own `apply`.
 
 use crate::log::EventCursor;
+use crate::snapshot::Start;
 use crate::time::parse_us;
 use crate::{Error, Result};
 use loh_events::{EquipSlot, EventStore, Skill};
@@ -34,7 +35,8 @@ impl std::str::FromStr for At {
 }
 
 impl At {
-    fn includes(&self, tick: u64, occurred_at_us: i64) -> bool {
+    /// Whether an event of `tick` that occurred at `occurred_at_us` is folded.
+    pub fn includes(&self, tick: u64, occurred_at_us: i64) -> bool {
         match *self {
             At::Tick(t) => tick <= t,
             At::Time(t) => occurred_at_us <= t,
@@ -44,9 +46,21 @@ impl At {
 
 /// The world as of `at`, and the position and tick of the last event folded.
 pub async fn world_at(store: &dyn EventStore, at: At) -> Result<(World, u64, u64)> {
-    let mut world = World::new(MapConfig::default());
-    let (mut position, mut tick) = (0, 0);
-    let mut cursor = EventCursor::new(store, 1);
+    world_at_from(store, at, None).await
+}
+
+/// The world as of `at` folded from `start` (a snapshot within `at`, [`crate::snapshot`]) or
+/// from position 1, and the position and tick of the last event folded.
+pub async fn world_at_from(
+    store: &dyn EventStore,
+    at: At,
+    start: Option<Start>,
+) -> Result<(World, u64, u64)> {
+    let (mut world, mut position, mut tick) = match start {
+        Some(s) => (s.world, s.position, s.event_tick),
+        None => (World::new(MapConfig::default()), 0, 0),
+    };
+    let mut cursor = EventCursor::new(store, position + 1);
     while let Some(e) = cursor.next().await? {
         if !at.includes(e.tick, e.occurred_at_us) {
             break;
@@ -103,7 +117,17 @@ pub struct PlayerState {
 
 /// The player's state at `at`; `None` if they had not entered the world by then.
 pub async fn state_at(store: &dyn EventStore, player: Uuid, at: At) -> Result<Option<PlayerState>> {
-    let (world, position, tick) = world_at(store, at).await?;
+    state_at_from(store, player, at, None).await
+}
+
+/// The player's state at `at`, folded from `start` (a snapshot within `at`) or position 1.
+pub async fn state_at_from(
+    store: &dyn EventStore,
+    player: Uuid,
+    at: At,
+    start: Option<Start>,
+) -> Result<Option<PlayerState>> {
+    let (world, position, tick) = world_at_from(store, at, start).await?;
     let Some(p) = world.player(player) else {
         return Ok(None);
     };

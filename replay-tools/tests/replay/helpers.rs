@@ -5,9 +5,11 @@ use loh_commands::Command;
 use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Outcome, SqliteEventStore};
 use loh_replay::state::{At, world_at};
 use loh_testkit::writer::Driver;
-use loh_tick_writer::tick::now_us;
-use loh_world::World;
+use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::snapshot::SnapshotPolicy;
+use loh_tick_writer::tick::{Pacing, TickWriter, now_us};
 use loh_world::step::{derive_id, push_new};
+use loh_world::{MapConfig, World};
 use sqlx::Executor;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -40,14 +42,46 @@ impl Game {
         (Game::sqlite_with(Some(key.clone())).await, key)
     }
 
+    /// A game on a fresh embedded SQLite store whose writer writes a snapshot every
+    /// `every_ticks` ticks.
+    pub async fn sqlite_snapshotting(every_ticks: u64) -> (Game, SigningKey) {
+        let key = tokio::task::spawn_blocking(|| SigningKey::generate().expect("key"))
+            .await
+            .expect("keygen");
+        let policy = SnapshotPolicy {
+            key: key.clone(),
+            every_ticks,
+        };
+        (Game::sqlite_on(None, Some(policy)).await, key)
+    }
+
     async fn sqlite_with(key: Option<SigningKey>) -> Game {
+        Game::sqlite_on(key, None).await
+    }
+
+    async fn sqlite_on(key: Option<SigningKey>, snapshots: Option<SnapshotPolicy>) -> Game {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.db");
-        let store = SqliteEventStore::open(path.to_str().expect("utf-8"), SHARD)
+        let sqlite = SqliteEventStore::open(path.to_str().expect("utf-8"), SHARD)
             .await
             .expect("sqlite store");
-        let mut g = Game::on(Arc::new(store.clone()), key).await;
-        g.sqlite = Some(store);
+        let store: Arc<dyn EventStore> = Arc::new(sqlite.clone());
+        let mut g = match snapshots {
+            None => Game::on(store, key).await,
+            Some(policy) => {
+                let writer = TickWriter::start_with_snapshots(
+                    store.clone(),
+                    World::new(MapConfig::default()),
+                    Pacing::Fixed { tick_ms: 400 },
+                    TickMetrics::default(),
+                    policy,
+                )
+                .await
+                .expect("the writer starts");
+                Game::with_driver(store, Driver::new(writer)).await
+            }
+        };
+        g.sqlite = Some(sqlite);
         g.sqlite_url = Some(format!("sqlite://{}?mode=rwc", path.display()));
         g._dir = Some(dir);
         g
@@ -59,6 +93,11 @@ impl Game {
         if let Some(key) = key {
             driver.writer = driver.writer.with_checkpoints(key, 2);
         }
+        Game::with_driver(store, driver).await
+    }
+
+    /// A game driven by `driver` on `store`.
+    pub async fn with_driver(store: Arc<dyn EventStore>, driver: Driver) -> Game {
         let mut g = Game {
             store,
             sqlite: None,

@@ -7,9 +7,9 @@ use loh_auth::SigningKey;
 use loh_auth::{CheckpointClaims, sign_checkpoint};
 use loh_commands::Command;
 use loh_events::EventBody;
-use loh_replay::resimulate::{ResimReport, resimulate};
+use loh_replay::resimulate::{ResimReport, resimulate, resimulate_from};
 use loh_replay::scan::{Range, scan};
-use loh_replay::state::{At, state_at};
+use loh_replay::state::{At, state_at, state_at_from};
 use loh_replay::timeline::{Filter, timeline, to_csv, to_table};
 use loh_replay::{Problem, VerifyReport, verify, verify_signed};
 use loh_world::{MapConfig, World};
@@ -781,4 +781,100 @@ async fn scan_reports_a_refunded_purchase_whose_bonds_moved_to_another_account_a
         findings.iter().all(|f| f.rule != "value_not_conserved"),
         "bonds are minted and burned through known sources: {findings:#?}"
     );
+}
+
+#[tokio::test]
+async fn state_and_resimulate_from_a_snapshot_agree_with_genesis_and_still_find_a_planted_event() {
+    let (mut g, key) = Game::sqlite_snapshotting(3).await;
+    g.play_honestly().await;
+    g.driver.writer.finish_snapshot().await;
+    let store = g.store.as_ref();
+    let head = store.head().await.expect("head").position;
+    let fresh = World::new(MapConfig::default());
+    let (start, refused) = loh_replay::snapshot::newest(store, &fresh, key.public_pem(), |_| true)
+        .await
+        .expect("snapshots");
+    assert!(refused.is_empty(), "{refused:?}");
+    let start = start.expect("a snapshot");
+    assert!(
+        start.position < head,
+        "the test needs a tail after the snapshot"
+    );
+
+    // Re-simulation from the snapshot re-runs only the tail, identically.
+    let whole = resimulate(store, fresh.clone(), |_| {})
+        .await
+        .expect("resimulate");
+    let tail = resimulate_from(store, fresh.clone(), Some(start.clone()), |_| {})
+        .await
+        .expect("resimulate");
+    let (
+        ResimReport::Identical {
+            ticks: t1,
+            events: e1,
+            ..
+        },
+        ResimReport::Identical {
+            ticks: t2,
+            events: e2,
+            ..
+        },
+    ) = (&whole, &tail)
+    else {
+        panic!("{whole} / {tail}")
+    };
+    assert_eq!(*e1, head);
+    assert_eq!(*e2, head - start.position);
+    assert!(t2 < t1);
+
+    // A player's state now, and at a tick before the snapshot (an older snapshot or genesis).
+    for at in [At::Tick(u64::MAX), At::Tick(start.event_tick - 1)] {
+        let within = |e: &loh_events::StoredEvent| at.includes(e.tick, e.occurred_at_us);
+        let (from, _) = loh_replay::snapshot::newest(store, &fresh, key.public_pem(), within)
+            .await
+            .expect("snapshots");
+        if let Some(s) = &from {
+            assert!(at.includes(s.event_tick, 0));
+        }
+        let a = state_at_from(store, g.alice, at, from)
+            .await
+            .expect("state");
+        let b = state_at(store, g.alice, at).await.expect("state");
+        assert_eq!(a, b, "{at:?}");
+    }
+
+    // Another key's snapshots are all refused: fold from position 1.
+    let other = SigningKey::generate().expect("key");
+    let (none, refused) = loh_replay::snapshot::newest(store, &fresh, other.public_pem(), |_| true)
+        .await
+        .expect("snapshots");
+    assert!(none.is_none());
+    assert_eq!(
+        refused.len(),
+        store.snapshot_positions().await.expect("list").len()
+    );
+
+    // A forged event after the snapshot is still found from it.
+    let (x, y) = {
+        let w = g.world().await;
+        let p = w.player(g.alice).expect("alice");
+        (p.x, p.y)
+    };
+    let planted = g
+        .plant(vec![EventBody::PlayerMoved {
+            player_id: g.alice,
+            from_x: x,
+            from_y: y,
+            x: x + 7,
+            y,
+            running: true,
+        }])
+        .await;
+    let report = resimulate_from(g.store.as_ref(), fresh, Some(start), |_| {})
+        .await
+        .expect("resimulate");
+    let ResimReport::Diverged(d) = &report else {
+        panic!("{report}")
+    };
+    assert_eq!(d.position, planted, "{report}");
 }
