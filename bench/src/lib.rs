@@ -8,6 +8,8 @@
 //! - [`relay`] — the relay ÷ a raw JetStream publish loop (`loh bench relay`).
 //! - [`world`] — the tick step across the systems with thousands of players (`loh bench tick`).
 //! - [`replay`] — `verify` and a full fold ÷ a raw sequential read (`loh bench replay`).
+//! - [`restart`] — the tick writer's start-up on N events, folding it all ÷ from a snapshot and
+//!   the tail (`loh bench restart`).
 //! - [`leaderboard`] — leaderboard pages and rank lookups ÷ a bare axum endpoint
 //!   (`loh bench leaderboard`).
 //! - [`fanout`] — every viewer's frame of a tick, crowd or spread, in process (`loh bench fanout`).
@@ -22,4 +24,5 @@ pub mod leaderboard;
 pub mod loadgen;
 pub mod relay;
 pub mod replay;
+pub mod restart;
 pub mod world;

@@ -72,6 +72,24 @@ pub enum BenchWhich {
         #[arg(long, default_value_t = 400)]
         ticks: usize,
     },
+    /// The tick writer's start-up on a log of --events events, folding the whole log against
+    /// loading a snapshot and folding the --tail after it, on a scratch store (SQLite, or
+    /// PostgreSQL with --database-url); each figure with its ratio to the other.
+    Restart {
+        /// Maintenance URL of a PostgreSQL to measure on (a scratch database is made in it);
+        /// without it, a scratch SQLite file.
+        #[arg(long)]
+        database_url: Option<SecretString>,
+        /// Events in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Players the events are spread over (the snapshot's size grows with them).
+        #[arg(long, default_value_t = 2_500)]
+        players: usize,
+        /// Events after the snapshot (folded on top of it).
+        #[arg(long, default_value_t = 100_000)]
+        tail: u64,
+    },
     /// Projection lag (commit → every projector's checkpoint) while the game world benchmark's
     /// load runs through the tick writer, the relay, JetStream and the projectors, as a fraction
     /// of the 400 ms tick.
@@ -138,6 +156,16 @@ pub async fn run(which: BenchWhich) -> anyhow::Result<ExitCode> {
         } => {
             let url = database_url.as_ref().map(|url| url.expose_secret());
             let report = loh_bench::replay::run(url, players, ticks).await?;
+            println!("{report}");
+        }
+        BenchWhich::Restart {
+            database_url,
+            events,
+            players,
+            tail,
+        } => {
+            let url = database_url.as_ref().map(|url| url.expose_secret());
+            let report = loh_bench::restart::run(url, events, players, tail).await?;
             println!("{report}");
         }
         BenchWhich::Tick { players, ticks } => {
