@@ -181,7 +181,7 @@ pub struct ServerArgs {
         value_parser = clap::value_parser!(u32).range(1..=2_000))]
     pub view_players: u32,
     /// Ticks between signed snapshots of the world, from which start-up folds only the log's
-    /// tail (1500: ten minutes at 400 ms); 0 turns snapshots off, written and loaded.
+    /// tail (150: a minute at 400 ms); 0 turns snapshots off, written and loaded.
     #[arg(long, env = "LOH_SNAPSHOT_EVERY_TICKS",
         default_value_t = loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS)]
     pub snapshot_every_ticks: u64,

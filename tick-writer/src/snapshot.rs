@@ -25,8 +25,10 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-/// Ticks between snapshots by default: ten minutes at 400 ms.
-pub const DEFAULT_SNAPSHOT_EVERY_TICKS: u64 = 1_500;
+/// Ticks between snapshots by default: a minute at 400 ms. A snapshot of 2,500 players costs
+/// the tick ~2 ms (the clone) and ~6 ms off it; a busy world writes ~600,000 events a minute,
+/// which start-up folds in ~5 s (`loh bench restart`, docs/BENCHMARKS.md).
+pub const DEFAULT_SNAPSHOT_EVERY_TICKS: u64 = 150;
 /// Snapshots kept per shard; older ones are deleted after each new one.
 pub const SNAPSHOTS_KEPT: usize = 3;
 
