@@ -9,25 +9,60 @@ use loh_events::pg::PgEventStore;
 use loh_events::{ChainVerifier, EventStore};
 use loh_testkit::TestDb;
 use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::snapshot::SnapshotPolicy;
 use loh_tick_writer::tick::{Pacing, TickWriter};
+use loh_world::step::EventIds;
 use loh_world::{MapConfig, World};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// The servers' signing key (one for every world and restart, as in production).
+fn key() -> loh_auth::SigningKey {
+    static KEY: std::sync::OnceLock<loh_auth::SigningKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| loh_auth::SigningKey::generate().unwrap())
+        .clone()
+}
+
+/// A world's writer, taking a snapshot every 2 ticks and starting from the newest.
 async fn world(db: &TestDb, shard: &str) -> (Arc<dyn EventStore>, TickWriter) {
     let store = PgEventStore::new(db.pool().await, shard);
     store.migrate().await.unwrap();
     let store: Arc<dyn EventStore> = Arc::new(store);
-    let writer = TickWriter::start(
+    let writer = TickWriter::start_with_snapshots(
         store.clone(),
         World::new(MapConfig::default()),
         Pacing::Fixed { tick_ms: 400 },
         TickMetrics::default(),
+        SnapshotPolicy {
+            key: key(),
+            every_ticks: 2,
+        },
     )
     .await
     .unwrap();
     (store, writer)
+}
+
+/// Every event of `store`'s log has the id its world names it by: by the shard, from its cause,
+/// its index in its tick's output and its tick.
+async fn ids_name_the_world(store: &dyn EventStore) {
+    let ids = EventIds::Shard(store.shard().into());
+    let events = store.read_from(1, 100_000).await.unwrap();
+    let (mut tick, mut index) = (0, 0);
+    for e in &events {
+        if e.tick != tick {
+            (tick, index) = (e.tick, 0);
+        }
+        assert_eq!(
+            e.event_id,
+            ids.id(e.correlation_id, index, e.tick),
+            "event at {} of {}",
+            e.position,
+            store.shard()
+        );
+        index += 1;
+    }
 }
 
 async fn ids(store: &dyn EventStore) -> Vec<Uuid> {
@@ -70,11 +105,24 @@ async fn two_worlds_tick_side_by_side_on_one_database() {
         }
         assert_eq!(store.head().await.unwrap().position, events.len() as u64);
     }
-    // A restarted world names its events as before (its log says how).
+    // A restarted world (from its snapshot) names its events as before (its log says how).
     drop(b);
+    // Snapshots are saved in the background: wait for one to start from (10 s at most).
+    for _ in 0..100 {
+        if !store_b.snapshot_positions().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !store_b.snapshot_positions().await.unwrap().is_empty(),
+        "world b has a snapshot to start from"
+    );
     let (_, mut b) = world(&db, "world-b").await;
     b.run_tick().await.unwrap();
     let after = ids(&*store_b).await;
     assert!(after.len() > ids_b.len(), "the restarted world wrote on");
     assert!(after.iter().all(|id| !set_a.contains(id)));
+    ids_name_the_world(&*store_a).await;
+    ids_name_the_world(&*store_b).await;
 }
