@@ -394,21 +394,16 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn character_home(&self, player_id: Uuid, now_us: i64) -> Result<String> {
-        let id = player_id.to_string();
-        sqlx::query(
+        // One statement: the row is made if there is none, and the (first) owner read back.
+        let (shard,): (String,) = sqlx::query_as(
             "INSERT INTO characters (player_id, shard, since_us) VALUES (?, ?, ?) \
-             ON CONFLICT (player_id) DO NOTHING",
+             ON CONFLICT (player_id) DO UPDATE SET shard = characters.shard RETURNING shard",
         )
-        .bind(&id)
+        .bind(player_id.to_string())
         .bind(&self.shard)
         .bind(now_us)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        let (shard,): (String,) =
-            sqlx::query_as("SELECT shard FROM characters WHERE player_id = ?")
-                .bind(&id)
-                .fetch_one(&self.pool)
-                .await?;
         Ok(shard)
     }
 

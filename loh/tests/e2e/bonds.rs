@@ -7,7 +7,7 @@
 //! members zone's border refuses the player. Each test runs embedded and on the real services
 //! (a scratch PostgreSQL, NATS, Redis).
 
-use crate::process::{LohUp, loh, start};
+use crate::process::{LohUp, loh, on_services, start};
 use hmac::{Hmac, Mac};
 use loh_commands::{Command, ServerFrame};
 use loh_testkit::client::{Account, Ws, answer, command, hello, recv_until, register_and_login};
@@ -39,12 +39,6 @@ impl Backing {
     async fn new(services: bool) -> Backing {
         let data = tempfile::tempdir().unwrap();
         let services = if services {
-            let key = data.path().join("jwt-key.pem");
-            std::fs::write(
-                &key,
-                loh_auth::SigningKey::generate().unwrap().private_pem(),
-            )
-            .unwrap();
             Some((
                 loh_testkit::TestDb::create().await,
                 loh_testkit::unique_name("bonds"),
@@ -57,16 +51,15 @@ impl Backing {
 
     /// `loh` with this backing's environment.
     fn loh(&self) -> std::process::Command {
-        let mut cmd = loh();
-        cmd.env_remove("LOH_DATA_DIR").env_remove("LOH_SHARD");
-        if let Some((db, shard)) = &self.services {
-            cmd.env("DATABASE_URL", &db.url)
-                .env("NATS_URL", loh_testkit::nats_url())
-                .env("REDIS_URL", loh_testkit::redis_url())
-                .env("LOH_JWT_KEY_FILE", self.data.path().join("jwt-key.pem"))
-                .env("LOH_SHARD", shard)
-                .env("LOH_REDIS_PREFIX", shard);
-        }
+        let mut cmd = match &self.services {
+            Some((db, shard)) => on_services(&db.url, &loh_testkit::nats_url(), self.path(), shard),
+            None => {
+                let mut cmd = loh();
+                cmd.env_remove("LOH_SHARD");
+                cmd
+            }
+        };
+        cmd.env_remove("LOH_DATA_DIR");
         cmd
     }
 

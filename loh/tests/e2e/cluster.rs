@@ -4,10 +4,10 @@
 //! connection or an unanswered command, and afterwards the stream holds every stored position
 //! once and the projections reach the head.
 
-use crate::process::{loh, start};
+use crate::process::{on_services, start};
 use loh_nats::EventStreamDef;
 use loh_testkit::nats_cluster::NatsCluster;
-use loh_testkit::{TestDb, redis_url, unique_name};
+use loh_testkit::{TestDb, unique_name};
 use std::time::{Duration, Instant};
 
 /// The stream's leader (a node name), `None` while no node answers.
@@ -23,21 +23,9 @@ async fn loh_up_on_a_three_node_nats_cluster_plays_through_the_loss_of_the_strea
     cluster.wait_for_meta_leader().await;
     let db = TestDb::create().await;
     let data = tempfile::tempdir().unwrap();
-    let key = data.path().join("jwt-key.pem");
-    std::fs::write(
-        &key,
-        loh_auth::SigningKey::generate().unwrap().private_pem(),
-    )
-    .unwrap();
     let shard = unique_name("cl");
-    let mut cmd = loh();
-    cmd.env("DATABASE_URL", &db.url)
-        .env("NATS_URL", cluster.urls())
-        .env("REDIS_URL", redis_url())
-        .env("LOH_JWT_KEY_FILE", &key)
-        .env("LOH_SHARD", &shard)
-        .env("LOH_REDIS_PREFIX", &shard)
-        .env("LOH_NATS_REPLICAS", "3");
+    let mut cmd = on_services(&db.url, &cluster.urls(), data.path(), &shard);
+    cmd.env("LOH_NATS_REPLICAS", "3");
     let server = start(cmd, data.path(), &["--tick-ms", "400"]).await;
 
     let def = EventStreamDef::for_shard(&shard);

@@ -3,9 +3,9 @@
 //! few dozen ticks. It fails on any connection the server closed or any command left unanswered:
 //! a functional check, not a timing.
 
-use crate::process::{LohUp, loh, start};
+use crate::process::{LohUp, loh, on_services, start};
 use loh_nats::EventStreamDef;
-use loh_testkit::{TestDb, nats_url, redis_url, unique_name};
+use loh_testkit::{TestDb, nats_url, unique_name};
 
 /// `loh loadgen` against `server`: its report, after checking it passed.
 fn load(server: &LohUp) -> String {
@@ -45,20 +45,8 @@ async fn a_crowd_of_bots_against_loh_up_on_the_real_services_keeps_every_connect
  {
     let db = TestDb::create().await;
     let data = tempfile::tempdir().unwrap();
-    let key = data.path().join("jwt-key.pem");
-    std::fs::write(
-        &key,
-        loh_auth::SigningKey::generate().unwrap().private_pem(),
-    )
-    .unwrap();
     let shard = unique_name("lg");
-    let mut cmd = loh();
-    cmd.env("DATABASE_URL", &db.url)
-        .env("NATS_URL", nats_url())
-        .env("REDIS_URL", redis_url())
-        .env("LOH_JWT_KEY_FILE", &key)
-        .env("LOH_SHARD", &shard)
-        .env("LOH_REDIS_PREFIX", &shard);
+    let cmd = on_services(&db.url, &nats_url(), data.path(), &shard);
     let server = start(cmd, data.path(), &["--tick-ms", "400"]).await;
     let report = load(&server);
     println!("{report}");

@@ -35,6 +35,28 @@ pub fn loh() -> Command {
     cmd
 }
 
+/// `loh` on the real services: the database at `db_url`, NATS at `nats_url`, Redis, and the
+/// signing key `data/jwt-key.pem` (made on first use, so every process of a test shares it);
+/// `shard` names the world, its stream and its Redis keys.
+pub fn on_services(db_url: &str, nats_url: &str, data: &Path, shard: &str) -> Command {
+    let key = data.join("jwt-key.pem");
+    if !key.exists() {
+        std::fs::write(
+            &key,
+            loh_auth::SigningKey::generate().unwrap().private_pem(),
+        )
+        .unwrap();
+    }
+    let mut cmd = loh();
+    cmd.env("DATABASE_URL", db_url)
+        .env("NATS_URL", nats_url)
+        .env("REDIS_URL", loh_testkit::redis_url())
+        .env("LOH_JWT_KEY_FILE", &key)
+        .env("LOH_SHARD", shard)
+        .env("LOH_REDIS_PREFIX", shard);
+    cmd
+}
+
 /// Starts `cmd` as `loh up` on `data` and free addresses, with `args` after; waits until it is
 /// healthy.
 pub async fn start(mut cmd: Command, data: &Path, args: &[&str]) -> LohUp {

@@ -3,11 +3,11 @@
 //! Both tick and keep their own logs; one account plays in either; the query API's world list
 //! shows both with their populations, and B as closed once it stops on purpose.
 
-use crate::process::{LohUp, loh, start, start_tick_writer};
+use crate::process::{LohUp, on_services, start, start_tick_writer};
 use loh_commands::ServerFrame;
 use loh_nats::EventStreamDef;
 use loh_testkit::client::{hello, recv_until, register_and_login};
-use loh_testkit::{TestDb, nats_url, redis_url, unique_name};
+use loh_testkit::{TestDb, nats_url, unique_name};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -46,22 +46,11 @@ fn world<'a>(list: &'a Value, name: &str) -> &'a Value {
 async fn two_worlds_share_the_services_and_the_world_list_shows_them() {
     let db = TestDb::create().await;
     let data = tempfile::tempdir().unwrap();
-    let key = data.path().join("jwt-key.pem");
-    std::fs::write(
-        &key,
-        loh_auth::SigningKey::generate().unwrap().private_pem(),
-    )
-    .unwrap();
     let (a, b) = (unique_name("wa"), unique_name("wb"));
     let services = |shard: &str| {
-        let mut cmd = loh();
-        cmd.env("DATABASE_URL", &db.url)
-            .env("NATS_URL", nats_url())
-            .env("REDIS_URL", redis_url())
-            .env("LOH_JWT_KEY_FILE", &key)
-            .env("LOH_SHARD", shard)
-            // One Redis prefix for every world: sessions and the login lock are shared.
-            .env("LOH_REDIS_PREFIX", &a);
+        let mut cmd = on_services(&db.url, &nats_url(), data.path(), shard);
+        // One Redis prefix for every world: sessions and the login lock are shared.
+        cmd.env("LOH_REDIS_PREFIX", &a);
         cmd
     };
     let world_a = start(services(&a), data.path(), &["--tick-ms", "100"]).await;
