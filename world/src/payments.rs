@@ -324,22 +324,27 @@ impl World {
                 debt_days += days;
                 continue;
             };
+            // What is left of the membership, to the second: all of it up to `days` is taken
+            // back (a refund a second after the redemption takes the whole fourteen days, not
+            // thirteen). The days already used are the debt, counted in whole days used; the
+            // event names the days taken, a started day counting as taken.
             let left = if r.tier.is_member() {
-                (r.paid_through.saturating_sub(self.now).max(0) / DAY) as u32
+                r.paid_through.saturating_sub(self.now).max(0)
             } else {
                 0
             };
-            let take = days.min(left);
+            let take = (i64::from(days) * DAY).min(left);
+            let taken_days = u32::try_from((take + DAY - 1) / DAY).map_or(days, |d| d.min(days));
             if take > 0 {
                 events.push(EventBody::MembershipShortened {
                     player_id,
                     payment: payment.to_owned(),
                     purchase: key.to_owned(),
-                    days: take,
-                    paid_through: r.paid_through - i64::from(take) * DAY,
+                    days: taken_days,
+                    paid_through: r.paid_through - take,
                 });
             }
-            debt_days += days - take;
+            debt_days += days - taken_days;
         }
         let redeemed: u32 = p.redeemed.values().sum();
         let debt_bonds = p.bonds.saturating_sub(taken).saturating_sub(redeemed);
@@ -630,6 +635,55 @@ mod tests {
         let mut sim = crate::phases::Sim::new(t.world.clone());
         sim.tick_at((NOW + 1) * 1_000_000, &[], &[], &[]);
         assert!(!sim.world.player(A).unwrap().members);
+        t.assert_conserved();
+    }
+
+    /// Found by the end-to-end test on a busy machine: a refund a second after the redemption
+    /// took back thirteen days (whole days left, rounded down) and recorded a day of debt, so
+    /// the redeemer stayed a member for a day it had not paid for.
+    #[test]
+    fn a_refund_takes_back_what_is_left_of_the_membership_to_the_second() {
+        let mut t = bought();
+        let slot = bond_slot(&t, A);
+        t.when(A, Command::RedeemBond { slot }).unwrap();
+        t.world.set_clock((NOW + 1) * 1_000_000);
+        let events = pay(&mut t, "evt_refund", refund());
+        assert!(events.iter().any(|e| matches!(e,
+            EventBody::MembershipShortened { player_id, days: 14, paid_through, .. }
+                if *player_id == A && *paid_through == NOW + 1)));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, EventBody::PurchaseDebtRecorded { .. })),
+            "{events:?}"
+        );
+        let mut sim = crate::phases::Sim::new(t.world.clone());
+        sim.tick_at((NOW + 1) * 1_000_000, &[], &[], &[]);
+        assert!(!sim.world.player(A).unwrap().members, "lapsed at once");
+
+        // Three and a half days used: the ten and a half left are taken (eleven days, a
+        // started one counted), and the three whole days used are the debt.
+        let mut t = bought();
+        let slot = bond_slot(&t, A);
+        t.when(A, Command::RedeemBond { slot }).unwrap();
+        let now = NOW + 3 * DAY + DAY / 2;
+        t.world.set_clock(now * 1_000_000);
+        let events = pay(&mut t, "evt_refund", refund());
+        assert!(
+            events.iter().any(|e| matches!(e,
+            EventBody::MembershipShortened { days: 11, paid_through, .. } if *paid_through == now))
+        );
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                EventBody::PurchaseDebtRecorded {
+                    days: 3,
+                    bonds: 0,
+                    ..
+                }
+            )),
+            "{events:?}"
+        );
         t.assert_conserved();
     }
 
