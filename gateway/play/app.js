@@ -99,8 +99,30 @@ const cheb = (ax, ay, bx, by) => Math.max(Math.abs(ax - bx), Math.abs(ay - by));
 const itemName = (id) => content?.itemById.get(id)?.name ?? id;
 const npcName = (kind) => content?.npcById.get(kind)?.name ?? kind;
 const shortId = (id) => String(id).slice(0, 8);
-// Names come with players as they are seen (PlayerSeen.name); an id never seen stays short.
-const nameOf = (id) => names.get(id) ?? client?.world?.names.get(id) ?? "Player " + shortId(id);
+// Names come with players as they are seen (PlayerSeen.name); an id never seen (a friend out of
+// view, a message's sender) is asked of `GET /v1/names` once, and shows short until the answer.
+const asked = new Set();
+let askTimer = null;
+function nameOf(id) {
+  const known = names.get(id) ?? client?.world?.names.get(id);
+  if (known) return known;
+  if (!asked.has(id) && account?.tokens) {
+    asked.add(id);
+    askTimer ??= setTimeout(lookUpNames, 50);
+  }
+  return "Player " + shortId(id);
+}
+async function lookUpNames() {
+  askTimer = null;
+  const ids = [...asked].filter((id) => !names.has(id) && !client?.world?.names.get(id));
+  try {
+    const found = await account.names(ids);
+    for (const [id, name] of Object.entries(found)) names.set(id, name);
+    if (Object.keys(found).length) renderFriends();
+  } catch (e) {
+    for (const id of ids) asked.delete(id); // asked again the next time it is shown
+  }
+}
 let blockedSet = new Set();
 
 function log(text, cls = "sys") {
@@ -823,7 +845,7 @@ function renderFriends() {
   }
   // The chat's recipients: local, or a friend.
   const sel = $("chat-to");
-  const want = ["", ...w.you.friends].join(",");
+  const want = ["", ...w.you.friends.map((id) => id + "=" + nameOf(id))].join(",");
   if (sel.dataset.list !== want) {
     const cur = sel.value;
     sel.replaceChildren(new Option("Local", ""));

@@ -100,6 +100,17 @@ export class Account {
     return this.tokens;
   }
 
+  /** `GET /v1/names?ids=…` (Bearer): `{id: display name}` of up to 100 players (accounts only). */
+  async names(ids) {
+    if (!this.tokens || ids.length === 0) return {};
+    const q = encodeURIComponent(ids.slice(0, 100).join(","));
+    const res = await fetch(this.base + "/v1/names?ids=" + q, {
+      headers: { authorization: "Bearer " + this.tokens.access_token },
+    });
+    if (!res.ok) throw new HttpError(res.status, "names", "GET /v1/names failed");
+    return (await res.json()).names ?? {};
+  }
+
   /** `POST /v1/auth/logout`: the session's tokens stop working and its WebSocket closes. */
   async logout() {
     if (!this.tokens) return;

@@ -244,6 +244,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/v1/ws", get(ws_handler))
         .route("/v1/content", get(content))
+        .route("/v1/names", get(crate::web::names::names))
         .route("/play", get(play::index))
         .route("/play/", get(play::index))
         .route("/play/{*path}", get(play::asset))

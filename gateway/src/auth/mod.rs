@@ -195,6 +195,28 @@ impl Accounts {
         Ok(row.map(|(name,)| name))
     }
 
+    /// The display names of those of `ids` that have an account.
+    pub async fn display_names(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT player_id, display_name FROM accounts WHERE player_id IN ({})",
+            marks.join(", ")
+        );
+        // Only numbered placeholders are spliced in; the ids are bound.
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, name)| Some((Uuid::parse_str(&id).ok()?, name)))
+            .collect())
+    }
+
     /// Creates an account; a taken username is a `409 username_taken`.
     pub async fn register(&self, username: &str, password: &str) -> Result<Uuid, ApiError> {
         let name = normalise_username(username)?;

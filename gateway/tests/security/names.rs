@@ -61,3 +61,53 @@ async fn others_see_a_player_by_its_registered_name() {
         [(bhima.player_id.clone(), Some("bhima_2".to_owned()))]
     );
 }
+
+/// A client meeting an id it has no name for (a friend out of view, a private message's sender)
+/// asks `GET /v1/names`: names of accounts only, with a live token, at most a hundred ids.
+#[tokio::test]
+async fn names_of_players_out_of_view_are_one_lookup_away_for_a_logged_in_player() {
+    let server = Server::start().await;
+    let arjuna = register_and_login(server.addr, "Arjuna").await;
+    let bhima = register_and_login(server.addr, "bhima_2").await;
+    let nobody = uuid::Uuid::new_v4();
+    let http = reqwest::Client::new();
+    let url = server.url(&format!(
+        "/v1/names?ids={},{nobody},{}",
+        bhima.player_id, arjuna.player_id
+    ));
+    let res = http
+        .get(&url)
+        .bearer_auth(&arjuna.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"names": {
+            bhima.player_id.as_str(): "bhima_2",
+            arjuna.player_id.as_str(): "Arjuna",
+        }})
+    );
+
+    // Without a live token, nothing.
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = http.get(&url).bearer_auth("x.y.z").send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Ids are UUIDs, a hundred at most.
+    let many: Vec<String> = (0..101).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for ids in ["not-a-uuid".to_owned(), many.join(",")] {
+        let res = http
+            .get(server.url(&format!("/v1/names?ids={ids}")))
+            .bearer_auth(&arjuna.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{ids}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_ids", "{body}");
+    }
+}

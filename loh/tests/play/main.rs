@@ -237,7 +237,23 @@ async fn two_players_in_chromium_see_each_other_walk_chat_and_trade_through_both
     )
     .await;
 
+    // Arjuna leaves; after another reload Bhima's page has never seen him, yet the friends list
+    // names him (the page asks `GET /v1/names` for ids it has no name for).
     a.client.close().await.ok();
+    b.wait(
+        "arjuna gone offline",
+        &format!("window.loh.client.world.presence.get('{a_id}') === false"),
+    )
+    .await;
+    b.client.refresh().await.unwrap();
+    b.wait(
+        "arjuna named on bhima's friends list, never seen since the reload",
+        &format!(
+            "document.body.dataset.ready === '1' && !window.loh.client.world.names.has('{a_id}') \
+             && document.getElementById('friends').textContent.includes('arjuna')"
+        ),
+    )
+    .await;
     b.client.close().await.ok();
 }
 
@@ -366,6 +382,23 @@ async fn in_chromium_a_player_wields_eats_drops_picks_up_banks_and_buys_with_cli
         "window.loh.client.world.you.equipment.weapon === 'bronze_axe' && window.loh.client.world.you.inventory[0] === null",
     )
     .await;
+    // Drag slot 1 onto the emptied slot 0: a `MoveItem`. Chromedriver's pointer actions do not
+    // start HTML5 drag and drop, so the test fires the browser's own drag events on the two slots
+    // with one `DataTransfer`, as a real drag carries it from `dragstart` to `drop`.
+    let dragged = a.state().await["you"]["inventory"][1].clone();
+    assert!(dragged.is_object(), "slot 1 holds something: {dragged}");
+    a.js("const dt = new DataTransfer(); \
+          const slot = (i) => document.querySelector(`#inventory .slot[data-slot='${i}']`); \
+          const fire = (el, kind) => el.dispatchEvent(new DragEvent(kind, {dataTransfer: dt, bubbles: true, cancelable: true})); \
+          fire(slot(1), 'dragstart'); fire(slot(0), 'dragenter'); fire(slot(0), 'dragover'); \
+          fire(slot(0), 'drop'); fire(slot(1), 'dragend'); return 1;")
+        .await;
+    a.wait(
+        "slot 1 dragged to slot 0",
+        "window.loh.client.world.you.inventory[0] !== null && window.loh.client.world.you.inventory[1] === null",
+    )
+    .await;
+    assert_eq!(a.state().await["you"]["inventory"][0], dragged);
     // A click on bread (slot 4) eats it.
     a.click_css(&inv(4)).await;
     a.wait(
