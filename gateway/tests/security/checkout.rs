@@ -270,3 +270,30 @@ async fn without_a_stripe_secret_key_the_checkout_is_disabled() {
     );
     assert!(stripe.recorded().is_empty());
 }
+
+/// The checkout is called with the access token in `Authorization`, which a cross-site page
+/// cannot make a browser send; a page that tries anyway (a browser's request names its
+/// `Origin`) is refused before Stripe is asked, as is one without the token.
+#[tokio::test]
+async fn a_checkout_from_a_foreign_origin_or_without_the_token_reaches_no_stripe() {
+    let stripe = FakeStripe::start().await;
+    let server = server_with(&stripe, Some(SECRET_KEY)).await;
+    let account = register_and_login(server.addr, "origin").await;
+    let res = server
+        .http
+        .post(server.url("/v1/payments/checkout"))
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .bearer_auth(&account.token)
+        .body(r#"{"product":"bonds_5"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_origin");
+    let (status, _) = post(&server, None, r#"{"product":"bonds_5"}"#, None).await;
+    assert_eq!(status, 401);
+    assert!(stripe.recorded().is_empty(), "Stripe was never asked");
+    assert_eq!(stored_events(&server).await, 0);
+}
