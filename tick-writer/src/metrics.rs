@@ -24,6 +24,18 @@ pub struct TickMetrics {
     pub out_of_bounds: Counter,
     pub refused_ticks: Counter,
     pub view_evictions: Counter,
+    /// Snapshots ([`crate::snapshot`]): written, failed (not made, not signed or not stored),
+    /// skipped because the previous one was still being written, refused at start-up; the
+    /// newest one's log position and size; the time to make and store one (off the tick's
+    /// path) and the world's clone (on it).
+    pub snapshots_written: Counter,
+    pub snapshot_failures: Counter,
+    pub snapshots_skipped: Counter,
+    pub snapshots_refused: Counter,
+    pub snapshot_position: Gauge,
+    pub snapshot_bytes: Gauge,
+    pub snapshot_seconds: Histogram,
+    pub snapshot_clone_seconds: Histogram,
 }
 
 /// Buckets of the tick's histograms, in seconds: fine around the goals (0.1 and 0.2 s, a
@@ -51,6 +63,14 @@ impl Default for TickMetrics {
             out_of_bounds: Counter::default(),
             refused_ticks: Counter::default(),
             view_evictions: Counter::default(),
+            snapshots_written: Counter::default(),
+            snapshot_failures: Counter::default(),
+            snapshots_skipped: Counter::default(),
+            snapshots_refused: Counter::default(),
+            snapshot_position: Gauge::default(),
+            snapshot_bytes: Gauge::default(),
+            snapshot_seconds: Histogram::new(TICK_BUCKETS),
+            snapshot_clone_seconds: Histogram::new(TICK_BUCKETS),
         }
     }
 }
@@ -123,6 +143,46 @@ impl TickMetrics {
             "loh_view_evictions",
             "Players taken out of a viewer's view because their events passed the viewer's byte budget",
             self.view_evictions.clone(),
+        );
+        registry.register(
+            "loh_snapshots_written",
+            "Snapshots of the world written to the store",
+            self.snapshots_written.clone(),
+        );
+        registry.register(
+            "loh_snapshot_failures",
+            "Snapshots not made, not signed or not stored (logged; the next one is tried on time)",
+            self.snapshot_failures.clone(),
+        );
+        registry.register(
+            "loh_snapshots_skipped",
+            "Snapshots not started because the previous one was still being written",
+            self.snapshots_skipped.clone(),
+        );
+        registry.register(
+            "loh_snapshots_refused",
+            "Snapshots refused at start-up (not matching the log or the key, torn, undecodable)",
+            self.snapshots_refused.clone(),
+        );
+        registry.register(
+            "loh_snapshot_position",
+            "Log position of the newest snapshot (written, or loaded at start-up)",
+            self.snapshot_position.clone(),
+        );
+        registry.register(
+            "loh_snapshot_bytes",
+            "Size of the newest snapshot's world image",
+            self.snapshot_bytes.clone(),
+        );
+        registry.register(
+            "loh_snapshot_seconds",
+            "Wall time to make, sign and store a snapshot, off the tick's path",
+            self.snapshot_seconds.clone(),
+        );
+        registry.register(
+            "loh_snapshot_clone_seconds",
+            "Wall time of the world's clone a snapshot starts from, on the tick's path",
+            self.snapshot_clone_seconds.clone(),
         );
     }
 }

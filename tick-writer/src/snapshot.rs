@@ -15,6 +15,7 @@
 //! after the snapshot's position folded in; with no snapshot left, the whole log is folded from
 //! position 1, as without snapshots.
 
+use crate::metrics::TickMetrics;
 use crate::tick::TickError;
 use loh_auth::{SigningKey, SnapshotClaims, check_snapshot, sign_snapshot};
 use loh_events::{EventStore, Head, Snapshot, newest_snapshot};
@@ -139,14 +140,20 @@ pub(crate) struct SnapshotWriter {
     /// The head of the last snapshot written (or found at start).
     last_position: u64,
     in_flight: Option<JoinHandle<()>>,
+    metrics: TickMetrics,
 }
 
 impl SnapshotWriter {
-    pub(crate) fn new(policy: SnapshotPolicy, last_position: u64) -> SnapshotWriter {
+    pub(crate) fn new(
+        policy: SnapshotPolicy,
+        last_position: u64,
+        metrics: TickMetrics,
+    ) -> SnapshotWriter {
         SnapshotWriter {
             policy,
             last_position,
             in_flight: None,
+            metrics,
         }
     }
 
@@ -169,11 +176,14 @@ impl SnapshotWriter {
                 position = head.position,
                 "the previous snapshot is still being written; skipping this one"
             );
+            self.metrics.snapshots_skipped.inc();
             return;
         }
         let cloning = Instant::now();
         let world = world.clone();
         let clone_ms = cloning.elapsed().as_secs_f64() * 1e3;
+        self.metrics.snapshot_clone_seconds.observe(clone_ms / 1e3);
+        let metrics = self.metrics.clone();
         let key = self.policy.key.clone();
         self.last_position = head.position;
         self.in_flight = Some(tokio::spawn(async move {
@@ -198,13 +208,29 @@ impl SnapshotWriter {
             .await;
             let snapshot = match made {
                 Ok(Ok(s)) => s,
-                Ok(Err(error)) => return warn!(%error, "snapshot not signed"),
-                Err(error) => return warn!(%error, "snapshot not made"),
+                Ok(Err(error)) => {
+                    metrics.snapshot_failures.inc();
+                    return warn!(%error, "snapshot not signed");
+                }
+                Err(error) => {
+                    metrics.snapshot_failures.inc();
+                    return warn!(%error, "snapshot not made");
+                }
             };
             let save_ms = saving.elapsed().as_secs_f64() * 1e3;
             let bytes = snapshot.state.len();
             match store.put_snapshot(&snapshot).await {
                 Ok(()) => {
+                    metrics.snapshots_written.inc();
+                    metrics
+                        .snapshot_position
+                        .set(i64::try_from(head.position).unwrap_or(i64::MAX));
+                    metrics
+                        .snapshot_bytes
+                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                    metrics
+                        .snapshot_seconds
+                        .observe(saving.elapsed().as_secs_f64());
                     info!(
                         position = head.position,
                         tick,
@@ -218,7 +244,10 @@ impl SnapshotWriter {
                         warn!(%error, "old snapshots not pruned");
                     }
                 }
-                Err(error) => warn!(%error, position = head.position, "snapshot not written"),
+                Err(error) => {
+                    metrics.snapshot_failures.inc();
+                    warn!(%error, position = head.position, "snapshot not written");
+                }
             }
         }));
     }

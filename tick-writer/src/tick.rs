@@ -247,9 +247,15 @@ impl TickWriter {
             seconds = started.elapsed().as_secs_f64(),
             "world rebuilt from the store"
         );
+        metrics.snapshots_refused.inc_by(rebuilt.refused as u64);
+        if let Some(position) = rebuilt.snapshot {
+            metrics
+                .snapshot_position
+                .set(i64::try_from(position).unwrap_or(i64::MAX));
+        }
         let snapshots = policy
             .filter(|p| p.every_ticks > 0)
-            .map(|p| SnapshotWriter::new(p, rebuilt.snapshot.unwrap_or(0)));
+            .map(|p| SnapshotWriter::new(p, rebuilt.snapshot.unwrap_or(0), metrics.clone()));
         let (head_tx, _) = watch::channel(head.position);
         Ok(TickWriter {
             store,

@@ -227,3 +227,73 @@ async fn with_snapshots_off_none_is_written_or_loaded() {
     assert_eq!(w.rebuilt().snapshot, None);
     assert_eq!(w.rebuilt().folded, store.head().await.unwrap().position);
 }
+
+/// An operator sees snapshots in `/metrics`: how many were written and failed, the newest one's
+/// position and size, and at start-up the one loaded and those refused.
+#[tokio::test]
+async fn snapshots_are_counted_and_the_newest_ones_position_and_size_shown_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let key = SigningKey::generate().unwrap();
+    let start_counted = |metrics: TickMetrics, key: &SigningKey| {
+        let policy = SnapshotPolicy {
+            key: key.clone(),
+            every_ticks: 5,
+        };
+        let store = store.clone();
+        async move {
+            let world = World::new(MapConfig::default());
+            let pacing = Pacing::Fixed { tick_ms: 400 };
+            TickWriter::start_with_snapshots(store, world, pacing, metrics, policy)
+                .await
+                .unwrap()
+        }
+    };
+    let rendered = |metrics: &TickMetrics| {
+        let mut registry = prometheus_client::registry::Registry::default();
+        metrics.register(&mut registry);
+        loh_tick_writer::metrics::render(&registry)
+    };
+    let metrics = TickMetrics::default();
+    let mut d = Driver::new(start_counted(metrics.clone(), &key).await);
+    for id in history::players(2) {
+        d.connect(id);
+    }
+    for _ in 0..12 {
+        d.tick().await;
+        d.writer.finish_snapshot().await;
+    }
+    let positions = store.snapshot_positions().await.unwrap();
+    let newest = *positions.iter().max().expect("snapshots written");
+    assert_eq!(metrics.snapshots_written.get(), positions.len() as u64);
+    assert_eq!(metrics.snapshot_failures.get(), 0);
+    assert_eq!(metrics.snapshot_position.get(), newest as i64);
+    let image = store.snapshot(newest).await.unwrap().unwrap().state;
+    assert_eq!(metrics.snapshot_bytes.get(), image.len() as i64);
+    let text = rendered(&metrics);
+    assert!(
+        text.contains(&format!("loh_snapshot_seconds_count {}", positions.len())),
+        "{text}"
+    );
+    drop(d);
+
+    // Restarted with another key: every snapshot is refused and the log folded.
+    let other = TickMetrics::default();
+    let w = start_counted(other.clone(), &SigningKey::generate().unwrap()).await;
+    assert_eq!(w.rebuilt().snapshot, None);
+    assert_eq!(other.snapshots_refused.get(), positions.len() as u64);
+    assert_eq!(other.snapshot_position.get(), 0);
+    assert!(
+        rendered(&other).contains(&format!("loh_snapshots_refused_total {}", positions.len())),
+        "{}",
+        rendered(&other)
+    );
+    drop(w);
+
+    // With its own key: the newest is loaded, and shown.
+    let again = TickMetrics::default();
+    let w = start_counted(again.clone(), &key).await;
+    assert_eq!(w.rebuilt().snapshot, Some(newest));
+    assert_eq!(again.snapshots_refused.get(), 0);
+    assert_eq!(again.snapshot_position.get(), newest as i64);
+}
