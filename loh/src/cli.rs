@@ -5,6 +5,7 @@
 
 use crate::analyst_token::AnalystTokenArgs;
 use crate::bench::BenchArgs;
+use crate::chaos::ChaosArgs;
 use crate::config::{DbArgs, RoleArgs, UpArgs};
 use crate::loadgen::LoadgenArgs;
 use crate::projections::ProjectionsArgs;
@@ -41,6 +42,10 @@ pub enum Command {
     /// tick, and report what they saw and what the server measured; fails when the server
     /// closed a connection or left a command unanswered.
     Loadgen(LoadgenArgs),
+    /// A kill campaign: `loh up` killed with SIGKILL at random moments while load-generator
+    /// bots play, restarted each time; checks every acknowledged command is in the log once,
+    /// the chain intact and value conserved, and fails on any loss.
+    Chaos(ChaosArgs),
     /// Print an analyst's access token (reads every player's data and the economy endpoints of
     /// the query API), signed with the server's key.
     AnalystToken(AnalystTokenArgs),
@@ -57,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => crate::replay::run(args.action).await,
         Command::Bench(args) => crate::bench::run(args.which).await,
         Command::Loadgen(args) => crate::loadgen::run(args).await,
+        Command::Chaos(args) => crate::chaos::run(args).await,
         Command::AnalystToken(args) => crate::analyst_token::run(args),
     }
 }

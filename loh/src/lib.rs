@@ -18,6 +18,7 @@
 //! - [`migrate`] — `loh migrate`.
 //! - [`bench`](mod@bench) — `loh bench …`: the benchmarks.
 //! - [`loadgen`] — `loh loadgen`: real WebSocket bots against a server on this machine.
+//! - [`chaos`] — `loh chaos`: the kill campaign (SIGKILL under load, restart, check the log).
 //! - [`analyst_token`] — `loh analyst-token`.
 //! - [`health`] — `/healthz` and `/metrics` of a process without another HTTP server.
 //! - [`shutdown`] — the signal that stops every role of the process gracefully.
@@ -27,6 +28,7 @@
 pub mod analyst_token;
 pub mod app;
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod embedded;

@@ -64,6 +64,10 @@ pub struct BotStats {
     pub ticks: u64,
     /// Commands sent and never answered.
     pub unanswered: u64,
+    /// The bot's player, once `Welcome` named it.
+    pub player_id: Option<Uuid>,
+    /// The seqs the server answered `Accepted` (what a kill campaign checks the log for).
+    pub accepted: Vec<u64>,
 }
 
 impl BotStats {
@@ -79,6 +83,8 @@ impl BotStats {
             tick_bytes: 0,
             ticks: 0,
             unanswered: 0,
+            player_id: None,
+            accepted: Vec::new(),
         }
     }
 }
@@ -147,7 +153,8 @@ impl Bot {
             Ok(None) => return BotStats::not_connected("hello: closed".into()),
             Err(_) => return BotStats::not_connected("hello: no welcome".into()),
         };
-        if let Ok(id) = player_id.parse::<Uuid>() {
+        let me = player_id.parse::<Uuid>().ok();
+        if let Some(id) = me {
             self.plan.me = Some(id);
             (self.on_welcome)(id);
         }
@@ -155,6 +162,7 @@ impl Bot {
         let mut s = BotStats {
             end: End::Finished,
             tick_ms: Some(tick_ms),
+            player_id: me,
             ..BotStats::not_connected(String::new())
         };
         let mut last_tick = tick;
@@ -196,6 +204,7 @@ impl Bot {
                     };
                     match frame {
                         ServerFrame::Accepted { seq, tick } => {
+                            s.accepted.push(seq);
                             answered(&mut s, &mut pending, seq, "accepted", &self.live);
                             last_tick = last_tick.max(tick);
                         }

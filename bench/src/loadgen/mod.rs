@@ -275,6 +275,7 @@ pub async fn run(
         server_rss_bytes,
         server_rss_before_bytes,
         server_phases,
+        acknowledged: totals.acknowledged,
     })
 }
 

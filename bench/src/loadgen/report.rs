@@ -78,6 +78,9 @@ pub struct Report {
     pub server_rss_before_bytes: Option<u64>,
     /// The server's tick by part (`decide`, `append`, `fanout`): p50 and p99.
     pub server_phases: Vec<(String, Option<Timing>, Option<Timing>)>,
+    /// Every `(player, seq)` the server answered `Accepted` (not printed).
+    #[serde(skip)]
+    pub acknowledged: Vec<(uuid::Uuid, u64)>,
 }
 
 /// What the bots add up to; the server's figures are filled in by the caller.
@@ -95,6 +98,7 @@ pub struct Totals {
     pub frames_per_tick: Vec<f64>,
     pub bytes_per_tick: Vec<f64>,
     pub tick_ms: Option<u32>,
+    pub acknowledged: Vec<(uuid::Uuid, u64)>,
 }
 
 impl Totals {
@@ -119,6 +123,10 @@ impl Totals {
             *self.errors.entry(code).or_default() += n;
         }
         self.latencies_us.extend(s.latencies_us);
+        if let Some(id) = s.player_id {
+            self.acknowledged
+                .extend(s.accepted.into_iter().map(|seq| (id, seq)));
+        }
         if s.ticks > 0 {
             self.frames_per_tick
                 .push(s.tick_frames as f64 / s.ticks as f64);
@@ -328,6 +336,7 @@ mod tests {
             server_rss_bytes: None,
             server_rss_before_bytes: None,
             server_phases: Vec::new(),
+            acknowledged: Vec::new(),
         };
         assert!(!report.failed(), "{report}");
         assert!(report.to_string().contains("200.0 ms (0.500 of a tick)"));

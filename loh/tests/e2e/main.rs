@@ -2,6 +2,7 @@
 //! Once on the real services (PostgreSQL, NATS JetStream), once embedded (SQLite, in-process bus).
 
 mod bonds;
+mod chaos;
 mod cluster;
 mod compose;
 mod fixture;
