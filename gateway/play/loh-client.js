@@ -181,9 +181,10 @@ export class World {
     this.tradeRequests.clear();
     this.gathering = null;
     this.target = null;
-    for (const f of this.you.friends) {
-      if (this.players.has(f)) this.presence.set(f, true);
-    }
+    // Friends online now are listed (`friends_online`, left out when none); the others are not.
+    const online = new Set((s.you.friends_online ?? []).map(uuidString));
+    this.presence.clear();
+    for (const f of this.you.friends) this.presence.set(f, online.has(f) || this.players.has(f));
   }
 
   // Inventory rules of world/src/inventory.rs.

@@ -38,6 +38,10 @@ pub struct SelfView {
     pub prayers: Vec<String>,
     pub friends: Vec<Uuid>,
     pub ignores: Vec<Uuid>,
+    /// Those of `friends` online in this world now (`PlayerPresence` tells changes after). Left
+    /// out of the frame when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub friends_online: Vec<Uuid>,
 }
 
 /// What others see of a player.
@@ -105,6 +109,12 @@ impl World {
             prayers: p.prayers.iter().cloned().collect(),
             friends: p.friends.iter().copied().collect(),
             ignores: p.ignores.iter().copied().collect(),
+            friends_online: p
+                .friends
+                .iter()
+                .copied()
+                .filter(|f| self.player(*f).is_some_and(|f| f.online))
+                .collect(),
         })
     }
 
@@ -176,5 +186,30 @@ mod tests {
         assert_eq!(me.skills.len(), 11);
         assert_eq!(me.hitpoints, 10);
         assert!(t.world.self_view(Uuid::from_u128(99)).is_none());
+        assert!(me.friends_online.is_empty());
+    }
+
+    /// A client draws its friends list with presence from the snapshot alone: the friends
+    /// online now are named (`PlayerPresence` arrives only when that changes).
+    #[test]
+    fn the_self_view_names_the_friends_online_now() {
+        use loh_events::EventBody;
+        const B: Uuid = Uuid::from_u128(2);
+        const C: Uuid = Uuid::from_u128(3);
+        let mut t = Given::new().player(A).player(B).player(C).online(B);
+        for friend in [B, C] {
+            t.world.apply(&EventBody::FriendAdded {
+                player_id: A,
+                friend,
+            });
+        }
+        let me = t.world.self_view(A).unwrap();
+        assert_eq!(me.friends.len(), 2);
+        assert_eq!(me.friends_online, [B]);
+        t.world.apply(&EventBody::PlayerPresence {
+            player_id: B,
+            online: false,
+        });
+        assert!(t.world.self_view(A).unwrap().friends_online.is_empty());
     }
 }

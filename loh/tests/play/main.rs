@@ -250,7 +250,8 @@ async fn two_players_in_chromium_see_each_other_walk_chat_and_trade_through_both
         "arjuna named on bhima's friends list, never seen since the reload",
         &format!(
             "document.body.dataset.ready === '1' && !window.loh.client.world.names.has('{a_id}') \
-             && document.getElementById('friends').textContent.includes('arjuna')"
+             && document.getElementById('friends').textContent.includes('arjuna') \
+             && window.loh.client.world.presence.get('{a_id}') === false"
         ),
     )
     .await;
