@@ -1,21 +1,24 @@
-//! `loh chaos`: a kill campaign a user can run. It starts `loh up` (embedded, in a data folder)
-//! as a child process, plays it with the load generator's real WebSocket bots
-//! ([`loh_bench::loadgen`]), and at random moments kills it with SIGKILL and starts it again.
-//! After every fault and at the end it checks what the issue of faults asks:
+//! `loh chaos`: a kill campaign a user can run. It starts the game as child processes — `loh up`
+//! (embedded, in a data folder), or with `--services` the roles on the real services (`loh
+//! tick-writer`, `loh projections run`, `loh query-api`, on `DATABASE_URL`, `NATS_URL`,
+//! `REDIS_URL`) — plays it with the load generator's real WebSocket bots
+//! ([`loh_bench::loadgen`]), and at random moments kills one process with SIGKILL and starts it
+//! again. After every fault and at the end it checks what the issue of faults asks:
 //!
 //! - every command a bot was answered `Accepted` is in the command journal, accepted, once
 //!   (`lost` counts those missing; `duplicated` counts `(player, seq)` journaled twice);
-//! - `loh replay verify` finds the hash chain intact;
-//! - `loh replay scan` finds value conserved and no item duplicated.
+//! - `loh replay verify`: the hash chain is intact;
+//! - `loh replay scan`: value conserved, no item duplicated.
 //!
-//! It prints each fault (when, recovery time, what was acknowledged so far) and a summary, and
-//! exits non-zero on any loss, duplicate, broken chain or unconserved value, or when the server
-//! does not come back. Faults kill the whole embedded process; the real services' roles, NATS,
-//! PostgreSQL and Redis outages and a full disk are not injected yet (docs/RELIABILITY.md).
+//! It prints each fault (which process, when, the time back to healthy, what was acknowledged so
+//! far) and a summary, and exits non-zero on any loss, duplicate, broken chain or unconserved
+//! value, or when a process does not come back. Not injected yet: NATS, PostgreSQL and Redis
+//! outages and a full disk (docs/RELIABILITY.md).
 
 use anyhow::Context;
 use clap::Args;
 use loh_bench::loadgen::{self, Options, scenario::Scenario};
+use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
 use loh_events::{EventStore, Outcome};
 use rand::{Rng, SeedableRng};
@@ -54,6 +57,13 @@ pub struct ChaosArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run the roles as separate processes on the real services (DATABASE_URL, NATS_URL,
+    /// REDIS_URL, all required) instead of `loh up` embedded; each fault kills one role.
+    #[arg(long)]
+    pub services: bool,
+    /// The world (shard) the services run; a new one per campaign when not given.
+    #[arg(long)]
+    pub shard: Option<String>,
 }
 
 /// What the checks found in the log against what the bots were told.
@@ -96,17 +106,40 @@ struct Fault {
     conserved: bool,
 }
 
-/// The game process under test.
-struct Game {
-    child: Child,
-    game: SocketAddr,
+/// Where the game runs.
+#[derive(Debug, Clone)]
+enum Backing {
+    Embedded,
+    Services {
+        db_url: String,
+        nats_url: String,
+        redis_url: String,
+        shard: String,
+        key_file: PathBuf,
+        public_file: PathBuf,
+    },
 }
 
-impl Drop for Game {
+/// One process of the game.
+struct Role {
+    name: &'static str,
+    child: Child,
+    /// Its `/healthz`.
+    health: SocketAddr,
+    args: Vec<String>,
+}
+
+impl Drop for Role {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes of the game; `game` is the game server's address.
+struct Game {
+    roles: Vec<Role>,
+    game: SocketAddr,
 }
 
 fn free_addr() -> anyhow::Result<SocketAddr> {
@@ -114,8 +147,8 @@ fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-/// `loh` itself, with no service URL from the environment (embedded).
-fn loh() -> anyhow::Result<std::process::Command> {
+/// `loh` itself on `backing`: no service URL from the environment when embedded.
+fn loh(backing: &Backing) -> anyhow::Result<std::process::Command> {
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     for var in [
         "DATABASE_URL",
@@ -123,8 +156,28 @@ fn loh() -> anyhow::Result<std::process::Command> {
         "REDIS_URL",
         "LOH_SHARD",
         "LOH_DATA_DIR",
+        "LOH_REDIS_PREFIX",
+        "LOH_JWT_KEY",
+        "LOH_JWT_KEY_FILE",
     ] {
         cmd.env_remove(var);
+    }
+    if let Backing::Services {
+        db_url,
+        nats_url,
+        redis_url,
+        shard,
+        key_file,
+        public_file,
+    } = backing
+    {
+        cmd.env("DATABASE_URL", db_url)
+            .env("NATS_URL", nats_url)
+            .env("REDIS_URL", redis_url)
+            .env("LOH_SHARD", shard)
+            .env("LOH_REDIS_PREFIX", shard)
+            .env("LOH_JWT_KEY_FILE", key_file)
+            .env("LOH_JWT_PUBLIC_KEY_FILE", public_file);
     }
     Ok(cmd)
 }
@@ -147,51 +200,128 @@ async fn healthy(addr: SocketAddr) -> bool {
         .unwrap_or(false)
 }
 
-/// Starts `loh up` on `data`; returns once it is healthy, with the time that took.
-async fn start(data: &Path, tick_ms: u64) -> anyhow::Result<(Game, Duration)> {
-    let (game, query) = (free_addr()?, free_addr()?);
+/// Starts the role `name` of `loh` with `args`, its output in `data/chaos-<name>.log`; returns
+/// once `health` answers, with the time that took.
+async fn start_role(
+    backing: &Backing,
+    data: &Path,
+    name: &'static str,
+    args: Vec<String>,
+    health: SocketAddr,
+) -> anyhow::Result<(Role, Duration)> {
+    let log_path = data.join(format!("chaos-{}.log", name.replace(' ', "-")));
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(data.join("chaos-loh-up.log"))
-        .context("opening the server's log file")?;
+        .open(&log_path)
+        .context("opening a role's log file")?;
     let started = Instant::now();
-    let child = loh()?
-        .args(["up", "--data-dir"])
-        .arg(data)
-        .args(["--game-addr", &game.to_string()])
-        .args(["--query-addr", &query.to_string()])
-        .args(["--tick-ms", &tick_ms.to_string()])
+    let child = loh(backing)?
+        .args(&args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .context("starting loh up")?;
-    let mut running = Game { child, game };
+        .with_context(|| format!("starting {name}"))?;
+    let mut role = Role {
+        name,
+        child,
+        health,
+        args,
+    };
     while started.elapsed() < Duration::from_secs(120) {
-        if healthy(game).await {
-            return Ok((running, started.elapsed()));
+        if healthy(health).await {
+            return Ok((role, started.elapsed()));
         }
-        if let Some(status) = running.child.try_wait()? {
+        if let Some(status) = role.child.try_wait()? {
             anyhow::bail!(
-                "loh up exited with {status} before it was healthy (see {})",
-                data.join("chaos-loh-up.log").display()
+                "{name} exited with {status} before it was healthy (see {})",
+                log_path.display()
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    anyhow::bail!("loh up was not healthy within 120 s")
+    anyhow::bail!("{name} was not healthy within 120 s")
+}
+
+/// Starts every process of the game on `backing`.
+async fn start(backing: &Backing, data: &Path, tick_ms: u64) -> anyhow::Result<Game> {
+    let game = free_addr()?;
+    let tick = tick_ms.to_string();
+    let mut roles = Vec::new();
+    match backing {
+        Backing::Embedded => {
+            let query = free_addr()?;
+            let args = vec![
+                "up".into(),
+                "--data-dir".into(),
+                data.display().to_string(),
+                "--game-addr".into(),
+                game.to_string(),
+                "--query-addr".into(),
+                query.to_string(),
+                "--tick-ms".into(),
+                tick,
+            ];
+            roles.push(start_role(backing, data, "loh up", args, game).await?.0);
+        }
+        Backing::Services { .. } => {
+            let args = vec![
+                "tick-writer".into(),
+                "--game-addr".into(),
+                game.to_string(),
+                "--tick-ms".into(),
+                tick,
+            ];
+            roles.push(
+                start_role(backing, data, "tick-writer", args, game)
+                    .await?
+                    .0,
+            );
+            let health = free_addr()?;
+            let args = vec![
+                "projections".into(),
+                "run".into(),
+                "--health-addr".into(),
+                health.to_string(),
+            ];
+            roles.push(
+                start_role(backing, data, "projections", args, health)
+                    .await?
+                    .0,
+            );
+            let query = free_addr()?;
+            let args = vec!["query-api".into(), "--query-addr".into(), query.to_string()];
+            roles.push(start_role(backing, data, "query-api", args, query).await?.0);
+        }
+    }
+    Ok(Game { roles, game })
 }
 
 /// Journal rows read at once.
 const PAGE: usize = 100_000;
 
-/// The journal of the embedded store in `data`: `(player, seq, accepted)` of every command.
-async fn journal(data: &Path) -> anyhow::Result<Vec<(Uuid, u64, bool)>> {
-    let path = data.join(crate::embedded::DATABASE_FILE);
-    let store = SqliteEventStore::open(path.to_str().context("a UTF-8 path")?, "world1")
-        .await
-        .context("opening the embedded store")?;
+/// The store of `backing` (the data folder's when embedded).
+async fn store(backing: &Backing, data: &Path) -> anyhow::Result<Box<dyn EventStore>> {
+    Ok(match backing {
+        Backing::Embedded => {
+            let path = data.join(crate::embedded::DATABASE_FILE);
+            Box::new(
+                SqliteEventStore::open(path.to_str().context("a UTF-8 path")?, "world1")
+                    .await
+                    .context("opening the embedded store")?,
+            )
+        }
+        Backing::Services { db_url, shard, .. } => Box::new(
+            PgEventStore::connect(db_url, shard)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+    })
+}
+
+/// The journal of `store`: `(player, seq, accepted)` of every command.
+async fn journal(store: &dyn EventStore) -> anyhow::Result<Vec<(Uuid, u64, bool)>> {
     let mut out = Vec::new();
     let mut from = 0;
     loop {
@@ -218,19 +348,22 @@ async fn journal(data: &Path) -> anyhow::Result<Vec<(Uuid, u64, bool)>> {
     Ok(out)
 }
 
-/// Runs `loh replay verify` and `loh replay scan` on `data`: (chain intact, value conserved
+/// Runs `loh replay verify` and `loh replay scan` on `backing`: (chain intact, value conserved
 /// and nothing duplicated).
-fn replay_checks(data: &Path) -> anyhow::Result<(bool, bool)> {
-    let verify = loh()?
-        .args(["replay", "verify", "--data-dir"])
-        .arg(data)
-        .output()
-        .context("running loh replay verify")?;
-    let scan = loh()?
-        .args(["replay", "scan", "--json", "--data-dir"])
-        .arg(data)
-        .output()
-        .context("running loh replay scan")?;
+fn replay_checks(backing: &Backing, data: &Path) -> anyhow::Result<(bool, bool)> {
+    let on = |cmd: &mut std::process::Command| {
+        if let Backing::Embedded = backing {
+            cmd.arg("--data-dir").arg(data);
+        }
+    };
+    let mut verify = loh(backing)?;
+    verify.args(["replay", "verify"]);
+    on(&mut verify);
+    let verify = verify.output().context("running loh replay verify")?;
+    let mut scan = loh(backing)?;
+    scan.args(["replay", "scan", "--json"]);
+    on(&mut scan);
+    let scan = scan.output().context("running loh replay scan")?;
     let findings: serde_json::Value = serde_json::from_slice(&scan.stdout).with_context(|| {
         format!(
             "loh replay scan: {}",
@@ -243,7 +376,39 @@ fn replay_checks(data: &Path) -> anyhow::Result<(bool, bool)> {
             Some("value_not_conserved" | "duplicated_item")
         )
     });
+    if !verify.status.success() {
+        eprintln!(
+            "loh replay verify: {}",
+            String::from_utf8_lossy(&verify.stdout).trim()
+        );
+    }
     Ok((verify.status.success(), !broken))
+}
+
+/// The backing `args` ask for: the real services need all three URLs.
+fn backing(args: &ChaosArgs, data: &Path) -> anyhow::Result<Backing> {
+    if !args.services {
+        return Ok(Backing::Embedded);
+    }
+    let var = |name: &str| {
+        std::env::var(name).with_context(|| format!("--services needs {name} in the environment"))
+    };
+    let key = loh_auth::SigningKey::generate().context("making a signing key")?;
+    let key_file = data.join("chaos-jwt-key.pem");
+    let public_file = data.join("chaos-jwt-public.pem");
+    std::fs::write(&key_file, key.private_pem())?;
+    std::fs::write(&public_file, key.public_pem())?;
+    Ok(Backing::Services {
+        db_url: var("DATABASE_URL")?,
+        nats_url: var("NATS_URL")?,
+        redis_url: var("REDIS_URL")?,
+        shard: args
+            .shard
+            .clone()
+            .unwrap_or_else(|| format!("chaos{}", &Uuid::new_v4().simple().to_string()[..8])),
+        key_file,
+        public_file,
+    })
 }
 
 /// Runs the campaign.
@@ -257,24 +422,23 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         None => std::env::temp_dir().join(format!("loh-chaos-{}", Uuid::new_v4().simple())),
     };
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let backing = backing(&args, &data)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let say = |line: String| {
         if !args.json {
             println!("{line}");
         }
     };
+    let mut game = start(&backing, &data, args.tick_ms).await?;
+    let names: Vec<&str> = game.roles.iter().map(|r| r.name).collect();
     say(format!(
-        "loh chaos: {} faults (SIGKILL of loh up while {} bots play), {} ms ticks, data in {}",
+        "loh chaos: {} faults (SIGKILL of one of {} while {} bots play), {} ms ticks, data in {}",
         args.faults,
+        names.join(", "),
         args.players,
         args.tick_ms,
         data.display()
     ));
-
-    let (mut game, first_start) = start(&data, args.tick_ms).await?;
-    say(format!("started in {:.2} s", first_start.as_secs_f64()));
-    let mut acknowledged: Vec<(Uuid, u64)> = Vec::new();
-    let mut faults: Vec<Fault> = Vec::new();
     let options = |ticks: u64, seed: u64, game: &Game| Options {
         url: format!("http://{}", game.game),
         scenario: Scenario::Market,
@@ -283,27 +447,40 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         ticks,
         account_prefix: Some("chaos".into()),
         login_concurrency: 8,
-        server_pid: Some(game.child.id()),
+        server_pid: Some(game.roles[0].child.id()),
         seed,
         ..Options::default()
     };
+    // A round lasts until a little after its fault, so the bots play on either side of it
+    // (a killed game server ends it sooner).
+    let round_ticks = ((args.max_secs + 2.0) * 1000.0 / args.tick_ms as f64).ceil() as u64;
+    let mut acknowledged: Vec<(Uuid, u64)> = Vec::new();
+    let mut faults: Vec<Fault> = Vec::new();
     for n in 0..args.faults {
-        // The bots play "forever"; the fault ends their run.
-        let load = options(1_000_000, args.seed.wrapping_add(u64::from(n)), &game);
+        let load = options(round_ticks, args.seed.wrapping_add(u64::from(n)), &game);
         let bots = tokio::spawn(async move { loadgen::run(&load, |_| {}).await });
         let after = rng.random_range(args.min_secs..=args.max_secs);
         tokio::time::sleep(Duration::from_secs_f64(after)).await;
-        game.child.kill().context("SIGKILL")?;
-        game.child.wait()?;
+        let victim = rng.random_range(0..game.roles.len());
+        let (name, role_args, health) = {
+            let role = &mut game.roles[victim];
+            role.child
+                .kill()
+                .with_context(|| format!("SIGKILL {}", role.name))?;
+            role.child.wait()?;
+            (role.name, role.args.clone(), role.health)
+        };
+        let (back, recovery) = start_role(&backing, &data, name, role_args, health).await?;
+        game.roles[victim] = back;
         let report = bots.await.context("the bots' task")??;
         acknowledged.extend(report.acknowledged);
-        drop(game);
-        let (back, recovery) = start(&data, args.tick_ms).await?;
-        game = back;
-        let t = tally(&acknowledged, &journal(&data).await?);
-        let (intact, conserved) = replay_checks(&data)?;
+        let t = tally(
+            &acknowledged,
+            &journal(&*store(&backing, &data).await?).await?,
+        );
+        let (intact, conserved) = replay_checks(&backing, &data)?;
         say(format!(
-            "fault {}: kill -9 after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; chain {}; value {}",
+            "fault {}: kill -9 {name} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; chain {}; value {}",
             n + 1,
             recovery.as_secs_f64(),
             t.acknowledged,
@@ -317,7 +494,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             },
         ));
         faults.push(Fault {
-            kind: "kill_loh_up",
+            kind: name,
             after_secs: after,
             recovery_secs: recovery.as_secs_f64(),
             tally: t,
@@ -330,16 +507,25 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let report = loadgen::run(&load, |_| {}).await?;
     acknowledged.extend(report.acknowledged);
     drop(game);
-    let end = tally(&acknowledged, &journal(&data).await?);
-    let (intact, conserved) = replay_checks(&data)?;
+    let end = tally(
+        &acknowledged,
+        &journal(&*store(&backing, &data).await?).await?,
+    );
+    let (intact, conserved) = replay_checks(&backing, &data)?;
 
-    let mut recoveries: Vec<f64> = faults.iter().map(|f| f.recovery_secs).collect();
-    recoveries.sort_by(f64::total_cmp);
-    let p50 = recoveries
-        .get(recoveries.len().saturating_sub(1) / 2)
-        .copied()
-        .unwrap_or(0.0);
-    let max = recoveries.last().copied().unwrap_or(0.0);
+    // Recovery by kind of fault: p50 (the lower median) and max.
+    let mut recovery: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for f in &faults {
+        recovery.entry(f.kind).or_default().push(f.recovery_secs);
+    }
+    let recovery: Vec<(&str, f64, f64, usize)> = recovery
+        .into_iter()
+        .map(|(kind, mut secs)| {
+            secs.sort_by(f64::total_cmp);
+            let p50 = secs[(secs.len() - 1) / 2];
+            (kind, p50, secs[secs.len() - 1], secs.len())
+        })
+        .collect();
     let failed = end.lost > 0
         || end.duplicated > 0
         || !intact
@@ -356,20 +542,33 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
+        let by_kind: serde_json::Map<String, serde_json::Value> = recovery
+            .iter()
+            .map(|(kind, p50, max, n)| {
+                (
+                    (*kind).to_owned(),
+                    serde_json::json!({"faults": n, "p50": p50, "max": max}),
+                )
+            })
+            .collect();
         println!(
             "{}",
             serde_json::json!({
                 "faults": faults.len(), "players": args.players, "tick_ms": args.tick_ms,
+                "services": args.services,
                 "acknowledged": end.acknowledged, "lost": end.lost, "duplicated": end.duplicated,
-                "intact": intact, "conserved": conserved,
-                "recovery_secs": {"kill_loh_up": {"p50": p50, "max": max}},
+                "intact": intact, "conserved": conserved, "recovery_secs": by_kind,
                 "per_fault": per_fault, "data_dir": data, "failed": failed,
             })
         );
     } else {
+        let by_kind: Vec<String> = recovery
+            .iter()
+            .map(|(kind, p50, max, n)| format!("{kind} ×{n}: p50 {p50:.2} s, max {max:.2} s"))
+            .collect();
         println!(
-            "faults injected: {} (kill_loh_up); commands acknowledged: {}; lost: {}; duplicated: {}; \
-             recovery (start to healthy) p50 {p50:.2} s, max {max:.2} s; chain {}; value {}",
+            "faults injected: {}; commands acknowledged: {}; lost: {}; duplicated: {}; chain {}; value {}; \
+             back to healthy by process: {}",
             faults.len(),
             end.acknowledged,
             end.lost,
@@ -380,6 +579,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "NOT CONSERVED"
             },
+            by_kind.join("; "),
         );
     }
     Ok(if failed {

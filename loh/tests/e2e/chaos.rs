@@ -3,6 +3,31 @@
 //! chain intact, value conserved. (The long form, 100 kills, is run by hand: docs/RELIABILITY.md.)
 
 use crate::process::loh;
+use std::process::Output;
+
+/// The JSON summary of a `loh chaos --json` run that must have found nothing wrong.
+fn passed(out: &Output) -> serde_json::Value {
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "{summary}");
+    assert_eq!(summary["lost"], 0, "{summary}");
+    assert_eq!(summary["duplicated"], 0, "{summary}");
+    assert_eq!(summary["intact"], true);
+    assert_eq!(summary["conserved"], true);
+    assert!(
+        summary["acknowledged"].as_u64().unwrap() > 20,
+        "too little was acknowledged to prove anything: {summary}"
+    );
+    for fault in summary["per_fault"].as_array().unwrap() {
+        assert!(fault["recovery_secs"].as_f64().unwrap() > 0.0, "{fault}");
+    }
+    summary
+}
 
 #[test]
 fn a_short_kill_campaign_loses_and_doubles_nothing_acknowledged() {
@@ -24,26 +49,54 @@ fn a_short_kill_campaign_loses_and_doubles_nothing_acknowledged() {
         .arg(dir.path())
         .output()
         .expect("run loh chaos");
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(out.status.success(), "{summary}");
+    let summary = passed(&out);
     assert_eq!(summary["faults"], 2);
-    assert_eq!(summary["lost"], 0, "{summary}");
-    assert_eq!(summary["duplicated"], 0, "{summary}");
-    assert_eq!(summary["intact"], true);
-    assert_eq!(summary["conserved"], true);
-    assert!(
-        summary["acknowledged"].as_u64().unwrap() > 20,
-        "too little was acknowledged to prove anything: {summary}"
-    );
-    for fault in summary["per_fault"].as_array().unwrap() {
-        assert!(fault["recovery_secs"].as_f64().unwrap() > 0.0, "{fault}");
+}
+
+/// The roles as separate processes on the real services (a scratch database, a world of its
+/// own): with this seed the tick writer is killed twice and the projectors once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_real_services_a_short_kill_campaign_of_the_roles_loses_nothing() {
+    let db = loh_testkit::TestDb::create().await;
+    let shard = loh_testkit::unique_name("chaos");
+    let dir = tempfile::tempdir().unwrap();
+    let out = loh()
+        .env("DATABASE_URL", &db.url)
+        .env("NATS_URL", loh_testkit::nats_url())
+        .env("REDIS_URL", loh_testkit::redis_url())
+        .args([
+            "chaos",
+            "--services",
+            "--shard",
+            &shard,
+            "--faults",
+            "3",
+            "--players",
+            "6",
+            "--min-secs",
+            "2",
+            "--max-secs",
+            "4",
+            "--seed",
+            "7",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run loh chaos");
+    if let Ok(c) = async_nats::connect(loh_testkit::nats_url()).await {
+        let stream = loh_nats::EventStreamDef::for_shard(&shard).name;
+        let _ = async_nats::jetstream::new(c).delete_stream(stream).await;
     }
+    let summary = passed(&out);
+    let kinds: Vec<&str> = summary["per_fault"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["tick-writer", "tick-writer", "projections"]);
 }
 
 #[test]
