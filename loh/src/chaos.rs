@@ -8,7 +8,9 @@
 //! - every command a bot was answered `Accepted` is in the command journal, accepted, once
 //!   (`lost` counts those missing; `duplicated` counts `(player, seq)` journaled twice);
 //! - `loh replay verify`: the hash chain is intact;
-//! - `loh replay scan`: value conserved, no item duplicated.
+//! - `loh replay scan`: value conserved, no item duplicated;
+//! - on the real services, at the end: the world's JetStream stream holds every event of the
+//!   log once (by position, which names the event).
 //!
 //! It prints each fault (which process, when, the time back to healthy, what was acknowledged so
 //! far) and a summary, and exits non-zero on any loss, duplicate, broken chain or unconserved
@@ -385,6 +387,46 @@ fn replay_checks(backing: &Backing, data: &Path) -> anyhow::Result<(bool, bool)>
     Ok((verify.status.success(), !broken))
 }
 
+/// What the world's JetStream stream holds against the log: (messages, positions repeated,
+/// positions of `1..=head` missing). Waits up to 30 s for the relay to reach `head` first.
+async fn jetstream_once(nats_url: &str, shard: &str, head: u64) -> anyhow::Result<(u64, u64, u64)> {
+    use futures::StreamExt;
+    let client = async_nats::connect(nats_url)
+        .await
+        .context("connecting to NATS")?;
+    let js = async_nats::jetstream::new(client);
+    let def = loh_nats::EventStreamDef::for_shard(shard);
+    let mut stream = js
+        .get_stream(&def.name)
+        .await
+        .context("the world's stream")?;
+    let waited = Instant::now();
+    let mut count = stream.info().await?.state.messages;
+    while count < head && waited.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        count = stream.info().await?.state.messages;
+    }
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    for _ in 0..count {
+        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(10), messages.next()).await
+        else {
+            break;
+        };
+        let msg = msg?;
+        let position = loh_nats::decode_message(&msg)
+            .map_err(|e| anyhow::anyhow!("an undecodable message on the stream: {e}"))?
+            .position;
+        *seen.entry(position).or_default() += 1;
+    }
+    let repeated = seen.values().map(|n| n - 1).sum();
+    let missing = (1..=head).filter(|p| !seen.contains_key(p)).count() as u64;
+    Ok((count, repeated, missing))
+}
+
 /// The backing `args` ask for: the real services need all three URLs.
 fn backing(args: &ChaosArgs, data: &Path) -> anyhow::Result<Backing> {
     if !args.services {
@@ -506,6 +548,16 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let load = options(20, args.seed.wrapping_add(u64::from(args.faults)), &game);
     let report = loadgen::run(&load, |_| {}).await?;
     acknowledged.extend(report.acknowledged);
+    // Every event on JetStream once, checked while the relay (in the tick writer) still runs.
+    let stream = match &backing {
+        Backing::Embedded => None,
+        Backing::Services {
+            nats_url, shard, ..
+        } => {
+            let head = store(&backing, &data).await?.head().await?.position;
+            Some(jetstream_once(nats_url, shard, head).await?)
+        }
+    };
     drop(game);
     let end = tally(
         &acknowledged,
@@ -526,10 +578,12 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             (kind, p50, secs[secs.len() - 1], secs.len())
         })
         .collect();
+    let stream_exact = stream.is_none_or(|(_, repeated, missing)| repeated == 0 && missing == 0);
     let failed = end.lost > 0
         || end.duplicated > 0
         || !intact
         || !conserved
+        || !stream_exact
         || faults.iter().any(|f| !f.intact || !f.conserved);
     if args.json {
         let per_fault: Vec<serde_json::Value> = faults
@@ -558,6 +612,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 "services": args.services,
                 "acknowledged": end.acknowledged, "lost": end.lost, "duplicated": end.duplicated,
                 "intact": intact, "conserved": conserved, "recovery_secs": by_kind,
+                "jetstream": stream.map(|(messages, repeated, missing)| serde_json::json!({
+                    "messages": messages, "repeated": repeated, "missing": missing,
+                })),
                 "per_fault": per_fault, "data_dir": data, "failed": failed,
             })
         );
@@ -581,6 +638,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             },
             by_kind.join("; "),
         );
+        if let Some((messages, repeated, missing)) = stream {
+            println!(
+                "JetStream: {messages} messages, {repeated} positions repeated, {missing} missing"
+            );
+        }
     }
     Ok(if failed {
         ExitCode::FAILURE

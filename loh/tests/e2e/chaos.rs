@@ -97,6 +97,13 @@ async fn on_the_real_services_a_short_kill_campaign_of_the_roles_loses_nothing()
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["tick-writer", "tick-writer", "projections"]);
+    let stream = &summary["jetstream"];
+    assert_eq!(
+        (stream["repeated"].as_u64(), stream["missing"].as_u64()),
+        (Some(0), Some(0)),
+        "{summary}"
+    );
+    assert!(stream["messages"].as_u64().unwrap() > 0, "{summary}");
 }
 
 #[test]
