@@ -427,6 +427,30 @@ async fn jetstream_once(nats_url: &str, shard: &str, head: u64) -> anyhow::Resul
     Ok((count, repeated, missing))
 }
 
+/// Every check but JetStream's: the journal against `acknowledged`, then `replay verify` and
+/// `replay scan`.
+async fn check(
+    backing: &Backing,
+    data: &Path,
+    acknowledged: &[(Uuid, u64)],
+) -> anyhow::Result<(Tally, bool, bool)> {
+    let t = tally(acknowledged, &journal(&*store(backing, data).await?).await?);
+    let (intact, conserved) = replay_checks(backing, data)?;
+    Ok((t, intact, conserved))
+}
+
+fn verdict(intact: bool, conserved: bool) -> String {
+    format!(
+        "chain {}; value {}",
+        if intact { "intact" } else { "BROKEN" },
+        if conserved {
+            "conserved"
+        } else {
+            "NOT CONSERVED"
+        }
+    )
+}
+
 /// The backing `args` ask for: the real services need all three URLs.
 fn backing(args: &ChaosArgs, data: &Path) -> anyhow::Result<Backing> {
     if !args.services {
@@ -516,24 +540,15 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         game.roles[victim] = back;
         let report = bots.await.context("the bots' task")??;
         acknowledged.extend(report.acknowledged);
-        let t = tally(
-            &acknowledged,
-            &journal(&*store(&backing, &data).await?).await?,
-        );
-        let (intact, conserved) = replay_checks(&backing, &data)?;
+        let (t, intact, conserved) = check(&backing, &data, &acknowledged).await?;
         say(format!(
-            "fault {}: kill -9 {name} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; chain {}; value {}",
+            "fault {}: kill -9 {name} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; {}",
             n + 1,
             recovery.as_secs_f64(),
             t.acknowledged,
             t.lost,
             t.duplicated,
-            if intact { "intact" } else { "BROKEN" },
-            if conserved {
-                "conserved"
-            } else {
-                "NOT CONSERVED"
-            },
+            verdict(intact, conserved),
         ));
         faults.push(Fault {
             kind: name,
@@ -559,11 +574,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         }
     };
     drop(game);
-    let end = tally(
-        &acknowledged,
-        &journal(&*store(&backing, &data).await?).await?,
-    );
-    let (intact, conserved) = replay_checks(&backing, &data)?;
+    let (end, intact, conserved) = check(&backing, &data, &acknowledged).await?;
 
     // Recovery by kind of fault: p50 (the lower median) and max.
     let mut recovery: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
@@ -624,18 +635,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             .map(|(kind, p50, max, n)| format!("{kind} ×{n}: p50 {p50:.2} s, max {max:.2} s"))
             .collect();
         println!(
-            "faults injected: {}; commands acknowledged: {}; lost: {}; duplicated: {}; chain {}; value {}; \
+            "faults injected: {}; commands acknowledged: {}; lost: {}; duplicated: {}; {}; \
              back to healthy by process: {}",
             faults.len(),
             end.acknowledged,
             end.lost,
             end.duplicated,
-            if intact { "intact" } else { "BROKEN" },
-            if conserved {
-                "conserved"
-            } else {
-                "NOT CONSERVED"
-            },
+            verdict(intact, conserved),
             by_kind.join("; "),
         );
         if let Some((messages, repeated, missing)) = stream {

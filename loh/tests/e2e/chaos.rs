@@ -5,6 +5,25 @@
 use crate::process::loh;
 use std::process::Output;
 
+/// `loh chaos` with `args`, six bots, a fault every 2–4 s, a JSON summary, data in `data`.
+fn short_campaign(mut cmd: std::process::Command, args: &[&str], data: &std::path::Path) -> Output {
+    cmd.arg("chaos")
+        .args(args)
+        .args([
+            "--players",
+            "6",
+            "--min-secs",
+            "2",
+            "--max-secs",
+            "4",
+            "--json",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("run loh chaos")
+}
+
 /// The JSON summary of a `loh chaos --json` run that must have found nothing wrong.
 fn passed(out: &Output) -> serde_json::Value {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -32,23 +51,7 @@ fn passed(out: &Output) -> serde_json::Value {
 #[test]
 fn a_short_kill_campaign_loses_and_doubles_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let out = loh()
-        .args([
-            "chaos",
-            "--faults",
-            "2",
-            "--players",
-            "6",
-            "--min-secs",
-            "2",
-            "--max-secs",
-            "4",
-            "--json",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("run loh chaos");
+    let out = short_campaign(loh(), &["--faults", "2"], dir.path());
     let summary = passed(&out);
     assert_eq!(summary["faults"], 2);
 }
@@ -60,31 +63,20 @@ async fn on_the_real_services_a_short_kill_campaign_of_the_roles_loses_nothing()
     let db = loh_testkit::TestDb::create().await;
     let shard = loh_testkit::unique_name("chaos");
     let dir = tempfile::tempdir().unwrap();
-    let out = loh()
-        .env("DATABASE_URL", &db.url)
+    let mut cmd = loh();
+    cmd.env("DATABASE_URL", &db.url)
         .env("NATS_URL", loh_testkit::nats_url())
-        .env("REDIS_URL", loh_testkit::redis_url())
-        .args([
-            "chaos",
-            "--services",
-            "--shard",
-            &shard,
-            "--faults",
-            "3",
-            "--players",
-            "6",
-            "--min-secs",
-            "2",
-            "--max-secs",
-            "4",
-            "--seed",
-            "7",
-            "--json",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("run loh chaos");
+        .env("REDIS_URL", loh_testkit::redis_url());
+    let args = [
+        "--services",
+        "--shard",
+        &shard,
+        "--faults",
+        "3",
+        "--seed",
+        "7",
+    ];
+    let out = short_campaign(cmd, &args, dir.path());
     if let Ok(c) = async_nats::connect(loh_testkit::nats_url()).await {
         let stream = loh_nats::EventStreamDef::for_shard(&shard).name;
         let _ = async_nats::jetstream::new(c).delete_stream(stream).await;
