@@ -92,6 +92,75 @@ impl SqliteEventStore {
         &self.pool
     }
 
+    /// [`EventStore::append`] on `conn`, under the write lock.
+    async fn append_on(
+        &self,
+        conn: &mut SqliteConnection,
+        lease: Lease,
+        batch: AppendBatch,
+    ) -> Result<Appended> {
+        let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
+        let row =
+            sqlx::query("SELECT epoch, head_position, head_hash FROM event_shards WHERE shard = ?")
+                .bind(&self.shard)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else {
+            return Err(Error::Fenced);
+        };
+        let epoch: i64 = row.try_get("epoch")?;
+        let head = head_from_row(&row)?;
+        if epoch != lease.epoch {
+            return Err(Error::Fenced);
+        }
+        if !batch.events.is_empty()
+            && let Some(events) = self.already_stored(&mut tx, &batch).await?
+        {
+            return Ok(Appended {
+                events,
+                head,
+                already_stored: true,
+            });
+        }
+
+        let events = seal_all(&self.shard, head, &batch.events)?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            insert_events(&mut tx, chunk, lease.epoch).await?;
+        }
+        for entry in &batch.journal {
+            let (code, message) = outcome_columns(&entry.outcome);
+            sqlx::query(
+                "INSERT INTO command_journal \
+                    (shard, tick, player_id, seq, command_id, command, outcome_code, \
+                     outcome_message, received_at_us) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.shard)
+            .bind(to_i64(entry.tick, "tick")?)
+            .bind(entry.player_id)
+            .bind(to_i64(entry.seq, "seq")?)
+            .bind(entry.command_id)
+            .bind(&entry.command)
+            .bind(code)
+            .bind(message)
+            .bind(entry.received_at_us)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_db_error)?;
+        }
+        tx.commit().await.map_err(map_db_error)?;
+
+        let head = events.last().map_or(head, |e| Head {
+            position: e.position,
+            hash: e.hash,
+        });
+        Ok(Appended {
+            events,
+            head,
+            already_stored: false,
+        })
+    }
+
     async fn already_stored(
         &self,
         conn: &mut SqliteConnection,
@@ -164,66 +233,16 @@ impl EventStore for SqliteEventStore {
             });
         }
         let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row =
-            sqlx::query("SELECT epoch, head_position, head_hash FROM event_shards WHERE shard = ?")
-                .bind(&self.shard)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else {
-            return Err(Error::Fenced);
-        };
-        let epoch: i64 = row.try_get("epoch")?;
-        let head = head_from_row(&row)?;
-        if epoch != lease.epoch {
-            return Err(Error::Fenced);
+        let mut conn = self.pool.acquire().await?;
+        let appended = self.append_on(&mut conn, lease, batch).await;
+        if appended.is_err() {
+            // A COMMIT that fails (a full disk: SQLITE_FULL) leaves SQLite's transaction open on
+            // the connection, and sqlx does not roll it back: back in the pool, every later
+            // `BEGIN` on it would fail ("non-zero transaction depth") until the process ends. It
+            // is closed instead; the pool opens another.
+            conn.close_on_drop();
         }
-        if !batch.events.is_empty()
-            && let Some(events) = self.already_stored(&mut tx, &batch).await?
-        {
-            return Ok(Appended {
-                events,
-                head,
-                already_stored: true,
-            });
-        }
-
-        let events = seal_all(&self.shard, head, &batch.events)?;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            insert_events(&mut tx, chunk, lease.epoch).await?;
-        }
-        for entry in &batch.journal {
-            let (code, message) = outcome_columns(&entry.outcome);
-            sqlx::query(
-                "INSERT INTO command_journal \
-                    (shard, tick, player_id, seq, command_id, command, outcome_code, \
-                     outcome_message, received_at_us) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.shard)
-            .bind(to_i64(entry.tick, "tick")?)
-            .bind(entry.player_id)
-            .bind(to_i64(entry.seq, "seq")?)
-            .bind(entry.command_id)
-            .bind(&entry.command)
-            .bind(code)
-            .bind(message)
-            .bind(entry.received_at_us)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_db_error)?;
-        }
-        tx.commit().await.map_err(map_db_error)?;
-
-        let head = events.last().map_or(head, |e| Head {
-            position: e.position,
-            hash: e.hash,
-        });
-        Ok(Appended {
-            events,
-            head,
-            already_stored: false,
-        })
+        appended
     }
 
     async fn head(&self) -> Result<Head> {

@@ -580,3 +580,71 @@ async fn snapshots_round_trip_newest_first_are_never_updated_and_prune_to_the_ne
     assert_eq!(store.snapshot(3).await.expect("read"), Some(snapshot(3)));
     assert_eq!(store.prune_snapshots(2).await.expect("prune"), 0);
 }
+
+/// A full disk (SQLITE_FULL) makes SQLite roll the tick's transaction back by itself; sqlx's
+/// ROLLBACK after it then fails and the connection stayed "in a transaction": put back in the
+/// pool, every later append that drew it failed with "non-zero transaction depth" until the
+/// process ended (seen with the data folder's filesystem filled and freed). The store now closes
+/// a connection an append failed on. Here the disk is "full" by `PRAGMA max_page_count`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_after_a_full_disk_every_append_succeeds() {
+    use loh_events::sqlite::SqliteEventStore;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true);
+    // Migrated first, then reopened with room for a few pages more.
+    let pages: i64 = {
+        let store = SqliteEventStore::open(path.to_str().unwrap(), SHARD)
+            .await
+            .unwrap();
+        store.acquire().await.expect("lease");
+        sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let full = options.pragma("max_page_count", (pages + 4).to_string());
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(full)
+        .await
+        .unwrap();
+    let store = SqliteEventStore::new(pool, SHARD);
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    let mut big = command(player, 1, 1, Outcome::Accepted);
+    big.command = vec![7; 256 * 1024];
+    let refused = store
+        .append(
+            lease,
+            AppendBatch {
+                events: Vec::new(),
+                journal: vec![big],
+            },
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("full")),
+        "{refused:?}"
+    );
+    // Small appends still fit; more of them than the pool has connections, so none may draw a
+    // broken one.
+    for seq in 1..=12 {
+        store
+            .append(
+                lease,
+                AppendBatch {
+                    events: Vec::new(),
+                    journal: vec![command(player, seq, seq + 1, Outcome::Accepted)],
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("append {seq} after the full disk: {e}"));
+    }
+    assert_eq!(store.read_journal(0, 100).await.unwrap().len(), 12);
+}
