@@ -262,7 +262,7 @@ impl<'w> TickView<'w> {
                 ids
             })
             .collect();
-        let index = ViewIndex::new(bodies.iter().map(|b| (b, world.event_tile(b))));
+        let index = ViewIndex::new(world, bodies.iter().map(|b| (b, world.event_tile(b))));
         let mut about: HashMap<Uuid, Vec<u32>, FastHash> = HashMap::default();
         for (i, named) in named.iter().enumerate() {
             if index.is_plain(i) && index.tile(i).is_some() {

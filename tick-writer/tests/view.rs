@@ -305,3 +305,111 @@ async fn players_are_seen_with_their_names() {
         "a sees b appear by name"
     );
 }
+
+/// The kind of an event of a frame and the player it belongs to (its `player_id`), if any.
+fn kind_and_owner(e: &Value) -> (String, Option<Uuid>) {
+    let (kind, body) = &e.as_map().unwrap()[0];
+    let owner = body.as_map().and_then(|m| {
+        m.iter()
+            .find(|(k, _)| k.as_str() == Some("player_id"))
+            .and_then(|(_, v)| v.as_str())
+            .and_then(|s| s.parse().ok())
+    });
+    (kind.as_str().unwrap().to_owned(), owner)
+}
+
+/// Every event a client received, by kind and owner.
+fn received(rx: &mut mpsc::Receiver<Frame>) -> Vec<(String, Option<Uuid>)> {
+    let mut out = Vec::new();
+    while let Ok(frame) = rx.try_recv() {
+        match decode_server(&frame).unwrap() {
+            ServerFrame::TickUpdate { events, .. } => {
+                out.extend(events.iter().map(|e| kind_and_owner(e)));
+            }
+            ServerFrame::Snapshot { players, .. } => {
+                out.extend(
+                    players
+                        .iter()
+                        .map(|p| ("Snapshot".to_owned(), Some(id(p, "player_id")))),
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A bystander standing next to two players who trade sees them, but not their trade (request,
+/// offers, acceptances, settlement) nor anyone's inventory changes (the starter kit, a slot
+/// moved, the items traded): those reach their owner and, for a trade, the other party alone.
+#[tokio::test]
+async fn bystanders_see_neither_trades_nor_inventories() {
+    let (_dir, _store, mut writer) = loh_testkit::writer::embedded_writer().await;
+    let (a, b, c) = (
+        Uuid::from_u128(0xA),
+        Uuid::from_u128(0xB),
+        Uuid::from_u128(0xC),
+    );
+    let mut rx_c = loh_testkit::writer::connect(&mut writer, c, 1, 1_000);
+    writer.run_tick().await.unwrap();
+    let mut rx_a = loh_testkit::writer::connect(&mut writer, a, 2, 1_000);
+    let mut rx_b = loh_testkit::writer::connect(&mut writer, b, 3, 1_000);
+    let mut seqs: HashMap<Uuid, u64> = HashMap::new();
+    let ticks: Vec<Vec<(Uuid, Command)>> = vec![
+        vec![],
+        vec![(a, Command::TradeRequest { player_id: b })],
+        vec![(b, Command::TradeRequest { player_id: a })],
+        vec![
+            (a, Command::TradeOffer { slot: 0, qty: 0 }),
+            (b, Command::MoveItem { from: 1, to: 2 }),
+        ],
+        vec![(a, Command::TradeAccept), (b, Command::TradeAccept)],
+        vec![(a, Command::TradeAccept), (b, Command::TradeAccept)],
+    ];
+    for tick in ticks {
+        for (player_id, cmd) in tick {
+            let seq = seqs.entry(player_id).or_default();
+            *seq += 1;
+            writer.take(Intake::Command {
+                player_id,
+                seq: *seq,
+                cmd,
+                received_at_us: 0,
+            });
+        }
+        writer.run_tick().await.unwrap();
+    }
+    let private = |kind: &str| {
+        kind.starts_with("Trade")
+            || kind.starts_with("Bank")
+            || kind.starts_with("Shop")
+            || matches!(
+                kind,
+                "ItemsMinted" | "ItemsBurned" | "ItemMoved" | "ItemsProduced"
+            )
+    };
+    let (by_a, by_b, by_c) = (
+        received(&mut rx_a),
+        received(&mut rx_b),
+        received(&mut rx_c),
+    );
+    let has = |seen: &[(String, Option<Uuid>)], kind: &str, owner: Uuid| {
+        seen.iter().any(|(k, o)| k == kind && *o == Some(owner))
+    };
+    // The trade happened and both parties saw it.
+    assert!(has(&by_b, "TradeOffered", a), "b sees a's offer: {by_b:?}");
+    assert!(has(&by_a, "TradeSettled", a) || has(&by_a, "TradeSettled", b));
+    assert!(has(&by_b, "ItemMoved", b), "b sees its own slots move");
+    // The bystander saw the two traders come, and none of their business.
+    assert!(has(&by_c, "PlayerAppeared", a) && has(&by_c, "PlayerAppeared", b));
+    let leaked: Vec<_> = by_c
+        .iter()
+        .filter(|(k, o)| private(k) && *o != Some(c))
+        .collect();
+    assert!(leaked.is_empty(), "the bystander saw {leaked:?}");
+    let leaked: Vec<_> = by_a
+        .iter()
+        .filter(|(k, o)| private(k) && !k.starts_with("Trade") && *o != Some(a))
+        .collect();
+    assert!(leaked.is_empty(), "a saw b's inventory: {leaked:?}");
+}

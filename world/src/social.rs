@@ -135,7 +135,9 @@ impl World {
     }
 
     /// Whether `viewer` is shown `body`: their own events; private messages to them; friends'
-    /// presence; anything else within [`VIEW_DISTANCE`], minus chat of players they ignore.
+    /// presence; the trades they are party to ([`crate::view::audience`]); anything else within
+    /// [`VIEW_DISTANCE`] that is not someone's own business (inventory, bank, shop, social lists,
+    /// payments), minus chat of players they ignore.
     pub fn sees(&self, viewer: Uuid, body: &EventBody) -> bool {
         self.players
             .get(&viewer)
@@ -165,9 +167,10 @@ impl World {
             EventBody::FriendAdded { .. }
             | EventBody::FriendRemoved { .. }
             | EventBody::IgnoreAdded { .. }
-            | EventBody::IgnoreRemoved { .. }
-            | EventBody::BankDeposited { .. }
-            | EventBody::BankWithdrawn { .. } => false,
+            | EventBody::IgnoreRemoved { .. } => false,
+            // Inventory, bank and shop changes are their owner's; a trade is its parties'.
+            _ if crate::view::has_audience(body) => crate::view::audience(self, body)
+                .is_some_and(|(a, b)| a == viewer || b == Some(viewer)),
             _ if crate::view::is_payment(body) => false,
             _ => tile.is_some_and(|(x, y)| chebyshev(v.x, v.y, x, y) <= VIEW_DISTANCE),
         }

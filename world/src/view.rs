@@ -4,10 +4,12 @@
 //! whatever a player sees by distance lies in the 3×3 chunks around them. Most events are seen by
 //! whoever stands within the view distance ("by position"): the list of those visible from a tile
 //! is computed once per tick for every tile a player stands on, and shared by everyone there (a
-//! crowd on one tile costs one list). The rest — private messages, presence, private drops,
-//! friend, ignore, bank and payment events, deaths whose loot may be private — are tested one by one with
-//! [`World::sees_from`] for each player near them (or for everyone, when they have no tile), and
-//! a player who ignores someone has that one's chat taken out. The result is exactly the one of
+//! crowd on one tile costs one list). Events with a fixed audience ([`audience`]: inventory and
+//! bank changes, shop deals, trades) are indexed by the players in it and go to them alone. The
+//! rest — private messages, presence, private drops, friend, ignore and payment events, deaths
+//! whose loot may be private — are tested one by one with [`World::sees_from`] for each player
+//! near them (or for everyone, when they have no tile), and a player who ignores someone has
+//! that one's chat taken out. The result is exactly the one of
 //! testing every event with [`World::sees_from`] (a test checks it).
 
 use super::social::VIEW_DISTANCE;
@@ -41,6 +43,61 @@ pub fn by_position(body: &EventBody) -> bool {
             | EventBody::NpcDied { .. }
             | EventBody::PlayerDied { .. }
     ) && !is_payment(body)
+        && !has_audience(body)
+}
+
+/// Whether `body` is seen by a fixed set of players only ([`audience`]).
+pub fn has_audience(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::ItemsMinted { .. }
+            | EventBody::ItemsBurned { .. }
+            | EventBody::ItemMoved { .. }
+            | EventBody::BankDeposited { .. }
+            | EventBody::BankWithdrawn { .. }
+            | EventBody::ItemsProduced { .. }
+            | EventBody::ShopBought { .. }
+            | EventBody::ShopSold { .. }
+            | EventBody::TradeRequested { .. }
+            | EventBody::TradeOpened { .. }
+            | EventBody::TradeOffered { .. }
+            | EventBody::TradeAccepted { .. }
+            | EventBody::TradeConfirming { .. }
+            | EventBody::TradeSettled { .. }
+            | EventBody::TradeCancelled { .. }
+    )
+}
+
+/// The only players who see `body`, when it has a fixed audience: what is in a player's
+/// inventory and bank, and what they buy, sell and make, is theirs alone (the game shows a
+/// bystander none of it); a trade — the request, every offer, acceptance, settlement and
+/// cancellation — is seen by its two parties. An offer or acceptance names one side: the other
+/// is the partner of the trade open in `world` (none when the trade already ended in the same
+/// tick: the cancellation tells the partner). `None` for every other event.
+pub fn audience(world: &World, body: &EventBody) -> Option<(Uuid, Option<Uuid>)> {
+    match body {
+        EventBody::ItemsMinted { player_id, .. }
+        | EventBody::ItemsBurned { player_id, .. }
+        | EventBody::ItemMoved { player_id, .. }
+        | EventBody::BankDeposited { player_id, .. }
+        | EventBody::BankWithdrawn { player_id, .. }
+        | EventBody::ItemsProduced { player_id, .. }
+        | EventBody::ShopBought { player_id, .. }
+        | EventBody::ShopSold { player_id, .. } => Some((*player_id, None)),
+        EventBody::TradeRequested { player_id, with }
+        | EventBody::TradeOpened { player_id, with }
+        | EventBody::TradeConfirming { player_id, with }
+        | EventBody::TradeSettled {
+            player_id, with, ..
+        }
+        | EventBody::TradeCancelled {
+            player_id, with, ..
+        } => Some((*player_id, Some(*with))),
+        EventBody::TradeOffered { player_id, .. } | EventBody::TradeAccepted { player_id } => {
+            Some((*player_id, world.trade(*player_id).map(|t| t.with)))
+        }
+        _ => None,
+    }
 }
 
 /// Payments, membership and bonds redeemed: the player's own business, seen by nobody else.
@@ -66,6 +123,8 @@ pub struct ViewIndex {
     chunks: HashMap<(i32, i32), (Vec<usize>, Vec<usize>)>,
     /// Events without a tile, private messages and presence: tested for everyone.
     everywhere: Vec<usize>,
+    /// Events with a fixed [`audience`], by each player in it.
+    owned: HashMap<Uuid, Vec<usize>>,
     tiles: Vec<Option<(i32, i32)>>,
     plain: Vec<bool>,
     /// Per tile a player stands on: the events by position visible from it, ascending.
@@ -73,14 +132,24 @@ pub struct ViewIndex {
 }
 
 impl ViewIndex {
-    /// Indexes `events` (each with the tile it happens on, [`World::event_tile`]) by their
-    /// position in the sequence.
-    pub fn new<'a>(events: impl IntoIterator<Item = (&'a EventBody, Option<(i32, i32)>)>) -> Self {
+    /// Indexes `events` (each with the tile it happens on, [`World::event_tile`]) of `world`'s
+    /// tick by their position in the sequence.
+    pub fn new<'a>(
+        world: &World,
+        events: impl IntoIterator<Item = (&'a EventBody, Option<(i32, i32)>)>,
+    ) -> Self {
         let mut index = ViewIndex::default();
         for (i, (body, tile)) in events.into_iter().enumerate() {
             let plain = by_position(body);
             index.tiles.push(tile);
             index.plain.push(plain);
+            if let Some((a, b)) = audience(world, body) {
+                index.owned.entry(a).or_default().push(i);
+                if let Some(b) = b.filter(|b| *b != a) {
+                    index.owned.entry(b).or_default().push(i);
+                }
+                continue;
+            }
             // A private message's recipient and a player's friends may stand anywhere.
             let anywhere = matches!(
                 body,
@@ -124,6 +193,7 @@ impl ViewIndex {
             self.everywhere
                 .iter()
                 .copied()
+                .chain(self.owned.get(&viewer).into_iter().flatten().copied())
                 .chain(
                     NEIGHBOURS
                         .iter()
@@ -258,7 +328,18 @@ mod tests {
         let mut events = Vec::new();
         for _ in 0..900 {
             let (a, b) = (ids[rng.random_range(0..80)], ids[rng.random_range(0..80)]);
-            let body = match rng.random_range(0..8) {
+            let body = match rng.random_range(0..11) {
+                8 => EventBody::ItemsMinted {
+                    player_id: a,
+                    item: "logs".into(),
+                    qty: 1,
+                    source: "test".into(),
+                },
+                9 => EventBody::TradeRequested {
+                    player_id: a,
+                    with: b,
+                },
+                10 => EventBody::TradeAccepted { player_id: a },
                 6 => EventBody::PlayerSaid {
                     player_id: a,
                     text: "hello".into(),
@@ -303,7 +384,7 @@ mod tests {
             let tile = world.event_tile(&body);
             events.push((body, tile));
         }
-        let mut index = ViewIndex::new(events.iter().map(|(b, t)| (b, *t)));
+        let mut index = ViewIndex::new(&world, events.iter().map(|(b, t)| (b, *t)));
         let bodies: Vec<EventBody> = events.iter().map(|(b, _)| b.clone()).collect();
         let mut indexed = Vec::new();
         let mut seen = 0;
