@@ -373,13 +373,16 @@ pub async fn start_tick_writer(
     Ok(running)
 }
 
-/// `loh projections run`: every projector, consuming JetStream, with `/healthz` and `/metrics`.
+/// `loh projections run`: every projector of every world in `worlds` (each world's projectors
+/// consume its own JetStream stream and keep its own checkpoints in the one read database), with
+/// `/healthz` and `/metrics`.
 pub async fn start_projections(
     database_url: SecretString,
     nats_url: SecretString,
     settings: Settings,
     health_addr: SocketAddr,
     partitions: u32,
+    worlds: &[String],
 ) -> anyhow::Result<Running> {
     let backing = Backing::Services {
         database_url: database_url.clone(),
@@ -387,17 +390,29 @@ pub async fn start_projections(
     };
     let cancel = CancellationToken::new();
     let mut running = Running::new(cancel.clone());
-    let store = open_store(&backing, &settings.shard).await?;
-    let def = settings.stream();
-    let js = jetstream(&nats_url, &def).await?;
     let read_db = ReadDb::connect(database_url.expose_secret()).await?;
     let mut registry = Registry::default();
     let metrics = ProjectionMetrics::register(&mut registry);
-    let source = Source::Nats {
-        jetstream: js,
-        stream: def,
-    };
-    spawn_projectors(&mut running, &read_db, &store, source, &metrics, partitions).await?;
+    for world in worlds {
+        let store = open_store(&backing, world).await?;
+        // The configured stream (its replica count) named for each world.
+        let def = match &settings.stream {
+            Some(def) if *world != settings.shard => EventStreamDef {
+                replicas: def.replicas,
+                ..EventStreamDef::for_shard(world)
+            },
+            Some(def) => def.clone(),
+            None => EventStreamDef::for_shard(world),
+        };
+        let js = jetstream(&nats_url, &def).await?;
+        let source = Source::Nats {
+            jetstream: js,
+            stream: def,
+        };
+        spawn_projectors(&mut running, &read_db, &store, source, &metrics, partitions)
+            .await
+            .with_context(|| format!("world {world}"))?;
+    }
     running.health_addr = Some(
         crate::health::serve(&mut running.tasks, health_addr, read_db, registry, cancel).await?,
     );

@@ -438,6 +438,31 @@ pub struct ProjectionsRunArgs {
     #[arg(long, env = "LOH_PROJECTION_PARTITIONS", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: u32,
+    /// The worlds whose logs this process projects, comma-separated (e.g. `world1,world2`):
+    /// one set of projectors per world, each following its world's JetStream stream, all into
+    /// the one read database. Without it, the world of `--shard` alone.
+    #[arg(long, env = "LOH_PROJECTION_SHARDS", value_delimiter = ',')]
+    pub shards: Vec<String>,
+}
+
+impl ProjectionsRunArgs {
+    /// The worlds to project: `--shards`, or `shard` (the role's `--shard`) alone; each once.
+    pub fn worlds(&self, shard: &str) -> anyhow::Result<Vec<String>> {
+        let mut worlds: Vec<String> = Vec::new();
+        for world in &self.shards {
+            let world = world.trim();
+            if world.is_empty() {
+                anyhow::bail!("--shards names an empty world");
+            }
+            if !worlds.iter().any(|w| w == world) {
+                worlds.push(world.to_owned());
+            }
+        }
+        if worlds.is_empty() {
+            worlds.push(shard.to_owned());
+        }
+        Ok(worlds)
+    }
 }
 
 /// Where the event store is: PostgreSQL, or the embedded data folder by default.

@@ -5,7 +5,8 @@
 //! `0001` events, shard heads and the command journal; `0002` accounts; `0003` projections;
 //! `0004` auth sessions (used when no Redis is configured); `0005` read models; `0006`
 //! checkpoints; `0007` Stripe events (the payment inbox); `0008` snapshots of the world; `0009` where
-//! characters live and the world list.
+//! characters live and the world list; `0010` read models of several worlds in one database
+//! (projection checkpoints keyed by world).
 //!
 //! # Layout
 //! - [`scratch`]: create and drop scratch databases (benchmarks, tests).

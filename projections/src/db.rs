@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Which database the read models live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +36,16 @@ impl Backend {
 }
 
 /// A pool on the read database. Cheap to clone.
+///
+/// Several worlds (shards) may project into one read database: each keeps its own checkpoints
+/// (keyed by world and projector). A `ReadDb` is either scoped to one world ([`ReadDb::in_world`],
+/// what a projector of that world uses) or unscoped (the query API's): an unscoped one reads the
+/// checkpoints of every world and writes none.
 #[derive(Debug, Clone)]
 pub struct ReadDb {
     pool: AnyPool,
     backend: Backend,
+    world: Option<Arc<str>>,
 }
 
 impl ReadDb {
@@ -55,12 +62,74 @@ impl ReadDb {
             .max_connections(max)
             .connect(url)
             .await?;
-        Ok(ReadDb { pool, backend })
+        Ok(ReadDb {
+            pool,
+            backend,
+            world: None,
+        })
     }
 
-    /// Wraps an existing pool of the given backend.
+    /// Wraps an existing pool of the given backend (unscoped).
     pub fn from_pool(pool: AnyPool, backend: Backend) -> ReadDb {
-        ReadDb { pool, backend }
+        ReadDb {
+            pool,
+            backend,
+            world: None,
+        }
+    }
+
+    /// The same database scoped to world `shard`: its checkpoints are that world's.
+    pub fn in_world(&self, shard: &str) -> ReadDb {
+        ReadDb {
+            pool: self.pool.clone(),
+            backend: self.backend,
+            world: Some(shard.into()),
+        }
+    }
+
+    /// The world this handle is scoped to, if any.
+    pub fn world(&self) -> Option<&str> {
+        self.world.as_deref()
+    }
+
+    /// The world this handle is scoped to; writing a checkpoint needs one.
+    pub(crate) fn scope(&self) -> Result<&str> {
+        self.world().ok_or_else(|| {
+            Error::Invalid("writing a checkpoint needs a read database scoped to a world".into())
+        })
+    }
+
+    /// Gives the checkpoints that have no world (written before worlds shared a read database,
+    /// migration 0010, when it could not tell whose they were) to this handle's world, unless it
+    /// has checkpoints already. The first world whose projectors start takes them; returns how
+    /// many it took.
+    pub async fn adopt_legacy_checkpoints(&self) -> Result<u64> {
+        let world = self.scope()?;
+        let adopted = sqlx::query(
+            "UPDATE projection_checkpoints SET shard = $1 WHERE shard = '' \
+             AND NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE shard = $1)",
+        )
+        .bind(world)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if adopted > 0 {
+            tracing::info!(world, adopted, "adopted the checkpoints that had no world");
+        }
+        Ok(adopted)
+    }
+
+    /// The worlds that hold a checkpoint of read model `model` (or of its partitions).
+    pub async fn worlds_of(&self, model: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT shard FROM projection_checkpoints \
+             WHERE name = $1 OR name LIKE $2 ORDER BY shard",
+        )
+        .bind(model)
+        .bind(partitions_like(model))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("shard")?)).collect()
     }
 
     /// The pool, for read queries.
@@ -88,52 +157,83 @@ impl ReadDb {
         Ok(())
     }
 
-    /// The checkpoint of read model (or projector) `name`: the last position whose effects its
-    /// read model holds (`0` when it has none). For a model consumed in partitions
-    /// ([`crate::partition`]) it is the lowest of its partitions' checkpoints: every event up to
-    /// it is reflected for every player.
+    /// The checkpoint of read model (or projector) `name` in this handle's world: the last
+    /// position whose effects its read model holds (`0` when it has none). For a model consumed
+    /// in partitions ([`crate::partition`]) it is the lowest of its partitions' checkpoints:
+    /// every event up to it is reflected for every player. Unscoped, the lowest over every world
+    /// (positions of different worlds' logs: only "0 = nothing yet" compares across worlds).
     pub async fn checkpoint(&self, name: &str) -> Result<u64> {
         let row = sqlx::query(
             "SELECT MIN(position) AS position FROM projection_checkpoints \
-             WHERE name = $1 OR name LIKE $2",
+             WHERE (name = $1 OR name LIKE $2) AND ($3 IS NULL OR shard = $3)",
         )
         .bind(name)
         .bind(partitions_like(name))
+        .bind(self.world().map(str::to_owned))
         .fetch_one(&self.pool)
         .await?;
         let position: Option<i64> = row.try_get("position")?;
         Ok(position.map(to_position).unwrap_or(0))
     }
 
-    /// Every checkpoint, by name.
+    /// Every checkpoint of this handle's world (unscoped: of every world), by name.
     pub async fn checkpoints(&self) -> Result<Vec<(String, u64)>> {
-        let rows = sqlx::query("SELECT name, position FROM projection_checkpoints ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name, position FROM projection_checkpoints \
+             WHERE ($1 IS NULL OR shard = $1) ORDER BY name, shard",
+        )
+        .bind(self.world().map(str::to_owned))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("name")?, to_position(r.try_get("position")?))))
             .collect()
     }
 
-    /// The checkpoint of projector `name` (the model `model` itself, or one of its partitions).
-    /// Creates it at 0 only when `model` has no checkpoint at all (a new read database); when
+    /// Every checkpoint of every world: `(world, projector, position)`, by world then name.
+    pub async fn world_checkpoints(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT shard, name, position FROM projection_checkpoints ORDER BY shard, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("shard")?,
+                    r.try_get("name")?,
+                    to_position(r.try_get("position")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// The checkpoint of projector `name` (the model `model` itself, or one of its partitions) in
+    /// this handle's world. Creates it at 0 only when `model` has no checkpoint at all in this
+    /// world (a new read database, or a new world); when
     /// `model` runs in another arrangement of partitions, refuses: this projector would apply the
     /// log a second time on top of the rows the others wrote.
     pub(crate) async fn ensure_checkpoint(&self, name: &str, model: &str) -> Result<u64> {
+        let world = self.scope()?;
         sqlx::query(
-            "INSERT INTO projection_checkpoints (name, position) SELECT $1, 0 \
-             WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = $2 OR name LIKE $3) \
-             ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO projection_checkpoints (shard, name, position) SELECT $4, $1, 0 \
+             WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints \
+                               WHERE shard = $4 AND (name = $2 OR name LIKE $3)) \
+             ON CONFLICT (shard, name) DO NOTHING",
         )
         .bind(name)
         .bind(model)
         .bind(partitions_like(model))
+        .bind(world)
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT position FROM projection_checkpoints WHERE shard = $1 AND name = $2",
+        )
+        .bind(world)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(row) => Ok(to_position(row.try_get("position")?)),
             None => Err(Error::Invalid(format!(
@@ -154,16 +254,19 @@ impl ReadDb {
         new: u64,
         ops: &[RowOp],
     ) -> Result<bool> {
+        let world = self.scope()?;
         let mut tx = self.pool.begin().await?;
         // The checkpoint is written first: it takes the row lock (PostgreSQL) or the write lock
         // (SQLite) before any read-model row, so competing runners and a rebuild's swap queue up
         // on it instead of deadlocking, and the loser sees a moved checkpoint.
         let moved = sqlx::query(
-            "UPDATE projection_checkpoints SET position = $1 WHERE name = $2 AND position = $3",
+            "UPDATE projection_checkpoints SET position = $1 \
+             WHERE shard = $4 AND name = $2 AND position = $3",
         )
         .bind(to_sql(new))
         .bind(name)
         .bind(to_sql(expected))
+        .bind(world)
         .execute(&mut *tx)
         .await?
         .rows_affected();

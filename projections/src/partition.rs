@@ -169,9 +169,10 @@ pub struct Arrangement {
     pub moved_at: Option<u64>,
 }
 
-/// Makes the checkpoints of `model` those of `count` partitions ([`layout`]), keeping the
-/// rows exact (see the module docs). Idempotent; safe against a concurrent `arrange` (one waits
-/// for the other) and against runners of the old arrangement (they stop at their next commit).
+/// Makes the checkpoints of `model` in `store`'s world those of `count` partitions ([`layout`]),
+/// keeping the rows exact (see the module docs). Idempotent; safe against a concurrent `arrange`
+/// (one waits for the other) and against runners of the old arrangement (they stop at their next
+/// commit). Other worlds' checkpoints are not touched.
 pub async fn arrange(
     db: &ReadDb,
     store: &dyn EventStore,
@@ -180,6 +181,8 @@ pub async fn arrange(
     batch: usize,
 ) -> Result<Arrangement> {
     let name = model.name();
+    // The checkpoints arranged are those of the store's world.
+    let world = store.shard();
     let mut after = layout(name, count);
     after.sort();
     let like = partitions_like(name);
@@ -187,25 +190,28 @@ pub async fn arrange(
     if db.backend() == Backend::Postgres {
         // Two processes arranging the same new model must not both insert.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock_key(name))
+            .bind(lock_key(world, name))
             .execute(&mut *tx)
             .await?;
     }
     // Lock the rows (PostgreSQL) or take the write lock (SQLite) before reading them: runners
     // committing meanwhile queue behind this transaction.
     sqlx::query(
-        "UPDATE projection_checkpoints SET position = position WHERE name = $1 OR name LIKE $2",
+        "UPDATE projection_checkpoints SET position = position \
+         WHERE shard = $3 AND (name = $1 OR name LIKE $2)",
     )
     .bind(name)
     .bind(&like)
+    .bind(world)
     .execute(&mut *tx)
     .await?;
     let rows = sqlx::query(
         "SELECT name, position FROM projection_checkpoints \
-         WHERE name = $1 OR name LIKE $2 ORDER BY name",
+         WHERE shard = $3 AND (name = $1 OR name LIKE $2) ORDER BY name",
     )
     .bind(name)
     .bind(&like)
+    .bind(world)
     .fetch_all(&mut *tx)
     .await?;
     let mut before = Vec::with_capacity(rows.len());
@@ -242,17 +248,23 @@ pub async fn arrange(
             }
         }
     }
-    sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1 OR name LIKE $2")
-        .bind(name)
-        .bind(&like)
+    sqlx::query(
+        "DELETE FROM projection_checkpoints WHERE shard = $3 AND (name = $1 OR name LIKE $2)",
+    )
+    .bind(name)
+    .bind(&like)
+    .bind(world)
+    .execute(&mut *tx)
+    .await?;
+    for projector in &after {
+        sqlx::query(
+            "INSERT INTO projection_checkpoints (shard, name, position) VALUES ($3, $1, $2)",
+        )
+        .bind(projector)
+        .bind(to_sql(target))
+        .bind(world)
         .execute(&mut *tx)
         .await?;
-    for projector in &after {
-        sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)")
-            .bind(projector)
-            .bind(to_sql(target))
-            .execute(&mut *tx)
-            .await?;
     }
     tx.commit().await?;
     if !names.is_empty() {
@@ -265,9 +277,15 @@ pub async fn arrange(
     })
 }
 
-/// The advisory lock of a model's arrangement.
-fn lock_key(model: &str) -> i64 {
-    fnv1a("loh.projection.arrangement:".bytes().chain(model.bytes())) as i64
+/// The advisory lock of a model's arrangement in a world.
+fn lock_key(world: &str, model: &str) -> i64 {
+    fnv1a(
+        "loh.projection.arrangement:"
+            .bytes()
+            .chain(world.bytes())
+            .chain([0])
+            .chain(model.bytes()),
+    ) as i64
 }
 
 /// FNV-1a: stable across builds and processes.

@@ -1,7 +1,9 @@
 //! The `player_position` read model: where each player stands and what they last said.
 //!
-//! Table `rm_player_position` (migration `0003_projections.sql`): one row per player that has
-//! spawned or moved; `last_position` is the position of the last event that changed the row.
+//! Table `rm_player_position` (migrations `0003_projections.sql`, `0010_world_read_models.sql`):
+//! one row per player that has spawned or moved; `shard` is the world the position is in (the
+//! world whose log last moved the player: a character is in one world at a time) and
+//! `last_position` the position, in that world's log, of the last event that changed the row.
 
 use crate::db::ReadDb;
 use crate::fold::{Projection, RowOp, TableDef, Value};
@@ -21,13 +23,17 @@ pub const TABLE: TableDef = TableDef {
         "last_say",
         "last_say_tick",
         "last_position",
+        "shard",
     ],
     ddl: "(player_id TEXT PRIMARY KEY, x BIGINT NOT NULL, y BIGINT NOT NULL, \
-          last_say TEXT NULL, last_say_tick BIGINT NULL, last_position BIGINT NOT NULL)",
-    indexes: &[],
+          last_say TEXT NULL, last_say_tick BIGINT NULL, last_position BIGINT NOT NULL, \
+          shard TEXT NOT NULL DEFAULT '')",
+    indexes: &["CREATE INDEX IF NOT EXISTS rm_player_position_shard \
+                ON rm_player_position (shard, player_id)"],
 };
 
-/// The fold: `PlayerSpawned`/`PlayerMoved` set the position, `PlayerSaid` the last chat line.
+/// The fold: `PlayerSpawned`/`PlayerMoved` set the position and its world, `PlayerSaid` the last
+/// chat line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlayerPosition;
 
@@ -58,6 +64,7 @@ impl Projection for PlayerPosition {
                     ("x", Value::int(x)),
                     ("y", Value::int(y)),
                     ("last_position", position),
+                    ("shard", Value::text(event.shard.clone())),
                 ],
             },
             // A player without a position (never spawned) has no row to carry a chat line.
@@ -81,13 +88,15 @@ impl Projection for PlayerPosition {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PlayerPositionRow {
     pub player_id: Uuid,
+    /// The world the position is in.
+    pub world: String,
     pub x: i64,
     pub y: i64,
     /// The last thing the player said in local chat, if anything.
     pub last_say: Option<String>,
     /// The tick of `last_say`.
     pub last_say_tick: Option<i64>,
-    /// Position of the last event that changed this row.
+    /// Position, in `world`'s log, of the last event that changed this row.
     pub last_position: u64,
 }
 
@@ -106,6 +115,7 @@ fn row_from(row: &sqlx::any::AnyRow) -> Result<PlayerPositionRow> {
     let last_position: i64 = row.try_get("last_position")?;
     Ok(PlayerPositionRow {
         player_id,
+        world: row.try_get("shard")?,
         x: row.try_get("x")?,
         y: row.try_get("y")?,
         last_say: row.try_get("last_say")?,
@@ -114,13 +124,16 @@ fn row_from(row: &sqlx::any::AnyRow) -> Result<PlayerPositionRow> {
     })
 }
 
-/// The row of `player_id`, with the checkpoint it is current as of; `None` for an unknown player.
+/// The row of `player_id`, with the checkpoint (of the row's world) it is current as of; `None`
+/// for an unknown player.
 pub async fn get(db: &ReadDb, player_id: Uuid) -> Result<Option<PlayerPositionView>> {
     let row = sqlx::query(
-        "SELECT p.player_id, p.x, p.y, p.last_say, p.last_say_tick, p.last_position, \
-                c.position AS as_of \
+        "SELECT p.player_id, p.shard, p.x, p.y, p.last_say, p.last_say_tick, p.last_position, \
+                (SELECT MIN(c.position) FROM projection_checkpoints c \
+                 WHERE c.shard = p.shard \
+                   AND (c.name = 'player_position' OR c.name LIKE 'player_position_p%_of_%')) \
+                AS as_of \
          FROM rm_player_position p \
-         LEFT JOIN projection_checkpoints c ON c.name = 'player_position' \
          WHERE p.player_id = $1",
     )
     .bind(player_id.to_string())
@@ -139,12 +152,41 @@ pub async fn get(db: &ReadDb, player_id: Uuid) -> Result<Option<PlayerPositionVi
 /// Every row, ordered by player id (tests and tools compare read models with this).
 pub async fn all_rows(db: &ReadDb) -> Result<Vec<PlayerPositionRow>> {
     let rows = sqlx::query(
-        "SELECT player_id, x, y, last_say, last_say_tick, last_position \
+        "SELECT player_id, shard, x, y, last_say, last_say_tick, last_position \
          FROM rm_player_position ORDER BY player_id",
     )
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(row_from).collect()
+}
+
+/// The rows of the players whose position is in world `world`, ordered by player id, at most
+/// `limit`: a world's positions are its own.
+pub async fn in_world(db: &ReadDb, world: &str, limit: u32) -> Result<Vec<PlayerPositionRow>> {
+    let rows = sqlx::query(
+        "SELECT player_id, shard, x, y, last_say, last_say_tick, last_position \
+         FROM rm_player_position WHERE shard = $1 ORDER BY player_id LIMIT $2",
+    )
+    .bind(world)
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(row_from).collect()
+}
+
+/// How many players have their position in each world, by world.
+pub async fn counts_by_world(db: &ReadDb) -> Result<Vec<(String, u64)>> {
+    let rows = sqlx::query(
+        "SELECT shard, COUNT(*) AS players FROM rm_player_position GROUP BY shard ORDER BY shard",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let players: i64 = r.try_get("players")?;
+            Ok((r.try_get("shard")?, players.max(0) as u64))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -190,6 +232,7 @@ mod tests {
                     ("x", Value::int(3200)),
                     ("y", Value::int(-5)),
                     ("last_position", Value::int(7)),
+                    ("shard", Value::text("w1")),
                 ],
             }]
         );
@@ -216,7 +259,7 @@ mod tests {
             panic!("a move is an upsert: {ops:?}")
         };
         let columns: Vec<_> = values.iter().map(|(c, _)| *c).collect();
-        assert_eq!(columns, ["x", "y", "last_position"]);
+        assert_eq!(columns, ["x", "y", "last_position", "shard"]);
     }
 
     #[test]

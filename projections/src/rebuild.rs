@@ -2,8 +2,9 @@
 //!
 //! 1. Every table of the projection is recreated empty as `<table>__shadow` (from its
 //!    [`crate::TableDef`]).
-//! 2. The whole log is folded into the shadow tables, one transaction per batch, while the live
-//!    tables keep serving reads and the live runner keeps applying.
+//! 2. The whole log of every world ([`rebuild_worlds`]; one world: [`rebuild`]) is folded into
+//!    the shadow tables, one transaction per batch, while the live tables keep serving reads and
+//!    the live runners keep applying.
 //! 3. One transaction locks the checkpoint row (queueing any runner behind it), folds the events
 //!    committed meanwhile, renames `<table>` → `<table>__old` and `<table>__shadow` → `<table>`,
 //!    drops the old tables and sets the checkpoint to the shadow's. Readers see the old model or
@@ -22,8 +23,9 @@ const SHADOW: &str = "__shadow";
 const OLD: &str = "__old";
 
 impl Projector {
-    /// Rebuilds this projector's read model from position 0 (see the module docs) and returns
-    /// the new checkpoint. Safe to call while the projector runs.
+    /// Rebuilds this projector's read model from position 0 of its world's log (see the module
+    /// docs) and returns the new checkpoint. Safe to call while the projector runs. Refused when
+    /// the read model also holds other worlds: rebuild those with [`rebuild_worlds`].
     pub async fn rebuild(&self) -> Result<u64> {
         rebuild(
             self.db(),
@@ -36,7 +38,8 @@ impl Projector {
 }
 
 /// Rebuilds the read model of `projection` in `db` from `store`, `batch` events per transaction,
-/// and returns the new checkpoint.
+/// and returns the new checkpoint. Refused ([`Error::Invalid`]) when the read model holds another
+/// world's checkpoints too (the rebuild would drop that world's rows): see [`rebuild_worlds`].
 pub async fn rebuild(
     db: &ReadDb,
     store: &dyn EventStore,
@@ -52,12 +55,57 @@ pub async fn rebuild_with_progress(
     store: &dyn EventStore,
     projection: &dyn Projection,
     batch: usize,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64> {
+    let done = rebuild_worlds(db, &[store], projection, batch, progress).await?;
+    Ok(done.first().map(|(_, position)| *position).unwrap_or(0))
+}
+
+/// Rebuilds the read model of `projection` in `db` from the logs of every world in `stores`
+/// (one store per world), into shadow tables swapped in at once, and returns each world's new
+/// checkpoint. `progress` is called with the position folded so far in the world being folded.
+///
+/// Worlds are folded one after the other, each in its log's order. That is the order players
+/// saw: a character is in one world at a time, so one player's events never interleave between
+/// two logs, the per-player rows (skills, bank, wallet, ...) come out of their one world, and the
+/// totals (economy, supply) are sums, whose order does not matter.
+///
+/// Refused ([`Error::Invalid`]) when the read database holds checkpoints of this model for a
+/// world not in `stores`: the swap would drop that world's rows.
+pub async fn rebuild_worlds(
+    db: &ReadDb,
+    stores: &[&dyn EventStore],
+    projection: &dyn Projection,
+    batch: usize,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<(String, u64)>> {
     let name = projection.name();
     if let Some(model) = projection.partition_of() {
         return Err(Error::Invalid(format!(
             "{name} is a partition of {model}: rebuild {model}"
+        )));
+    }
+    let worlds: Vec<&str> = stores.iter().map(|s| s.shard()).collect();
+    if worlds.is_empty() {
+        return Err(Error::Invalid(format!("rebuilding {name}: no world given")));
+    }
+    for (i, world) in worlds.iter().enumerate() {
+        if worlds[..i].contains(world) {
+            return Err(Error::Invalid(format!(
+                "rebuilding {name}: world {world:?} given twice"
+            )));
+        }
+    }
+    let others: Vec<String> = db
+        .worlds_of(name)
+        .await?
+        .into_iter()
+        .filter(|w| !w.is_empty() && !worlds.contains(&w.as_str()))
+        .collect();
+    if !others.is_empty() {
+        return Err(Error::Invalid(format!(
+            "read model {name} also holds world(s) {others:?}: rebuild it from every world's log \
+             (`loh projections rebuild` without --shards, or list them all)"
         )));
     }
     let batch = batch.max(1);
@@ -76,36 +124,44 @@ pub async fn rebuild_with_progress(
         .execute(db.pool())
         .await?;
     }
-    tracing::info!(projection = name, "rebuilding into shadow tables");
+    tracing::info!(projection = name, ?worlds, "rebuilding into shadow tables");
 
-    // Fold the log into the shadow tables.
-    let mut position = 0u64;
-    loop {
-        let mut tx = db.pool().begin().await?;
-        let (moved, more) = fold_batch(
-            &mut tx,
-            store,
-            projection,
-            &mut position,
-            batch,
-            u64::MAX,
-            SHADOW,
-        )
-        .await?;
-        tx.commit().await?;
-        progress(position);
-        if moved == 0 || !more {
-            break;
+    // Fold each world's log into the shadow tables.
+    let mut positions = vec![0u64; stores.len()];
+    for (store, position) in stores.iter().zip(&mut positions) {
+        loop {
+            let mut tx = db.pool().begin().await?;
+            let (moved, more) = fold_batch(
+                &mut tx,
+                *store,
+                projection,
+                position,
+                batch,
+                u64::MAX,
+                SHADOW,
+            )
+            .await?;
+            tx.commit().await?;
+            progress(*position);
+            if moved == 0 || !more {
+                break;
+            }
         }
     }
 
     // Swap, after folding what was committed meanwhile, in one transaction.
-    // A new read database: the model starts unsplit (a split model keeps its partitions).
-    match db.ensure_checkpoint(name, name).await {
-        Ok(_) | Err(Error::Invalid(_)) => {}
-        Err(e) => return Err(e),
+    for world in &worlds {
+        let world_db = db.in_world(world);
+        world_db.adopt_legacy_checkpoints().await?;
+        // A new read database or world: the model starts unsplit (a split model keeps its
+        // partitions).
+        match world_db.ensure_checkpoint(name, name).await {
+            Ok(_) | Err(Error::Invalid(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     let mut tx = db.pool().begin().await?;
+    // Lock every world's checkpoint rows of the model (queueing their runners), in one order.
     sqlx::query(
         "UPDATE projection_checkpoints SET position = position WHERE name = $1 OR name LIKE $2",
     )
@@ -113,19 +169,21 @@ pub async fn rebuild_with_progress(
     .bind(partitions_like(name))
     .execute(&mut *tx)
     .await?;
-    loop {
-        let (_, more) = fold_batch(
-            &mut tx,
-            store,
-            projection,
-            &mut position,
-            batch,
-            u64::MAX,
-            SHADOW,
-        )
-        .await?;
-        if !more {
-            break;
+    for (store, position) in stores.iter().zip(&mut positions) {
+        loop {
+            let (_, more) = fold_batch(
+                &mut tx,
+                *store,
+                projection,
+                position,
+                batch,
+                u64::MAX,
+                SHADOW,
+            )
+            .await?;
+            if !more {
+                break;
+            }
         }
     }
     // Views are bound to the tables they were created on (PostgreSQL) or checked on rename
@@ -154,20 +212,30 @@ pub async fn rebuild_with_progress(
             .execute(&mut *tx)
             .await?;
     }
-    // The partitions of the model (if it runs split) continue from the rebuilt rows too.
-    sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE name = $2 OR name LIKE $3")
-        .bind(to_sql(position))
+    // Each world's partitions of the model (if it runs split) continue from the rebuilt rows too.
+    for (world, position) in worlds.iter().zip(&positions) {
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $1 \
+             WHERE shard = $4 AND (name = $2 OR name LIKE $3)",
+        )
+        .bind(to_sql(*position))
         .bind(name)
         .bind(partitions_like(name))
+        .bind(*world)
         .execute(&mut *tx)
         .await?;
+    }
     tx.commit().await?;
     tracing::info!(
         projection = name,
-        checkpoint = position,
+        checkpoints = ?positions,
         "rebuilt and swapped in"
     );
-    Ok(position)
+    Ok(worlds
+        .iter()
+        .map(|w| (*w).to_owned())
+        .zip(positions)
+        .collect())
 }
 
 /// Folds up to `batch` events after `position`, and none after `until`, into the tables

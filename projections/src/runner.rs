@@ -114,11 +114,12 @@ impl std::fmt::Debug for Projector {
 
 impl Projector {
     /// A projector of `projection` writing to `db`, reading gaps and rebuilds from `store`.
+    /// Its checkpoint is that of `store`'s world (`db` is scoped to it, [`ReadDb::in_world`]).
     /// Metrics go to an unregistered [`ProjectionMetrics`] until [`Projector::with_metrics`].
     pub fn new(projection: Arc<dyn Projection>, db: ReadDb, store: Arc<dyn EventStore>) -> Self {
         Projector {
             projection,
-            db,
+            db: db.in_world(store.shard()),
             store,
             metrics: ProjectionMetrics::default(),
             config: RunnerConfig::default(),
@@ -154,7 +155,7 @@ impl Projector {
         &self.projection
     }
 
-    /// The read database.
+    /// The read database, scoped to the store's world.
     pub fn db(&self) -> &ReadDb {
         &self.db
     }
@@ -379,9 +380,11 @@ fn is_transient(e: &Error) -> bool {
     }
 }
 
-/// The projectors to run for `partitions`: arranges the checkpoints ([`crate::arrange`]) and
-/// removes the JetStream consumers of projectors that no longer run. Run each with
-/// [`Projector::run`].
+/// The projectors of `store`'s world to run for `partitions`: adopts the checkpoints that have
+/// no world ([`ReadDb::adopt_legacy_checkpoints`]), arranges the world's checkpoints
+/// ([`crate::arrange`]) and removes the JetStream consumers of projectors that no longer run. Run
+/// each with [`Projector::run`]. Several worlds projecting into one read database each call this
+/// with their own store and source.
 pub async fn projectors(
     read_db: &ReadDb,
     store: &Arc<dyn EventStore>,
@@ -389,7 +392,9 @@ pub async fn projectors(
     metrics: &ProjectionMetrics,
     partitions: u32,
 ) -> Result<Vec<Projector>> {
-    let projectors = crate::arrange(read_db, store.as_ref(), partitions).await?;
+    let world_db = read_db.in_world(store.shard());
+    world_db.adopt_legacy_checkpoints().await?;
+    let projectors = crate::arrange(&world_db, store.as_ref(), partitions).await?;
     #[cfg(feature = "nats")]
     if let Source::Nats { jetstream, stream } = source {
         let keep: Vec<String> = projectors.iter().map(|p| durable_name(p.name())).collect();

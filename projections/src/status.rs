@@ -27,9 +27,9 @@ pub struct ProjectorStatus {
     pub lag_seconds: f64,
 }
 
-/// The status of projection `name` in `db` against `store`.
+/// The status of projection `name` in `db` against `store` (the checkpoint of `store`'s world).
 pub async fn status(db: &ReadDb, store: &dyn EventStore, name: &str) -> Result<ProjectorStatus> {
-    let checkpoint = db.checkpoint(name).await?;
+    let checkpoint = db.in_world(store.shard()).checkpoint(name).await?;
     let head = store.head().await?.position;
     let lag_events = head.saturating_sub(checkpoint);
     let lag_seconds = if lag_events == 0 {

@@ -31,6 +31,8 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PlayerPosition {
     pub player_id: Uuid,
+    /// The world the player is in (the world whose log last moved them).
+    pub world: String,
     /// Tile x.
     pub x: i64,
     /// Tile y.
@@ -39,9 +41,9 @@ pub struct PlayerPosition {
     pub last_say: Option<String>,
     /// The tick of `last_say`.
     pub last_say_tick: Option<i64>,
-    /// The read model reflects every event up to this log position.
+    /// The read model reflects every event up to this position of `world`'s log.
     pub as_of_position: u64,
-    /// Position of the last event that changed this player's entry.
+    /// Position, in `world`'s log, of the last event that changed this player's entry.
     pub last_event_position: u64,
 }
 
@@ -49,6 +51,7 @@ impl From<PlayerPositionView> for PlayerPosition {
     fn from(v: PlayerPositionView) -> PlayerPosition {
         PlayerPosition {
             player_id: v.row.player_id,
+            world: v.row.world,
             x: v.row.x,
             y: v.row.y,
             last_say: v.row.last_say,

@@ -254,6 +254,7 @@ async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_re
             crate::settings(Some(def.clone())),
             "127.0.0.1:0".parse().unwrap(),
             partitions,
+            &["world1".to_owned()],
         )
         .await
         .unwrap();

@@ -132,12 +132,14 @@ impl World {
                 } => {
                     let row = rows.entry(player_id).or_insert(PlayerPositionRow {
                         player_id,
+                        world: event.shard.clone(),
                         x: 0,
                         y: 0,
                         last_say: None,
                         last_say_tick: None,
                         last_position: 0,
                     });
+                    row.world = event.shard.clone();
                     row.x = x.into();
                     row.y = y.into();
                     row.last_position = event.position;

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod membership;
+mod worlds;
 
 use async_nats::jetstream;
 use helpers::{World, eventually, publish};

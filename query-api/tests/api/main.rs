@@ -165,6 +165,7 @@ async fn a_known_player_is_served_with_tile_last_chat_line_and_as_of_position() 
         body,
         json!({
             "player_id": app.alice.to_string(),
+            "world": app.store.shard(),
             "x": 3201,
             "y": 3202,
             "last_say": "hello",
