@@ -1,5 +1,6 @@
 //! The bounds every value from a client is held to before it reaches the tick: a `seq` the
-//! journal can store, identifiers of a documented length and alphabet, chat of a bounded length.
+//! journal can store, identifiers of a documented length and alphabet, chat of a bounded length
+//! with no invisible formatting characters.
 //!
 //! A command out of bounds is refused at once and never journaled (`bad_seq`, `bad_command`), so
 //! nothing a client sends can make the store fail a tick's batch or grow what the server keeps.
@@ -32,6 +33,11 @@ pub enum OutOfBounds {
         crate::command::MAX_SAY_CHARS
     )]
     Text,
+    /// Chat text holding a bidirectional override or isolate, a directional mark or a
+    /// zero-width character (see [`is_invisible_formatting`]): they let a line pose as another
+    /// player's or hide what it says.
+    #[error("chat text must not hold bidirectional or zero-width characters (U+{0:04X})")]
+    InvisibleFormatting(u32),
 }
 
 impl OutOfBounds {
@@ -40,6 +46,7 @@ impl OutOfBounds {
         match self {
             OutOfBounds::SeqRange | OutOfBounds::SeqAhead => RejectionCode::BadSeq,
             OutOfBounds::Id(_) | OutOfBounds::Text => RejectionCode::BadCommand,
+            OutOfBounds::InvisibleFormatting(_) => RejectionCode::BadText,
         }
     }
 }
@@ -49,6 +56,22 @@ pub fn is_id(s: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Whether `c` is a character chat refuses because it is invisible yet changes how a line reads:
+/// the bidirectional embeddings and overrides (U+202A–U+202E), isolates (U+2066–U+2069), the
+/// directional marks (U+200E, U+200F, U+061C), and the zero-width characters (U+200B–U+200D,
+/// U+2060 word joiner, U+FEFF byte-order mark).
+pub fn is_invisible_formatting(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{061C}'
+            | '\u{2060}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Checks a `seq` on its own: `1..=MAX_SEQ`.
@@ -89,7 +112,10 @@ impl Command {
                 {
                     return Err(OutOfBounds::Text);
                 }
-                Ok(())
+                match text.chars().find(|&c| is_invisible_formatting(c)) {
+                    Some(c) => Err(OutOfBounds::InvisibleFormatting(c.into())),
+                    None => Ok(()),
+                }
             }
             Command::BankWithdraw { item, .. } => id("item", item),
             Command::Unequip { equip_slot } => id("equip_slot", equip_slot),
@@ -189,5 +215,44 @@ mod tests {
             "bad_command",
             "the wire code"
         );
+    }
+
+    #[test]
+    fn chat_with_bidirectional_or_zero_width_characters_is_out_of_bounds() {
+        let bad = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}',
+            '\u{200D}', '\u{2060}', '\u{FEFF}',
+        ];
+        for c in bad {
+            let text = format!("gold for sale{c}evil");
+            let want = Err(OutOfBounds::InvisibleFormatting(c.into()));
+            assert_eq!(
+                Command::Say { text: text.clone() }.check_bounds(),
+                want,
+                "{c:?}"
+            );
+            let pm = Command::PrivateMessage {
+                to: uuid::Uuid::nil(),
+                text,
+            };
+            assert_eq!(pm.check_bounds(), want, "{c:?}");
+        }
+        assert_eq!(
+            OutOfBounds::InvisibleFormatting(0x202E).code().as_str(),
+            "bad_text"
+        );
+        // What players do type stays allowed: accents, other scripts, emoji without joiners.
+        for fine in [
+            "héllo wörld",
+            "שלום",
+            "مرحبا",
+            "こんにちは",
+            "gg 🙂",
+            "a\u{00A0}b",
+        ] {
+            let say = Command::Say { text: fine.into() };
+            assert_eq!(say.check_bounds(), Ok(()), "{fine:?}");
+        }
     }
 }

@@ -19,7 +19,9 @@ pub mod frame;
 pub mod guard;
 pub mod rejection;
 
-pub use bounds::{MAX_SEQ, MAX_SEQ_AHEAD, OutOfBounds, check_seq, check_seq_after, is_id};
+pub use bounds::{
+    MAX_SEQ, MAX_SEQ_AHEAD, OutOfBounds, check_seq, check_seq_after, is_id, is_invisible_formatting,
+};
 pub use command::{Command, ShapeError};
 pub use frame::{
     ClientFrame, FrameError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, PROTOCOL_VERSION, ServerFrame,

@@ -21,7 +21,7 @@ pub enum RejectionCode {
     Blocked,
     /// a members zone, item, node or recipe, and the player is not a member
     MembersOnly,
-    /// the chat line is empty, too long or holds control characters
+    /// the chat line is empty, too long or holds control, bidirectional or zero-width characters
     BadText,
     /// a quantity is 0 where it must be at least 1, or a price would pass 2,147,483,647 coins
     BadQuantity,
