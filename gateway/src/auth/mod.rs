@@ -286,3 +286,20 @@ impl Accounts {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_username;
+
+    #[test]
+    fn names_with_bidirectional_or_zero_width_characters_are_refused() {
+        assert_eq!(normalise_username(" Alice_1 ").unwrap(), "alice_1");
+        for c in [
+            '\u{202E}', '\u{2066}', '\u{200E}', '\u{200B}', '\u{200D}', '\u{2060}', '\u{FEFF}',
+        ] {
+            let name = format!("ali{c}ce");
+            let err = normalise_username(&name).expect_err("an invisible character in a name");
+            assert_eq!(err.code, "bad_username", "{c:?}");
+        }
+    }
+}

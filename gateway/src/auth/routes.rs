@@ -38,13 +38,18 @@ struct TokenPair {
     csrf_token: Option<String>,
 }
 
+fn now_secs() -> i64 {
+    loh_tick_writer::tick::now_us() / 1_000_000
+}
+
 fn peer_ip(ext: &axum::http::Extensions) -> IpAddr {
     crate::http::peer(ext).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
 }
 
 fn pair(state: &AppState, issued: &Issued, headers: &HeaderMap) -> Response {
     let browser = csrf::is_browser(headers);
-    let csrf_token = browser.then(|| csrf::issue(state.csrf_secret(), &issued.sid));
+    let csrf_token =
+        browser.then(|| csrf::issue(state.csrf_secret(), &issued.sid, issued.expires_at));
     let body = TokenPair {
         access_token: state.tokens.issue(issued.player_id, &issued.sid),
         refresh_token: issued.refresh_token.clone(),
@@ -59,7 +64,7 @@ fn pair(state: &AppState, issued: &Issued, headers: &HeaderMap) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(token) = csrf_token
-        && let Ok(v) = HeaderValue::from_str(&csrf::cookie(&token))
+        && let Ok(v) = HeaderValue::from_str(&csrf::cookie(&token, issued.expires_at - now_secs()))
     {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -140,7 +145,7 @@ async fn check_integrity(
     sid: &str,
 ) -> Result<(), ApiError> {
     if csrf::is_browser(headers) {
-        return csrf::verify(state.csrf_secret(), sid, headers);
+        return csrf::verify(state.csrf_secret(), sid, headers, now_secs());
     }
     let signed = SignedHeaders::read(headers)?.ok_or_else(bad_signature)?;
     let (key_sid, key) = state
@@ -153,8 +158,7 @@ async fn check_integrity(
         return Err(bad_signature());
     }
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let now = loh_tick_writer::tick::now_us() / 1_000_000;
-    signed.check(&key, method.as_str(), path, body, now)?;
+    signed.check(&key, method.as_str(), path, body, now_secs())?;
     let fresh = state
         .sessions
         .use_nonce(&signed.key_id, &signed.nonce)

@@ -9,7 +9,14 @@
 //! access token names its session, and a token whose session is gone is refused.
 //!
 //! Redis keys, under a configurable prefix `p`: `p:sess:<sid>` (hash), `p:spent:<sid>` (set of
-//! spent token hashes), `p:nonce:<kid>:<nonce>`, `p:lock:<player>`.
+//! spent token hashes, expiring with its family), `p:nonce:<kid>:<nonce>`, `p:lock:<player>`.
+//!
+//! In SQL, a rotation locks its family's row before reading it (its first statement is a write),
+//! so two uses of one token are serialised: on SQLite the second waits for the write lock (busy
+//! timeout) instead of failing "database is locked", and on either database it then sees the token
+//! spent and revokes the family, as the Redis script does. Spent tokens of families that are gone
+//! (expired, logged out, revoked) are pruned by [`SessionStore::prune`], which logins and rotations
+//! run at most once a minute.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,6 +36,8 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const LOCK_TTL: Duration = Duration::from_secs(30);
 /// Seen nonces are remembered this long (longer than the ±300 s window on both sides).
 pub const NONCE_TTL: Duration = Duration::from_secs(660);
+/// Logins and rotations prune dead families and their spent tokens at most this often.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// A store that failed; the caller answers `500` (or `503`) and retries later.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +60,9 @@ pub struct Issued {
     pub refresh_token: String,
     pub key_id: String,
     pub signing_key: Vec<u8>,
+    /// The family's absolute end of life, in Unix seconds (what the browser's CSRF token and
+    /// cookie expire with).
+    pub expires_at: i64,
 }
 
 /// The outcome of presenting a refresh token.
@@ -72,6 +84,8 @@ pub struct SessionStore {
     lock_ttl: Duration,
     /// With Redis: the client for the takeover channel's subscriber ([`SessionStore::takeovers`]).
     client: Option<redis::Client>,
+    /// When [`SessionStore::prune`] last ran from a login or rotation (Unix µs).
+    last_prune_us: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -130,7 +144,7 @@ if cur == ARGV[1] then
   local kid = redis.call('HGET', KEYS[1], 'kid')
   local key = redis.call('HGET', KEYS[1], 'key')
   redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'pkid', kid, 'pkey', key, 'kid', ARGV[3], 'key', ARGV[4])
-  return {'ok', redis.call('HGET', KEYS[1], 'pid')}
+  return {'ok', redis.call('HGET', KEYS[1], 'pid'), tostring(ttl)}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -157,6 +171,10 @@ fn random_b64(n: usize) -> (Vec<u8>, String) {
     let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
     let text = URL_SAFE_NO_PAD.encode(&bytes);
     (bytes, text)
+}
+
+fn now_secs() -> i64 {
+    loh_tick_writer::tick::now_us() / 1_000_000
 }
 
 fn hash_secret(secret: &str) -> String {
@@ -202,6 +220,7 @@ impl SessionStore {
             refresh_ttl: REFRESH_TTL,
             lock_ttl: LOCK_TTL,
             client: None,
+            last_prune_us: Arc::default(),
         }
     }
 
@@ -215,6 +234,7 @@ impl SessionStore {
             refresh_ttl: REFRESH_TTL,
             lock_ttl: LOCK_TTL,
             client: None,
+            last_prune_us: Arc::default(),
         }
     }
 
@@ -281,6 +301,7 @@ impl SessionStore {
             refresh_ttl: REFRESH_TTL,
             lock_ttl: LOCK_TTL,
             client: Some(client),
+            last_prune_us: Arc::default(),
         })
     }
 
@@ -304,12 +325,14 @@ impl SessionStore {
         let (_, secret) = random_b64(32);
         let (key, key_b64) = random_b64(32);
         let kid = format!("{sid}.1");
+        self.maybe_prune().await;
         let issued = Issued {
             refresh_token: format!("{sid}.{secret}"),
             sid: sid.clone(),
             player_id,
             key_id: kid.clone(),
             signing_key: key.clone(),
+            expires_at: now_secs() + self.refresh_ttl.as_secs() as i64,
         };
         match &self.backend {
             Backend::Redis { conn, prefix } => {
@@ -334,10 +357,6 @@ impl SessionStore {
             }
             Backend::Sql { pool, .. } => {
                 let now = loh_tick_writer::tick::now_us();
-                sqlx::query("DELETE FROM auth_sessions WHERE expires_at_us < $1")
-                    .bind(now)
-                    .execute(pool)
-                    .await?;
                 sqlx::query(
                     "INSERT INTO auth_sessions (sid, player_id, current_hash, kid, signing_key, expires_at_us)
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -382,12 +401,14 @@ impl SessionStore {
         let presented = hash_secret(secret);
         let (_, next_secret) = random_b64(32);
         let (key, key_b64) = random_b64(32);
+        self.maybe_prune().await;
         let mut issued = Issued {
             sid: sid.to_owned(),
             player_id: Uuid::nil(),
             refresh_token: format!("{sid}.{next_secret}"),
             key_id: String::new(),
             signing_key: key.clone(),
+            expires_at: 0,
         };
         match &self.backend {
             Backend::Redis { conn, prefix } => {
@@ -411,6 +432,11 @@ impl SessionStore {
                     Some("ok") => {
                         let pid = answer.get(1).ok_or(SessionError::Corrupt("pid"))?;
                         issued.player_id = pid.parse().map_err(|_| SessionError::Corrupt("pid"))?;
+                        let ttl_ms: i64 = answer
+                            .get(2)
+                            .and_then(|t| t.parse().ok())
+                            .ok_or(SessionError::Corrupt("ttl"))?;
+                        issued.expires_at = now_secs() + ttl_ms.max(0) / 1000;
                         Ok(Rotation::Rotated(issued))
                     }
                     Some("reused") => Ok(Rotation::Reused),
@@ -420,17 +446,28 @@ impl SessionStore {
             Backend::Sql { pool, .. } => {
                 let now = loh_tick_writer::tick::now_us();
                 let mut tx = pool.begin().await?;
-                let row: Option<(String, String, String)> = sqlx::query_as(
-                    "SELECT player_id, current_hash, kid FROM auth_sessions
+                // A write first: it takes SQLite's write lock at once (waiting out the tick's
+                // commit with the busy timeout; a read first would make the later write fail
+                // "database is locked") and locks the row in PostgreSQL, so a concurrent use
+                // of the same token waits here and then finds it spent.
+                sqlx::query(
+                    "UPDATE auth_sessions SET expires_at_us = expires_at_us WHERE sid = $1",
+                )
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+                let row: Option<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT player_id, current_hash, kid, expires_at_us FROM auth_sessions
                      WHERE sid = $1 AND expires_at_us > $2",
                 )
                 .bind(sid)
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((pid, current, kid)) = row else {
+                let Some((pid, current, kid, expires_at_us)) = row else {
                     return Ok(Rotation::Invalid);
                 };
+                issued.expires_at = expires_at_us / 1_000_000;
                 if current == presented {
                     issued.key_id = next_kid(&kid);
                     let updated = sqlx::query(
@@ -495,6 +532,8 @@ impl SessionStore {
                         prev: Some(prev),
                     };
                     issued.player_id = s.player_id;
+                    issued.expires_at =
+                        now_secs() + s.expires.saturating_duration_since(now).as_secs() as i64;
                     Ok(Rotation::Rotated(issued))
                 } else if s.spent.contains(&presented) {
                     local.sessions.remove(sid);
@@ -502,6 +541,60 @@ impl SessionStore {
                 } else {
                     Ok(Rotation::Invalid)
                 }
+            }
+        }
+    }
+
+    /// Runs [`SessionStore::prune`] when it has not run for [`PRUNE_EVERY`]; a failure is logged
+    /// (the next login or rotation tries again), never the caller's.
+    async fn maybe_prune(&self) {
+        use std::sync::atomic::Ordering;
+        let now = loh_tick_writer::tick::now_us();
+        let last = self.last_prune_us.load(Ordering::Relaxed);
+        if now - last < PRUNE_EVERY.as_micros() as i64
+            || self
+                .last_prune_us
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = self.prune().await {
+            tracing::warn!(error = %e, "pruning expired sessions and spent refresh tokens");
+        }
+    }
+
+    /// Deletes the families past their lifetime and every spent refresh token whose family is gone
+    /// (expired, logged out or revoked); returns how many spent tokens went. In Redis both expire
+    /// by themselves (the spent set takes its family's TTL at every rotation): nothing to do.
+    pub async fn prune(&self) -> Result<u64> {
+        match &self.backend {
+            Backend::Redis { .. } => Ok(0),
+            Backend::Sql { pool, .. } => {
+                sqlx::query("DELETE FROM auth_sessions WHERE expires_at_us <= $1")
+                    .bind(loh_tick_writer::tick::now_us())
+                    .execute(pool)
+                    .await?;
+                let gone = sqlx::query(
+                    "DELETE FROM auth_spent_tokens WHERE NOT EXISTS
+                     (SELECT 1 FROM auth_sessions s WHERE s.sid = auth_spent_tokens.sid)",
+                )
+                .execute(pool)
+                .await?;
+                Ok(gone.rows_affected())
+            }
+            Backend::Local(local) => {
+                let mut local = local.lock().expect("session store lock");
+                let now = Instant::now();
+                let mut gone = 0;
+                local.sessions.retain(|_, s| {
+                    let live = s.expires > now;
+                    if !live {
+                        gone += s.spent.len() as u64;
+                    }
+                    live
+                });
+                Ok(gone)
             }
         }
     }
