@@ -19,16 +19,22 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReplayAction {
-    /// Walk the hash chain; report the first break, or "intact" with the count.
+    /// Walk the hash chain; report the first break, or "intact" with the count and the events
+    /// no signature covers yet. An empty log or a missing data folder is an error.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
         /// The server's RSA public key (SPKI PEM file) to check the checkpoints' signatures;
-        /// embedded, the data folder's key is used when this is not given.
-        #[arg(long)]
+        /// embedded, the data folder's key is used when this is not given. Required on
+        /// PostgreSQL (or --skip-signatures) and with --bundle.
+        #[arg(long, env = "LOH_JWT_PUBLIC_KEY_FILE")]
         public_key: Option<PathBuf>,
-        /// Check an evidence bundle folder (from `export`) instead of the store, offline.
-        #[arg(long)]
+        /// Walk the chain and compare checkpoint hashes without checking their signatures.
+        #[arg(long, conflicts_with = "bundle")]
+        skip_signatures: bool,
+        /// Check an evidence bundle folder (from `export`) instead of the store, offline, with
+        /// the operator's --public-key (never the key the bundle carries).
+        #[arg(long, requires = "public_key")]
         bundle: Option<PathBuf>,
     },
     /// Write a player's evidence bundle (events with chain proofs, journal, checkpoints,
@@ -187,14 +193,34 @@ pub async fn run(action: ReplayAction) -> anyhow::Result<ExitCode> {
         ReplayAction::Verify {
             store,
             public_key,
+            skip_signatures,
             bundle,
         } => {
-            let pem = public_pem(&store, public_key)?;
             if let Some(dir) = bundle {
-                let report = loh_replay::bundle::verify_bundle(&dir, pem.as_deref())?;
+                let path = public_key.context("--bundle needs the operator's --public-key")?;
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let report = loh_replay::bundle::verify_bundle(&dir, &pem)?;
                 println!("{report}");
                 return Ok(ok(report.is_intact()));
             }
+            if store.database_url.is_none() {
+                let db = store.data_dir.join(crate::embedded::DATABASE_FILE);
+                anyhow::ensure!(
+                    db.is_file(),
+                    "no embedded database at {} (give --data-dir or DATABASE_URL)",
+                    db.display()
+                );
+            }
+            let pem = match public_pem(&store, public_key)? {
+                Some(pem) => Some(pem),
+                None if skip_signatures => None,
+                None => anyhow::bail!(
+                    "no public key to check the checkpoints' signatures: give --public-key \
+                     (or LOH_JWT_PUBLIC_KEY_FILE), or --skip-signatures"
+                ),
+            };
+            let pem = pem.filter(|_| !skip_signatures);
             let store = open(store).await?;
             let report = loh_replay::verify_signed(
                 store.as_ref(),
@@ -202,6 +228,11 @@ pub async fn run(action: ReplayAction) -> anyhow::Result<ExitCode> {
                 progress("verified events"),
             )
             .await?;
+            if let loh_replay::VerifyReport::Intact { count: 0, .. } = report {
+                anyhow::bail!(
+                    "the log is empty: nothing to verify (is this the right shard and data?)"
+                );
+            }
             println!("{report}");
             Ok(ok(report.is_intact()))
         }

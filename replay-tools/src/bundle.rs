@@ -166,19 +166,19 @@ fn to_hash(text: &str) -> Result<Hash> {
 }
 
 /// Checks a bundle on its own: every event's hash over its bytes, the links from the anchor,
-/// gaplessness, every checkpoint against the chain and its signature (with `public_pem`, or the
-/// bundle's key), the anchor's signature, and that every bundled timeline event is in the chain.
-pub fn verify_bundle(dir: &Path, public_pem: Option<&str>) -> Result<VerifyReport> {
+/// gaplessness, every checkpoint against the chain and its signature with `public_pem` (the
+/// operator's key, never the bundle's own), the anchor's signature, and that every bundled
+/// timeline event is in the chain. A bundle with no signed checkpoint in its range and no signed
+/// anchor is [`Problem::NoCheckpoint`]; the events after the last signed one are reported as
+/// `unsigned_tail`.
+pub fn verify_bundle(dir: &Path, public_pem: &str) -> Result<VerifyReport> {
     let manifest: Manifest = read_json(dir, "manifest.json")?;
-    let pem = public_pem
-        .map(str::to_owned)
-        .or(manifest.public_key_pem.clone());
-    let key = pem
-        .map(|pem| {
-            jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes())
-                .map_err(|e| Error::Input(format!("not an RSA public key in PEM: {e}")))
-        })
-        .transpose()?;
+    // The operator's key only: the bundle's own copy (`public_key_pem`) is whatever its maker
+    // put there, and a forger would put their own.
+    let key = Some(
+        jsonwebtoken::DecodingKey::from_rsa_pem(public_pem.as_bytes())
+            .map_err(|e| Error::Input(format!("not an RSA public key in PEM: {e}")))?,
+    );
     let bundled: Vec<BundledCheckpoint> = read_json(dir, "checkpoints.json")?;
     let mut checkpoints = Vec::new();
     for c in bundled {
@@ -286,6 +286,16 @@ pub fn verify_bundle(dir: &Path, public_pem: Option<&str>) -> Result<VerifyRepor
             }),
         );
     }
+    // What a signature covers: the anchor and every checkpoint inside the bundle's range.
+    let last_signed = checkpoints
+        .iter()
+        .map(|c| c.position)
+        .filter(|p| hashes.contains_key(p))
+        .chain(manifest.anchor_checkpoint)
+        .max();
+    let Some(last_signed) = last_signed else {
+        return broken(verified, Problem::NoCheckpoint);
+    };
     let entries: Vec<crate::timeline::Entry> = read_json(dir, "timeline.json")?;
     if let Some(missing) = entries
         .iter()
@@ -302,5 +312,6 @@ pub fn verify_bundle(dir: &Path, public_pem: Option<&str>) -> Result<VerifyRepor
         head_hash: prev,
         checkpoints: checkpoints.len() as u64,
         signatures_checked: key.is_some(),
+        unsigned_tail: manifest.to_position.saturating_sub(last_signed),
     })
 }

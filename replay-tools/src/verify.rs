@@ -16,6 +16,9 @@ pub enum Problem {
     CheckpointSignature { position: u64, reason: String },
     /// A checkpoint names a position past the end of the log: events were removed.
     CheckpointBeyondHead { position: u64 },
+    /// An evidence bundle holds no signed checkpoint (and no signed anchor): its chain is
+    /// consistent, but anyone could have made it, so it proves nothing.
+    NoCheckpoint,
 }
 
 /// What a walk of the chain found.
@@ -28,6 +31,9 @@ pub enum VerifyReport {
         checkpoints: u64,
         /// Whether the checkpoints' signatures were checked (a public key was given).
         signatures_checked: bool,
+        /// The events after the last checkpoint: they chain to it, but no signature covers them
+        /// yet (a writer that rewrote them would go unseen until the next checkpoint).
+        unsigned_tail: u64,
     },
     /// The first problem, after `verified` good events.
     Broken { verified: u64, problem: Problem },
@@ -47,16 +53,27 @@ impl fmt::Display for VerifyReport {
                 head_hash,
                 checkpoints,
                 signatures_checked,
-            } => write!(
-                f,
-                "intact: {count} events, head hash {}; {checkpoints} checkpoints match{}",
-                hex::encode(head_hash),
-                if *signatures_checked {
-                    " and their signatures verify"
-                } else {
-                    " (signatures not checked: give the public key)"
+                unsigned_tail,
+            } => {
+                write!(
+                    f,
+                    "intact: {count} events, head hash {}; {checkpoints} checkpoints match{}",
+                    hex::encode(head_hash),
+                    if *signatures_checked {
+                        " and their signatures verify"
+                    } else {
+                        " (signatures NOT checked: give the public key)"
+                    }
+                )?;
+                if *unsigned_tail > 0 {
+                    write!(
+                        f,
+                        "; the last {unsigned_tail} events are after the last checkpoint: \
+                         chained, but no signature covers them yet"
+                    )?;
                 }
-            ),
+                Ok(())
+            }
             VerifyReport::Broken { verified, problem } => {
                 let what = match problem {
                     Problem::Chain(ChainBreak::HashMismatch { position }) => format!(
@@ -77,6 +94,9 @@ impl fmt::Display for VerifyReport {
                     Problem::CheckpointBeyondHead { position } => format!(
                         "position {position}: a checkpoint names an event the log no longer has (truncated)"
                     ),
+                    Problem::NoCheckpoint => "the bundle holds no signed checkpoint: its chain is \
+                        consistent but nothing proves the server wrote it"
+                        .to_owned(),
                 };
                 write!(f, "BROKEN at {what}; {verified} events before it verified")
             }
@@ -144,11 +164,13 @@ pub async fn verify_signed(
             },
         ));
     }
+    let last_signed = checkpoints.last().map_or(0, |c| c.position);
     Ok(VerifyReport::Intact {
         count: verifier.checked(),
         head_hash: verifier.head_hash(),
         checkpoints: checkpoints.len() as u64,
         signatures_checked: key.is_some(),
+        unsigned_tail: verifier.checked().saturating_sub(last_signed),
     })
 }
 

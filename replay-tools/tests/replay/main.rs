@@ -412,12 +412,20 @@ async fn verify_checks_the_checkpoints_the_tick_writer_signed() {
     let VerifyReport::Intact {
         checkpoints: n,
         signatures_checked,
+        count,
+        unsigned_tail,
         ..
     } = report
     else {
         panic!("{report}")
     };
     assert_eq!((n, signatures_checked), (checkpoints.len() as u64, true));
+    let last = checkpoints.last().expect("a checkpoint").position;
+    assert_eq!(
+        unsigned_tail,
+        count - last,
+        "the events after the last checkpoint"
+    );
 }
 
 #[tokio::test]
@@ -504,7 +512,8 @@ async fn export_writes_a_bundle_that_verify_checks_offline_and_one_changed_byte_
         assert!(out.path().join(file).exists(), "{file}");
     }
     drop(g);
-    let report = loh_replay::bundle::verify_bundle(out.path(), None).expect("verify bundle");
+    let report =
+        loh_replay::bundle::verify_bundle(out.path(), key.public_pem()).expect("verify bundle");
     assert!(
         matches!(
             report,
@@ -515,6 +524,45 @@ async fn export_writes_a_bundle_that_verify_checks_offline_and_one_changed_byte_
         ),
         "{report}"
     );
+
+    // Checked with another key (a forger's bundle carries the forger's key in its manifest):
+    // the checkpoints' signatures fail; the bundle's own key is never trusted.
+    let other = tokio::task::spawn_blocking(|| SigningKey::generate().expect("key"))
+        .await
+        .expect("keygen");
+    let report =
+        loh_replay::bundle::verify_bundle(out.path(), other.public_pem()).expect("verify bundle");
+    assert!(
+        matches!(
+            report,
+            VerifyReport::Broken {
+                problem: Problem::CheckpointSignature { .. },
+                ..
+            }
+        ),
+        "{report}"
+    );
+
+    // Without its checkpoints the chain still links, but nothing proves the server wrote it.
+    let cps = out.path().join("checkpoints.json");
+    let saved = std::fs::read(&cps).expect("read");
+    std::fs::write(&cps, "[]").expect("write");
+    let report = loh_replay::bundle::verify_bundle(out.path(), key.public_pem()).expect("verify");
+    assert!(!report.is_intact(), "{report}");
+    if manifest.anchor_checkpoint.is_none() {
+        assert!(
+            matches!(
+                report,
+                VerifyReport::Broken {
+                    problem: Problem::NoCheckpoint,
+                    ..
+                }
+            ),
+            "{report}"
+        );
+    }
+    std::fs::write(&cps, saved).expect("write");
+
     let path = out.path().join("events.jsonl");
     let text = std::fs::read_to_string(&path).expect("read");
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -524,7 +572,8 @@ async fn export_writes_a_bundle_that_verify_checks_offline_and_one_changed_byte_
     bytes[at] = if bytes[at] == b'7' { b'6' } else { b'7' };
     lines[i] = String::from_utf8(bytes).expect("utf-8");
     std::fs::write(&path, lines.join("\n") + "\n").expect("write");
-    let report = loh_replay::bundle::verify_bundle(out.path(), None).expect("verify bundle");
+    let report =
+        loh_replay::bundle::verify_bundle(out.path(), key.public_pem()).expect("verify bundle");
     assert!(
         matches!(
             report,
