@@ -99,6 +99,18 @@ fn strings(y: &Yaml) -> Vec<String> {
     }
 }
 
+/// The secrets a service takes: short syntax (`[jwt_key]`) or long (`{source: jwt_key, uid, gid,
+/// mode}`).
+fn secret_names(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::Array(a) => a
+            .iter()
+            .filter_map(|s| text(s).or_else(|| text(&s["source"])))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl ComposeFile {
     fn load(path: &Path) -> ComposeFile {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -341,7 +353,7 @@ fn problems(file: &ComposeFile) -> Vec<String> {
                 ));
             }
         }
-        for secret in strings(&service["secrets"]) {
+        for secret in secret_names(&service["secrets"]) {
             if !declared_secrets.contains(&secret) {
                 wrong.push(format!("{name}: {sname} uses undeclared secret {secret}"));
             }
@@ -383,7 +395,7 @@ fn problems(file: &ComposeFile) -> Vec<String> {
                 ));
             }
             if let Some(path) = env[var].strip_prefix("/run/secrets/")
-                && !strings(&service["secrets"]).iter().any(|s| s == path)
+                && !secret_names(&service["secrets"]).iter().any(|s| s == path)
             {
                 wrong.push(format!(
                     "{name}: {sname}'s {var} names secret {path}, not given"
