@@ -6,7 +6,7 @@
 
 use loh_commands::{Command, ServerFrame, decode_server};
 use loh_tick_writer::fanout::ViewLimits;
-use loh_tick_writer::tick::{Frame, Intake};
+use loh_tick_writer::tick::{Frame, Intake, TickWriter};
 use loh_world::social::VIEW_DISTANCE;
 use loh_world::{World, chebyshev};
 use proptest::prelude::*;
@@ -182,17 +182,7 @@ async fn run(ticks: Vec<Vec<(Uuid, Command)>>, max_bytes: usize) {
     let mut all = vec![Vec::new()];
     all.extend(ticks);
     for tick in all {
-        for (player_id, cmd) in tick {
-            let seq = seqs.entry(player_id).or_default();
-            *seq += 1;
-            writer.take(Intake::Command {
-                player_id,
-                seq: *seq,
-                cmd,
-                received_at_us: 0,
-            });
-        }
-        writer.run_tick().await.unwrap();
+        send_and_tick(&mut writer, &mut seqs, tick).await;
         for (me, rx, picture) in &mut clients {
             while let Ok(frame) = rx.try_recv() {
                 picture.fold(*me, decode_server(&frame).unwrap());
@@ -367,17 +357,7 @@ async fn bystanders_see_neither_trades_nor_inventories() {
         vec![(a, Command::TradeAccept), (b, Command::TradeAccept)],
     ];
     for tick in ticks {
-        for (player_id, cmd) in tick {
-            let seq = seqs.entry(player_id).or_default();
-            *seq += 1;
-            writer.take(Intake::Command {
-                player_id,
-                seq: *seq,
-                cmd,
-                received_at_us: 0,
-            });
-        }
-        writer.run_tick().await.unwrap();
+        send_and_tick(&mut writer, &mut seqs, tick).await;
     }
     let private = |kind: &str| {
         kind.starts_with("Trade")
@@ -412,4 +392,23 @@ async fn bystanders_see_neither_trades_nor_inventories() {
         .filter(|(k, o)| private(k) && !k.starts_with("Trade") && *o != Some(a))
         .collect();
     assert!(leaked.is_empty(), "a saw b's inventory: {leaked:?}");
+}
+
+/// Sends each player's command of `tick` with its next seq, then runs the tick.
+async fn send_and_tick(
+    writer: &mut TickWriter,
+    seqs: &mut HashMap<Uuid, u64>,
+    tick: Vec<(Uuid, Command)>,
+) {
+    for (player_id, cmd) in tick {
+        let seq = seqs.entry(player_id).or_default();
+        *seq += 1;
+        writer.take(Intake::Command {
+            player_id,
+            seq: *seq,
+            cmd,
+            received_at_us: 0,
+        });
+    }
+    writer.run_tick().await.unwrap();
 }
