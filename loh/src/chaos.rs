@@ -29,7 +29,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 #[derive(Debug, Args)]
@@ -184,24 +183,6 @@ fn loh(backing: &Backing) -> anyhow::Result<std::process::Command> {
     Ok(cmd)
 }
 
-/// Whether `GET /healthz` at `addr` answers 200.
-async fn healthy(addr: SocketAddr) -> bool {
-    let probe = async {
-        let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
-        tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: chaos\r\nconnection: close\r\n\r\n")
-            .await
-            .ok()?;
-        let mut head = [0u8; 12];
-        tcp.read_exact(&mut head).await.ok()?;
-        Some(head.ends_with(b"200"))
-    };
-    tokio::time::timeout(Duration::from_secs(2), probe)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(false)
-}
-
 /// Starts the role `name` of `loh` with `args`, its output in `data/chaos-<name>.log`; returns
 /// once `health` answers, with the time that took.
 async fn start_role(
@@ -231,8 +212,11 @@ async fn start_role(
         health,
         args,
     };
+    let http = loh_bench::loadgen::net::http_client(std::net::Ipv4Addr::LOCALHOST)?;
+    let url = format!("http://{health}/healthz");
     while started.elapsed() < Duration::from_secs(120) {
-        if healthy(health).await {
+        let answer = http.get(&url).send().await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
             return Ok((role, started.elapsed()));
         }
         if let Some(status) = role.child.try_wait()? {

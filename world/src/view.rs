@@ -46,26 +46,45 @@ pub fn by_position(body: &EventBody) -> bool {
         && !has_audience(body)
 }
 
+/// Who an event with a fixed audience is for, as far as the event itself says.
+enum Fixed {
+    /// The player alone.
+    Owner(Uuid),
+    /// The two parties of a trade.
+    Parties(Uuid, Uuid),
+    /// One party of a trade; the other is its partner in the trade open now.
+    PartyOf(Uuid),
+}
+
+fn fixed_audience(body: &EventBody) -> Option<Fixed> {
+    match body {
+        EventBody::ItemsMinted { player_id, .. }
+        | EventBody::ItemsBurned { player_id, .. }
+        | EventBody::ItemMoved { player_id, .. }
+        | EventBody::BankDeposited { player_id, .. }
+        | EventBody::BankWithdrawn { player_id, .. }
+        | EventBody::ItemsProduced { player_id, .. }
+        | EventBody::ShopBought { player_id, .. }
+        | EventBody::ShopSold { player_id, .. } => Some(Fixed::Owner(*player_id)),
+        EventBody::TradeRequested { player_id, with }
+        | EventBody::TradeOpened { player_id, with }
+        | EventBody::TradeConfirming { player_id, with }
+        | EventBody::TradeSettled {
+            player_id, with, ..
+        }
+        | EventBody::TradeCancelled {
+            player_id, with, ..
+        } => Some(Fixed::Parties(*player_id, *with)),
+        EventBody::TradeOffered { player_id, .. } | EventBody::TradeAccepted { player_id } => {
+            Some(Fixed::PartyOf(*player_id))
+        }
+        _ => None,
+    }
+}
+
 /// Whether `body` is seen by a fixed set of players only ([`audience`]).
 pub fn has_audience(body: &EventBody) -> bool {
-    matches!(
-        body,
-        EventBody::ItemsMinted { .. }
-            | EventBody::ItemsBurned { .. }
-            | EventBody::ItemMoved { .. }
-            | EventBody::BankDeposited { .. }
-            | EventBody::BankWithdrawn { .. }
-            | EventBody::ItemsProduced { .. }
-            | EventBody::ShopBought { .. }
-            | EventBody::ShopSold { .. }
-            | EventBody::TradeRequested { .. }
-            | EventBody::TradeOpened { .. }
-            | EventBody::TradeOffered { .. }
-            | EventBody::TradeAccepted { .. }
-            | EventBody::TradeConfirming { .. }
-            | EventBody::TradeSettled { .. }
-            | EventBody::TradeCancelled { .. }
-    )
+    fixed_audience(body).is_some()
 }
 
 /// The only players who see `body`, when it has a fixed audience: what is in a player's
@@ -75,29 +94,11 @@ pub fn has_audience(body: &EventBody) -> bool {
 /// is the partner of the trade open in `world` (none when the trade already ended in the same
 /// tick: the cancellation tells the partner). `None` for every other event.
 pub fn audience(world: &World, body: &EventBody) -> Option<(Uuid, Option<Uuid>)> {
-    match body {
-        EventBody::ItemsMinted { player_id, .. }
-        | EventBody::ItemsBurned { player_id, .. }
-        | EventBody::ItemMoved { player_id, .. }
-        | EventBody::BankDeposited { player_id, .. }
-        | EventBody::BankWithdrawn { player_id, .. }
-        | EventBody::ItemsProduced { player_id, .. }
-        | EventBody::ShopBought { player_id, .. }
-        | EventBody::ShopSold { player_id, .. } => Some((*player_id, None)),
-        EventBody::TradeRequested { player_id, with }
-        | EventBody::TradeOpened { player_id, with }
-        | EventBody::TradeConfirming { player_id, with }
-        | EventBody::TradeSettled {
-            player_id, with, ..
-        }
-        | EventBody::TradeCancelled {
-            player_id, with, ..
-        } => Some((*player_id, Some(*with))),
-        EventBody::TradeOffered { player_id, .. } | EventBody::TradeAccepted { player_id } => {
-            Some((*player_id, world.trade(*player_id).map(|t| t.with)))
-        }
-        _ => None,
-    }
+    fixed_audience(body).map(|fixed| match fixed {
+        Fixed::Owner(p) => (p, None),
+        Fixed::Parties(p, with) => (p, Some(with)),
+        Fixed::PartyOf(p) => (p, world.trade(p).map(|t| t.with)),
+    })
 }
 
 /// Payments, membership and bonds redeemed: the player's own business, seen by nobody else.
