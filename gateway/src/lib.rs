@@ -13,7 +13,9 @@
 //! - [`payments`]: the Stripe webhook intake (signature, the stored inbox the tick writer takes
 //!   payments from) and the checkout.
 //! - [`limits`]: rate limits, the MessagePack guard, the gateway and HTTP limits.
-//! - [`http`]: the HTTP/1 server loop (header-read timeout, connection cap).
+//! - [`http`]: the HTTP/1 server loop (header-read timeout, connection caps, per-address request
+//!   limit), which serves the query API too.
+//! - [`client_addr`]: the client's address behind trusted proxies, and IPv6 limited per /64.
 //! - [`error`]: the HTTP error body.
 //! - [`state`]: the handlers' shared state and the request-body extractors.
 //! - [`metrics`]: connections closed, by reason.
@@ -22,6 +24,7 @@
 //!   `/play` (embedded static files).
 
 pub mod auth;
+pub mod client_addr;
 pub mod error;
 pub mod http;
 pub mod limits;

@@ -1,14 +1,16 @@
 //! Limits of the front door: rate limits (governor), the MessagePack guard, and the knobs of the
 //! HTTP server and WebSocket gateway.
 //!
-//! Rate limits are keyed by the peer IP: handshakes, registrations and logins per IP, and failed
-//! logins per (account, IP) — so a stranger cannot lock a player out, and a brute-forcer from one
-//! address is slowed to a trickle. With Redis (sessions in Redis) the buckets live there and
+//! Rate limits are keyed by the client's address ([`crate::http::client_ip`]: the peer, or what
+//! a trusted proxy forwards for; IPv6 per /64): handshakes, registrations and logins per address,
+//! and failed logins per (account, address) — so a stranger cannot lock a player out, and a
+//! brute-forcer from one address is slowed to a trickle. With Redis (sessions in Redis) the buckets live there and
 //! every instance of every world counts against the same ones ([`SharedBuckets`], a GCRA in one
 //! Lua script on Redis's clock); otherwise, and while Redis does not answer, in this process
 //! (governor; stale keys pruned every minute). Over a limit the answer is `429 rate_limited` with
 //! `Retry-After`.
 
+use crate::client_addr::{TrustedProxies, limit_key};
 use crate::error::ApiError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +36,7 @@ pub fn rate_quota(rate: Rate) -> Quota {
 }
 
 impl Rate {
-    fn quota(self) -> Quota {
+    pub(crate) fn quota(self) -> Quota {
         let burst = NonZeroU32::new(self.burst.max(1)).expect("nonzero");
         Quota::with_period(self.per.max(Duration::from_millis(1)))
             .expect("a positive period")
@@ -79,6 +81,11 @@ pub struct Limits {
     pub hash_queue: usize,
     /// Each viewer's interest: other players shown, bytes of events per tick.
     pub view: loh_tick_writer::fanout::ViewLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: TrustedProxies,
+    /// Requests per client address, any route (none on the game server, whose routes have their
+    /// own limits; the query API has one).
+    pub requests_per_ip: Option<Rate>,
 }
 
 impl Default for Limits {
@@ -116,6 +123,22 @@ impl Default for Limits {
             outbound_queue: loh_tick_writer::tick::OUTBOUND_QUEUE,
             hash_queue: crate::auth::HASH_QUEUE,
             view: loh_tick_writer::fanout::ViewLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
+            requests_per_ip: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits of a query API: its HTTP knobs, and `requests_per_ip` (reads are cheap but not
+    /// free: one address must not take the server's whole time).
+    pub fn query_api(trusted_proxies: TrustedProxies, requests_per_ip: Option<Rate>) -> Limits {
+        Limits {
+            max_connections: 4_096,
+            max_connections_per_ip: 64,
+            trusted_proxies,
+            requests_per_ip,
+            ..Limits::default()
         }
     }
 }
@@ -266,6 +289,7 @@ impl RateLimits {
 
     /// One login attempt from `ip`.
     pub async fn login(&self, ip: IpAddr) -> Result<(), TooMany> {
+        let ip = limit_key(ip);
         match self
             .take_shared("login", &ip.to_string(), self.rates[0])
             .await
@@ -280,6 +304,7 @@ impl RateLimits {
     pub async fn login_failure_budget(&self, account: &str, ip: IpAddr) -> Result<(), TooMany> {
         // A probe of one cell that is given back only by time: every attempt counts, which at
         // 5 per 30 s per address never bothers the real player from their own address.
+        let ip = limit_key(ip);
         let shared_key = format!("{account}|{ip}");
         match self
             .take_shared("login_fail", &shared_key, self.rates[1])
@@ -292,6 +317,7 @@ impl RateLimits {
 
     /// One registration from `ip`.
     pub async fn register(&self, ip: IpAddr) -> Result<(), TooMany> {
+        let ip = limit_key(ip);
         match self
             .take_shared("register", &ip.to_string(), self.rates[3])
             .await
@@ -303,6 +329,7 @@ impl RateLimits {
 
     /// One WebSocket handshake from `ip`.
     pub async fn handshake(&self, ip: IpAddr) -> Result<(), TooMany> {
+        let ip = limit_key(ip);
         match self
             .take_shared("handshake", &ip.to_string(), self.rates[2])
             .await

@@ -51,22 +51,40 @@ struct CloseLabels {
 #[derive(Clone, Debug, Default)]
 pub struct ConnMetrics {
     closed: Family<CloseLabels, Counter>,
+    limited: Counter,
     rss: Gauge,
 }
 
 impl ConnMetrics {
-    /// Registers the counters in `registry`.
+    /// Registers the counters and the resident-memory gauge (read at each scrape with
+    /// [`ConnMetrics::observe_rss`]) in `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "loh_connections_closed",
-            "Game connections that ended (or were refused), by reason",
-            self.closed.clone(),
-        );
+        self.register_http(registry);
         registry.register(
             "loh_process_resident_memory_bytes",
             "Resident memory of this process (Linux; 0 elsewhere), read at each scrape",
             self.rss.clone(),
         );
+    }
+
+    /// Registers the HTTP server's counters only (a server whose scrape does not read the
+    /// resident memory, such as the query API's).
+    pub fn register_http(&self, registry: &mut Registry) {
+        registry.register(
+            "loh_connections_closed",
+            "Connections that ended (or were refused), by reason",
+            self.closed.clone(),
+        );
+        registry.register(
+            "loh_http_requests_limited",
+            "Requests refused 429 by the per-address request limit",
+            self.limited.clone(),
+        );
+    }
+
+    /// Counts one request refused by the per-address request limit.
+    pub fn request_limited(&self) {
+        self.limited.inc();
     }
 
     /// Reads the process's resident memory into its gauge (called before each scrape).

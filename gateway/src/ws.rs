@@ -27,7 +27,6 @@ use loh_commands::{
     ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, encode_server,
 };
 use loh_tick_writer::tick::{Intake, now_us};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -50,7 +49,7 @@ pub async fn ws_handler(
     if let Err(e) = state.origins.check(&headers) {
         return e.into_response();
     }
-    let ip = crate::http::peer(&ext).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let ip = crate::http::client_ip(&ext);
     if let Err(too_many) = state.rate.handshake(ip).await {
         return too_many.into_response();
     }

@@ -10,6 +10,7 @@ use loh_events::pg::PgEventStore;
 use loh_events::sqlite::SqliteEventStore;
 use loh_gateway::auth::sessions::SessionStore;
 use loh_gateway::limits::Limits;
+use loh_gateway::metrics::ConnMetrics;
 use loh_gateway::payments::PaymentsConfig;
 use loh_gateway::server::{GameConfig, GameServer};
 use loh_nats::EventStreamDef;
@@ -197,7 +198,7 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
             read_db,
             store,
             query_registry,
-            query_listener,
+            (query_listener, settings.http.query_limits()),
             tokens,
             query_ranks(&settings).await?,
         )
@@ -224,6 +225,7 @@ async fn start_game(
         allowed_origins: settings.auth.allowed_origins.clone(),
         limits: Limits {
             view: settings.view,
+            trusted_proxies: settings.http.trusted_proxies.clone(),
             ..Limits::default()
         },
         payments: PaymentsConfig {
@@ -316,17 +318,21 @@ async fn bind_query(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the query API to {addr}"))
 }
 
-/// Serves the query API on `listener` (bound by [`bind_query`]); returns its address.
+/// Serves the query API on `listener` (bound by [`bind_query`]) behind the front door's hardened
+/// HTTP loop with `limits` (header timeout, connection caps, requests per address); returns its
+/// address.
 async fn start_query(
     running: &mut Running,
     read_db: ReadDb,
     store: Arc<dyn EventStore>,
-    registry: Registry,
-    listener: TcpListener,
+    mut registry: Registry,
+    (listener, limits): (TcpListener, Limits),
     tokens: Option<loh_query_api::auth::TokenVerifier>,
     (ranks, cache): QueryRedis,
 ) -> anyhow::Result<SocketAddr> {
     let bound = listener.local_addr()?;
+    let conn_metrics = ConnMetrics::default();
+    conn_metrics.register_http(&mut registry);
     let mut state = loh_query_api::AppState::new(read_db, store, registry);
     if let Some(tokens) = tokens {
         state = state.with_tokens(tokens);
@@ -339,7 +345,8 @@ async fn start_query(
     }
     let cancel = running.cancel.clone();
     running.tasks.spawn(async move {
-        loh_query_api::serve(listener, state, cancel)
+        let app = loh_query_api::router(state);
+        loh_gateway::http::serve(listener, app, &limits, &conn_metrics, cancel)
             .await
             .context("query API")
     });
@@ -450,7 +457,10 @@ pub async fn start_query_api(
             read_db,
             store,
             registry,
-            bind_query(settings.query_addr).await?,
+            (
+                bind_query(settings.query_addr).await?,
+                settings.http.query_limits(),
+            ),
             tokens,
             query_ranks(&settings).await?,
         )

@@ -375,7 +375,7 @@ fn replay_checks(backing: &Backing, data: &Path) -> anyhow::Result<(bool, bool)>
 /// positions of `1..=head` missing). Waits up to 30 s for the relay to reach `head` first.
 async fn jetstream_once(nats_url: &str, shard: &str, head: u64) -> anyhow::Result<(u64, u64, u64)> {
     use futures::StreamExt;
-    let client = async_nats::connect(nats_url)
+    let client = loh_nats::connect(nats_url)
         .await
         .context("connecting to NATS")?;
     let js = async_nats::jetstream::new(client);

@@ -88,6 +88,43 @@ pub struct Settings {
     /// Ticks between snapshots of the world (start-up folds only the log after the newest);
     /// `0`: none written or loaded.
     pub snapshot_every_ticks: u64,
+    /// Client addresses behind proxies, and the query API's request limit.
+    pub http: HttpSettings,
+}
+
+/// Who a request comes from, and how many requests an address may make of the query API.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Proxies whose `X-Forwarded-For` names the client (the game server and the query API).
+    pub trusted_proxies: loh_gateway::client_addr::TrustedProxies,
+    /// Requests per second one address (an IPv6 /64) may make of the query API, with a burst
+    /// of four seconds' worth; `None`: unlimited.
+    pub query_requests_per_second: Option<u32>,
+}
+
+/// The query API's default request limit per address, per second.
+pub const QUERY_REQUESTS_PER_SECOND: u32 = 100;
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            trusted_proxies: Default::default(),
+            query_requests_per_second: Some(QUERY_REQUESTS_PER_SECOND),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The limits the query API is served with.
+    pub fn query_limits(&self) -> loh_gateway::limits::Limits {
+        let rate = self
+            .query_requests_per_second
+            .map(|rps| loh_gateway::limits::Rate {
+                burst: rps.saturating_mul(4),
+                per: std::time::Duration::from_secs(1) / rps.max(1),
+            });
+        loh_gateway::limits::Limits::query_api(self.trusted_proxies.clone(), rate)
+    }
 }
 
 /// Stripe: secrets from the environment or files, never logged.
@@ -245,6 +282,16 @@ pub struct ServerArgs {
     /// Where Stripe Checkout sends the player who gave up.
     #[arg(long, env = "LOH_CHECKOUT_CANCEL_URL", default_value = CHECKOUT_CANCEL_URL)]
     pub checkout_cancel_url: String,
+    /// The proxies in front of the game server and the query API, comma-separated addresses or
+    /// blocks (e.g. `10.0.0.0/8,fd00::/8`): only their `X-Forwarded-For` is believed, and the
+    /// client it names is the address limits count. Without it the header is ignored.
+    #[arg(long, env = "LOH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Requests per second one address (IPv6: one /64) may make of the query API, with a burst
+    /// of four seconds' worth; past it `429 rate_limited`. 0: no limit.
+    #[arg(long, env = "LOH_QUERY_REQUESTS_PER_SECOND", default_value_t = QUERY_REQUESTS_PER_SECOND,
+        value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub query_requests_per_second: u32,
 }
 
 impl ServerArgs {
@@ -305,6 +352,14 @@ impl ServerArgs {
                 members: self.members_world,
             },
             snapshot_every_ticks: self.snapshot_every_ticks,
+            http: HttpSettings {
+                trusted_proxies: loh_gateway::client_addr::TrustedProxies::parse(
+                    &self.trusted_proxies,
+                )
+                .context("--trusted-proxies")?,
+                query_requests_per_second: (self.query_requests_per_second > 0)
+                    .then_some(self.query_requests_per_second),
+            },
         })
     }
 }

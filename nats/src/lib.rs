@@ -83,8 +83,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// of the list and, when its server dies, reconnects to another one (of the list, or one the
 /// cluster announced). Give every server: the first connection needs one that is up.
 ///
-/// Fails with [`Error::JetStream`] when no URL parses or no server answers; the message names
-/// no credentials.
+/// Credentials ride in the URL, as for PostgreSQL and Redis: `nats://user:password@host:4222`
+/// (a user of `nats/cluster/auth.conf`), or `nats://token@host:4222`. The client library takes
+/// none from a URL by itself, so they are read here and given to it; every URL of a list that
+/// carries credentials must carry the same.
+///
+/// Fails with [`Error::JetStream`] when no URL parses, the URLs disagree on credentials, or no
+/// server answers (a wrong password among them); the message names no credentials.
 pub async fn connect(urls: &str) -> Result<async_nats::Client> {
     let servers = urls
         .split(',')
@@ -100,9 +105,63 @@ pub async fn connect(urls: &str) -> Result<async_nats::Client> {
     if servers.is_empty() {
         return Err(Error::JetStream("no NATS URL given".into()));
     }
-    async_nats::connect(servers)
+    let options = match credentials(&servers)? {
+        None => async_nats::ConnectOptions::new(),
+        Some((user, Some(password))) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        Some((token, None)) => async_nats::ConnectOptions::with_token(token),
+    };
+    options
+        .connect(servers)
         .await
         .map_err(|e| Error::JetStream(format!("connecting: {e}")))
+}
+
+/// The user (or token) and password the URLs carry, percent-decoded; the same in every URL that
+/// carries any.
+fn credentials(servers: &[async_nats::ServerAddr]) -> Result<Option<(String, Option<String>)>> {
+    let decode = |s: &str| {
+        percent_decode(s)
+            .ok_or_else(|| Error::JetStream("the NATS URL's credentials are not UTF-8".into()))
+    };
+    let mut found: Option<(String, Option<String>)> = None;
+    for server in servers {
+        let Some(user) = server.username() else {
+            continue;
+        };
+        let these = (decode(user)?, server.password().map(decode).transpose()?);
+        match &found {
+            Some(first) if *first != these => {
+                return Err(Error::JetStream(
+                    "the NATS URLs carry different credentials".into(),
+                ));
+            }
+            _ => found = Some(these),
+        }
+    }
+    Ok(found)
+}
+
+/// `%XX` escapes of a URL's user or password decoded; `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h)? * 16 + hex(l)?) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The event stream of one shard: its JetStream name, subject prefix and replica count.
@@ -302,6 +361,34 @@ impl EventStreamDef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addrs(urls: &[&str]) -> Vec<async_nats::ServerAddr> {
+        urls.iter().map(|u| u.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn credentials_are_read_from_the_urls_and_must_agree() {
+        assert_eq!(
+            credentials(&addrs(&["nats://127.0.0.1:4222"])).unwrap(),
+            None
+        );
+        assert_eq!(
+            credentials(&addrs(&[
+                "nats://n1:4222",
+                "nats://projections:p%40ss%2Fw@n2:4222"
+            ]))
+            .unwrap(),
+            Some(("projections".into(), Some("p@ss/w".into())))
+        );
+        assert_eq!(
+            credentials(&addrs(&["nats://s3cret@n1:4222"])).unwrap(),
+            Some(("s3cret".into(), None))
+        );
+        let err = credentials(&addrs(&["nats://a:x@n1:4222", "nats://a:y@n2:4222"])).unwrap_err();
+        assert!(err.to_string().contains("different credentials"), "{err}");
+        assert_eq!(percent_decode("%zz%41"), Some("%zzA".into()));
+        assert_eq!(percent_decode("%ff"), None);
+    }
 
     #[test]
     fn shard_names_become_stream_names_and_prefixes() {

@@ -6,7 +6,8 @@
 //! the tick writer.
 //!
 //! Endpoints (PROTOCOL.md, "Query API"):
-//! - `GET /v1/players/{player_id}/position`: a player's tile and last chat line.
+//! - `GET /v1/players/{player_id}/position`: a player's tile and last chat line (own or analyst
+//!   token).
 //! - `GET /v1/players/{player_id}/…`: inventory, bank, wallet, wallet ledger, skills, trades
 //!   (own or analyst token); `profile` (public).
 //! - `GET /v1/players/{player_id}/membership`, `…/purchases`: the premium wallet (tier,
@@ -68,26 +69,14 @@ pub mod state;
 pub mod worlds;
 
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, HttpMetrics};
 pub use state::AppState;
 
-/// The router of every endpoint, with request metrics.
+/// The router of every endpoint, with request metrics. The binary serves it behind the front
+/// door's hardened HTTP loop (`loh_gateway::http::serve`: header timeout, connection caps,
+/// per-address request limits), never bare.
 pub fn router(state: AppState) -> Router {
     routes::router(state)
-}
-
-/// Serves [`router`] on `listener` until `cancel`, then finishes the requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    cancel: CancellationToken,
-) -> std::io::Result<()> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "query API listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
 }

@@ -1,7 +1,8 @@
-//! A player's current state: position (public), and with the player's own token or an analyst
-//! token, inventory, bank, wallet and skills.
+//! A player's current state — position and last chat line, inventory, bank, wallet and skills —
+//! to the player's own token or an analyst token. Other players learn where someone is from the
+//! game's view (within sight), never from here.
 
-use crate::access::{parse_player, readable};
+use crate::access::readable;
 use crate::error::{ApiError, ErrorBody};
 use crate::leaderboards::not_on_board;
 use crate::state::AppState;
@@ -62,24 +63,28 @@ impl From<PlayerPositionView> for PlayerPosition {
     }
 }
 
-/// A player's tile and last chat line.
+/// A player's tile and last chat line (own or analyst token).
 #[utoipa::path(
     get,
     path = "/v1/players/{player_id}/position",
     tag = "players",
     params(("player_id" = Uuid, Path, description = "The player's id (a UUID)")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The player's position", body = PlayerPosition),
         (status = 400, description = "`bad_request`: the id is not a UUID", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid access token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: another player's position", body = ErrorBody),
         (status = 404, description = "`not_found`: no such player (or not projected yet)", body = ErrorBody),
         (status = 503, description = "`unavailable`: the read database does not answer", body = ErrorBody),
     )
 )]
 pub async fn player_position(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(player_id): Path<String>,
 ) -> Result<Json<PlayerPosition>, ApiError> {
-    let player_id = parse_player(&player_id)?;
+    let player_id = readable(&state, &headers, &player_id).await?;
     match player_position::get(&state.read, player_id).await? {
         Some(view) => Ok(Json(view.into())),
         None => Err(ApiError::NotFound(format!("no player {player_id}"))),

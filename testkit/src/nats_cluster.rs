@@ -3,6 +3,10 @@
 //! directory (a temporary folder) and routes given on the command line, which take precedence.
 //! Nodes can be killed (SIGKILL) and restarted on the same ports and store.
 //!
+//! The shipped files include `nats/cluster/auth.conf`: every client needs a user. The servers get
+//! a fresh password per user in their environment; [`NatsCluster::urls`] carries the `operator`
+//! user's, [`NatsCluster::urls_as`] another user's.
+//!
 //! The binary is `LOH_TEST_NATS_SERVER`, else `/usr/sbin/nats-server` (what `scripts/services`
 //! installs), else `nats-server` on the PATH. A missing binary fails the test with that advice.
 
@@ -25,7 +29,22 @@ struct Node {
 pub struct NatsCluster {
     nodes: Vec<Node>,
     binary: String,
+    /// Each user of `auth.conf` and its password.
+    passwords: Vec<(&'static str, String)>,
 }
+
+/// A password as a server's environment gives it: nats-server parses a variable's value as a
+/// config value, so it is quoted (else `7f…` would be read as a number and refused).
+pub fn quoted(password: &str) -> String {
+    format!("\"{password}\"")
+}
+
+/// The users of `nats/cluster/auth.conf` and the environment variables of their passwords.
+pub const USERS: [(&str, &str); 3] = [
+    ("tick_writer", "LOH_NATS_TICK_WRITER_PASSWORD"),
+    ("projections", "LOH_NATS_PROJECTIONS_PASSWORD"),
+    ("operator", "LOH_NATS_OPERATOR_PASSWORD"),
+];
 
 /// A port nothing listens on now.
 fn free_port() -> u16 {
@@ -64,6 +83,10 @@ impl NatsCluster {
         let mut cluster = NatsCluster {
             nodes,
             binary: binary(),
+            passwords: USERS
+                .iter()
+                .map(|(user, _)| (*user, format!("7{}", uuid::Uuid::new_v4().simple())))
+                .collect(),
         };
         for i in 0..3 {
             cluster.spawn(i);
@@ -99,11 +122,24 @@ impl NatsCluster {
         }
     }
 
-    /// Every node's client URL, comma-separated (what NATS_URL holds for a cluster).
+    /// Every node's client URL with the `operator` user's credentials, comma-separated (what
+    /// NATS_URL holds for `loh up` on a cluster).
     pub fn urls(&self) -> String {
+        self.urls_as("operator")
+    }
+
+    /// Every node's client URL with `user`'s credentials (a user of `auth.conf`), or none for
+    /// `""`.
+    pub fn urls_as(&self, user: &str) -> String {
+        let userinfo = self
+            .passwords
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(u, p)| format!("{u}:{p}@"))
+            .unwrap_or_default();
         self.nodes
             .iter()
-            .map(|n| format!("nats://127.0.0.1:{}", n.client_port))
+            .map(|n| format!("nats://{userinfo}127.0.0.1:{}", n.client_port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -149,6 +185,12 @@ impl NatsCluster {
             .arg(&routes)
             .arg("-sd")
             .arg(node.store.path())
+            .envs(
+                USERS
+                    .iter()
+                    .zip(&self.passwords)
+                    .map(|((_, var), (_, password))| (*var, quoted(password))),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 pub use loh_commands::auth::{Credentials, RefreshBody};
 
@@ -43,7 +43,7 @@ fn now_secs() -> i64 {
 }
 
 fn peer_ip(ext: &axum::http::Extensions) -> IpAddr {
-    crate::http::peer(ext).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+    crate::http::client_ip(ext)
 }
 
 fn pair(state: &AppState, issued: &Issued, headers: &HeaderMap) -> Response {

@@ -6,6 +6,7 @@ mod checkout;
 mod helpers;
 mod names;
 mod payments;
+mod proxies;
 mod sessions;
 
 use futures::StreamExt;

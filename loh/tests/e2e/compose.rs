@@ -673,12 +673,14 @@ fn the_nats_cluster_configs_parse_with_nats_server_when_it_is_installed() {
         eprintln!("no nats-server here: the cluster test (projections) needs it anyway");
         return;
     };
+    let users = loh_testkit::nats_cluster::USERS;
     for i in 1..=3 {
         let conf = root().join(format!("nats/cluster/n{i}.conf"));
         let out = Command::new(binary)
             .arg("-t")
             .arg("-c")
             .arg(&conf)
+            .envs(users.iter().map(|(_, var)| (*var, "a-password")))
             .output()
             .expect("nats-server runs");
         assert!(
@@ -686,6 +688,19 @@ fn the_nats_cluster_configs_parse_with_nats_server_when_it_is_installed() {
             "{}: {}",
             conf.display(),
             String::from_utf8_lossy(&out.stderr)
+        );
+        // Without the users' passwords in its environment a node refuses to start.
+        let out = Command::new(binary)
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .env_clear()
+            .output()
+            .expect("nats-server runs");
+        assert!(
+            !out.status.success(),
+            "{} started with no passwords",
+            conf.display()
         );
     }
 }

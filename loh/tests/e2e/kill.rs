@@ -68,8 +68,14 @@ async fn a_process_killed_at_any_moment_restarts_without_losing_or_doubling_ackn
     );
     let expect = format!("line {last_seq}");
     let mut seen = None;
+    let http = reqwest::Client::new();
     for _ in 0..100 {
-        let res = reqwest::get(&url).await.unwrap();
+        let res = http
+            .get(&url)
+            .bearer_auth(&account.token)
+            .send()
+            .await
+            .unwrap();
         if res.status() == 200 {
             let body: serde_json::Value = res.json().await.unwrap();
             if body["last_say"] == expect.as_str() {

@@ -11,6 +11,7 @@ mod loadgen;
 mod payments;
 mod pipeline;
 mod process;
+mod query_door;
 mod worlds;
 
 use loh::app::{self, Running};
@@ -61,16 +62,23 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         world: Default::default(),
         // Often, so that the restarts of these tests start from snapshots.
         snapshot_every_ticks: 20,
+        http: Default::default(),
     }
 }
 
-/// Polls the query API until the player's position is `expect` (x, y, last_say), 15 s at most.
-async fn wait_for_position(query: SocketAddr, player_id: &str, expect: (i64, i64, &str)) {
+/// Polls the query API (with the player's own `token`: a position is nobody else's) until the
+/// player's position is `expect` (x, y, last_say), 15 s at most.
+async fn wait_for_position(
+    query: SocketAddr,
+    player_id: &str,
+    token: &str,
+    expect: (i64, i64, &str),
+) {
     let http = reqwest::Client::new();
     let url = format!("http://{query}/v1/players/{player_id}/position");
     let mut last = None;
     for _ in 0..150 {
-        let res = http.get(&url).send().await.unwrap();
+        let res = http.get(&url).bearer_auth(token).send().await.unwrap();
         if res.status() == 200 {
             let body: serde_json::Value = res.json().await.unwrap();
             if body["x"] == expect.0 && body["y"] == expect.1 && body["last_say"] == expect.2 {
@@ -178,7 +186,13 @@ async fn play(running: &Running, username: &str) -> (String, String) {
     };
     assert_eq!(code, "too_far");
 
-    wait_for_position(query, &account.player_id, (3223, 3218, "hello hastinapur")).await;
+    wait_for_position(
+        query,
+        &account.player_id,
+        &account.token,
+        (3223, 3218, "hello hastinapur"),
+    )
+    .await;
     drop(ws);
     (account.player_id, account.token)
 }
@@ -218,6 +232,7 @@ async fn after_restart(running: &Running, player_id: &str, token: &str) {
     wait_for_position(
         running.query_addr.unwrap(),
         player_id,
+        token,
         (3222, 3218, "hello hastinapur"),
     )
     .await;

@@ -1,10 +1,12 @@
 //! The query API over a real PostgreSQL read model, seeded by the real projection.
 
+use loh_auth::{SigningKey, Tokens};
 use loh_events::pg::PgEventStore;
 use loh_events::{AppendBatch, EventBody, EventStore, Lease, NewEvent};
 use loh_projections::player_position::PlayerPosition as Fold;
 use loh_projections::{Projector, ReadDb};
-use loh_query_api::{AppState, serve};
+use loh_query_api::AppState;
+use loh_query_api::auth::TokenVerifier;
 use loh_testkit::{TestDb, unique_name};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ struct App {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// A player who spawned at (3200, 3201), moved to (3201, 3202) and said "hello".
     alice: Uuid,
+    /// Issues access tokens the server verifies.
+    tokens: Tokens,
     http: reqwest::Client,
 }
 
@@ -96,13 +100,21 @@ impl App {
             .await
             .expect("seed the read model");
 
-        let state = AppState::new(read, store.clone(), Default::default());
+        let key = SigningKey::generate().expect("an RSA key");
+        let verifier = TokenVerifier::from_public_pem(key.public_pem()).expect("public key");
+        let state = AppState::new(read, store.clone(), Default::default()).with_tokens(verifier);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let cancel = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, state.clone(), cancel.clone()));
+        let router = loh_query_api::router(state.clone());
+        let shutdown = cancel.clone().cancelled_owned();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
         App {
             _db: db,
             base,
@@ -112,23 +124,38 @@ impl App {
             cancel,
             server,
             alice,
+            tokens: Tokens::new(key),
             http: reqwest::Client::new(),
         }
     }
 
+    /// Alice's access token.
+    fn alice_token(&self) -> String {
+        self.tokens.issue(self.alice, "session")
+    }
+
+    /// GET `path` with Alice's token.
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
+        self.get_as(path, Some(&self.alice_token())).await
+    }
+
+    /// GET `path` with `token`, or none.
+    async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.text().await.expect("body"))
     }
 
     async fn get_json(&self, path: &str) -> (u16, Value) {
-        let (status, body) = self.get(path).await;
+        self.get_json_as(path, Some(&self.alice_token())).await
+    }
+
+    async fn get_json_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let (status, body) = self.get_as(path, token).await;
         let json = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{path} answered non-JSON {body:?}: {e}"));
         (status, json)
@@ -180,11 +207,41 @@ async fn a_known_player_is_served_with_tile_last_chat_line_and_as_of_position() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_player_is_a_404_with_the_error_body() {
     let app = App::start().await;
+    let analyst = app.tokens.issue_analyst(Uuid::new_v4(), 600);
     let (status, body) = app
-        .get_json(&format!("/v1/players/{}/position", Uuid::new_v4()))
+        .get_json_as(
+            &format!("/v1/players/{}/position", Uuid::new_v4()),
+            Some(&analyst),
+        )
         .await;
     assert_eq!(status, 404);
     assert_error(&body, "not_found");
+    app.stop().await;
+}
+
+/// A player's tile and last chat line are the player's own (and analysts'): a stranger learns
+/// them from the game's view, within sight, and never from the query API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_players_position_and_last_line_are_not_served_to_anyone_else() {
+    let app = App::start().await;
+    let path = format!("/v1/players/{}/position", app.alice);
+    let (status, body) = app.get_json_as(&path, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_error(&body, "unauthorized");
+
+    let stranger = app.tokens.issue(Uuid::new_v4(), "other");
+    let (status, body) = app.get_json_as(&path, Some(&stranger)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, "forbidden");
+    assert!(!body.to_string().contains("hello"), "{body}");
+
+    let analyst = app.tokens.issue_analyst(Uuid::new_v4(), 600);
+    let (status, body) = app.get_json_as(&path, Some(&analyst)).await;
+    assert_eq!(
+        (status, &body["last_say"]),
+        (200, &json!("hello")),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -327,5 +384,33 @@ async fn metrics_report_projection_lag_per_projector_and_request_counts() {
         "{text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
+    app.stop().await;
+}
+
+/// A client may send any method token; the request counters label it `other`, so a flood of
+/// invented methods cannot grow `/metrics` without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_do_not_grow_the_metric_labels() {
+    let app = App::start().await;
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("FLOOD{i}").as_bytes()).expect("token");
+        let response = app
+            .http
+            .request(method, format!("{}/v1/worlds", app.base))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 405);
+    }
+    let (status, text) = app.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("FLOOD"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("loh_query_http_requests_total")
+                && l.contains("method=\"other\"")
+                && l.ends_with(" 20")),
+        "{text}"
+    );
     app.stop().await;
 }

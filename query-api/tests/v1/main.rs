@@ -5,9 +5,9 @@ use loh_auth::{SigningKey, Tokens};
 use loh_events::pg::PgEventStore;
 use loh_events::{AppendBatch, EventBody, EventStore, ItemQty, NewEvent, Skill};
 use loh_projections::{Projector, ReadDb};
+use loh_query_api::AppState;
 use loh_query_api::auth::TokenVerifier;
 use loh_query_api::ranks::RankIndex;
-use loh_query_api::{AppState, serve};
 use loh_testkit::{TestDb, redis_url, unique_name};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -212,7 +212,15 @@ impl App {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let cancel = CancellationToken::new();
-        tokio::spawn(serve(listener, state, cancel.clone()));
+        let (router, shutdown) = (
+            loh_query_api::router(state),
+            cancel.clone().cancelled_owned(),
+        );
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
         App {
             _db: db,
             base,
