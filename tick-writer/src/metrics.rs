@@ -23,6 +23,11 @@ pub struct TickMetrics {
     pub rate_limited: Counter,
     pub out_of_bounds: Counter,
     pub refused_ticks: Counter,
+    /// Ticks whose commands were answered `server_busy` because the store did not answer
+    /// (an outage: PostgreSQL down or restarting), and whether the store answers now (1) or
+    /// not (0).
+    pub unavailable_ticks: Counter,
+    pub store_up: Gauge,
     pub view_evictions: Counter,
     /// Snapshots ([`crate::snapshot`]): written, failed (not made, not signed or not stored),
     /// skipped because the previous one was still being written, refused at start-up; the
@@ -62,6 +67,8 @@ impl Default for TickMetrics {
             rate_limited: Counter::default(),
             out_of_bounds: Counter::default(),
             refused_ticks: Counter::default(),
+            unavailable_ticks: Counter::default(),
+            store_up: Gauge::default(),
             view_evictions: Counter::default(),
             snapshots_written: Counter::default(),
             snapshot_failures: Counter::default(),
@@ -138,6 +145,16 @@ impl TickMetrics {
             "loh_ticks_refused",
             "Ticks whose batch the store refused (not an outage); the world was rebuilt and their commands answered server_busy",
             self.refused_ticks.clone(),
+        );
+        registry.register(
+            "loh_ticks_store_unavailable",
+            "Ticks the store did not answer within the writer's patience (an outage); their commands were answered server_busy and nothing of them kept",
+            self.unavailable_ticks.clone(),
+        );
+        registry.register(
+            "loh_store_up",
+            "1 while the tick writer's event store answers, 0 during an outage",
+            self.store_up.clone(),
         );
         registry.register(
             "loh_view_evictions",

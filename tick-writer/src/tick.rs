@@ -22,11 +22,11 @@ use loh_world::step::{
 };
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 /// Players see events of other players within this many tiles.
@@ -38,8 +38,10 @@ pub const OUTBOUND_QUEUE: usize = 256;
 pub use loh_world::step::ACTIONS_PER_TICK;
 /// Chat lines (`Say`, `PrivateMessage`) a player may send in one tick; more are `rate_limited`.
 pub const CHAT_PER_TICK: usize = 2;
-/// Appends retried this many times on transient errors before the writer gives up.
-const APPEND_ATTEMPTS: u32 = 8;
+/// How long a tick waits for the store — every attempt of its append, or the check that the
+/// store is back after an outage — before its commands are answered `server_busy` and nothing
+/// of it is kept (the writer keeps running, and resumes by itself when the store answers).
+pub const STORE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Ticks between signed checkpoints of the chain (one a minute at 400 ms).
 pub const CHECKPOINT_EVERY_TICKS: u64 = 150;
@@ -104,11 +106,19 @@ pub struct TickHandle {
     pub intake: mpsc::Sender<Intake>,
     pub tick: Arc<AtomicU64>,
     pub tick_ms: u32,
+    /// False while the writer's event store does not answer (an outage), true again once the
+    /// world is rebuilt from it.
+    pub store_up: Arc<AtomicBool>,
 }
 
 impl TickHandle {
     pub fn current_tick(&self) -> u64 {
         self.tick.load(Ordering::Relaxed)
+    }
+
+    /// Whether the writer's event store answered its last tick ([`TickHandle::store_up`]).
+    pub fn store_is_up(&self) -> bool {
+        self.store_up.load(Ordering::Relaxed)
     }
 }
 
@@ -118,8 +128,8 @@ pub enum TickError {
     /// Another writer took the shard; this one must not write again.
     #[error("fenced out by another writer")]
     Fenced,
-    /// The store kept failing; nothing of the failed tick was acknowledged. Restart the process:
-    /// the world is rebuilt from what committed.
+    /// The store failed at start-up (an outage during a tick is not an error: its commands are
+    /// answered `server_busy` and the writer resumes by itself).
     #[error("event store: {0}")]
     Store(#[from] loh_events::Error),
 }
@@ -129,6 +139,9 @@ enum Appended {
     Committed(loh_events::Appended),
     /// The store refused the batch itself (not an outage): nothing of it committed.
     Refused(loh_events::Error),
+    /// The store did not answer within [`STORE_PATIENCE`] (an outage): the batch may or may not
+    /// have committed; the store will say once it is back.
+    Unavailable(String),
 }
 
 struct Session {
@@ -195,6 +208,11 @@ pub struct TickWriter {
     snapshots: Option<SnapshotWriter>,
     /// What start-up folded.
     rebuilt: Rebuilt,
+    /// The world may hold a tick the store did not take: it must be rebuilt from the store
+    /// before the next tick is decided ([`TickWriter::resume`]).
+    stale: bool,
+    /// Whether the store answered the last tick (shared with [`TickHandle::store_up`]).
+    store_up: Arc<AtomicBool>,
 }
 
 impl TickWriter {
@@ -257,6 +275,7 @@ impl TickWriter {
             .filter(|p| p.every_ticks > 0)
             .map(|p| SnapshotWriter::new(p, rebuilt.snapshot.unwrap_or(0), metrics.clone()));
         let (head_tx, _) = watch::channel(head.position);
+        metrics.store_up.set(1);
         Ok(TickWriter {
             store,
             lease,
@@ -281,6 +300,8 @@ impl TickWriter {
             inbox: None,
             snapshots,
             rebuilt,
+            stale: false,
+            store_up: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -451,6 +472,7 @@ impl TickWriter {
             intake,
             tick: self.tick_counter.clone(),
             tick_ms: self.pacing.tick_ms(),
+            store_up: self.store_up.clone(),
         }
     }
 
@@ -520,6 +542,10 @@ impl TickWriter {
     /// then answers.
     pub async fn run_tick(&mut self) -> Result<(), TickError> {
         let started = Instant::now();
+        if self.stale && !self.resume().await {
+            self.answer_busy_while_down();
+            return Ok(());
+        }
         self.tick += 1;
         let tick = self.tick;
         let now_us = now_us();
@@ -638,7 +664,17 @@ impl TickWriter {
             let appended = match self.append(batch).await? {
                 Appended::Committed(appended) => appended,
                 Appended::Refused(error) => {
-                    self.recover(tick, inputs, answers, error).await?;
+                    tracing::error!(%error, tick, "the store refused the tick's batch; rebuilding the world and answering its commands server_busy");
+                    self.metrics.refused_ticks.inc();
+                    self.set_aside(tick, inputs, answers);
+                    self.resume().await;
+                    return Ok(());
+                }
+                Appended::Unavailable(error) => {
+                    warn!(%error, tick, "the store did not take the tick; its commands are answered server_busy and the world is rebuilt once the store answers");
+                    self.metrics.unavailable_ticks.inc();
+                    self.store_down();
+                    self.set_aside(tick, inputs, answers);
                     return Ok(());
                 }
             };
@@ -757,45 +793,55 @@ impl TickWriter {
         });
     }
 
-    /// Appends the tick's batch: transient failures are retried with the same batch; a batch
-    /// the store refuses as such (a value it cannot encode, a broken rule) is not an outage and
-    /// is not retried.
+    /// Appends the tick's batch: transient failures are retried with the same batch (the store
+    /// makes a repeat a no-op) for [`STORE_PATIENCE`] at most; a batch the store refuses as such
+    /// (a value it cannot encode, a broken rule) is not an outage and is not retried.
     async fn append(&self, batch: AppendBatch) -> Result<Appended, TickError> {
+        let deadline = Instant::now() + STORE_PATIENCE;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.store.append(self.lease, batch.clone()).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let tried = tokio::time::timeout(left, self.store.append(self.lease, batch.clone()));
+            let Ok(result) = tried.await else {
+                return Ok(Appended::Unavailable(format!(
+                    "no answer within {STORE_PATIENCE:?} ({attempt} attempts)"
+                )));
+            };
+            let backoff = Duration::from_millis(50 << attempt.min(6));
+            match result {
                 Ok(appended) => return Ok(Appended::Committed(appended)),
                 Err(loh_events::Error::Fenced) => return Err(TickError::Fenced),
                 Err(e) if !e.is_transient() => return Ok(Appended::Refused(e)),
-                Err(e) if attempt < APPEND_ATTEMPTS => {
+                Err(e) if Instant::now() + backoff < deadline => {
                     warn!(error = %e, attempt, "append failed; retrying the same batch");
-                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                    tokio::time::sleep(backoff).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Ok(Appended::Unavailable(e.to_string())),
             }
         }
     }
 
-    /// After the store refused a tick's batch: nothing of the tick committed, so the world is
-    /// rebuilt from the store, the tick's spawns and presence wait for the next tick, and every
-    /// command decided in it is answered `server_busy` (unjournaled: the same seq may be sent
-    /// again). The writer keeps running.
-    async fn recover(
-        &mut self,
-        tick: u64,
-        inputs: TickInputs,
-        answers: Vec<Answer>,
-        error: loh_events::Error,
-    ) -> Result<(), TickError> {
-        tracing::error!(%error, tick, "the store refused the tick's batch; rebuilding the world and answering its commands server_busy");
-        self.metrics.refused_ticks.inc();
-        let policy = self.snapshots.as_ref().map(SnapshotWriter::policy);
-        let (world, committed_tick, _) =
-            rebuild(&*self.store, self.pristine.clone(), policy).await?;
-        self.world = world;
-        self.tick = committed_tick;
-        self.last_seq = self.store.last_seqs().await?.into_iter().collect();
+    /// The store did not answer: remembered as down (for `/healthz` and the metrics) and the
+    /// world marked for a rebuild.
+    fn store_down(&mut self) {
+        self.stale = true;
+        if self.store_up.swap(false, Ordering::Relaxed) {
+            tracing::error!(
+                shard = self.store.shard(),
+                "event store unavailable; commands are answered server_busy until it is back"
+            );
+        }
+        self.metrics.store_up.set(0);
+    }
+
+    /// After a tick the store did not take (refused, or an outage): nothing of it is kept. Its
+    /// spawns and presence wait for the next tick, every command decided in it is answered
+    /// `server_busy` (unjournaled: the same seq may be sent again, and if the tick did commit
+    /// after all, the repeat is answered with its original outcome), and the world is marked for
+    /// a rebuild from the store before anything else is decided.
+    fn set_aside(&mut self, tick: u64, inputs: TickInputs, answers: Vec<Answer>) {
+        self.stale = true;
         let mut spawns = inputs.spawns;
         spawns.append(&mut self.spawns);
         self.spawns = spawns;
@@ -805,28 +851,86 @@ impl TickWriter {
         let answers = answers
             .into_iter()
             .map(|a| match a.frame {
-                ServerFrame::Accepted { seq, .. } | ServerFrame::Rejected { seq, .. } => Answer {
-                    player_id: a.player_id,
-                    frame: ServerFrame::Rejected {
-                        seq,
-                        tick,
-                        code: RejectionCode::ServerBusy.as_str().into(),
-                        message: "the tick could not be stored; retry with the same seq".into(),
-                    },
-                },
+                ServerFrame::Accepted { seq, .. } | ServerFrame::Rejected { seq, .. } => {
+                    busy(a.player_id, seq, tick)
+                }
                 frame => Answer {
                     player_id: a.player_id,
                     frame,
                 },
             })
             .collect();
-        // Outcomes of the refused tick were never decided: forget them.
+        self.send_updates(tick, answers, &[]);
+    }
+
+    /// While the store is down: every command waiting is answered `server_busy` (unjournaled,
+    /// nothing kept), the tick does not advance; spawns and presence wait.
+    fn answer_busy_while_down(&mut self) {
+        let tick = self.tick;
+        self.metrics.unavailable_ticks.inc();
+        let answers = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|p| busy(p.player_id, p.seq, tick))
+            .collect();
+        self.send_updates(tick, answers, &[]);
+    }
+
+    /// Rebuilds the world, the tick and the last seqs from what the store committed, if it
+    /// answers within [`STORE_PATIENCE`]; true when the writer may decide ticks again.
+    async fn resume(&mut self) -> bool {
+        let policy = self.snapshots.as_ref().map(SnapshotWriter::policy);
+        let store = self.store.clone();
+        let pristine = self.pristine.clone();
+        let rebuilt = tokio::time::timeout(STORE_PATIENCE, async move {
+            let (world, tick, _) = rebuild(&*store, pristine, policy).await?;
+            let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
+            let head = store.head().await?;
+            Ok::<_, TickError>((world, tick, last_seq, head))
+        })
+        .await;
+        let (world, tick, last_seq, head) = match rebuilt {
+            Ok(Ok(rebuilt)) => rebuilt,
+            Ok(Err(error)) => {
+                debug!(%error, "the store is not back yet");
+                self.store_down();
+                return false;
+            }
+            Err(_) => {
+                debug!("the store is not back yet (no answer)");
+                self.store_down();
+                return false;
+            }
+        };
+        self.world = world;
+        // Ticks never go back: one that was set aside keeps its number.
+        self.tick = self.tick.max(tick);
+        self.last_seq = last_seq;
+        // A spawn of a tick that committed after all (an ambiguous COMMIT) is not made twice.
+        let world = &self.world;
+        self.spawns.retain(|id| world.player(*id).is_none());
+        // Outcomes of ticks that never committed were never decided: forget them.
         for (player, remembered) in &mut self.outcomes {
             let last = self.last_seq.get(player).copied().unwrap_or(0);
             remembered.retain(|(seq, _)| *seq <= last);
         }
-        self.send_updates(tick, answers, &[]);
-        Ok(())
+        if head.position != self.committed.position {
+            info!(
+                position = head.position,
+                "a tick answered server_busy had committed after all"
+            );
+        }
+        self.committed = head;
+        let _ = self.head_tx.send(head.position);
+        self.stale = false;
+        if !self.store_up.swap(true, Ordering::Relaxed) {
+            info!(
+                tick = self.tick,
+                head = head.position,
+                "event store back; world rebuilt from it"
+            );
+        }
+        self.metrics.store_up.set(1);
+        true
     }
 
     /// Sends answers and each player's view of the tick, after the commit. Every event is
@@ -875,6 +979,19 @@ impl TickWriter {
             }
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
+    }
+}
+
+/// `server_busy` for `seq`: nothing of it was kept; the same seq may be sent again.
+fn busy(player_id: Uuid, seq: u64, tick: u64) -> Answer {
+    Answer {
+        player_id,
+        frame: ServerFrame::Rejected {
+            seq,
+            tick,
+            code: RejectionCode::ServerBusy.as_str().into(),
+            message: "the tick could not be stored; send it again with the same seq".into(),
+        },
     }
 }
 

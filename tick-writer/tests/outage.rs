@@ -1,0 +1,293 @@
+//! The store goes away (PostgreSQL stopped or restarting): the writer keeps running, keeps no
+//! command it has not committed, answers each one `server_busy`, and resumes by itself when the
+//! store answers again — also when a COMMIT went through but its answer was lost.
+//!
+//! The store here is the embedded one behind a switch that makes every call fail as a lost
+//! connection does (a transient error), so the outage starts and ends exactly where the test says.
+
+use async_trait::async_trait;
+use loh_commands::{Command, ServerFrame, decode_server};
+use loh_events::sqlite::SqliteEventStore;
+use loh_events::{
+    AppendBatch, Appended, ChainVerifier, Checkpoint, EventStore, Head, JournalEntry, Lease,
+    Snapshot, StoredEvent, WorldEntry,
+};
+use loh_tick_writer::metrics::TickMetrics;
+use loh_tick_writer::tick::{Frame, Intake, Pacing, TickHandle, TickWriter};
+use loh_world::{MapConfig, World};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+/// The next append commits, then the store goes down before answering.
+const COMMIT_THEN_DOWN: u8 = 2;
+
+/// The embedded store behind a switch.
+struct Flaky {
+    inner: SqliteEventStore,
+    mode: Arc<AtomicU8>,
+}
+
+impl Flaky {
+    fn gate(&self) -> loh_events::Result<()> {
+        match self.mode.load(Ordering::SeqCst) {
+            DOWN => Err(loh_events::Error::Database(sqlx::Error::PoolTimedOut)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for Flaky {
+    fn shard(&self) -> &str {
+        self.inner.shard()
+    }
+    async fn acquire(&self) -> loh_events::Result<Lease> {
+        self.gate()?;
+        self.inner.acquire().await
+    }
+    async fn append(&self, lease: Lease, batch: AppendBatch) -> loh_events::Result<Appended> {
+        self.gate()?;
+        let appended = self.inner.append(lease, batch).await?;
+        if self
+            .mode
+            .compare_exchange(COMMIT_THEN_DOWN, DOWN, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return Err(loh_events::Error::Database(sqlx::Error::PoolTimedOut));
+        }
+        Ok(appended)
+    }
+    async fn head(&self) -> loh_events::Result<Head> {
+        self.gate()?;
+        self.inner.head().await
+    }
+    async fn read_from(&self, from: u64, limit: usize) -> loh_events::Result<Vec<StoredEvent>> {
+        self.gate()?;
+        self.inner.read_from(from, limit).await
+    }
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> loh_events::Result<Vec<StoredEvent>> {
+        self.gate()?;
+        self.inner.read_stream(stream_id, from_version, limit).await
+    }
+    async fn read_journal(
+        &self,
+        from_tick: u64,
+        limit: usize,
+    ) -> loh_events::Result<Vec<JournalEntry>> {
+        self.gate()?;
+        self.inner.read_journal(from_tick, limit).await
+    }
+    async fn last_seqs(&self) -> loh_events::Result<Vec<(Uuid, u64)>> {
+        self.gate()?;
+        self.inner.last_seqs().await
+    }
+    async fn put_checkpoint(&self, checkpoint: &Checkpoint) -> loh_events::Result<()> {
+        self.gate()?;
+        self.inner.put_checkpoint(checkpoint).await
+    }
+    async fn checkpoints(&self) -> loh_events::Result<Vec<Checkpoint>> {
+        self.gate()?;
+        self.inner.checkpoints().await
+    }
+    async fn put_snapshot(&self, snapshot: &Snapshot) -> loh_events::Result<()> {
+        self.gate()?;
+        self.inner.put_snapshot(snapshot).await
+    }
+    async fn snapshot_positions(&self) -> loh_events::Result<Vec<u64>> {
+        self.gate()?;
+        self.inner.snapshot_positions().await
+    }
+    async fn snapshot(&self, position: u64) -> loh_events::Result<Option<Snapshot>> {
+        self.gate()?;
+        self.inner.snapshot(position).await
+    }
+    async fn prune_snapshots(&self, keep: usize) -> loh_events::Result<u64> {
+        self.gate()?;
+        self.inner.prune_snapshots(keep).await
+    }
+    async fn announce(&self, entry: &WorldEntry) -> loh_events::Result<()> {
+        self.gate()?;
+        self.inner.announce(entry).await
+    }
+    async fn worlds(&self) -> loh_events::Result<Vec<WorldEntry>> {
+        self.gate()?;
+        self.inner.worlds().await
+    }
+    async fn character_home(&self, player_id: Uuid, now_us: i64) -> loh_events::Result<String> {
+        self.gate()?;
+        self.inner.character_home(player_id, now_us).await
+    }
+}
+
+struct Table {
+    _dir: tempfile::TempDir,
+    inner: SqliteEventStore,
+    mode: Arc<AtomicU8>,
+    writer: TickWriter,
+    handle: TickHandle,
+    inbox: mpsc::Receiver<Frame>,
+    metrics: TickMetrics,
+}
+
+const A: Uuid = Uuid::from_u128(1);
+
+async fn table() -> Table {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loh.db");
+    let inner = SqliteEventStore::open(path.to_str().unwrap(), "world1")
+        .await
+        .unwrap();
+    let mode = Arc::new(AtomicU8::new(UP));
+    let store: Arc<dyn EventStore> = Arc::new(Flaky {
+        inner: inner.clone(),
+        mode: mode.clone(),
+    });
+    let metrics = TickMetrics::default();
+    let mut writer = TickWriter::start(
+        store,
+        World::new(MapConfig::default()),
+        Pacing::Fixed { tick_ms: 400 },
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let (intake, _) = mpsc::channel(1);
+    let handle = writer.handle(intake);
+    let inbox = loh_testkit::writer::connect(&mut writer, A, 1, 4096);
+    writer.run_tick().await.unwrap(); // the spawn
+    Table {
+        _dir: dir,
+        inner,
+        mode,
+        writer,
+        handle,
+        inbox,
+        metrics,
+    }
+}
+
+impl Table {
+    fn say(&mut self, seq: u64) {
+        self.writer.take(Intake::Command {
+            player_id: A,
+            seq,
+            cmd: Command::Say {
+                text: format!("line {seq}"),
+            },
+            received_at_us: 0,
+        });
+    }
+
+    /// The answers waiting, as `(seq, code)` (`accepted` for an accepted command).
+    fn answers(&mut self) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        while let Ok(frame) = self.inbox.try_recv() {
+            match decode_server(&frame).unwrap() {
+                ServerFrame::Accepted { seq, .. } => out.push((seq, "accepted".into())),
+                ServerFrame::Rejected { seq, code, .. } => out.push((seq, code)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    async fn journaled(&self) -> Vec<u64> {
+        let rows = self.inner.read_journal(0, 100_000).await.unwrap();
+        rows.iter()
+            .filter(|r| r.player_id == A)
+            .map(|r| r.seq)
+            .collect()
+    }
+
+    async fn assert_chain_verifies(&self) {
+        let mut verifier = ChainVerifier::new();
+        for event in self.inner.read_from(1, 1_000_000).await.unwrap() {
+            verifier.check(&event).expect("the chain verifies");
+        }
+    }
+}
+
+fn busy(seq: u64) -> (u64, String) {
+    (seq, "server_busy".into())
+}
+
+fn accepted(seq: u64) -> (u64, String) {
+    (seq, "accepted".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_store_is_down_commands_are_answered_server_busy_nothing_is_kept_and_the_writer_resumes_by_itself()
+ {
+    let mut t = table().await;
+    t.say(1);
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(t.answers(), [accepted(1)]);
+    assert!(t.handle.store_is_up());
+
+    t.mode.store(DOWN, Ordering::SeqCst);
+    t.say(2);
+    t.writer
+        .run_tick()
+        .await
+        .expect("an outage does not stop the writer");
+    assert_eq!(t.answers(), [busy(2)]);
+    assert!(!t.handle.store_is_up(), "the outage is known (/healthz)");
+    assert_eq!(t.metrics.store_up.get(), 0);
+    t.say(3);
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(t.answers(), [busy(3)], "answered at once while still down");
+
+    t.mode.store(UP, Ordering::SeqCst);
+    assert_eq!(t.journaled().await, [1], "nothing of the outage was kept");
+    // The same seq again, and the next one: decided as if nothing happened.
+    t.say(2);
+    t.say(3);
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(t.answers(), [accepted(2), accepted(3)]);
+    assert!(t.handle.store_is_up());
+    assert_eq!(t.metrics.store_up.get(), 1);
+    assert_eq!(t.journaled().await, [1, 2, 3]);
+    assert!(t.metrics.unavailable_ticks.get() >= 2);
+    t.assert_chain_verifies().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_that_committed_while_its_answer_was_lost_is_kept_once_and_its_seq_not_decided_twice()
+ {
+    let mut t = table().await;
+    t.say(1);
+    t.mode.store(COMMIT_THEN_DOWN, Ordering::SeqCst);
+    t.writer.run_tick().await.unwrap();
+    // The writer cannot know the COMMIT went through: nothing is claimed.
+    assert_eq!(t.answers(), [busy(1)]);
+    assert!(!t.handle.store_is_up());
+
+    t.mode.store(UP, Ordering::SeqCst);
+    // The client sends the same seq again; the world, rebuilt from the store, has it already.
+    t.say(1);
+    t.say(2);
+    t.writer.run_tick().await.unwrap();
+    // Seq 1 is answered with its original outcome (a repeat), not decided again.
+    assert_eq!(t.answers(), [accepted(1), accepted(2)]);
+    assert_eq!(t.metrics.duplicates.get(), 1);
+    assert_eq!(t.journaled().await, [1, 2], "seq 1 journaled once");
+    let said = t
+        .inner
+        .read_from(1, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "PlayerSaid")
+        .count();
+    assert_eq!(said, 2, "one line each for seq 1 and seq 2");
+    t.assert_chain_verifies().await;
+}
