@@ -27,6 +27,17 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// `503 unavailable` (with `Retry-After`): the session store (Redis) did not answer; the
+    /// client tries again shortly. The cause is logged here and not shown.
+    pub fn session_store(cause: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(%cause, "session store unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "sessions are unavailable; try again shortly",
+        )
+    }
+
     /// A 500; the cause is logged here and not shown.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "internal error");

@@ -17,6 +17,7 @@
 //!   limit), which serves the query API too.
 //! - [`client_addr`]: the client's address behind trusted proxies, and IPv6 limited per /64.
 //! - [`error`]: the HTTP error body.
+//! - [`health`]: `/healthz`: which dependency (PostgreSQL, Redis, NATS, the tick loop) fails.
 //! - [`state`]: the handlers' shared state and the request-body extractors.
 //! - [`metrics`]: connections closed, by reason.
 //! - [`worlds`]: this world's line in the shared world list, announced every few seconds.
@@ -26,6 +27,7 @@
 pub mod auth;
 pub mod client_addr;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod limits;
 pub mod metrics;

@@ -12,11 +12,11 @@ use crate::limits::{Limits, RateLimits};
 use crate::web::content::ContentDoc;
 use crate::web::play;
 use crate::ws::ws_handler;
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use loh_events::EventStore;
 use loh_tick_writer::metrics::{TickMetrics, render};
 use loh_tick_writer::snapshot::SnapshotPolicy;
@@ -63,6 +63,8 @@ pub struct GameServer {
     head: watch::Receiver<u64>,
     tokens: Tokens,
     sessions: SessionStore,
+    /// Checks of dependencies added by the process (`/healthz`, [`crate::health`]).
+    probes: crate::health::Probes,
     tick_task: JoinHandle<Result<(), TickError>>,
     http_task: JoinHandle<std::io::Result<()>>,
     /// The world list's announcer, stopped (announcing the world closed) after the tick loop.
@@ -158,7 +160,9 @@ impl GameServer {
                 checkout,
             }),
             store: store.clone(),
+            probes: crate::health::Probes::default(),
         };
+        let probes = state.probes.clone();
         // A login anywhere (this world or another) closes this instance's older connection of
         // the same player at once.
         let (sessions, kicks, follow) =
@@ -192,6 +196,7 @@ impl GameServer {
             head,
             tokens,
             sessions: config.sessions,
+            probes,
             tick_task,
             http_task,
             announce: (announce_cancel, announce_task),
@@ -214,6 +219,12 @@ impl GameServer {
     /// The token issuer (tests and tools).
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
+    }
+
+    /// The checks `/healthz` runs besides the game server's own: add a dependency the process
+    /// has (the relay's NATS connection) with [`crate::health::Probes::add`].
+    pub fn probes(&self) -> &crate::health::Probes {
+        &self.probes
     }
 
     /// The session store (tests and tools).
@@ -262,18 +273,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `200 {"status":"ok","tick":N}`, or `503 {"status":"degraded","failing":[…],"tick":N}` naming
+/// each dependency that does not answer ([`crate::health`]).
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.accounts.ping().await && !state.tick.intake.is_closed() {
-        (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "ok", "tick": state.tick.current_tick()})),
-        )
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable"})),
-        )
+    use crate::health::within;
+    let (accounts, redis, others) = tokio::join!(
+        within(state.accounts.ping()),
+        within(async { state.sessions.ping().await.unwrap_or(true) }),
+        state.probes.failing(),
+    );
+    let mut failing = others;
+    if !accounts || !state.tick.store_is_up() {
+        failing.push("postgres");
     }
+    if !redis {
+        failing.push("redis");
+    }
+    if state.tick.intake.is_closed() {
+        failing.push("tick_writer");
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("tick".into(), state.tick.current_tick().into());
+    crate::health::report(failing, body)
 }
 
 /// `GET /v1/content`: the content document, `304` when the client's copy is current.

@@ -40,6 +40,8 @@ pub struct AppState {
     pub payments: Arc<crate::payments::routes::PaymentRoutes>,
     /// This world's store: where characters live (`character_home`).
     pub store: Arc<dyn loh_events::EventStore>,
+    /// Checks of dependencies the process added (`/healthz`).
+    pub probes: crate::health::Probes,
 }
 
 impl AppState {

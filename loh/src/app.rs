@@ -160,14 +160,15 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
     // Bound first: once the game server answers, the query API's port takes connections too.
     let query_listener = bind_query(settings.query_addr).await?;
 
-    let game = start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
-    let head = game;
+    let (head, probes) =
+        start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
     let read_db = ReadDb::connect(backing.database_url().expose_secret()).await?;
     let source = match &backing {
         Backing::Embedded(_) => Source::Embedded { head: head.clone() },
         Backing::Services { nats_url, .. } => {
             let def = settings.stream();
             let js = jetstream(nats_url, &def).await?;
+            probes.add("nats", nats_probe(&js));
             let relay =
                 Relay::new(store.clone(), js.clone(), def.clone()).with_metrics(relay_metrics);
             let relay_cancel = cancel.clone();
@@ -207,14 +208,27 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
     Ok(running)
 }
 
-/// Starts the game server (and nothing else); returns the committed-head watch.
+/// `/healthz`'s check of NATS: the client of `js` is connected (it reconnects by itself; the
+/// relay resumes from what JetStream holds once it is).
+pub(crate) fn nats_probe(
+    js: &async_nats::jetstream::Context,
+) -> impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static {
+    let client = js.client();
+    move || {
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        Box::pin(std::future::ready(connected))
+    }
+}
+
+/// Starts the game server (and nothing else); returns the committed-head watch and the checks
+/// of its `/healthz`, to which the caller adds the dependencies it has (NATS).
 async fn start_game(
     backing: &Backing,
     settings: &Settings,
     store: Arc<dyn EventStore>,
     registry: Registry,
     running: &mut Running,
-) -> anyhow::Result<watch::Receiver<u64>> {
+) -> anyhow::Result<(watch::Receiver<u64>, loh_gateway::health::Probes)> {
     let accounts = any_pool(&backing.database_url()).await?;
     let config = GameConfig {
         bind: settings.game_addr,
@@ -246,10 +260,11 @@ async fn start_game(
         .context("starting the game server")?;
     running.game_addr = Some(server.addr());
     let head = server.head();
+    let probes = server.probes().clone();
     running
         .tasks
         .spawn(async move { server.wait().await.context("game server") });
-    Ok(head)
+    Ok((head, probes))
 }
 
 /// Arranges the read models' checkpoints for `partitions` and starts every projector; returns
@@ -372,7 +387,9 @@ pub async fn start_tick_writer(
     let mut registry = Registry::default();
     let relay_metrics = RelayMetrics::default();
     relay_metrics.register(&mut registry);
-    let head = start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
+    let (head, probes) =
+        start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
+    probes.add("nats", nats_probe(&js));
     let relay = Relay::new(store, js, def).with_metrics(relay_metrics);
     running
         .tasks
@@ -400,6 +417,7 @@ pub async fn start_projections(
     let read_db = ReadDb::connect(database_url.expose_secret()).await?;
     let mut registry = Registry::default();
     let metrics = ProjectionMetrics::register(&mut registry);
+    let mut nats: Vec<crate::health::NatsProbe> = Vec::new();
     for world in worlds {
         let store = open_store(&backing, world).await?;
         // The configured stream (its replica count) named for each world.
@@ -412,6 +430,7 @@ pub async fn start_projections(
             None => EventStreamDef::for_shard(world),
         };
         let js = jetstream(&nats_url, &def).await?;
+        nats.push(Box::new(nats_probe(&js)));
         let source = Source::Nats {
             jetstream: js,
             stream: def,
@@ -421,7 +440,15 @@ pub async fn start_projections(
             .with_context(|| format!("world {world}"))?;
     }
     running.health_addr = Some(
-        crate::health::serve(&mut running.tasks, health_addr, read_db, registry, cancel).await?,
+        crate::health::serve(
+            &mut running.tasks,
+            health_addr,
+            read_db,
+            nats,
+            registry,
+            cancel,
+        )
+        .await?,
     );
     Ok(running)
 }

@@ -1,7 +1,6 @@
 //! `/healthz` and `/metrics` for a process that has no other HTTP server (`loh projections run`).
 
 use anyhow::Context;
-use axum::http::StatusCode;
 use axum::routing::get;
 use loh_projections::ReadDb;
 use prometheus_client::registry::Registry;
@@ -10,17 +9,23 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Binds `addr` and serves, in `tasks`, `/healthz` (200 while the read database answers, 503
-/// when it does not) and `/metrics` (`registry` in the Prometheus text format) until `cancel`;
-/// returns the bound address.
+/// A check of NATS for `/healthz` ([`crate::app::nats_probe`]).
+pub type NatsProbe = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// Binds `addr` and serves, in `tasks`, `/healthz` (`200 {"status":"ok"}` while the read
+/// database and every NATS connection in `nats` answer, else `503 {"status":"degraded",
+/// "failing":["postgres","nats"]}` naming those that do not) and `/metrics` (`registry` in the
+/// Prometheus text format) until `cancel`; returns the bound address.
 pub async fn serve(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     addr: SocketAddr,
     db: ReadDb,
+    nats: Vec<NatsProbe>,
     registry: Registry,
     cancel: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let registry = Arc::new(registry);
+    let nats = Arc::new(nats);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
@@ -29,12 +34,19 @@ pub async fn serve(
         .route(
             "/healthz",
             get(move || {
-                let db = db.clone();
+                let (db, nats) = (db.clone(), nats.clone());
                 async move {
-                    match db.ping().await {
-                        Ok(()) => (StatusCode::OK, "ok"),
-                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "read database unreachable"),
+                    use loh_gateway::health::within;
+                    let mut failing = Vec::new();
+                    if !within(async { db.ping().await.is_ok() }).await {
+                        failing.push("postgres");
                     }
+                    for check in nats.iter() {
+                        if !within(check()).await {
+                            failing.push("nats");
+                        }
+                    }
+                    loh_gateway::health::report(failing, Default::default())
                 }
             }),
         )

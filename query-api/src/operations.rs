@@ -1,9 +1,9 @@
 //! Operations and pages: health, metrics, the analyst dashboard and the browsable API docs.
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use serde::{Deserialize, Serialize};
@@ -19,32 +19,68 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// `{"status":"ok"}` from `/healthz`.
+/// `/healthz`: `{"status":"ok"}`, or `{"status":"degraded","failing":["postgres","redis"]}`
+/// naming each dependency that does not answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
+    /// `ok` or `degraded`.
     pub status: String,
+    /// The dependencies that do not answer (`postgres`: the read database; `redis`: the
+    /// leaderboard ranks and response cache, when configured); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
 }
 
-/// 200 while the read database answers.
+/// The longest a dependency's check may take before it counts as failing.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// 200 while every dependency answers; 503 naming those that do not.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "operations",
     responses(
-        (status = 200, description = "The read database answers", body = Health),
-        (status = 503, description = "`unavailable`", body = ErrorBody),
+        (status = 200, description = "Every dependency answers", body = Health),
+        (status = 503, description = "`degraded`: `failing` names the dependencies that do not answer", body = Health),
     )
 )]
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match state.read.ping().await {
-        Ok(()) => Ok(Json(Health {
-            status: "ok".into(),
-        })),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
-            Err(ApiError::Unavailable)
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let read = async {
+        match tokio::time::timeout(PROBE_TIMEOUT, state.read.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "health check: read database");
+                false
+            }
+            Err(_) => false,
         }
-    }
+    };
+    let redis = async {
+        match &state.ranks {
+            Some(ranks) => tokio::time::timeout(PROBE_TIMEOUT, ranks.ping())
+                .await
+                .unwrap_or(false),
+            None => true,
+        }
+    };
+    let (read, redis) = tokio::join!(read, redis);
+    let failing: Vec<String> = [("postgres", read), ("redis", redis)]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let (status, word) = if failing.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    };
+    (
+        status,
+        Json(Health {
+            status: word.into(),
+            failing,
+        }),
+    )
 }
 
 /// Prometheus text: projection lag per projector (refreshed on each scrape) and HTTP counters.

@@ -105,6 +105,15 @@ fn redis_err(e: redis::RedisError) -> ApiError {
 }
 
 impl RankIndex {
+    /// Whether Redis answers `PING` (`/healthz`).
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+
     /// Connects to `url`; every key starts with `prefix:`.
     pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<RankIndex> {
         Ok(RankIndex {

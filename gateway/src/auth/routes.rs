@@ -130,7 +130,7 @@ pub async fn login(
         .sessions
         .create(player_id)
         .await
-        .map_err(|e| ApiError::internal(e).into_response())?;
+        .map_err(|e| ApiError::session_store(e).into_response())?;
     Ok(pair(&state, &issued, &headers))
 }
 
@@ -152,7 +152,7 @@ async fn check_integrity(
         .sessions
         .signing_key(&signed.key_id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::session_store)?
         .ok_or_else(bad_signature)?;
     if key_sid != sid {
         return Err(bad_signature());
@@ -163,7 +163,7 @@ async fn check_integrity(
         .sessions
         .use_nonce(&signed.key_id, &signed.nonce)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::session_store)?;
     if !fresh {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -198,7 +198,7 @@ pub async fn refresh(
         .sessions
         .rotate(&body.refresh_token)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::session_store)?
     {
         Rotation::Rotated(issued) => Ok(pair(&state, &issued, &headers)),
         Rotation::Reused => {
@@ -231,7 +231,7 @@ pub async fn live_claims(state: &AppState, token: &str) -> Result<Claims, ApiErr
         .sessions
         .is_live(&claims.sid)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::session_store)?;
     if live {
         Ok(claims)
     } else {
@@ -254,7 +254,7 @@ pub async fn logout(
         .sessions
         .revoke(&claims.sid)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::session_store)?;
     state.kicks.kick(&claims.sid);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

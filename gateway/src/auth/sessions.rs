@@ -632,6 +632,20 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Whether Redis answers `PING` (sessions in Redis); `None` when sessions live elsewhere (the
+    /// accounts database or this process), which `/healthz` checks on its own.
+    pub async fn ping(&self) -> Option<bool> {
+        match &self.backend {
+            Backend::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut conn).await;
+                Some(pong.is_ok())
+            }
+            Backend::Sql { .. } | Backend::Local(_) => None,
+        }
+    }
+
     /// Whether the session exists (not logged out, not revoked, not past its lifetime).
     pub async fn is_live(&self, sid: &str) -> Result<bool> {
         match &self.backend {

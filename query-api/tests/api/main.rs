@@ -304,15 +304,17 @@ async fn openapi_json_describes_the_position_endpoint_and_its_error_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthz_is_ok_while_the_read_database_answers_and_503_when_it_does_not() {
+async fn healthz_is_ok_while_the_read_database_answers_and_503_naming_postgres_when_it_does_not() {
     let app = App::start().await;
     let (status, body) = app.get_json("/healthz").await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 
     app.state.read.pool().close().await;
     let (status, body) = app.get_json("/healthz").await;
-    assert_eq!(status, 503);
-    assert_error(&body, "unavailable");
+    assert_eq!(
+        (status, body),
+        (503, json!({"status": "degraded", "failing": ["postgres"]}))
+    );
     app.stop().await;
 }
 
