@@ -12,10 +12,17 @@
 //! - on the real services, at the end: the world's JetStream stream holds every event of the
 //!   log once (by position, which names the event).
 //!
-//! It prints each fault (which process, when, the time back to healthy, what was acknowledged so
-//! far) and a summary, and exits non-zero on any loss, duplicate, broken chain or unconserved
-//! value, or when a process does not come back. Not injected yet: NATS, PostgreSQL and Redis
-//! outages and a full disk (docs/RELIABILITY.md).
+//! With `--services --private` it starts PostgreSQL, NATS (JetStream) and Redis of its own on
+//! free loopback ports ([`services`]) and adds the faults of the services themselves: `nats`
+//! (stopped for `--nats-outage` seconds, then started), `postgres` (restarted) and `redis`
+//! (restarted, losing every session as the Compose files' Redis does).
+//!
+//! It prints each fault (what, when, the time back to healthy, what was acknowledged so far) and
+//! a summary with the recovery time per fault kind, and exits non-zero on any loss, duplicate,
+//! broken chain or unconserved value, or when a process does not come back. Not injected yet: a
+//! full disk (docs/RELIABILITY.md).
+
+pub mod services;
 
 use anyhow::Context;
 use clap::Args;
@@ -65,7 +72,24 @@ pub struct ChaosArgs {
     /// The world (shard) the services run; a new one per campaign when not given.
     #[arg(long)]
     pub shard: Option<String>,
+    /// With `--services`: start PostgreSQL, NATS and Redis of the campaign's own on free
+    /// loopback ports (instead of DATABASE_URL, NATS_URL, REDIS_URL), which adds the faults
+    /// `nats`, `postgres` and `redis`.
+    #[arg(long, requires = "services")]
+    pub private: bool,
+    /// The faults to draw from (comma-separated): `tick-writer`, `projections`, `query-api`
+    /// (SIGKILL and restart), `nats` (stopped for `--nats-outage` seconds), `postgres`, `redis`
+    /// (restarted; these three need `--private`), or `loh-up` (embedded). Every one that applies
+    /// when not given.
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Vec<String>,
+    /// How long a `nats` fault keeps NATS stopped, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub nats_outage: f64,
 }
+
+/// The faults of the services themselves (need `--private`).
+const SERVICE_KINDS: [&str; 3] = ["nats", "postgres", "redis"];
 
 /// What the checks found in the log against what the bots were told.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -435,13 +459,24 @@ fn verdict(intact: bool, conserved: bool) -> String {
     )
 }
 
-/// The backing `args` ask for: the real services need all three URLs.
-fn backing(args: &ChaosArgs, data: &Path) -> anyhow::Result<Backing> {
+/// The backing `args` ask for: the real services need all three URLs (from the environment, or
+/// of the `private` instances).
+fn backing(
+    args: &ChaosArgs,
+    data: &Path,
+    private: Option<&services::Services>,
+) -> anyhow::Result<Backing> {
     if !args.services {
         return Ok(Backing::Embedded);
     }
-    let var = |name: &str| {
-        std::env::var(name).with_context(|| format!("--services needs {name} in the environment"))
+    let var = |name: &str| match private {
+        Some(p) => Ok(match name {
+            "DATABASE_URL" => p.postgres.url(),
+            "NATS_URL" => p.nats.url(),
+            _ => p.redis.url(),
+        }),
+        None => std::env::var(name)
+            .with_context(|| format!("--services needs {name} in the environment (or --private)")),
     };
     let key = loh_auth::SigningKey::generate().context("making a signing key")?;
     let key_file = data.join("chaos-jwt-key.pem");
@@ -461,6 +496,57 @@ fn backing(args: &ChaosArgs, data: &Path) -> anyhow::Result<Backing> {
     })
 }
 
+/// The faults to draw from: those asked (each checked), else every one that applies.
+fn kinds(args: &ChaosArgs, game: &Game) -> anyhow::Result<Vec<&'static str>> {
+    let mut all: Vec<&'static str> = game.roles.iter().map(|r| r.name).collect();
+    if args.private {
+        all.extend(SERVICE_KINDS);
+    }
+    if args.kinds.is_empty() {
+        return Ok(all);
+    }
+    args.kinds
+        .iter()
+        .map(|k| {
+            let k = if k == "loh-up" { "loh up" } else { k.as_str() };
+            all.iter().copied().find(|a| *a == k).with_context(|| {
+                let hint = if SERVICE_KINDS.contains(&k) {
+                    " (it needs --services --private)"
+                } else {
+                    ""
+                };
+                format!(
+                    "--kinds: {k} is not a fault of this campaign{hint}; it has {}",
+                    all.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Waits (up to 180 s) until every process of the game answers `/healthz` with 200 again;
+/// returns how long that took.
+async fn healthy_again(game: &Game) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let http = loh_bench::loadgen::net::http_client(std::net::Ipv4Addr::LOCALHOST)?;
+    for role in &game.roles {
+        let url = format!("http://{}/healthz", role.health);
+        loop {
+            let answer = http.get(&url).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(180),
+                "{} was not healthy within 180 s of the fault",
+                role.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(started.elapsed())
+}
+
 /// Runs the campaign.
 pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
@@ -472,7 +558,19 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         None => std::env::temp_dir().join(format!("loh-chaos-{}", Uuid::new_v4().simple())),
     };
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let backing = backing(&args, &data)?;
+    anyhow::ensure!(
+        args.nats_outage > 0.0,
+        "--nats-outage must be above 0 seconds"
+    );
+    let mut private = match args.private {
+        true => Some(
+            services::Services::start()
+                .await
+                .context("starting the campaign's own PostgreSQL, NATS and Redis")?,
+        ),
+        false => None,
+    };
+    let backing = backing(&args, &data, private.as_ref())?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let say = |line: String| {
         if !args.json {
@@ -480,11 +578,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut game = start(&backing, &data, args.tick_ms).await?;
-    let names: Vec<&str> = game.roles.iter().map(|r| r.name).collect();
+    let kinds = kinds(&args, &game)?;
     say(format!(
-        "loh chaos: {} faults (SIGKILL of one of {} while {} bots play), {} ms ticks, data in {}",
+        "loh chaos: {} faults (one of {} at a time while {} bots play), {} ms ticks, data in {}",
         args.faults,
-        names.join(", "),
+        kinds.join(", "),
         args.players,
         args.tick_ms,
         data.display()
@@ -511,22 +609,52 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         let bots = tokio::spawn(async move { loadgen::run(&load, |_| {}).await });
         let after = rng.random_range(args.min_secs..=args.max_secs);
         tokio::time::sleep(Duration::from_secs_f64(after)).await;
-        let victim = rng.random_range(0..game.roles.len());
-        let (name, role_args, health) = {
-            let role = &mut game.roles[victim];
-            role.child
-                .kill()
-                .with_context(|| format!("SIGKILL {}", role.name))?;
-            role.child.wait()?;
-            (role.name, role.args.clone(), role.health)
+        let name = kinds[rng.random_range(0..kinds.len())];
+        let (what, recovery) = match (name, private.as_mut()) {
+            ("nats", Some(p)) => {
+                p.nats.stop();
+                tokio::time::sleep(Duration::from_secs_f64(args.nats_outage)).await;
+                p.nats.start().await?;
+                let what = format!("NATS stopped for {:.0} s", args.nats_outage);
+                (what, healthy_again(&game).await?)
+            }
+            ("postgres", Some(p)) => {
+                p.postgres.stop()?;
+                p.postgres.start().await?;
+                (
+                    "PostgreSQL restarted".to_owned(),
+                    healthy_again(&game).await?,
+                )
+            }
+            ("redis", Some(p)) => {
+                p.redis.stop();
+                p.redis.start().await?;
+                ("Redis restarted".to_owned(), healthy_again(&game).await?)
+            }
+            _ => {
+                let victim = game
+                    .roles
+                    .iter()
+                    .position(|r| r.name == name)
+                    .with_context(|| format!("no process {name}"))?;
+                let (role_args, health) = {
+                    let role = &mut game.roles[victim];
+                    role.child
+                        .kill()
+                        .with_context(|| format!("SIGKILL {}", role.name))?;
+                    role.child.wait()?;
+                    (role.args.clone(), role.health)
+                };
+                let (back, recovery) = start_role(&backing, &data, name, role_args, health).await?;
+                game.roles[victim] = back;
+                (format!("kill -9 {name}"), recovery)
+            }
         };
-        let (back, recovery) = start_role(&backing, &data, name, role_args, health).await?;
-        game.roles[victim] = back;
         let report = bots.await.context("the bots' task")??;
         acknowledged.extend(report.acknowledged);
         let (t, intact, conserved) = check(&backing, &data, &acknowledged).await?;
         say(format!(
-            "fault {}: kill -9 {name} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; {}",
+            "fault {}: {what} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; {}",
             n + 1,
             recovery.as_secs_f64(),
             t.acknowledged,
@@ -559,6 +687,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     };
     drop(game);
     let (end, intact, conserved) = check(&backing, &data, &acknowledged).await?;
+    drop(private);
 
     // Recovery by kind of fault: p50 (the lower median) and max.
     let mut recovery: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
@@ -620,7 +749,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             .collect();
         println!(
             "faults injected: {}; commands acknowledged: {}; lost: {}; duplicated: {}; {}; \
-             back to healthy by process: {}",
+             back to healthy by fault kind: {}",
             faults.len(),
             end.acknowledged,
             end.lost,
