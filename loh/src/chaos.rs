@@ -562,6 +562,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         args.nats_outage > 0.0,
         "--nats-outage must be above 0 seconds"
     );
+    if let Some(k) = args
+        .kinds
+        .iter()
+        .find(|k| !args.private && SERVICE_KINDS.contains(&k.as_str()))
+    {
+        anyhow::bail!("--kinds {k} needs --services --private (the campaign's own services)");
+    }
     let mut private = match args.private {
         true => Some(
             services::Services::start()
