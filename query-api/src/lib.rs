@@ -19,7 +19,8 @@
 //! - `GET /dashboard`: the analyst dashboard (charts drawn in the page from the endpoints).
 //! - `GET /docs`: a browsable page of the OpenAPI document.
 //! - `GET /openapi.json`: the OpenAPI document, generated from this code.
-//! - `GET /healthz`: 200 while the read database answers, 503 otherwise.
+//! - `GET /healthz`: 200 `{"status":"ok"}` while its dependencies answer, else 503
+//!   `{"status":"degraded","failing":[…]}` naming each (`postgres`, `redis`).
 //! - `GET /metrics`: Prometheus text (projection lag per projector, HTTP request counters).
 //!
 //! Every error is `{"error":{"code":"snake_case","message":"…"}}` ([`ApiError`]).
