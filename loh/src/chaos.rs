@@ -10,7 +10,10 @@
 //! - `loh replay verify`: the hash chain is intact;
 //! - `loh replay scan`: value conserved, no item duplicated;
 //! - on the real services, at the end: the world's JetStream stream holds every event of the
-//!   log once (by position, which names the event).
+//!   log once (by position, which names the event);
+//! - at the end, with every process stopped: every read model, caught up with the log as its
+//!   projector would, equals a rebuild from the log, row for row
+//!   ([`loh_projections::rebuild::differences`]).
 //!
 //! With `--services --private` it starts PostgreSQL, NATS (JetStream) and Redis of its own on
 //! free loopback ports ([`services`]) and adds the faults of the services themselves: `nats`
@@ -19,8 +22,11 @@
 //!
 //! It prints each fault (what, when, the time back to healthy, what was acknowledged so far) and
 //! a summary with the recovery time per fault kind, and exits non-zero on any loss, duplicate,
-//! broken chain or unconserved value, or when a process does not come back. Not injected yet: a
-//! full disk (docs/RELIABILITY.md).
+//! broken chain or unconserved value, or when a process does not come back.
+//!
+//! Embedded, `--disk-mib N` puts the data folder on a tmpfs of N MiB the campaign mounts (root),
+//! which adds the fault `disk-full`: the filesystem filled to the last byte for
+//! `--disk-full-secs`, then freed.
 
 pub mod services;
 
@@ -86,6 +92,86 @@ pub struct ChaosArgs {
     /// How long a `nats` fault keeps NATS stopped, in seconds.
     #[arg(long, default_value_t = 120.0)]
     pub nats_outage: f64,
+    /// Embedded: put the data folder on a filesystem of its own of this many MiB (a tmpfs the
+    /// campaign mounts, so it needs root on Linux; the folder is gone when the campaign ends),
+    /// which adds the fault `disk-full`: the filesystem is filled to the last byte, kept full
+    /// for `--disk-full-secs`, then freed.
+    #[arg(long, conflicts_with = "services",
+        value_parser = clap::value_parser!(u64).range(16..=65_536))]
+    pub disk_mib: Option<u64>,
+    /// How long a `disk-full` fault keeps the data folder's filesystem full, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub disk_full_secs: f64,
+}
+
+/// A filesystem of its own for the data folder: a tmpfs mounted on it, unmounted when dropped.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+/// The file a `disk-full` fault fills the filesystem with.
+const FILLER: &str = "chaos-filler";
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `mib` MiB, owner-only, on the (empty) folder `dir`.
+    fn mount(dir: &Path, mib: u64) -> anyhow::Result<SmallDisk> {
+        anyhow::ensure!(
+            std::fs::read_dir(dir)?.next().is_none(),
+            "--disk-mib mounts a filesystem on the data folder, which must be empty: {}",
+            dir.display()
+        );
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .context("running mount")?;
+        anyhow::ensure!(
+            status.success(),
+            "mounting a {mib} MiB tmpfs on {} failed ({status}): --disk-mib needs root on Linux",
+            dir.display()
+        );
+        Ok(SmallDisk {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Writes a file until the filesystem has not a byte left; returns the bytes it took.
+    fn fill(&self) -> anyhow::Result<u64> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.dir.join(FILLER))?;
+        let mut written = 0u64;
+        for chunk in [1 << 20, 4096, 1] {
+            let block = vec![0u8; chunk];
+            while let Ok(n) = file.write(&block) {
+                if n == 0 {
+                    break;
+                }
+                written += n as u64;
+            }
+        }
+        let _ = file.sync_all();
+        Ok(written)
+    }
+
+    /// Frees what [`SmallDisk::fill`] took.
+    fn free(&self) -> anyhow::Result<()> {
+        std::fs::remove_file(self.dir.join(FILLER)).context("removing the filler")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
 }
 
 /// The faults of the services themselves (need `--private`).
@@ -207,8 +293,10 @@ fn loh(backing: &Backing) -> anyhow::Result<std::process::Command> {
     Ok(cmd)
 }
 
-/// Starts the role `name` of `loh` with `args`, its output in `data/chaos-<name>.log`; returns
-/// once `health` answers, with the time that took.
+/// Starts the role `name` of `loh` with `args`, its output in `data/chaos-<name>.log` (on the
+/// data folder's own filesystem with `--disk-mib`, as logs usually share a server's disk: a
+/// process must outlive failing to write its log); returns once `health` answers, with the
+/// time that took.
 async fn start_role(
     backing: &Backing,
     data: &Path,
@@ -447,6 +535,44 @@ async fn check(
     Ok((t, intact, conserved))
 }
 
+/// Every read model, caught up with the log (as its projector would), against a rebuild from the
+/// log: the tables that differ, as `table (+live/-rebuilt)`. Run with every process stopped.
+async fn read_models_vs_rebuild(backing: &Backing, data: &Path) -> anyhow::Result<Vec<String>> {
+    let (url, shard) = match backing {
+        Backing::Embedded => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                data.join(crate::embedded::DATABASE_FILE).display()
+            ),
+            "world1",
+        ),
+        Backing::Services { db_url, shard, .. } => (db_url.clone(), shard.as_str()),
+    };
+    let read = loh_projections::ReadDb::connect(&url)
+        .await
+        .context("opening the read database")?
+        .in_world(shard);
+    let store: std::sync::Arc<dyn EventStore> = store(backing, data).await?.into();
+    let mut differing = Vec::new();
+    for projection in loh_projections::all() {
+        loh_projections::Projector::new(projection.clone(), read.clone(), store.clone())
+            .catch_up()
+            .await
+            .with_context(|| format!("catching up {}", projection.name()))?;
+        let stores: [&dyn EventStore; 1] = [&*store];
+        for d in loh_projections::rebuild::differences(&read, &stores, &*projection, 10_000)
+            .await
+            .with_context(|| format!("comparing {} with a rebuild", projection.name()))?
+        {
+            differing.push(format!(
+                "{} (+{}/-{})",
+                d.table, d.only_live, d.only_rebuilt
+            ));
+        }
+    }
+    Ok(differing)
+}
+
 fn verdict(intact: bool, conserved: bool) -> String {
     format!(
         "chain {}; value {}",
@@ -502,6 +628,9 @@ fn kinds(args: &ChaosArgs, game: &Game) -> anyhow::Result<Vec<&'static str>> {
     if args.private {
         all.extend(SERVICE_KINDS);
     }
+    if args.disk_mib.is_some() {
+        all.push("disk-full");
+    }
     if args.kinds.is_empty() {
         return Ok(all);
     }
@@ -512,6 +641,8 @@ fn kinds(args: &ChaosArgs, game: &Game) -> anyhow::Result<Vec<&'static str>> {
             all.iter().copied().find(|a| *a == k).with_context(|| {
                 let hint = if SERVICE_KINDS.contains(&k) {
                     " (it needs --services --private)"
+                } else if k == "disk-full" {
+                    " (it needs --disk-mib)"
                 } else {
                     ""
                 };
@@ -569,6 +700,14 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("--kinds {k} needs --services --private (the campaign's own services)");
     }
+    anyhow::ensure!(
+        args.disk_full_secs > 0.0,
+        "--disk-full-secs must be above 0 seconds"
+    );
+    let disk = args
+        .disk_mib
+        .map(|mib| SmallDisk::mount(&data, mib))
+        .transpose()?;
     let mut private = match args.private {
         true => Some(
             services::Services::start()
@@ -638,6 +777,18 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 p.redis.start().await?;
                 ("Redis restarted".to_owned(), healthy_again(&game).await?)
             }
+            ("disk-full", _) => {
+                let disk = disk.as_ref().context("disk-full without --disk-mib")?;
+                let took = disk.fill()?;
+                tokio::time::sleep(Duration::from_secs_f64(args.disk_full_secs)).await;
+                disk.free()?;
+                let what = format!(
+                    "data folder's filesystem full ({:.1} MiB filled) for {:.0} s",
+                    took as f64 / (1 << 20) as f64,
+                    args.disk_full_secs
+                );
+                (what, healthy_again(&game).await?)
+            }
             _ => {
                 let victim = game
                     .roles
@@ -694,7 +845,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     };
     drop(game);
     let (end, intact, conserved) = check(&backing, &data, &acknowledged).await?;
+    let differing = read_models_vs_rebuild(&backing, &data).await?;
     drop(private);
+    drop(disk);
 
     // Recovery by kind of fault: p50 (the lower median) and max.
     let mut recovery: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
@@ -715,6 +868,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         || !intact
         || !conserved
         || !stream_exact
+        || !differing.is_empty()
         || faults.iter().any(|f| !f.intact || !f.conserved);
     if args.json {
         let per_fault: Vec<serde_json::Value> = faults
@@ -746,6 +900,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 "jetstream": stream.map(|(messages, repeated, missing)| serde_json::json!({
                     "messages": messages, "repeated": repeated, "missing": missing,
                 })),
+                "read_models_differing": differing,
                 "per_fault": per_fault, "data_dir": data, "failed": failed,
             })
         );
@@ -767,6 +922,14 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         if let Some((messages, repeated, missing)) = stream {
             println!(
                 "JetStream: {messages} messages, {repeated} positions repeated, {missing} missing"
+            );
+        }
+        if differing.is_empty() {
+            println!("read models: every one equals a rebuild from the log");
+        } else {
+            println!(
+                "read models differing from a rebuild: {}",
+                differing.join(", ")
             );
         }
     }

@@ -41,12 +41,16 @@ pub mod replay;
 pub mod roles;
 pub mod shutdown;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). A line that cannot be written (stderr
+/// is a file on a full disk, a closed pipe) is dropped: the subscriber's default reports such a
+/// failure with `eprint!`, which panics when stderr itself fails, and took the whole process down
+/// with a full disk (`loh chaos --disk-mib`).
 pub fn telemetry() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }

@@ -264,3 +264,92 @@ pub(crate) async fn fold_batch(
     apply_ops(conn, &ops, suffix).await?;
     Ok((folded, events.len() == batch))
 }
+
+const VERIFY: &str = "__verify";
+
+/// A table of a read model that differs from its rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub table: &'static str,
+    /// Rows of the live table the rebuild does not have.
+    pub only_live: u64,
+    /// Rows of the rebuild the live table does not have.
+    pub only_rebuilt: u64,
+}
+
+/// Folds the whole log of every world in `stores` into scratch tables (`<table>__verify`) and
+/// compares them, row for row, with the live tables of `projection`; returns the tables that
+/// differ (none: the read model equals a rebuild). The live tables must be caught up to the
+/// logs' heads and not being written (the campaign of `loh chaos` checks at its end, with every
+/// process stopped and each projector caught up with [`Projector::catch_up`]). Nothing live is
+/// changed; the scratch tables are dropped afterwards.
+pub async fn differences(
+    db: &ReadDb,
+    stores: &[&dyn EventStore],
+    projection: &dyn Projection,
+    batch: usize,
+) -> Result<Vec<Difference>> {
+    let tables = projection.tables();
+    for table in tables {
+        if !is_identifier(table.name) || !table.columns.iter().all(|c| is_identifier(c)) {
+            return Err(Error::Invalid(format!("table {:?}", table.name)));
+        }
+        let scratch = format!("{}{VERIFY}", table.name);
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {scratch}")))
+            .execute(db.pool())
+            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE {scratch} {}",
+            table.ddl
+        )))
+        .execute(db.pool())
+        .await?;
+    }
+    for store in stores {
+        let mut position = 0;
+        loop {
+            let mut tx = db.pool().begin().await?;
+            let (moved, more) = fold_batch(
+                &mut tx,
+                *store,
+                projection,
+                &mut position,
+                batch.max(1),
+                u64::MAX,
+                VERIFY,
+            )
+            .await?;
+            tx.commit().await?;
+            if moved == 0 || !more {
+                break;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for table in tables {
+        let columns = table.columns.join(", ");
+        let (live, scratch) = (table.name, format!("{}{VERIFY}", table.name));
+        let count = |a: &str, b: &str| {
+            format!(
+                "SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT SELECT {columns} FROM {b}) d"
+            )
+        };
+        let only_live: i64 = sqlx::query_scalar(AssertSqlSafe(count(live, &scratch)))
+            .fetch_one(db.pool())
+            .await?;
+        let only_rebuilt: i64 = sqlx::query_scalar(AssertSqlSafe(count(&scratch, live)))
+            .fetch_one(db.pool())
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE {scratch}")))
+            .execute(db.pool())
+            .await?;
+        if only_live != 0 || only_rebuilt != 0 {
+            out.push(Difference {
+                table: table.name,
+                only_live: only_live as u64,
+                only_rebuilt: only_rebuilt as u64,
+            });
+        }
+    }
+    Ok(out)
+}
