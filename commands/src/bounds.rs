@@ -124,6 +124,7 @@ impl Command {
             Command::Sell { shop, .. } => id("shop", shop),
             Command::SetAttackStyle { style } => id("style", style),
             Command::Pray { prayer, .. } => id("prayer", prayer),
+            Command::HopWorld { world } => id("world", world),
             Command::Move { .. }
             | Command::WalkTo { .. }
             | Command::MoveItem { .. }

@@ -144,6 +144,13 @@ pub enum Command {
     RedeemBond {
         slot: u8,
     },
+    /// Hop to another world (a shard of `GET /v1/worlds`, e.g. `world2`): the character leaves
+    /// this world with its whole state and arrives in that one, exactly once. Refused in
+    /// combat or a trade. After the tick commits, the server sends `Hop` with the world's
+    /// address and closes the session; the client connects there.
+    HopWorld {
+        world: String,
+    },
 }
 
 /// A command whose shape is wrong, before any game rule is consulted.
@@ -223,6 +230,7 @@ impl Command {
             Command::RemoveIgnore { .. } => "RemoveIgnore",
             Command::PrivateMessage { .. } => "PrivateMessage",
             Command::RedeemBond { .. } => "RedeemBond",
+            Command::HopWorld { .. } => "HopWorld",
         }
     }
 }

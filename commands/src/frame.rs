@@ -65,6 +65,13 @@ pub enum ServerFrame {
         npcs: Vec<std::sync::Arc<rmpv::Value>>,
         ground: Vec<std::sync::Arc<rmpv::Value>>,
     },
+    /// The player's character left this world for `world` (a `HopWorld` committed): connect to
+    /// `address` (its entry in `GET /v1/worlds`) and send `Hello` there. The server closes this
+    /// session after it.
+    Hop {
+        world: String,
+        address: String,
+    },
     /// A protocol-level fault; the server may close after it.
     Error {
         code: String,

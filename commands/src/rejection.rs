@@ -111,6 +111,10 @@ pub enum RejectionCode {
     NotIgnored,
     /// friend and ignore lists
     ListFull,
+    /// the action is not allowed in combat (attacking, or attacked by an NPC or a player)
+    InCombat,
+    /// `HopWorld`: no such world, or the player is already in it
+    NoSuchWorld,
     /// the seq was already decided and its outcome is no longer remembered
     DuplicateSeq,
     /// the intake queue is full; send the same seq again later
@@ -125,7 +129,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in the order of `docs/protocol.md`.
-    pub const ALL: [RejectionCode; 55] = [
+    pub const ALL: [RejectionCode; 57] = [
         RejectionCode::TooFar,
         RejectionCode::OutOfBounds,
         RejectionCode::NoMove,
@@ -176,6 +180,8 @@ impl RejectionCode {
         RejectionCode::NotFriend,
         RejectionCode::NotIgnored,
         RejectionCode::ListFull,
+        RejectionCode::InCombat,
+        RejectionCode::NoSuchWorld,
         RejectionCode::DuplicateSeq,
         RejectionCode::ServerBusy,
         RejectionCode::RateLimited,
@@ -236,6 +242,8 @@ impl RejectionCode {
             RejectionCode::NotFriend => "not_friend",
             RejectionCode::NotIgnored => "not_ignored",
             RejectionCode::ListFull => "list_full",
+            RejectionCode::InCombat => "in_combat",
+            RejectionCode::NoSuchWorld => "no_such_world",
             RejectionCode::DuplicateSeq => "duplicate_seq",
             RejectionCode::ServerBusy => "server_busy",
             RejectionCode::RateLimited => "rate_limited",

@@ -51,6 +51,15 @@ fn examples() -> Vec<(&'static str, Vec<u8>)> {
                 },
             }),
         ),
+        (
+            "Command-HopWorld",
+            client(ClientFrame::Command {
+                seq: 9,
+                cmd: Command::HopWorld {
+                    world: "world2".into(),
+                },
+            }),
+        ),
         ("Ping", client(ClientFrame::Ping { nonce: 7 })),
         (
             "Welcome",
@@ -91,6 +100,13 @@ fn examples() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         ("Pong", server(ServerFrame::Pong { nonce: 7 })),
+        (
+            "Hop",
+            server(ServerFrame::Hop {
+                world: "world2".into(),
+                address: "ws://127.0.0.1:7778".into(),
+            }),
+        ),
         (
             "Error",
             server(ServerFrame::Error {

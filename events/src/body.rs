@@ -420,6 +420,30 @@ pub enum EventBody {
         player_id: Uuid,
         online: bool,
     },
+
+    // ---- World hops (invariant 11; `crate::hop`) ----
+    /// The character left this world for world `to` by hop `hop`: it is no longer in this world,
+    /// and everything it held (`state`'s inventory, bank and worn items) is burned with sink
+    /// `hop`. `state_hash` is [`crate::hop::CharacterState::hash_hex`] of `state`.
+    CharacterDeparted {
+        player_id: Uuid,
+        hop: Uuid,
+        to: String,
+        state: crate::hop::CharacterState,
+        state_hash: String,
+    },
+    /// The character of hop `hop` from world `from` entered this world at (`x`, `y`) with the
+    /// state and hash its departure recorded; everything it holds is minted with source `hop`.
+    /// A world applies each hop's arrival once.
+    CharacterArrived {
+        player_id: Uuid,
+        hop: Uuid,
+        from: String,
+        x: i32,
+        y: i32,
+        state: crate::hop::CharacterState,
+        state_hash: String,
+    },
 }
 
 /// An item and a quantity.
@@ -638,6 +662,8 @@ impl EventBody {
             EventBody::IgnoreRemoved { .. } => "IgnoreRemoved",
             EventBody::PrivateMessageSent { .. } => "PrivateMessageSent",
             EventBody::PlayerPresence { .. } => "PlayerPresence",
+            EventBody::CharacterDeparted { .. } => "CharacterDeparted",
+            EventBody::CharacterArrived { .. } => "CharacterArrived",
         }
     }
 
@@ -704,7 +730,9 @@ impl EventBody {
             | EventBody::IgnoreAdded { player_id, .. }
             | EventBody::IgnoreRemoved { player_id, .. }
             | EventBody::PrivateMessageSent { player_id, .. }
-            | EventBody::PlayerPresence { player_id, .. } => Some(*player_id),
+            | EventBody::PlayerPresence { player_id, .. }
+            | EventBody::CharacterDeparted { player_id, .. }
+            | EventBody::CharacterArrived { player_id, .. } => Some(*player_id),
             EventBody::GroundItemDespawned { .. }
             | EventBody::NodeRespawned { .. }
             | EventBody::NpcSpawned { .. }

@@ -9,11 +9,13 @@
 //! - [`envelope`]: [`NewEvent`], [`StoredEvent`], the canonical bytes and [`ChainVerifier`].
 //! - [`store`]: the [`EventStore`] trait, and finding the newest snapshot that matches the log.
 //! - [`value`]: what each event mints and burns (the ledger's rules, written once).
+//! - [`hop`]: what travels with a character between worlds, and the store's hand-off record.
 //! - [`pg`]: the PostgreSQL store; [`sqlite`]: the embedded SQLite store.
 
 pub mod body;
 pub mod codec;
 pub mod envelope;
+pub mod hop;
 #[cfg(feature = "store")]
 pub mod pg;
 #[cfg(feature = "store")]

@@ -202,6 +202,8 @@ impl EventStore for PgEventStore {
             copy.finish().await.map_err(map_db_error)?;
         }
         insert_journal(&mut tx, &self.shard, &batch.journal).await?;
+        // World hops: the outbox and the character's home move with the tick (invariant 11).
+        crate::hop::pg::record(&mut tx, &self.shard, &batch.events, &events).await?;
         self.jitter().await;
         tx.commit().await.map_err(map_db_error)?;
 
@@ -395,6 +397,10 @@ impl EventStore for PgEventStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(shard)
+    }
+
+    async fn arriving_hops(&self, limit: usize) -> Result<Vec<crate::hop::Hop>> {
+        crate::hop::pg::arriving(&self.pool, &self.shard, limit).await
     }
 
     async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<()> {

@@ -148,6 +148,9 @@ impl SqliteEventStore {
             .await
             .map_err(map_db_error)?;
         }
+        // World hops: the outbox and the character's home move with the tick (invariant 11).
+        crate::hop::sqlite::record(&mut tx, &self.shard, &batch.events, &events, map_db_error)
+            .await?;
         tx.commit().await.map_err(map_db_error)?;
 
         let head = events.last().map_or(head, |e| Head {
@@ -424,6 +427,10 @@ impl EventStore for SqliteEventStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(shard)
+    }
+
+    async fn arriving_hops(&self, limit: usize) -> Result<Vec<crate::hop::Hop>> {
+        crate::hop::sqlite::arriving(&self.pool, &self.shard, limit).await
     }
 
     async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<()> {

@@ -186,6 +186,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// The world `player_id`'s character lives in: this shard if it lived nowhere yet (it
     /// is claimed for this shard now, at `now_us`), else the one that claimed it first.
     async fn character_home(&self, player_id: Uuid, now_us: i64) -> Result<String>;
+
+    /// Up to `limit` hops in flight to this shard (departed, not arrived), in the order their
+    /// departures committed ([`crate::hop`]). An append holding a hop's `CharacterArrived`
+    /// marks it arrived in the same transaction, and one holding a `CharacterDeparted` writes
+    /// it and moves the character's home ([`EventStore::character_home`]) to the destination.
+    async fn arriving_hops(&self, limit: usize) -> Result<Vec<crate::hop::Hop>>;
 }
 
 /// A snapshot that matched the log, and what the caller made of it.

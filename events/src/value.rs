@@ -84,6 +84,16 @@ pub fn for_each_flow<'a>(body: &'a EventBody, mut f: impl FnMut(Flow, &'a str, &
                 f(Minted, "npc_drop", &g.item, g.qty);
             }
         }
+        EventBody::CharacterDeparted { state, .. } => {
+            for (item, qty) in state.items() {
+                f(Burned, crate::hop::HOP, item, qty);
+            }
+        }
+        EventBody::CharacterArrived { state, .. } => {
+            for (item, qty) in state.items() {
+                f(Minted, crate::hop::HOP, item, qty);
+            }
+        }
         _ => {}
     }
 }

@@ -6,7 +6,7 @@
 //! `0004` auth sessions (used when no Redis is configured); `0005` read models; `0006`
 //! checkpoints; `0007` Stripe events (the payment inbox); `0008` snapshots of the world; `0009` where
 //! characters live and the world list; `0010` read models of several worlds in one database
-//! (projection checkpoints keyed by world).
+//! (projection checkpoints keyed by world); `0011` the outbox of world hops.
 //!
 //! # Layout
 //! - [`scratch`]: create and drop scratch databases (benchmarks, tests).

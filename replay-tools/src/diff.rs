@@ -209,6 +209,9 @@ impl EventStore for Bounded {
     async fn character_home(&self, _: uuid::Uuid, _: i64) -> loh_events::Result<String> {
         Err(loh_events::Error::Fenced)
     }
+    async fn arriving_hops(&self, limit: usize) -> loh_events::Result<Vec<loh_events::hop::Hop>> {
+        self.inner.arriving_hops(limit).await
+    }
     async fn put_snapshot(&self, _: &Snapshot) -> loh_events::Result<()> {
         Err(loh_events::Error::Fenced)
     }

@@ -43,6 +43,11 @@ pub const CHAT_PER_TICK: usize = 2;
 /// of it is kept (the writer keeps running, and resumes by itself when the store answers).
 pub const STORE_PATIENCE: Duration = Duration::from_secs(2);
 
+/// Hops in flight to this world taken into one tick as arrivals, at most.
+pub const ARRIVALS_PER_TICK: usize = 64;
+/// A world whose server has not announced itself for this long is not a hop destination.
+const WORLD_SILENT_US: i64 = 15_000_000;
+
 /// Ticks between signed checkpoints of the chain (one a minute at 400 ms).
 pub const CHECKPOINT_EVERY_TICKS: u64 = 150;
 
@@ -213,6 +218,8 @@ pub struct TickWriter {
     stale: bool,
     /// Whether the store answered the last tick (shared with [`TickHandle::store_up`]).
     store_up: Arc<AtomicBool>,
+    /// The addresses of the other worlds, as last read for a tick with a `HopWorld`.
+    world_addresses: HashMap<String, String>,
 }
 
 impl TickWriter {
@@ -302,6 +309,7 @@ impl TickWriter {
             rebuilt,
             stale: false,
             store_up: Arc::new(AtomicBool::new(true)),
+            world_addresses: HashMap::new(),
         })
     }
 
@@ -370,6 +378,88 @@ impl TickWriter {
             }
         }
         (fresh, applied)
+    }
+
+    /// The hops in flight to this world to take into this tick, and the spawns that may go with
+    /// them: a player arriving is not spawned, and when the hops could not all be read (the
+    /// store failed, or more wait than a tick takes) every spawn waits for a later tick, so a
+    /// character in flight here is never spawned anew.
+    async fn arrivals(&mut self, spawns: Vec<Uuid>) -> (Vec<loh_events::hop::Hop>, Vec<Uuid>) {
+        let hops = match self.store.arriving_hops(ARRIVALS_PER_TICK).await {
+            Ok(hops) => hops,
+            Err(error) => {
+                warn!(%error, "hops in flight not read; arrivals and spawns wait for a later tick");
+                self.spawns.extend(spawns);
+                return (Vec::new(), Vec::new());
+            }
+        };
+        let complete = hops.len() < ARRIVALS_PER_TICK;
+        let arriving: BTreeSet<Uuid> = hops.iter().map(|h| h.player_id).collect();
+        let spawns: Vec<Uuid> = spawns
+            .into_iter()
+            .filter(|p| !arriving.contains(p))
+            .collect();
+        let spawns = if complete {
+            spawns
+        } else {
+            self.spawns.extend(spawns);
+            Vec::new()
+        };
+        let hops = hops
+            .into_iter()
+            .filter(|h| {
+                let applied = self.world.hop_applied(h.hop);
+                if applied {
+                    warn!(hop = %h.hop, "a hop in flight was already applied here; skipped");
+                }
+                !applied
+            })
+            .collect();
+        (hops, spawns)
+    }
+
+    /// The other worlds a character may hop to now (open, and heard from within 15 s), by
+    /// shard; their addresses are kept for the `Hop` frame. `None` when the list is unreadable.
+    async fn hop_worlds(&mut self, shard: &str) -> Option<Vec<String>> {
+        let worlds = match self.store.worlds().await {
+            Ok(worlds) => worlds,
+            Err(error) => {
+                warn!(%error, "world list not read; this tick's hops are refused server_busy");
+                return None;
+            }
+        };
+        let now = now_us();
+        let open: Vec<_> = worlds
+            .into_iter()
+            .filter(|w| w.shard != shard && w.open && now - w.updated_at_us <= WORLD_SILENT_US)
+            .collect();
+        self.world_addresses = open
+            .iter()
+            .map(|w| (w.shard.clone(), w.address.clone()))
+            .collect();
+        Some(open.into_iter().map(|w| w.shard).collect())
+    }
+
+    /// After a commit: each character that departed is told where to connect (`Hop`) and its
+    /// session here ends (the connection closes when its queue does).
+    fn send_departed(&mut self, events: &[loh_events::StoredEvent]) {
+        for e in events {
+            if e.kind != "CharacterDeparted" {
+                continue;
+            }
+            let Ok(loh_events::EventBody::CharacterDeparted { player_id, to, .. }) = e.body()
+            else {
+                continue;
+            };
+            if let Some(session) = self.sessions.remove(&player_id) {
+                let address = self.world_addresses.get(&to).cloned().unwrap_or_default();
+                let frame = ServerFrame::Hop { world: to, address };
+                let _ = session.outbound.try_send(encode_server(&frame).into());
+                self.names.remove(&player_id);
+                self.outcomes.remove(&player_id);
+            }
+        }
+        self.metrics.sessions.set(self.sessions.len() as i64);
     }
 
     /// Marks payments applied after their tick committed; a failure is logged (they are taken
@@ -554,14 +644,35 @@ impl TickWriter {
         let mut batch = AppendBatch::default();
         let mut answers = Vec::new();
 
-        // Input: new players enter in id order, then sessions opened and closed in arrival order.
+        // Input: characters arriving from other worlds, new players in id order, then sessions
+        // opened and closed in arrival order.
         let mut spawns = std::mem::take(&mut self.spawns);
         spawns.sort();
+        let (arrivals, spawns) = self.arrivals(spawns).await;
+        let mut presence = std::mem::take(&mut self.presence);
+        // A character arriving with its session already open here is online from its arrival.
+        presence.extend(
+            arrivals
+                .iter()
+                .filter(|h| self.sessions.contains_key(&h.player_id))
+                .map(|h| (h.player_id, true)),
+        );
+        let hopping = self
+            .pending
+            .iter()
+            .any(|p| matches!(p.cmd, Command::HopWorld { .. }));
+        let worlds = if hopping {
+            self.hop_worlds(&shard).await
+        } else {
+            None
+        };
         let (payments, mut to_mark) = self.waiting_payments().await;
         let inputs = TickInputs {
             spawns,
-            presence: std::mem::take(&mut self.presence),
+            presence,
             payments,
+            arrivals,
+            worlds,
         };
         if !inputs.is_empty() {
             batch.journal.push(JournalEntry {
@@ -629,6 +740,14 @@ impl TickWriter {
                 slots.push(refuse(&p, e.code(), e.to_string()));
                 continue;
             }
+            if matches!(p.cmd, Command::HopWorld { .. }) && inputs.worlds.is_none() {
+                slots.push(refuse(
+                    &p,
+                    RejectionCode::ServerBusy,
+                    "the world list could not be read; retry with the same seq".into(),
+                ));
+                continue;
+            }
             last_seq.insert(p.player_id, p.seq);
             slots.push(Slot::Decided);
             deciding.push((command_id(&shard, p.player_id, p.seq), p));
@@ -687,6 +806,7 @@ impl TickWriter {
             self.metrics.events_appended.inc_by(events_in_tick as u64);
             let fanning = Instant::now();
             self.send_updates(tick, answers, &appended.events);
+            self.send_departed(&appended.events);
             self.metrics
                 .fanout_seconds
                 .observe(fanning.elapsed().as_secs_f64());

@@ -72,6 +72,10 @@ fn bond_holders(body: &EventBody) -> Vec<Holder> {
         } if dropped.iter().any(|g| bond(&g.item)) => std::iter::once(Player(*player_id))
             .chain(dropped.iter().map(|g| Ground(g.ground_id)))
             .collect(),
+        // A character leaving the world takes its bonds out of it (their purchase stays behind).
+        EventBody::CharacterDeparted {
+            player_id, state, ..
+        } if state.items().any(|(item, _)| bond(item)) => vec![Player(*player_id)],
         EventBody::NpcDied { loot, .. } if loot.iter().any(|g| bond(&g.item)) => {
             loot.iter().map(|g| Ground(g.ground_id)).collect()
         }

@@ -17,6 +17,7 @@
 //! from position 1 instead. The test `the_image_format_is_pinned` fails until you do.
 
 use crate::World;
+use crate::hop::Hops;
 use crate::ledger::Ledger;
 use crate::payments::Payments;
 use crate::state::{Npc, Player, Trade};
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The version of the saved form; bump it with any change of the state records.
-pub const IMAGE_VERSION: u32 = 1;
+pub const IMAGE_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 4] = b"LOHW";
 const HEADER: usize = 4 + 4 + 32;
@@ -62,6 +63,7 @@ struct StateRef<'a> {
     trades: &'a BTreeMap<Uuid, Trade>,
     ledger: &'a Ledger,
     payments: &'a Payments,
+    hops: &'a Hops,
 }
 
 /// The state, owned, as decoded. Same fields, same order as [`StateRef`].
@@ -78,6 +80,7 @@ struct State {
     trades: BTreeMap<Uuid, Trade>,
     ledger: Ledger,
     payments: Payments,
+    hops: Hops,
 }
 
 /// The format version and content fingerprint an image was saved with.
@@ -105,6 +108,7 @@ impl World {
             trades: &self.trades,
             ledger: &self.ledger,
             payments: &self.payments,
+            hops: &self.hops,
         };
         let mut out = Vec::with_capacity(HEADER + 512 * (1 + self.players.len()));
         out.extend_from_slice(MAGIC);
@@ -150,6 +154,7 @@ impl World {
         world.trades = s.trades;
         world.ledger = s.ledger;
         world.payments = s.payments;
+        world.hops = s.hops;
         Ok(world)
     }
 }
@@ -275,7 +280,7 @@ mod tests {
         let digest = Sha256::digest(body);
         assert_eq!(
             (IMAGE_VERSION, hex(&digest[..8])),
-            (1, "a3f665ff307ba183".to_owned()),
+            (2, "aaed332d0ca3b95d".to_owned()),
             "the saved form of the world changed: bump IMAGE_VERSION and update this pin"
         );
     }

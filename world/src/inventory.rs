@@ -37,6 +37,15 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// An inventory holding `slots` in order (the first [`SLOTS`]; a character arriving by hop).
+    pub fn from_slots(slots: impl IntoIterator<Item = Option<Slot>>) -> Inventory {
+        let mut inventory = Inventory::default();
+        for (to, from) in inventory.slots.iter_mut().zip(slots) {
+            *to = from;
+        }
+        inventory
+    }
+
     pub fn slot(&self, i: u8) -> Option<&Slot> {
         self.slots.get(usize::from(i))?.as_ref()
     }

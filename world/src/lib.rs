@@ -23,6 +23,7 @@
 //! - [`gathering`], [`production`], [`shops`]: skilling and the economy.
 //! - [`combat`], [`npcs`], [`prayer`]: fighting; [`movement`]: steps and paths.
 //! - [`trading`], [`social`]: players with players.
+//! - [`hop`]: characters leaving for another world and arriving from one, once each.
 //! - [`view`]: who sees which event (the view index and redaction); [`snapshot`]: what a
 //!   client is told of itself at join and of what comes into view.
 //! - `testing` (tests only): the given/when/then helpers of the systems' tests.
@@ -34,6 +35,7 @@ pub mod combat;
 pub mod content;
 pub mod equipment;
 pub mod gathering;
+pub mod hop;
 pub mod image;
 pub mod inventory;
 pub mod ledger;
@@ -175,6 +177,10 @@ pub struct World {
     ran_this_tick: BTreeMap<Uuid, bool>,
     /// How this world's log names its events.
     event_ids: step::EventIds,
+    /// The other worlds a character may hop to now (a tick input; [`hop`]).
+    hop_worlds: std::collections::BTreeSet<String>,
+    /// Hops applied and characters that left ([`hop`]).
+    hops: hop::Hops,
 }
 
 impl Default for World {
@@ -210,6 +216,8 @@ impl World {
             moved_this_tick: BTreeMap::new(),
             ran_this_tick: BTreeMap::new(),
             event_ids: step::EventIds::default(),
+            hop_worlds: Default::default(),
+            hops: Default::default(),
         }
     }
 
@@ -278,6 +286,10 @@ impl World {
 
     /// The current version of the stream `body` belongs to (before `body` is applied).
     pub fn stream_version(&self, body: &EventBody) -> u64 {
+        if let EventBody::CharacterArrived { state, .. } = body {
+            // A character's stream continues from its departure from another world.
+            return state.version;
+        }
         match body.player_id() {
             Some(p) => self.players.get(&p).map_or(0, |p| p.version),
             None => self.world_version,
@@ -287,7 +299,7 @@ impl World {
     /// The events that bring a new player into the world with a starter kit, if they are not
     /// in it yet.
     pub fn spawn(&self, player_id: Uuid) -> Vec<EventBody> {
-        if self.players.contains_key(&player_id) {
+        if self.players.contains_key(&player_id) || self.departed(player_id) {
             return Vec::new();
         }
         let mut events = vec![EventBody::PlayerSpawned {
@@ -309,7 +321,7 @@ impl World {
     }
 
     /// Decides a command: the events it causes, or why it is refused. Pure.
-    pub fn decide(&self, player_id: Uuid, cmd: &Command, _rng: &mut WorldRng) -> Decision {
+    pub fn decide(&self, player_id: Uuid, cmd: &Command, rng: &mut WorldRng) -> Decision {
         cmd.validate()
             .map_err(|e| Rejection::new(e.code(), e.to_string()))?;
         let p = self
@@ -352,6 +364,7 @@ impl World {
             Command::RemoveIgnore { player_id: other } => self.decide_ignore(id, p, *other, false),
             Command::PrivateMessage { to, text } => self.decide_private_message(id, *to, text),
             Command::RedeemBond { slot } => self.decide_redeem(id, p, *slot),
+            Command::HopWorld { world } => self.decide_hop(id, p, world, rng),
         }
     }
 
@@ -436,6 +449,7 @@ impl World {
             | E::IgnoreRemoved { .. }
             | E::PrivateMessageSent { .. }
             | E::PlayerPresence { .. } => self.apply_social(body),
+            E::CharacterDeparted { .. } | E::CharacterArrived { .. } => self.apply_hop(body),
         }
     }
 

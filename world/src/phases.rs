@@ -193,6 +193,7 @@ impl Sim {
             spawns,
             presence: presence.to_vec(),
             payments: payments.to_vec(),
+            ..TickInputs::default()
         };
         let commands: Vec<StepCommand<'_>> = commands
             .iter()

@@ -59,6 +59,13 @@ impl Skills {
         Skills { xp }
     }
 
+    /// Skills with `xp` per skill, in [`Skill::ALL`] order (a character arriving by hop).
+    pub fn from_xp(xp: [u32; Skill::ALL.len()]) -> Skills {
+        Skills {
+            xp: xp.map(|v| v.min(MAX_XP)),
+        }
+    }
+
     pub fn xp(&self, skill: Skill) -> u32 {
         self.xp[skill.index()]
     }

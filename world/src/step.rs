@@ -26,22 +26,34 @@ pub const TICK_INPUTS_PLAYER: Uuid = Uuid::nil();
 /// `rate_limited`, unjournaled, so the same seq can be sent again later.
 pub const ACTIONS_PER_TICK: usize = 8;
 
-/// A tick's inputs other than commands: players entering for the first time (decided in the
-/// order given, which the writer makes id order), sessions opened (`true`) or closed, in
-/// arrival order, and Stripe events waiting to be applied, in the order given. Journaled as
-/// MessagePack under [`TICK_INPUTS_PLAYER`], ahead of the tick's commands (journals written
-/// before payments have no `payments`, read as none).
+/// A tick's inputs other than commands: characters arriving from other worlds (in the order
+/// given, which the writer makes the order their departures committed), players entering for the
+/// first time (decided in the order given, which the writer makes id order), sessions opened
+/// (`true`) or closed, in arrival order, and Stripe events waiting to be applied, in the order
+/// given; and, in a tick that decides a `HopWorld`, the other worlds a character may hop to.
+/// Journaled as MessagePack under [`TICK_INPUTS_PLAYER`], ahead of the tick's commands
+/// (journals written before payments or hops have none, read as none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TickInputs {
     pub spawns: Vec<Uuid>,
     pub presence: Vec<(Uuid, bool)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payments: Vec<Payment>,
+    /// Hops in flight to this world ([`crate::hop`]): each arrives once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrivals: Vec<loh_events::hop::Hop>,
+    /// The other worlds a character may hop to from this tick on ([`World::set_hop_worlds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worlds: Option<Vec<String>>,
 }
 
 impl TickInputs {
     pub fn is_empty(&self) -> bool {
-        self.spawns.is_empty() && self.presence.is_empty() && self.payments.is_empty()
+        self.spawns.is_empty()
+            && self.presence.is_empty()
+            && self.payments.is_empty()
+            && self.arrivals.is_empty()
+            && self.worlds.is_none()
     }
 }
 
@@ -84,6 +96,22 @@ pub fn step(
     world.begin_tick(tick);
     world.set_clock(now_us);
     let mut out = StepOutput::default();
+    if let Some(worlds) = &inputs.worlds {
+        world.set_hop_worlds(worlds.iter().cloned());
+    }
+    // Characters arriving from other worlds, before spawns: a character in flight here is
+    // never spawned anew.
+    for hop in &inputs.arrivals {
+        let bodies = world.arrival(hop);
+        emit(
+            world,
+            &mut out.events,
+            tick,
+            now_us,
+            hop_cause(hop.hop),
+            bodies,
+        );
+    }
     for &player_id in &inputs.spawns {
         let bodies = world.spawn(player_id);
         emit(
@@ -155,6 +183,11 @@ pub fn inputs_id(shard: &str, tick: u64) -> Uuid {
 /// The cause of a player's entering events.
 fn spawn_cause(player_id: Uuid) -> Uuid {
     derive_id(&[b"spawn", player_id.as_bytes()])
+}
+
+/// The cause of a hop's arrival: the hop's id.
+pub fn hop_cause(hop: Uuid) -> Uuid {
+    derive_id(&[b"hop", hop.as_bytes()])
 }
 
 /// The cause of a Stripe event's events: its id.
@@ -258,7 +291,7 @@ mod tests {
             let inputs = TickInputs {
                 spawns: vec![A],
                 presence: vec![(A, true)],
-                payments: vec![],
+                ..TickInputs::default()
             };
             let mut out = step(&mut world, 1, 7, &inputs, &[]);
             let walk = Command::WalkTo {
@@ -290,7 +323,7 @@ mod tests {
             let inputs = TickInputs {
                 spawns: vec![A],
                 presence: vec![(A, true)],
-                payments: vec![],
+                ..TickInputs::default()
             };
             step(&mut world, 1, 7, &inputs, &[]).events
         };
@@ -347,7 +380,7 @@ mod tests {
         let inputs = TickInputs {
             spawns: vec![A],
             presence: vec![],
-            payments: vec![],
+            ..TickInputs::default()
         };
         let out = step(&mut world, 1, 0, &inputs, &[]);
         let versions: Vec<u64> = out

@@ -65,7 +65,9 @@ fn fixed_audience(body: &EventBody) -> Option<Fixed> {
         | EventBody::BankWithdrawn { player_id, .. }
         | EventBody::ItemsProduced { player_id, .. }
         | EventBody::ShopBought { player_id, .. }
-        | EventBody::ShopSold { player_id, .. } => Some(Fixed::Owner(*player_id)),
+        | EventBody::ShopSold { player_id, .. }
+        | EventBody::CharacterDeparted { player_id, .. }
+        | EventBody::CharacterArrived { player_id, .. } => Some(Fixed::Owner(*player_id)),
         EventBody::TradeRequested { player_id, with }
         | EventBody::TradeOpened { player_id, with }
         | EventBody::TradeConfirming { player_id, with }
