@@ -651,12 +651,12 @@ impl TickWriter {
         let (arrivals, spawns) = self.arrivals(spawns).await;
         let mut presence = std::mem::take(&mut self.presence);
         // A character arriving with its session already open here is online from its arrival.
-        presence.extend(
-            arrivals
-                .iter()
-                .filter(|h| self.sessions.contains_key(&h.player_id))
-                .map(|h| (h.player_id, true)),
-        );
+        for h in &arrivals {
+            let online = (h.player_id, true);
+            if self.sessions.contains_key(&h.player_id) && !presence.contains(&online) {
+                presence.push(online);
+            }
+        }
         let hopping = self
             .pending
             .iter()
