@@ -231,7 +231,10 @@ impl Bot {
                             *s.errors.entry(code.clone()).or_default() += 1;
                             last_error = Some(code);
                         }
-                        ServerFrame::Welcome { .. } | ServerFrame::Pong { .. } => {}
+                        // Bots never hop, so never leave for another world.
+                        ServerFrame::Welcome { .. }
+                        | ServerFrame::Pong { .. }
+                        | ServerFrame::Hop { .. } => {}
                     }
                 }
             }
