@@ -117,6 +117,11 @@ pub enum ReplayAction {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also scan these worlds' logs together (comma-separated shards, this one included):
+        /// a character in two worlds at once, hops matched, value conserved with hops in
+        /// flight.
+        #[arg(long, value_delimiter = ',')]
+        worlds: Vec<String>,
     },
     /// Re-run the command journal through the world from genesis (or, with --from-snapshot,
     /// from the newest valid snapshot); compare byte for byte.
@@ -361,11 +366,24 @@ pub async fn run(action: ReplayAction) -> anyhow::Result<ExitCode> {
             from_tick,
             to_tick,
             json,
+            worlds,
         } => {
+            let backing = store.backing()?;
+            let mut across = Vec::new();
+            for shard in &worlds {
+                across.push(app::open_store(&backing, shard).await?);
+            }
             let store = open(store).await?;
             let range = loh_replay::scan::Range { from_tick, to_tick };
-            let findings =
+            let mut findings =
                 loh_replay::scan::scan(store.as_ref(), range, progress("events scanned")).await?;
+            if !across.is_empty() {
+                let stores: Vec<&dyn loh_events::EventStore> =
+                    across.iter().map(|s| s.as_ref()).collect();
+                let report = loh_replay::worlds::scan_worlds(&stores).await?;
+                eprintln!("{} hop(s) in flight", report.in_flight.len());
+                findings.extend(report.findings);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&findings)?);
             } else {

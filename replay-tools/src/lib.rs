@@ -10,7 +10,8 @@
 //!   break or "intact".
 //! - [`timeline`]: every command and event touching a player, as a table, JSON or CSV.
 //! - [`state`]: a player's holdings, skills and position at a tick or time.
-//! - [`scan`]: anomaly rules with evidence positions.
+//! - [`scan`]: anomaly rules with evidence positions; [`worlds`]: the same across worlds (a
+//!   character in two worlds at once, hops matched, value conserved with hops in flight).
 //! - [`resimulate`]: re-run the journal through the world and compare byte for byte.
 //! - [`snapshot`]: the newest valid snapshot, for `state` and `resimulate` to start from.
 //! - [`bundle`]: the evidence bundle of `export`, and its offline check.
@@ -27,6 +28,7 @@ pub mod state;
 pub mod time;
 pub mod timeline;
 pub mod verify;
+pub mod worlds;
 
 pub use verify::{Problem, VerifyReport, verify, verify_signed};
 /// Progress is reported every this many events (the caller's display throttles itself).

@@ -29,7 +29,9 @@ pub struct Finding {
     /// The rule's stable name: `xp_rate`, `value_not_conserved`, `duplicated_item`,
     /// `speed_hack`, `action_budget`, `lopsided_trade`, `rejection_flood`,
     /// `refunded_bonds_moved` (a refunded or disputed purchase whose bonds had moved to another
-    /// account), `purchase_debt` (what a refund could not claw back).
+    /// account), `purchase_debt` (what a refund could not claw back); across worlds
+    /// ([`crate::worlds`]): `character_in_two_worlds`, `hop_mismatch`,
+    /// `value_not_conserved_across_worlds`.
     pub rule: &'static str,
     pub player: Option<Uuid>,
     pub tick: u64,
@@ -451,6 +453,15 @@ impl EventScan {
                     "{item} × {qty} withdrawn from a bank that does not hold them"
                 ))
             }
+            E::CharacterDeparted {
+                player_id, state, ..
+            } if self
+                .world
+                .player(*player_id)
+                .is_none_or(|p| loh_world::hop::portable_state(p, p.version + 1) != *state) =>
+            {
+                Some("a character departed with another state than it had".to_owned())
+            }
             _ => None,
         }
     }
@@ -560,5 +571,7 @@ fn moves_value(body: &EventBody) -> bool {
             | E::BondRedeemed { .. }
             | E::BondsClawedBack { .. }
             | E::PurchaseReinstated { .. }
+            | E::CharacterDeparted { .. }
+            | E::CharacterArrived { .. }
     )
 }
