@@ -36,6 +36,8 @@ pub enum Close {
     unavailable,
     /// The player's character lives in another world.
     other_world,
+    /// The player's character hopped to another world (`HopWorld`); the client was sent `Hop`.
+    hopped,
     /// Refused at accept: the server holds its maximum of connections.
     connection_limit,
     /// Refused at accept: the address holds its maximum of connections.

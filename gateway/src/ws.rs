@@ -34,6 +34,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span};
 use uuid::Uuid;
 
+/// How every encoded `Hop` frame begins (a one-key map whose key is `Hop`): the tick loop sends
+/// it before it lets go of a session whose character hopped to another world.
+const HOP_FRAME: &[u8] = b"\x81\xa3Hop";
+
 /// Replies the reader may queue for the writer; a full queue means the client stopped reading.
 const REPLY_QUEUE: usize = 32;
 
@@ -99,8 +103,9 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
         Err(None) => return Close::hello_failed,
     };
     let player_id = claims.sub;
-    // A character lives in one world (the first it entered) until it can hop: a player whose
-    // character is elsewhere is told where, and nothing here changes.
+    // A character lives in one world (the first it entered, or the last it hopped to; the hop's
+    // departure moves its home in the same transaction): a player whose character is elsewhere
+    // is told where, and nothing here changes.
     match state.store.character_home(player_id, now_us()).await {
         Ok(home) if home == state.store.shard() => {}
         Ok(home) => {
@@ -261,6 +266,7 @@ async fn write_loop(
     done: CancellationToken,
 ) -> Close {
     let mut reason = Close::client_closed;
+    let mut hopped = false;
     let limits = state.limits.clone();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.tick().await;
@@ -273,7 +279,15 @@ async fn write_loop(
             },
             frame = out_rx.recv() => match frame {
                 // Encoded once by the tick loop; sent as it is.
-                Some(frame) => Message::Binary(frame),
+                Some(frame) => {
+                    hopped |= frame.starts_with(HOP_FRAME);
+                    Message::Binary(frame)
+                }
+                // The character hopped to another world: the client was told where (`Hop`).
+                None if hopped => {
+                    reason = Close::hopped;
+                    break;
+                }
                 // The tick loop dropped us: taken over by a new login, or too slow to read (the
                 // caller tells which).
                 None => {
@@ -434,6 +448,27 @@ async fn read_loop(
             && !reply(frame)
         {
             return Some(Close::slow_reader);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_frame_is_told_from_every_other_frame_by_its_first_bytes() {
+        let hop = ServerFrame::Hop {
+            world: "world2".into(),
+            address: "ws://w2".into(),
+        };
+        assert!(encode_server(&hop).starts_with(HOP_FRAME));
+        for other in [
+            ServerFrame::Pong { nonce: 1 },
+            ServerFrame::error("session_closed", "x"),
+            ServerFrame::Accepted { seq: 1, tick: 1 },
+        ] {
+            assert!(!encode_server(&other).starts_with(HOP_FRAME));
         }
     }
 }
