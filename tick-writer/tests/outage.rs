@@ -90,6 +90,10 @@ impl EventStore for Flaky {
         self.gate()?;
         self.inner.last_seqs().await
     }
+    async fn arriving_hops(&self, limit: usize) -> loh_events::Result<Vec<loh_events::hop::Hop>> {
+        self.gate()?;
+        self.inner.arriving_hops(limit).await
+    }
     async fn put_checkpoint(&self, checkpoint: &Checkpoint) -> loh_events::Result<()> {
         self.gate()?;
         self.inner.put_checkpoint(checkpoint).await
