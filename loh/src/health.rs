@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// A check of NATS for `/healthz` ([`crate::app::nats_probe`]).
+/// A check of NATS for `/healthz` (`app::nats_probe`).
 pub type NatsProbe = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 /// Binds `addr` and serves, in `tasks`, `/healthz` (`200 {"status":"ok"}` while the read
