@@ -63,6 +63,22 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Runs an append to its end in a task of its own, whatever happens to the caller. A caller may
+/// stop waiting (the tick writer gives the store two seconds); dropping an append's future would
+/// abandon its transaction halfway, and the pooled connection would keep the transaction — and
+/// with it SQLite's write lock, or PostgreSQL's lock on the shard row — until it happened to be
+/// used again, so that every other writer waited on it ("database is locked", seen with a full
+/// disk). In its own task the append commits or rolls back, and its connection is clean.
+#[cfg(feature = "store")]
+pub(crate) async fn to_the_end<T: Send + 'static>(
+    append: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    match tokio::spawn(append).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 impl Error {
     pub(crate) fn codec(e: impl std::fmt::Display) -> Error {
         Error::Codec(e.to_string())

@@ -150,33 +150,9 @@ impl PgEventStore {
     }
 }
 
-#[async_trait]
-impl EventStore for PgEventStore {
-    fn shard(&self) -> &str {
-        &self.shard
-    }
-
-    async fn acquire(&self) -> Result<Lease> {
-        let epoch: i64 = sqlx::query_scalar(
-            "INSERT INTO event_shards (shard, epoch) VALUES ($1, 1) \
-             ON CONFLICT (shard) DO UPDATE SET epoch = event_shards.epoch + 1 \
-             RETURNING epoch",
-        )
-        .bind(&self.shard)
-        .fetch_one(&self.pool)
-        .await?;
-        tracing::info!(shard = %self.shard, epoch, "sequencer lease acquired");
-        Ok(Lease { epoch })
-    }
-
-    async fn append(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
-        if batch.events.is_empty() && batch.journal.is_empty() {
-            return Ok(Appended {
-                events: Vec::new(),
-                head: self.head().await?,
-                already_stored: false,
-            });
-        }
+impl PgEventStore {
+    /// [`EventStore::append`] of a non-empty batch; run to its end by [`crate::to_the_end`].
+    async fn append_now(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
         let mut tx = self.pool.begin().await?;
         let Some((epoch, head)) = self.lock_shard(&mut tx).await? else {
             return Err(Error::Fenced);
@@ -216,6 +192,38 @@ impl EventStore for PgEventStore {
             head,
             already_stored: false,
         })
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    fn shard(&self) -> &str {
+        &self.shard
+    }
+
+    async fn acquire(&self) -> Result<Lease> {
+        let epoch: i64 = sqlx::query_scalar(
+            "INSERT INTO event_shards (shard, epoch) VALUES ($1, 1) \
+             ON CONFLICT (shard) DO UPDATE SET epoch = event_shards.epoch + 1 \
+             RETURNING epoch",
+        )
+        .bind(&self.shard)
+        .fetch_one(&self.pool)
+        .await?;
+        tracing::info!(shard = %self.shard, epoch, "sequencer lease acquired");
+        Ok(Lease { epoch })
+    }
+
+    async fn append(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
+        if batch.events.is_empty() && batch.journal.is_empty() {
+            return Ok(Appended {
+                events: Vec::new(),
+                head: self.head().await?,
+                already_stored: false,
+            });
+        }
+        let store = self.clone();
+        crate::to_the_end(async move { store.append_now(lease, batch).await }).await
     }
 
     async fn head(&self) -> Result<Head> {

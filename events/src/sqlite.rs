@@ -208,6 +208,24 @@ impl SqliteEventStore {
     }
 }
 
+impl SqliteEventStore {
+    /// [`EventStore::append`] behind this process's writer lock, on a connection of its own;
+    /// run to its end by [`crate::to_the_end`].
+    async fn append_locked(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
+        let _writer = self.write_lock.lock().await;
+        let mut conn = self.pool.acquire().await?;
+        let appended = self.append_on(&mut conn, lease, batch).await;
+        if appended.is_err() {
+            // A COMMIT that fails (a full disk: SQLITE_FULL) leaves SQLite's transaction open on
+            // the connection, and sqlx does not roll it back: back in the pool, every later
+            // `BEGIN` on it would fail ("non-zero transaction depth") until the process ends. It
+            // is closed instead; the pool opens another.
+            conn.close_on_drop();
+        }
+        appended
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteEventStore {
     fn shard(&self) -> &str {
@@ -235,17 +253,8 @@ impl EventStore for SqliteEventStore {
                 already_stored: false,
             });
         }
-        let _writer = self.write_lock.lock().await;
-        let mut conn = self.pool.acquire().await?;
-        let appended = self.append_on(&mut conn, lease, batch).await;
-        if appended.is_err() {
-            // A COMMIT that fails (a full disk: SQLITE_FULL) leaves SQLite's transaction open on
-            // the connection, and sqlx does not roll it back: back in the pool, every later
-            // `BEGIN` on it would fail ("non-zero transaction depth") until the process ends. It
-            // is closed instead; the pool opens another.
-            conn.close_on_drop();
-        }
-        appended
+        let store = self.clone();
+        crate::to_the_end(async move { store.append_locked(lease, batch).await }).await
     }
 
     async fn head(&self) -> Result<Head> {

@@ -358,9 +358,14 @@ impl TickWriter {
         let Some(inbox) = &self.inbox else {
             return (Vec::new(), Vec::new());
         };
-        let waiting = match inbox.waiting(PAYMENTS_PER_TICK).await {
-            Ok(w) => w,
-            Err(error) => {
+        let read = tokio::time::timeout(STORE_PATIENCE, inbox.waiting(PAYMENTS_PER_TICK)).await;
+        let waiting = match read {
+            Ok(Ok(w)) => w,
+            Err(_) => {
+                warn!("payment inbox not read within {STORE_PATIENCE:?}; its payments wait");
+                return (Vec::new(), Vec::new());
+            }
+            Ok(Err(error)) => {
                 warn!(%error, "payment inbox not read; its payments wait for a later tick");
                 return (Vec::new(), Vec::new());
             }
@@ -385,7 +390,17 @@ impl TickWriter {
     /// store failed, or more wait than a tick takes) every spawn waits for a later tick, so a
     /// character in flight here is never spawned anew.
     async fn arrivals(&mut self, spawns: Vec<Uuid>) -> (Vec<loh_events::hop::Hop>, Vec<Uuid>) {
-        let hops = match self.store.arriving_hops(ARRIVALS_PER_TICK).await {
+        // Bounded like the append: a store that does not answer (PostgreSQL down: the pool waits
+        // 30 s for a connection) must not hold the tick.
+        let read =
+            tokio::time::timeout(STORE_PATIENCE, self.store.arriving_hops(ARRIVALS_PER_TICK))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(loh_events::Error::Conflict(format!(
+                        "no answer within {STORE_PATIENCE:?}"
+                    )))
+                });
+        let hops = match read {
             Ok(hops) => hops,
             Err(error) => {
                 warn!(%error, "hops in flight not read; arrivals and spawns wait for a later tick");
@@ -421,7 +436,14 @@ impl TickWriter {
     /// The other worlds a character may hop to now (open, and heard from within 15 s), by
     /// shard; their addresses are kept for the `Hop` frame. `None` when the list is unreadable.
     async fn hop_worlds(&mut self, shard: &str) -> Option<Vec<String>> {
-        let worlds = match self.store.worlds().await {
+        let read = tokio::time::timeout(STORE_PATIENCE, self.store.worlds())
+            .await
+            .unwrap_or_else(|_| {
+                Err(loh_events::Error::Conflict(format!(
+                    "no answer within {STORE_PATIENCE:?}"
+                )))
+            });
+        let worlds = match read {
             Ok(worlds) => worlds,
             Err(error) => {
                 warn!(%error, "world list not read; this tick's hops are refused server_busy");
