@@ -540,10 +540,7 @@ async fn check(
 async fn read_models_vs_rebuild(backing: &Backing, data: &Path) -> anyhow::Result<Vec<String>> {
     let (url, shard) = match backing {
         Backing::Embedded => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                data.join(crate::embedded::DATABASE_FILE).display()
-            ),
+            crate::embedded::DataDir::open(data)?.database_url(),
             "world1",
         ),
         Backing::Services { db_url, shard, .. } => (db_url.clone(), shard.as_str()),

@@ -43,6 +43,18 @@ pub const CHAT_PER_TICK: usize = 2;
 /// of it is kept (the writer keeps running, and resumes by itself when the store answers).
 pub const STORE_PATIENCE: Duration = Duration::from_secs(2);
 
+/// A read of the store for the tick, bounded by [`STORE_PATIENCE`] like the append: a store that
+/// does not answer (PostgreSQL down: the pool waits 30 s for a connection) must not hold the
+/// tick. The error says why, for the log.
+async fn patiently<T, E: std::fmt::Display>(
+    read: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(STORE_PATIENCE, read).await {
+        Ok(read) => read.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {STORE_PATIENCE:?}")),
+    }
+}
+
 /// Hops in flight to this world taken into one tick as arrivals, at most.
 pub const ARRIVALS_PER_TICK: usize = 64;
 /// A world whose server has not announced itself for this long is not a hop destination.
@@ -358,14 +370,9 @@ impl TickWriter {
         let Some(inbox) = &self.inbox else {
             return (Vec::new(), Vec::new());
         };
-        let read = tokio::time::timeout(STORE_PATIENCE, inbox.waiting(PAYMENTS_PER_TICK)).await;
-        let waiting = match read {
-            Ok(Ok(w)) => w,
-            Err(_) => {
-                warn!("payment inbox not read within {STORE_PATIENCE:?}; its payments wait");
-                return (Vec::new(), Vec::new());
-            }
-            Ok(Err(error)) => {
+        let waiting = match patiently(inbox.waiting(PAYMENTS_PER_TICK)).await {
+            Ok(w) => w,
+            Err(error) => {
                 warn!(%error, "payment inbox not read; its payments wait for a later tick");
                 return (Vec::new(), Vec::new());
             }
@@ -390,17 +397,7 @@ impl TickWriter {
     /// store failed, or more wait than a tick takes) every spawn waits for a later tick, so a
     /// character in flight here is never spawned anew.
     async fn arrivals(&mut self, spawns: Vec<Uuid>) -> (Vec<loh_events::hop::Hop>, Vec<Uuid>) {
-        // Bounded like the append: a store that does not answer (PostgreSQL down: the pool waits
-        // 30 s for a connection) must not hold the tick.
-        let read =
-            tokio::time::timeout(STORE_PATIENCE, self.store.arriving_hops(ARRIVALS_PER_TICK))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(loh_events::Error::Conflict(format!(
-                        "no answer within {STORE_PATIENCE:?}"
-                    )))
-                });
-        let hops = match read {
+        let hops = match patiently(self.store.arriving_hops(ARRIVALS_PER_TICK)).await {
             Ok(hops) => hops,
             Err(error) => {
                 warn!(%error, "hops in flight not read; arrivals and spawns wait for a later tick");
@@ -436,14 +433,7 @@ impl TickWriter {
     /// The other worlds a character may hop to now (open, and heard from within 15 s), by
     /// shard; their addresses are kept for the `Hop` frame. `None` when the list is unreadable.
     async fn hop_worlds(&mut self, shard: &str) -> Option<Vec<String>> {
-        let read = tokio::time::timeout(STORE_PATIENCE, self.store.worlds())
-            .await
-            .unwrap_or_else(|_| {
-                Err(loh_events::Error::Conflict(format!(
-                    "no answer within {STORE_PATIENCE:?}"
-                )))
-            });
-        let worlds = match read {
+        let worlds = match patiently(self.store.worlds()).await {
             Ok(worlds) => worlds,
             Err(error) => {
                 warn!(%error, "world list not read; this tick's hops are refused server_busy");
