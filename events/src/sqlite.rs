@@ -62,10 +62,7 @@ impl SqliteEventStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        let pool = pool_options().connect_with(options).await?;
         let store = SqliteEventStore::new(pool, shard);
         store.migrate().await?;
         Ok(store)
@@ -206,6 +203,27 @@ impl SqliteEventStore {
         }
         Ok(Some(stored))
     }
+}
+
+/// The pool every embedded table shares: 8 connections, and a connection that comes back to it
+/// inside a transaction is closed rather than handed out again.
+pub fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .after_release(|conn, _| Box::pin(async move { reusable(conn).await }))
+}
+
+/// Whether a connection coming back to the pool may be handed out again: not when it is still
+/// inside a transaction. A COMMIT that fails (a full disk: SQLITE_FULL) or a ROLLBACK that fails
+/// after SQLite rolled back by itself leaves sqlx counting an open transaction; back in the pool,
+/// the next `begin` on it would open a savepoint instead (keeping SQLite's write lock once it
+/// writes, for every other connection of the process and of the file) or fail. The ping first
+/// lets a dropped transaction's pending rollback run. The store's own appends close their
+/// connection on any error ([`SqliteEventStore::append_locked`]); this covers every other user of
+/// the shared pool: read models, accounts, sessions, the payment inbox.
+async fn reusable(conn: &mut SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    sqlx::Connection::ping(conn).await?;
+    Ok(!sqlx::Connection::is_in_transaction(conn))
 }
 
 impl SqliteEventStore {

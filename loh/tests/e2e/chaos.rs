@@ -274,15 +274,12 @@ fn chaos_refuses_bad_arguments() {
 /// twice while the bots play (the game's own log on it too): nothing acknowledged is lost, the
 /// game answers again once the disk is freed, and the read models equal a rebuild. Before
 /// `loh::telemetry` stopped reporting failed log writes with `eprint!`, the first full disk
-/// killed the process. Mounting needs root; elsewhere the test says so and passes.
-///
-/// Ignored for now: in a 30-fault campaign (`--disk-mib 256 --seed 11`), after the third full
-/// disk, SQLite's write lock stayed held with the disk freed — every writer "database is locked"
-/// for minutes — by a connection outside the event store (projections, accounts or the world
-/// announcer, whose pools do not yet close a connection a full disk failed). Until that is
-/// fixed this test can hang; run it with `--ignored`.
+/// killed the process; before the embedded pool closed connections left inside a transaction,
+/// a full disk met by a read model's transaction could leave SQLite's write lock held for good
+/// (every writer "database is locked", seen after the fourth full disk of a 30-fault campaign;
+/// `sqlite_a_full_disk_in_another_pool_user_leaves_no_write_lock_behind` in the store's tests).
+/// Mounting needs root; elsewhere the test says so and passes.
 #[test]
-#[ignore = "a full disk can leave SQLite's write lock held by a read-model connection (docs/RELIABILITY.md)"]
 fn a_full_disk_loses_nothing_and_the_game_goes_on() {
     let root = std::process::Command::new("id")
         .arg("-u")
