@@ -9,10 +9,11 @@
 //!   (`lost` counts those missing; `duplicated` counts `(player, seq)` journaled twice);
 //! - `loh replay verify`: the hash chain is intact;
 //! - `loh replay scan`: value conserved, no item duplicated;
-//! - on the real services, at the end: the world's JetStream stream holds every event of the
-//!   log once (by position, which names the event);
-//! - at the end, with every process stopped: every read model, caught up with the log as its
-//!   projector would, equals a rebuild from the log, row for row
+//! - on the real services, while the relay runs: the world's JetStream stream holds every event
+//!   of the log once (by position, which names the event);
+//! - with the process that writes the read models stopped (killed after a fault and started
+//!   again on its checkpoints; at the end, every process): every read model, caught up with the
+//!   log as its projector would, equals a rebuild from the log, row for row
 //!   ([`loh_projections::rebuild::differences`]).
 //!
 //! With `--services --private` it starts PostgreSQL, NATS (JetStream) and Redis of its own on
@@ -22,7 +23,8 @@
 //!
 //! It prints each fault (what, when, the time back to healthy, what was acknowledged so far) and
 //! a summary with the recovery time per fault kind, and exits non-zero on any loss, duplicate,
-//! broken chain or unconserved value, or when a process does not come back.
+//! broken chain, unconserved value, JetStream message missing or repeated, or read model unlike
+//! its rebuild, after any fault or at the end, or when a process does not come back.
 //!
 //! Embedded, `--disk-mib N` puts the data folder on a tmpfs of N MiB the campaign mounts (root),
 //! which adds the fault `disk-full`: the filesystem filled to the last byte for
@@ -215,6 +217,27 @@ struct Fault {
     tally: Tally,
     intact: bool,
     conserved: bool,
+    /// JetStream against the log after the fault (on the services): messages, positions
+    /// repeated, positions missing.
+    stream: Option<(u64, u64, u64)>,
+    /// The read models that differed from a rebuild after the fault.
+    differing: Vec<String>,
+}
+
+impl Fault {
+    fn failed(&self) -> bool {
+        self.tally.lost > 0
+            || self.tally.duplicated > 0
+            || !self.intact
+            || !self.conserved
+            || !stream_exact(self.stream)
+            || !self.differing.is_empty()
+    }
+}
+
+/// Every position of the log once on JetStream (or no stream to check).
+fn stream_exact(stream: Option<(u64, u64, u64)>) -> bool {
+    stream.is_none_or(|(_, repeated, missing)| repeated == 0 && missing == 0)
 }
 
 /// Where the game runs.
@@ -570,6 +593,57 @@ async fn read_models_vs_rebuild(backing: &Backing, data: &Path) -> anyhow::Resul
     Ok(differing)
 }
 
+/// JetStream against the log now, while the relay runs (on the services; `None` embedded).
+async fn stream_now(backing: &Backing, data: &Path) -> anyhow::Result<Option<(u64, u64, u64)>> {
+    match backing {
+        Backing::Embedded => Ok(None),
+        Backing::Services {
+            nats_url, shard, ..
+        } => {
+            let head = store(backing, data).await?.head().await?.position;
+            Ok(Some(jetstream_once(nats_url, shard, head).await?))
+        }
+    }
+}
+
+/// The read models against a rebuild in the middle of the campaign: the process that writes
+/// them (`loh up` embedded, `projections` on the services) is killed, the read models are
+/// caught up and compared, and it is started again on its own checkpoints.
+async fn read_models_between_faults(
+    backing: &Backing,
+    data: &Path,
+    game: &mut Game,
+) -> anyhow::Result<Vec<String>> {
+    let at = game
+        .roles
+        .iter()
+        .position(|r| r.name == "loh up" || r.name == "projections")
+        .context("no process writes the read models")?;
+    let role = game.roles.remove(at);
+    let (name, args, health) = (role.name, role.args.clone(), role.health);
+    drop(role);
+    let differing = read_models_vs_rebuild(backing, data).await?;
+    let (back, _) = start_role(backing, data, name, args, health).await?;
+    game.roles.insert(at, back);
+    Ok(differing)
+}
+
+/// What the checks after a fault found, for its line.
+fn after_fault(stream: Option<(u64, u64, u64)>, differing: &[String]) -> String {
+    let stream = match stream {
+        None => String::new(),
+        Some((messages, 0, 0)) => format!("; JetStream exact ({messages} messages)"),
+        Some((_, repeated, missing)) => {
+            format!("; JetStream: {repeated} positions REPEATED, {missing} MISSING")
+        }
+    };
+    let models = match differing {
+        [] => "read models equal a rebuild".to_owned(),
+        d => format!("read models DIFFER from a rebuild: {}", d.join(", ")),
+    };
+    format!("{stream}; {models}")
+}
+
 fn verdict(intact: bool, conserved: bool) -> String {
     format!(
         "chain {}; value {}",
@@ -808,14 +882,17 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         let report = bots.await.context("the bots' task")??;
         acknowledged.extend(report.acknowledged);
         let (t, intact, conserved) = check(&backing, &data, &acknowledged).await?;
+        let stream = stream_now(&backing, &data).await?;
+        let differing = read_models_between_faults(&backing, &data, &mut game).await?;
         say(format!(
-            "fault {}: {what} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; {}",
+            "fault {}: {what} after {after:.1} s; healthy again in {:.2} s; {} acknowledged so far, {} lost, {} duplicated; {}{}",
             n + 1,
             recovery.as_secs_f64(),
             t.acknowledged,
             t.lost,
             t.duplicated,
             verdict(intact, conserved),
+            after_fault(stream, &differing),
         ));
         faults.push(Fault {
             kind: name,
@@ -824,6 +901,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             tally: t,
             intact,
             conserved,
+            stream,
+            differing,
         });
     }
     // A last quiet round: the bots play, finish and close; then the last checks.
@@ -831,15 +910,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let report = loadgen::run(&load, |_| {}).await?;
     acknowledged.extend(report.acknowledged);
     // Every event on JetStream once, checked while the relay (in the tick writer) still runs.
-    let stream = match &backing {
-        Backing::Embedded => None,
-        Backing::Services {
-            nats_url, shard, ..
-        } => {
-            let head = store(&backing, &data).await?.head().await?.position;
-            Some(jetstream_once(nats_url, shard, head).await?)
-        }
-    };
+    let stream = stream_now(&backing, &data).await?;
     drop(game);
     let (end, intact, conserved) = check(&backing, &data, &acknowledged).await?;
     let differing = read_models_vs_rebuild(&backing, &data).await?;
@@ -859,14 +930,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             (kind, p50, secs[secs.len() - 1], secs.len())
         })
         .collect();
-    let stream_exact = stream.is_none_or(|(_, repeated, missing)| repeated == 0 && missing == 0);
     let failed = end.lost > 0
         || end.duplicated > 0
         || !intact
         || !conserved
-        || !stream_exact
+        || !stream_exact(stream)
         || !differing.is_empty()
-        || faults.iter().any(|f| !f.intact || !f.conserved);
+        || faults.iter().any(Fault::failed);
     if args.json {
         let per_fault: Vec<serde_json::Value> = faults
             .iter()
@@ -875,6 +945,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
                     "kind": f.kind, "after_secs": f.after_secs, "recovery_secs": f.recovery_secs,
                     "acknowledged": f.tally.acknowledged, "lost": f.tally.lost,
                     "duplicated": f.tally.duplicated, "intact": f.intact, "conserved": f.conserved,
+                    "jetstream": f.stream.map(|(messages, repeated, missing)| serde_json::json!({
+                        "messages": messages, "repeated": repeated, "missing": missing,
+                    })),
+                    "read_models_differing": f.differing, "failed": f.failed(),
                 })
             })
             .collect();

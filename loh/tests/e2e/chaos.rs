@@ -47,8 +47,25 @@ fn passed(out: &Output) -> serde_json::Value {
         summary["acknowledged"].as_u64().unwrap() > 20,
         "too little was acknowledged to prove anything: {summary}"
     );
+    // The checks ran after every fault, not only at the end.
     for fault in summary["per_fault"].as_array().unwrap() {
         assert!(fault["recovery_secs"].as_f64().unwrap() > 0.0, "{fault}");
+        assert_eq!(fault["failed"], false, "{fault}");
+        assert_eq!(
+            fault["read_models_differing"],
+            serde_json::json!([]),
+            "{fault}"
+        );
+        if summary["services"] == true {
+            let stream = &fault["jetstream"];
+            assert!(stream["messages"].as_u64().unwrap() > 0, "{fault}");
+            assert_eq!(
+                (&stream["repeated"], &stream["missing"]),
+                (&0.into(), &0.into())
+            );
+        } else {
+            assert!(fault["jetstream"].is_null(), "{fault}");
+        }
     }
     summary
 }
