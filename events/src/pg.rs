@@ -118,7 +118,8 @@ impl PgEventStore {
         // unique index on `event_id` at COPY time (a conflict), so one probe decides the common
         // case without a lookup per event.
         let first = batch.events[0].event_id;
-        let found = sqlx::query("SELECT 1 FROM events WHERE event_id = $1")
+        let found = sqlx::query("SELECT 1 FROM events WHERE shard = $1 AND event_id = $2")
+            .bind(&self.shard)
             .bind(first)
             .fetch_optional(&mut *conn)
             .await?;

@@ -648,3 +648,255 @@ async fn sqlite_after_a_full_disk_every_append_succeeds() {
     }
     assert_eq!(store.read_journal(0, 100).await.unwrap().len(), 12);
 }
+
+/// The same full disk met by another user of the shared pool (a read model, accounts, the
+/// payment inbox): SQLite rolls the transaction back by itself, sqlx's ROLLBACK after it fails,
+/// and the connection went back to the pool still counted "in a transaction". The next `begin`
+/// on it opened a savepoint instead of a transaction, and dropping that rolled back to the
+/// savepoint without ending the transaction SQLite had started: the write lock stayed held, and
+/// every append of the tick writer failed "database is locked" (seen for 7 minutes in a `loh
+/// chaos --disk-mib` campaign after the fourth full disk). The pool now closes such connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_full_disk_in_another_pool_user_leaves_no_write_lock_behind() {
+    use loh_events::sqlite::{SqliteEventStore, pool_options};
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(1))
+        .foreign_keys(true);
+    let pages: i64 = {
+        let store = SqliteEventStore::open(path.to_str().unwrap(), SHARD)
+            .await
+            .unwrap();
+        store.acquire().await.expect("lease");
+        sqlx::query("CREATE TABLE read_model (b BLOB)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let full = options.pragma("max_page_count", (pages + 4).to_string());
+    let pool = pool_options()
+        .max_connections(2)
+        .connect_with(full)
+        .await
+        .unwrap();
+    let store = SqliteEventStore::new(pool.clone(), SHARD);
+    let lease = store.acquire().await.expect("lease");
+
+    // A read model's transaction meets the full disk.
+    let mut tx = pool.begin().await.unwrap();
+    let refused = sqlx::query("INSERT INTO read_model (b) VALUES (?)")
+        .bind(vec![7u8; 256 * 1024])
+        .execute(&mut *tx)
+        .await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("full")),
+        "{refused:?}"
+    );
+    drop(tx);
+    // The read model's next transaction writes and then fails on something else.
+    {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("INSERT INTO read_model (b) VALUES (x'00')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    // Both connections at once, so the one the full disk met is among them.
+    let held = [pool.acquire().await.unwrap(), pool.acquire().await.unwrap()];
+    for conn in &held {
+        assert!(
+            !sqlx::Connection::is_in_transaction(&**conn),
+            "a connection came back from the pool inside a transaction"
+        );
+    }
+    drop(held);
+    let player = Uuid::new_v4();
+    for seq in 1..=4 {
+        store
+            .append(
+                lease,
+                AppendBatch {
+                    events: Vec::new(),
+                    journal: vec![command(player, seq, seq + 1, Outcome::Accepted)],
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("append {seq} after the read model's full disk: {e}"));
+    }
+}
+
+/// Issue 14: on PostgreSQL each world's log and journal are partitions of their own, created
+/// with the world's sequencer row, so a world's log can be detached and moved; and the
+/// database's rules hold on a partition named directly as on the parent: no update, delete or
+/// truncate, no gap or stale epoch, no row of another world.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
+    use loh_events::PgEventStore;
+    use sqlx::{AssertSqlSafe, Executor, Row};
+    let db = loh_testkit::TestDb::create().await;
+    let pool = db.pool().await;
+    let (a, b) = ("world-a", "world.b");
+    let store_a = PgEventStore::new(pool.clone(), a);
+    store_a.migrate().await.expect("migrate");
+    let store_b = PgEventStore::new(pool.clone(), b);
+    let player = Uuid::new_v4();
+    for store in [&store_a, &store_b] {
+        let lease = store.acquire().await.expect("lease");
+        store
+            .append(
+                lease,
+                AppendBatch {
+                    events: moves(player, 1, 3, 1),
+                    journal: vec![command(player, 1, 1, Outcome::Accepted)],
+                },
+            )
+            .await
+            .expect("append");
+    }
+    let placed = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT tableoid::regclass::text AS part, shard, count(*) AS n FROM {table} \
+                 GROUP BY 1, 2 ORDER BY 2"
+            )))
+            .fetch_all(&pool)
+            .await
+            .expect("partitions");
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.get::<String, _>("part"),
+                        r.get::<String, _>("shard"),
+                        r.get::<i64, _>("n"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let events = placed("events").await;
+    let journal = placed("command_journal").await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|(_, s, n)| (s.as_str(), *n))
+            .collect::<Vec<_>>(),
+        [(a, 3), (b, 3)]
+    );
+    assert_eq!(
+        journal
+            .iter()
+            .map(|(_, s, n)| (s.as_str(), *n))
+            .collect::<Vec<_>>(),
+        [(a, 1), (b, 1)]
+    );
+    assert!(
+        events[0].0 != events[1].0 && events.iter().all(|(p, _, _)| p != "events"),
+        "each world's events in a partition of its own: {events:?}"
+    );
+    assert!(
+        journal[0].0 != journal[1].0 && journal.iter().all(|(p, _, _)| p != "command_journal"),
+        "each world's journal in a partition of its own: {journal:?}"
+    );
+
+    let (part_a, journal_a) = (events[0].0.clone(), journal[0].0.clone());
+    for sql in [
+        format!("UPDATE {part_a} SET kind = 'PlayerSaid'"),
+        format!("DELETE FROM {part_a} WHERE position = 3"),
+        format!("TRUNCATE {part_a}"),
+        format!("UPDATE {journal_a} SET seq = 9"),
+        format!("DELETE FROM {journal_a}"),
+        format!("TRUNCATE {journal_a}"),
+    ] {
+        let refused = pool.execute(AssertSqlSafe(sql.clone())).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("append-only")),
+            "{sql}: {refused:?}"
+        );
+    }
+
+    // Inserts naming the partition itself are sequenced like inserts through the parent.
+    let head = store_a.head().await.expect("head");
+    let insert = |event: StoredEvent, epoch: i64| {
+        let pool = pool.clone();
+        let part = part_a.clone();
+        async move {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {part} (shard, position, stream_id, stream_version, tick, \
+                    schema_version, event_id, correlation_id, causation_id, occurred_at_us, \
+                    kind, payload, prev_hash, hash, epoch) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            )))
+            .bind(&event.shard)
+            .bind(event.position as i64)
+            .bind(&event.stream_id)
+            .bind(event.stream_version as i64)
+            .bind(event.tick as i64)
+            .bind(i32::from(event.schema_version))
+            .bind(event.event_id)
+            .bind(event.correlation_id)
+            .bind(event.causation_id)
+            .bind(event.occurred_at_us)
+            .bind(&event.kind)
+            .bind(&event.payload)
+            .bind(&event.prev_hash[..])
+            .bind(&event.hash[..])
+            .bind(epoch)
+            .execute(&pool)
+            .await
+            .map_err(|e| e.to_string())
+        }
+    };
+    let lease = store_a.acquire().await.expect("lease");
+    let gap = StoredEvent::seal(a, head.position + 2, head.hash, &moved(player, 9, 2)).unwrap();
+    let refused = insert(gap, lease.epoch).await;
+    assert!(refused.is_err(), "a gap through the partition: {refused:?}");
+    let next = StoredEvent::seal(a, head.position + 1, head.hash, &moved(player, 4, 2)).unwrap();
+    let stale = insert(next.clone(), lease.epoch - 1).await;
+    assert!(
+        stale.as_ref().is_err_and(|e| e.contains("fenced")),
+        "a stale epoch through the partition: {stale:?}"
+    );
+    let other = StoredEvent::seal(b, 4, head.hash, &moved(player, 4, 2)).unwrap();
+    let refused = insert(other, lease.epoch).await;
+    assert!(
+        refused.is_err(),
+        "another world's row in world a's partition: {refused:?}"
+    );
+    insert(next.clone(), lease.epoch)
+        .await
+        .expect("the next event through the partition");
+    let moved_head = store_a.head().await.expect("head");
+    assert_eq!(
+        (moved_head.position, moved_head.hash),
+        (next.position, next.hash)
+    );
+
+    // A world with no sequencer row has no partition: nothing of it can be stored.
+    let nowhere = StoredEvent::seal("nowhere", 1, GENESIS_HASH, &moved(player, 1, 1)).unwrap();
+    let refused = pool
+        .execute(AssertSqlSafe(format!(
+            "INSERT INTO events SELECT 'nowhere', 1, stream_id, stream_version, tick, \
+             schema_version, '{}', correlation_id, causation_id, occurred_at_us, kind, payload, \
+             prev_hash, hash, epoch FROM events WHERE shard = '{a}' AND position = 1",
+            nowhere.event_id
+        )))
+        .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("no partition")),
+        "{refused:?}"
+    );
+}
