@@ -138,6 +138,8 @@ impl Command {
             | Command::AttackNpc { .. }
             | Command::AttackPlayer { .. }
             | Command::PrayAtAltar
+            | Command::Bury { .. }
+            | Command::OfferAtAltar { .. }
             | Command::TradeRequest { .. }
             | Command::TradeOffer { .. }
             | Command::TradeAccept

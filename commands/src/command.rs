@@ -109,6 +109,14 @@ pub enum Command {
     },
     /// Restore prayer points at a nearby altar.
     PrayAtAltar,
+    /// Bury the bones in an inventory slot, for Prayer XP.
+    Bury {
+        slot: u8,
+    },
+    /// Offer the bones in an inventory slot at a nearby altar, for 3.5 times the XP of burying.
+    OfferAtAltar {
+        slot: u8,
+    },
     /// Ask a nearby player to trade, or accept their request.
     TradeRequest {
         player_id: Uuid,
@@ -220,6 +228,8 @@ impl Command {
             Command::SetAttackStyle { .. } => "SetAttackStyle",
             Command::Pray { .. } => "Pray",
             Command::PrayAtAltar => "PrayAtAltar",
+            Command::Bury { .. } => "Bury",
+            Command::OfferAtAltar { .. } => "OfferAtAltar",
             Command::TradeRequest { .. } => "TradeRequest",
             Command::TradeOffer { .. } => "TradeOffer",
             Command::TradeAccept => "TradeAccept",

@@ -39,6 +39,8 @@ pub enum RejectionCode {
     NoSuchItem,
     /// the item cannot be eaten
     NotFood,
+    /// the item cannot be buried or offered (it is not bones)
+    NotBones,
     /// the item in the slot is not a bond
     NotABond,
     /// the bank already holds its 400 (members: 800, premium: 1,200) distinct items
@@ -129,7 +131,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in the order of `docs/protocol.md`.
-    pub const ALL: [RejectionCode; 57] = [
+    pub const ALL: [RejectionCode; 58] = [
         RejectionCode::TooFar,
         RejectionCode::OutOfBounds,
         RejectionCode::NoMove,
@@ -144,6 +146,7 @@ impl RejectionCode {
         RejectionCode::BadSlot,
         RejectionCode::NoSuchItem,
         RejectionCode::NotFood,
+        RejectionCode::NotBones,
         RejectionCode::NotABond,
         RejectionCode::BankFull,
         RejectionCode::StackFull,
@@ -206,6 +209,7 @@ impl RejectionCode {
             RejectionCode::BadSlot => "bad_slot",
             RejectionCode::NoSuchItem => "no_such_item",
             RejectionCode::NotFood => "not_food",
+            RejectionCode::NotBones => "not_bones",
             RejectionCode::NotABond => "not_a_bond",
             RejectionCode::BankFull => "bank_full",
             RejectionCode::StackFull => "stack_full",

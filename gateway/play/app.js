@@ -683,6 +683,10 @@ function slotActions(i, s) {
   if (panel?.kind === "bank") out.push(["Deposit", () => act({ BankDeposit: { slot: i, qty: 0 } })]);
   if (panel?.kind === "shop") out.push(["Sell", () => act({ Sell: { shop: panel.shop, slot: i, qty: 0 } })]);
   if (def?.heals) out.push(["Eat", () => act({ Eat: { slot: i } })]);
+  if (def?.prayer_xp) {
+    out.push(["Bury", () => act({ Bury: { slot: i } })]);
+    out.push(["Offer at the altar", () => act({ OfferAtAltar: { slot: i } })]);
+  }
   if (def?.equip) out.push([def.equip.slot === "weapon" ? "Wield" : "Wear", () => act({ Equip: { slot: i } })]);
   out.push(["Drop", () => act({ DropItem: { slot: i } })]);
   out.push([`Examine (worth ${def?.value ?? "?"} coins)`, () => log(`${def?.name ?? s.item}: ${def?.stackable ? "stackable, " : ""}worth ${def?.value ?? "?"} coins.`)]);

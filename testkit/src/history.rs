@@ -111,6 +111,8 @@ pub fn command(players: u128) -> impl Strategy<Value = Command> {
         }),
         other.prop_map(|player_id| Command::TradeRequest { player_id }),
         slot.clone().prop_map(|slot| Command::RedeemBond { slot }),
+        slot.clone().prop_map(|slot| Command::Bury { slot }),
+        slot.clone().prop_map(|slot| Command::OfferAtAltar { slot }),
         (slot, qty).prop_map(|(slot, qty)| Command::TradeOffer { slot, qty }),
         Just(Command::TradeAccept),
         Just(Command::TradeDecline),

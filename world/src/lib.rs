@@ -354,6 +354,8 @@ impl World {
             Command::SetAttackStyle { style } => self.decide_style(id, style),
             Command::Pray { prayer, on } => self.decide_pray(id, p, prayer, *on),
             Command::PrayAtAltar => self.decide_altar(id, p),
+            Command::Bury { slot } => self.decide_bury(id, p, *slot, false),
+            Command::OfferAtAltar { slot } => self.decide_bury(id, p, *slot, true),
             Command::TradeRequest { player_id: other } => self.decide_trade_request(id, p, *other),
             Command::TradeOffer { slot, qty } => self.decide_trade_offer(id, p, *slot, *qty),
             Command::TradeAccept => self.decide_trade_accept(id),

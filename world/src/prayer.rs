@@ -1,7 +1,9 @@
 //! Prayers (Tapasya): activate and deactivate, drain per tick (slowed by worn prayer bonus),
-//! protection from melee, restore at an altar.
+//! protection from melee, restore at an altar; Prayer XP from burying bones, or offering them
+//! at an altar for more.
 
 use super::equipment::bonuses;
+use super::inventory::slot_of;
 use super::{Decision, Player, REACH, Rejection, World};
 use crate::content::ObjectKind;
 use loh_commands::RejectionCode as Code;
@@ -112,6 +114,53 @@ impl World {
         }])
     }
 
+    /// `Bury` (or, `at_altar`, `OfferAtAltar`) the bones in `slot`: the bones are burned and give
+    /// their `prayer_xp`, times 3.5 (rounded down) at an altar, as offering at an OSRS gilded
+    /// altar with both burners lit does (<https://oldschool.runescape.wiki/w/Gilded_altar>).
+    pub(super) fn decide_bury(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        slot: u8,
+        at_altar: bool,
+    ) -> Decision {
+        let s = slot_of(p, slot)?;
+        let xp = self
+            .content
+            .item(&s.item)
+            .and_then(|d| d.prayer_xp)
+            .ok_or_else(|| Rejection::new(Code::NotBones, format!("{} is not bones", s.item)))?;
+        let xp = if at_altar {
+            self.rule(
+                self.content
+                    .objects_near(ObjectKind::Altar, p.x, p.y, REACH)
+                    .next()
+                    .is_some(),
+                Code::NotInRange,
+                "no altar within reach",
+            )?;
+            xp.saturating_mul(7) / 2
+        } else {
+            xp
+        };
+        let mut events = vec![
+            EventBody::ItemsBurned {
+                player_id,
+                slot,
+                item: s.item.clone(),
+                qty: 1,
+                sink: if at_altar { "offered" } else { "buried" }.into(),
+            },
+            EventBody::XpGained {
+                player_id,
+                skill: Skill::Prayer,
+                xp,
+            },
+        ];
+        events.extend(self.level_ups(player_id, Skill::Prayer, xp));
+        Ok(events)
+    }
+
     /// Drain for this tick (players phase): a point every interval; at zero all prayers stop.
     pub(super) fn prayer_step(&self, player_id: Uuid) -> Vec<EventBody> {
         let Some(p) = self.players.get(&player_id) else {
@@ -171,7 +220,7 @@ impl World {
 mod tests {
     use crate::testing::*;
     use loh_commands::Command;
-    use loh_events::EventBody;
+    use loh_events::{EventBody, Skill};
 
     fn pray(prayer: &str, on: bool) -> Command {
         Command::Pray {
@@ -218,6 +267,86 @@ mod tests {
         t.when(A, pray("thick_skin", true)).unwrap();
         let p = t.world.player(A).unwrap();
         assert_eq!(t.world.drain_interval(p), Some(7));
+    }
+
+    #[test]
+    fn burying_bones_burns_them_for_prayer_xp_and_a_level_raises_the_points() {
+        // 80 XP: 3 more reach level 2 (83).
+        let mut t = Given::new()
+            .player(A)
+            .xp(A, Skill::Prayer, 80)
+            .minted(A, "bones", 1);
+        let events = t.when(A, Command::Bury { slot: 7 }).unwrap();
+        assert_eq!(
+            events,
+            [
+                EventBody::ItemsBurned {
+                    player_id: A,
+                    slot: 7,
+                    item: "bones".into(),
+                    qty: 1,
+                    sink: "buried".into(),
+                },
+                EventBody::XpGained {
+                    player_id: A,
+                    skill: Skill::Prayer,
+                    xp: 5,
+                },
+                EventBody::LevelledUp {
+                    player_id: A,
+                    skill: Skill::Prayer,
+                    level: 2,
+                },
+            ]
+        );
+        let p = t.world.player(A).unwrap();
+        assert_eq!(p.skills.xp(Skill::Prayer), 85);
+        assert_eq!(p.prayer_points, 2);
+        assert!(p.inventory.slot(7).is_none());
+        t.assert_conserved();
+        assert_eq!(t.rejects(A, Command::Bury { slot: 7 }), "empty_slot");
+        assert_eq!(t.rejects(A, Command::Bury { slot: 0 }), "not_bones");
+    }
+
+    #[test]
+    fn bones_offered_at_an_altar_give_three_and_a_half_times_the_xp() {
+        let mut t = Given::new()
+            .player(A)
+            .minted(A, "bones", 2)
+            .at(A, (3210, 3231));
+        let events = t.when(A, Command::OfferAtAltar { slot: 7 }).unwrap();
+        assert!(events.contains(&EventBody::XpGained {
+            player_id: A,
+            skill: Skill::Prayer,
+            xp: 17,
+        }));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, EventBody::ItemsBurned { sink, .. } if sink == "offered"))
+        );
+        t.assert_conserved();
+        let away = Given::new().player(A).minted(A, "bones", 1);
+        assert_eq!(
+            away.rejects(A, Command::OfferAtAltar { slot: 7 }),
+            "not_in_range"
+        );
+    }
+
+    #[test]
+    fn enough_bones_at_the_altar_reach_protect_from_melee() {
+        // Level 43 needs 50,339 XP: 2,962 offerings of 17.
+        let mut t = Given::new()
+            .player(A)
+            .xp(A, Skill::Prayer, 50_339 - 17)
+            .minted(A, "bones", 1)
+            .at(A, (3210, 3231));
+        assert_eq!(
+            t.rejects(A, pray("protect_from_melee", true)),
+            "level_too_low"
+        );
+        t.when(A, Command::OfferAtAltar { slot: 7 }).unwrap();
+        t.when(A, pray("protect_from_melee", true)).unwrap();
     }
 
     #[test]

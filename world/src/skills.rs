@@ -116,11 +116,14 @@ impl World {
         } = body
             && let Some(p) = self.players.get_mut(player_id)
         {
-            let hp_before = p.skills.level(Skill::Hitpoints);
+            let before = p.skills.level(*skill);
             p.skills.add(*skill, *xp);
-            if *skill == Skill::Hitpoints {
-                let gained = p.skills.level(Skill::Hitpoints) - hp_before;
-                p.hitpoints += u32::from(gained);
+            // A level gained raises what the level restores by as much, as in OSRS.
+            let gained = u32::from(p.skills.level(*skill) - before);
+            match skill {
+                Skill::Hitpoints => p.hitpoints += gained,
+                Skill::Prayer => p.prayer_points += gained,
+                _ => {}
             }
         }
     }

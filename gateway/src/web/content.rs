@@ -68,6 +68,7 @@ pub fn document(content: &Content, map: &MapConfig) -> Value {
                 })),
                 "tool": i.tool.as_ref().map(|t| json!({"kind": t.kind, "power": t.power})),
                 "heals": i.heals,
+                "prayer_xp": i.prayer_xp,
             })
         })
         .collect();

@@ -62,7 +62,7 @@ fn command(rng: &mut ChaCha8Rng) -> Command {
     let item = ITEMS[rng.random_range(0..ITEMS.len())].to_owned();
     let spot = SPOTS[rng.random_range(0..SPOTS.len())];
     let other = player(rng.random_range(0..PLAYERS));
-    match rng.random_range(0..22) {
+    match rng.random_range(0..24) {
         0 => Command::WalkTo {
             x: spot.0,
             y: spot.1,
@@ -110,6 +110,8 @@ fn command(rng: &mut ChaCha8Rng) -> Command {
         18 => Command::TradeRequest { player_id: other },
         19 => Command::TradeOffer { slot, qty },
         20 => Command::TradeAccept,
+        21 => Command::Bury { slot },
+        22 => Command::OfferAtAltar { slot },
         _ => Command::Pray {
             prayer: "thick_skin".into(),
             on: rng.random(),

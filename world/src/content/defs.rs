@@ -61,6 +61,8 @@ pub struct ItemDef {
     pub tool: Option<ToolDef>,
     /// Hitpoints restored when eaten.
     pub heals: Option<u32>,
+    /// Prayer XP for burying it (bones); offered at an altar, 3.5 times as much.
+    pub prayer_xp: Option<u32>,
 }
 
 /// How an item is worn.
