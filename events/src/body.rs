@@ -250,6 +250,20 @@ pub enum EventBody {
         qty: u32,
         price: u32,
     },
+    /// The world's rules from this tick on ([`RulesAdopted`](EventBody::RulesAdopted)'s
+    /// version): a log records the rules it was decided under, so a newer build re-decides an
+    /// older log by the older rules. Seen by nobody.
+    RulesAdopted {
+        rules: u32,
+    },
+    /// A shop's stock of an item changed — a purchase, a sale, or a restock tick moving it one
+    /// toward its full stock — and `stock` is what the shop holds now. Moves no value; seen by
+    /// whoever stands near the shop keeper.
+    ShopStockChanged {
+        shop: String,
+        item: String,
+        stock: u32,
+    },
 
     // ---- Combat, NPCs, prayer ----
     /// A player chose what to attack.
@@ -633,6 +647,8 @@ impl EventBody {
             EventBody::ItemsProduced { .. } => "ItemsProduced",
             EventBody::ShopBought { .. } => "ShopBought",
             EventBody::ShopSold { .. } => "ShopSold",
+            EventBody::ShopStockChanged { .. } => "ShopStockChanged",
+            EventBody::RulesAdopted { .. } => "RulesAdopted",
             EventBody::CombatTargetSet { .. } => "CombatTargetSet",
             EventBody::CombatTargetCleared { .. } => "CombatTargetCleared",
             EventBody::AttackStyleSet { .. } => "AttackStyleSet",
@@ -738,6 +754,8 @@ impl EventBody {
             | EventBody::NpcSpawned { .. }
             | EventBody::NpcMoved { .. }
             | EventBody::NpcDied { .. }
+            | EventBody::ShopStockChanged { .. }
+            | EventBody::RulesAdopted { .. }
             | EventBody::PaymentNoted { .. } => None,
         }
     }

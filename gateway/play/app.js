@@ -38,7 +38,7 @@ const REJECTIONS = {
   no_such_recipe: "You don't know how to make that.",
   missing_items: "You don't have the materials.",
   no_such_shop: "There is no such shop.",
-  not_in_stock: "The shop does not sell that.",
+  not_in_stock: "The shop does not have that many of that.",
   not_enough_coins: "You don't have enough coins.",
   not_sellable: "The shop won't buy that.",
   no_such_npc: "That creature is not there any more.",
@@ -941,10 +941,20 @@ function renderPanels() {
   } else if (panel?.kind === "shop") {
     const shop = content.shopById.get(panel.shop);
     box.dataset.kind = "shop";
-    box.append(title(`${shop?.name ?? panel.shop} — click to buy one; click inventory items to sell (40%)`));
-    for (const item of shop?.stock ?? []) {
-      const price = content.itemById.get(item)?.value ?? "?";
-      box.append(row(itemName(item), `${price} coin${price === 1 ? "" : "s"}`, () => act({ Buy: { shop: panel.shop, item, qty: 1 } })));
+    box.append(title(`${shop?.name ?? panel.shop} — click to buy one; click inventory items to sell`));
+    // The shop's own stock, then what players sold it (seen as `ShopStockChanged`).
+    const items = [...(shop?.stock ?? [])];
+    for (const [key, n] of client.world.shopStock) {
+      const [s, item] = key.split("/");
+      if (s === panel.shop && n > 0 && !items.includes(item)) items.push(item);
+    }
+    for (const item of items) {
+      const full = shop?.full_stock?.[item] ?? 0;
+      const held = client.world.shopStock.get(`${panel.shop}/${item}`) ?? full;
+      const value = content.itemById.get(item)?.value;
+      // One item's price, as world/src/shops.rs prices it.
+      const price = value === undefined ? "?" : Math.floor((value * Math.max(10, 100 + 3 * (full - held))) / 100);
+      box.append(row(`${itemName(item)} (${held} left)`, `${price} coin${price === 1 ? "" : "s"}`, () => act({ Buy: { shop: panel.shop, item, qty: 1 } })));
     }
     box.append(close);
   } else if (panel?.kind === "station") {

@@ -154,6 +154,7 @@ export class World {
     this.npcs = new Map(); // npc id → {npc, kind, x, y, hitpoints}
     this.ground = new Map(); // ground_id → GroundItem
     this.depleted = new Map(); // node index → tick it respawns
+    this.shopStock = new Map(); // "shop/item" → what the shop holds, as last seen (else full stock)
     this.trade = null; // {with, stage: "offer"|"confirm", mine: [], theirs: [], accepted, theyAccepted}
     this.tradeRequests = new Set(); // players who asked us to trade
     this.presence = new Map(); // friend id → online
@@ -393,6 +394,9 @@ export class World {
           this.#takeFrom(e.slot, e.qty);
           this.#add("coins", e.price);
         }
+        break;
+      case "ShopStockChanged":
+        this.shopStock.set(`${e.shop}/${e.item}`, e.stock);
         break;
       case "CombatTargetSet":
         if (mine) {

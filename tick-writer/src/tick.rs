@@ -685,6 +685,7 @@ impl TickWriter {
             payments,
             arrivals,
             worlds,
+            rules: self.world.rules_to_adopt(),
         };
         if !inputs.is_empty() {
             batch.journal.push(JournalEntry {

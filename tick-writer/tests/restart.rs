@@ -47,3 +47,40 @@ async fn a_restart_after_a_tick_of_only_rejected_commands_does_not_reuse_its_num
     let (tx, _rx) = mpsc::channel(1);
     assert_eq!(d.writer.handle(tx).current_tick(), last_journal_tick);
 }
+
+/// The writer's first tick records the rules it decides by (`RulesAdopted`, so the log can be
+/// re-decided by them later), and a restart on the same build records nothing more.
+#[tokio::test]
+async fn the_first_tick_adopts_this_builds_rules_and_a_restart_adopts_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loh.db");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(path.to_str().unwrap(), "w")
+            .await
+            .unwrap(),
+    );
+    let adopted = |events: &[loh_events::StoredEvent]| -> Vec<(u64, String)> {
+        events
+            .iter()
+            .filter(|e| e.kind == "RulesAdopted")
+            .map(|e| (e.tick, e.kind.clone()))
+            .collect()
+    };
+    let mut d = Driver::start(store.clone()).await;
+    d.tick().await;
+    let events = store.read_from(1, 100).await.unwrap();
+    assert_eq!(adopted(&events), [(1, "RulesAdopted".to_owned())]);
+    assert_eq!(
+        events[0].body().unwrap(),
+        loh_events::EventBody::RulesAdopted {
+            rules: loh_world::RULES
+        }
+    );
+    drop(d);
+
+    let mut d = Driver::start(store.clone()).await;
+    d.tick().await;
+    d.tick().await;
+    let events = store.read_from(1, 100).await.unwrap();
+    assert_eq!(adopted(&events).len(), 1, "adopted again after a restart");
+}

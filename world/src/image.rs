@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The version of the saved form; bump it with any change of the state records.
-pub const IMAGE_VERSION: u32 = 2;
+pub const IMAGE_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 4] = b"LOHW";
 const HEADER: usize = 4 + 4 + 32;
@@ -64,6 +64,8 @@ struct StateRef<'a> {
     ledger: &'a Ledger,
     payments: &'a Payments,
     hops: &'a Hops,
+    shop_stock: &'a BTreeMap<String, BTreeMap<String, u32>>,
+    rules: u32,
 }
 
 /// The state, owned, as decoded. Same fields, same order as [`StateRef`].
@@ -81,6 +83,8 @@ struct State {
     ledger: Ledger,
     payments: Payments,
     hops: Hops,
+    shop_stock: BTreeMap<String, BTreeMap<String, u32>>,
+    rules: u32,
 }
 
 /// The format version and content fingerprint an image was saved with.
@@ -109,6 +113,8 @@ impl World {
             ledger: &self.ledger,
             payments: &self.payments,
             hops: &self.hops,
+            shop_stock: &self.shop_stock,
+            rules: self.rules,
         };
         let mut out = Vec::with_capacity(HEADER + 512 * (1 + self.players.len()));
         out.extend_from_slice(MAGIC);
@@ -155,6 +161,8 @@ impl World {
         world.ledger = s.ledger;
         world.payments = s.payments;
         world.hops = s.hops;
+        world.shop_stock = s.shop_stock;
+        world.rules = s.rules;
         Ok(world)
     }
 }
@@ -273,6 +281,11 @@ mod tests {
                     despawn_at: 4,
                 },
             },
+            E::ShopStockChanged {
+                shop: "general_store".into(),
+                item: "chisel".into(),
+                stock: 2,
+            },
         ] {
             w.apply(&e);
         }
@@ -280,7 +293,7 @@ mod tests {
         let digest = Sha256::digest(body);
         assert_eq!(
             (IMAGE_VERSION, hex(&digest[..8])),
-            (2, "aaed332d0ca3b95d".to_owned()),
+            (3, "6ab51f05fbfd4fc9".to_owned()),
             "the saved form of the world changed: bump IMAGE_VERSION and update this pin"
         );
     }

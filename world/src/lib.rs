@@ -181,7 +181,25 @@ pub struct World {
     hop_worlds: std::collections::BTreeSet<String>,
     /// Hops applied and characters that left ([`hop`]).
     hops: hop::Hops,
+    /// Shops' stock of the items whose stock is not their full stock, by shop and item.
+    shop_stock: BTreeMap<String, BTreeMap<String, u32>>,
+    /// The rules this world decides by ([`RULES`]; [`ORIGINAL_RULES`] until the log adopts
+    /// newer ones).
+    rules: u32,
 }
+
+/// The rules of the game as this build decides them. A log records the version it was decided
+/// under (`RulesAdopted`, adopted by the writer's first tick on a newer build), and a world
+/// folded or re-simulated from a log decides by the version in force at each tick, so an older
+/// log re-simulates byte for byte. What each version changed:
+///
+/// 1. The rules before versions were recorded ([`ORIGINAL_RULES`]).
+/// 2. Shops with stock: they sell out and restock, and prices move with the stock
+///    (`ShopStockChanged`; before, stock was unlimited at fixed prices).
+pub const RULES: u32 = 2;
+
+/// The rules of a log that has adopted none.
+pub const ORIGINAL_RULES: u32 = 1;
 
 impl Default for World {
     fn default() -> Self {
@@ -218,6 +236,8 @@ impl World {
             event_ids: step::EventIds::default(),
             hop_worlds: Default::default(),
             hops: Default::default(),
+            shop_stock: BTreeMap::new(),
+            rules: ORIGINAL_RULES,
         }
     }
 
@@ -229,6 +249,17 @@ impl World {
 
     pub fn event_ids(&self) -> &step::EventIds {
         &self.event_ids
+    }
+
+    /// The version of the rules this world decides by ([`RULES`]).
+    pub fn rules(&self) -> u32 {
+        self.rules
+    }
+
+    /// What a tick's inputs should carry to bring this world to this build's rules: `Some`
+    /// when it decides by older ones ([`step::TickInputs::rules`]).
+    pub fn rules_to_adopt(&self) -> Option<u32> {
+        (self.rules < RULES).then_some(RULES)
     }
 
     pub fn player(&self, id: Uuid) -> Option<&Player> {
@@ -426,7 +457,9 @@ impl World {
             | E::ResourceGathered { .. }
             | E::NodeRespawned { .. } => self.apply_gathering(body),
             E::ItemsProduced { .. } => self.apply_production(body),
-            E::ShopBought { .. } | E::ShopSold { .. } => self.apply_shops(body),
+            E::ShopBought { .. } | E::ShopSold { .. } | E::ShopStockChanged { .. } => {
+                self.apply_shops(body)
+            }
             E::CombatTargetSet { .. }
             | E::CombatTargetCleared { .. }
             | E::AttackStyleSet { .. }
@@ -452,6 +485,7 @@ impl World {
             | E::PrivateMessageSent { .. }
             | E::PlayerPresence { .. } => self.apply_social(body),
             E::CharacterDeparted { .. } | E::CharacterArrived { .. } => self.apply_hop(body),
+            E::RulesAdopted { rules } => self.rules = *rules,
         }
     }
 
@@ -471,6 +505,7 @@ impl World {
                 .node_placements
                 .get(*node as usize)
                 .map(|n| (n.x, n.y)),
+            EventBody::ShopStockChanged { shop, .. } => self.shop_tile(shop),
             _ => None,
         }
     }

@@ -119,6 +119,7 @@ impl World {
                     })
                     .collect();
                 events.extend(self.node_respawns());
+                events.extend(self.restocks());
                 events.extend(self.lapses());
                 self.emit(cause, events, sink);
             }
@@ -193,6 +194,7 @@ impl Sim {
             spawns,
             presence: presence.to_vec(),
             payments: payments.to_vec(),
+            rules: self.world.rules_to_adopt(),
             ..TickInputs::default()
         };
         let commands: Vec<StepCommand<'_>> = commands

@@ -45,6 +45,10 @@ pub struct TickInputs {
     /// The other worlds a character may hop to from this tick on ([`World::set_hop_worlds`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worlds: Option<Vec<String>>,
+    /// Newer rules to decide by from this tick on ([`crate::RULES`]): the writer's first tick
+    /// on a build with newer rules than its log's ([`World::rules_to_adopt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<u32>,
 }
 
 impl TickInputs {
@@ -54,6 +58,7 @@ impl TickInputs {
             && self.payments.is_empty()
             && self.arrivals.is_empty()
             && self.worlds.is_none()
+            && self.rules.is_none()
     }
 }
 
@@ -98,6 +103,12 @@ pub fn step(
     let mut out = StepOutput::default();
     if let Some(worlds) = &inputs.worlds {
         world.set_hop_worlds(worlds.iter().cloned());
+    }
+    // Newer rules first, so the whole tick is decided by them; never older ones.
+    if let Some(rules) = inputs.rules.filter(|r| *r > world.rules()) {
+        let cause = rules_cause(rules);
+        let bodies = vec![EventBody::RulesAdopted { rules }];
+        emit(world, &mut out.events, tick, now_us, cause, bodies);
     }
     // Characters arriving from other worlds, before spawns: a character in flight here is
     // never spawned anew.
@@ -186,6 +197,11 @@ fn spawn_cause(player_id: Uuid) -> Uuid {
 }
 
 /// The cause of a hop's arrival: the hop's id.
+/// The cause of adopting rules version `rules` (once per log).
+fn rules_cause(rules: u32) -> Uuid {
+    derive_id(&[b"rules", &rules.to_be_bytes()])
+}
+
 pub fn hop_cause(hop: Uuid) -> Uuid {
     derive_id(&[b"hop", hop.as_bytes()])
 }
@@ -313,6 +329,40 @@ mod tests {
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].result, Ok(()));
         assert_eq!(run(), (events, decided));
+    }
+
+    #[test]
+    fn newer_rules_are_adopted_once_and_older_ones_never() {
+        let mut world = World::new(MapConfig::default());
+        assert_eq!(world.rules(), crate::ORIGINAL_RULES);
+        assert_eq!(world.rules_to_adopt(), Some(crate::RULES));
+        let adopt = TickInputs {
+            rules: world.rules_to_adopt(),
+            ..TickInputs::default()
+        };
+        let out = step(&mut world, 1, 0, &adopt, &[]);
+        assert_eq!(
+            out.events[0].body,
+            EventBody::RulesAdopted {
+                rules: crate::RULES
+            }
+        );
+        assert_eq!(world.rules(), crate::RULES);
+        assert_eq!(world.rules_to_adopt(), None);
+        for again in [crate::RULES, crate::ORIGINAL_RULES] {
+            let inputs = TickInputs {
+                rules: Some(again),
+                ..TickInputs::default()
+            };
+            let out = step(&mut world, 2, 0, &inputs, &[]);
+            assert!(
+                !out.events
+                    .iter()
+                    .any(|e| matches!(e.body, EventBody::RulesAdopted { .. })),
+                "rules {again} adopted again"
+            );
+        }
+        assert_eq!(world.rules(), crate::RULES);
     }
 
     #[test]

@@ -19,6 +19,9 @@ impl Given {
     pub fn new() -> Given {
         let mut world = World::new(MapConfig::default());
         world.begin_tick(1);
+        world.apply(&EventBody::RulesAdopted {
+            rules: crate::RULES,
+        });
         Given { world }
     }
 

@@ -124,7 +124,17 @@ pub fn document(content: &Content, map: &MapConfig) -> Value {
     let shops: Vec<Value> = content
         .shops
         .values()
-        .map(|s| json!({"id": s.id, "name": s.name, "stock": s.stock}))
+        .map(|s| {
+            let full: serde_json::Map<String, Value> = s
+                .stock
+                .iter()
+                .map(|i| (i.clone(), s.full_stock(i).into()))
+                .collect();
+            json!({
+                "id": s.id, "name": s.name, "stock": s.stock,
+                "full_stock": full, "restock_ticks": s.restock_ticks,
+            })
+        })
         .collect();
     let recipes: Vec<Value> = content
         .recipes

@@ -183,7 +183,38 @@ pub struct RecipeDef {
 pub struct ShopDef {
     pub id: String,
     pub name: String,
+    /// The items the shop stocks, each up to its full stock.
     pub stock: Vec<String>,
+    /// The full stock of each item, unless `quantities` says otherwise.
+    #[serde(default = "ten")]
+    pub quantity: u32,
+    /// Full stocks of single items, overriding `quantity`.
+    #[serde(default)]
+    pub quantities: std::collections::BTreeMap<String, u32>,
+    /// Ticks between restocks: each item below its full stock gains one, and each above it
+    /// (sold to the shop by players) loses one.
+    #[serde(default = "twenty")]
+    pub restock_ticks: u64,
+}
+
+impl ShopDef {
+    /// How many of `item` the shop holds when nobody has bought or sold any: its full stock,
+    /// 0 for an item it does not stock.
+    pub fn full_stock(&self, item: &str) -> u32 {
+        if self.stock.iter().any(|i| i == item) {
+            self.quantities.get(item).copied().unwrap_or(self.quantity)
+        } else {
+            0
+        }
+    }
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn twenty() -> u64 {
+    20
 }
 
 /// A prayer.

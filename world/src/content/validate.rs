@@ -119,8 +119,30 @@ pub(crate) fn build(
 
     let shops = index("shops.toml", "shop", shops.shop, |s| &s.id)?;
     for s in shops.values() {
+        let entry = format!("shop \"{}\"", s.id);
         for i in &s.stock {
-            item_ok("shops.toml", &format!("shop \"{}\"", s.id), i)?;
+            item_ok("shops.toml", &entry, i)?;
+        }
+        if let Some(i) = s.quantities.keys().find(|i| !s.stock.contains(i)) {
+            return Err(ContentError::new(
+                "shops.toml",
+                entry,
+                format!("`quantities` names `{i}`, which the shop does not stock"),
+            ));
+        }
+        if s.restock_ticks == 0 {
+            return Err(ContentError::new(
+                "shops.toml",
+                entry,
+                "restock_ticks must be at least 1",
+            ));
+        }
+        if s.quantity > MAX || s.quantities.values().any(|q| *q > MAX) {
+            return Err(ContentError::new(
+                "shops.toml",
+                entry,
+                "a full stock exceeds 2147483647",
+            ));
         }
     }
 
