@@ -373,6 +373,23 @@ mod tests {
     }
 
     #[test]
+    fn a_shop_stock_of_an_item_it_does_not_sell_or_that_never_restocks_is_refused() {
+        let shops = EMBEDDED[4];
+        assert!(shops.contains("quantities = { bread = 30 }"));
+        let bad = shops.replace("quantities = { bread = 30 }", "quantities = { coins = 30 }");
+        let err = parse(&files_with("shops.toml", &bad)).unwrap_err();
+        assert_eq!(
+            (err.file.as_str(), err.entry.as_str()),
+            ("shops.toml", "shop \"general_store\"")
+        );
+        assert!(err.to_string().contains("`coins`"), "{err}");
+        let bad = shops.replace("restock_ticks = 50", "restock_ticks = 0");
+        let err = parse(&files_with("shops.toml", &bad)).unwrap_err();
+        assert_eq!(err.entry, "shop \"armoury\"");
+        assert!(err.to_string().contains("restock_ticks"), "{err}");
+    }
+
+    #[test]
     fn a_duplicate_item_id_is_refused() {
         let text = format!(
             "{}\n[[item]]\nid = \"logs\"\nname = \"Logs\"\nvalue = 1\n",
