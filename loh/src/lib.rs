@@ -41,13 +41,15 @@ pub mod replay;
 pub mod roles;
 pub mod shutdown;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). A line that cannot be written (stderr
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, but PostgreSQL's notices — "table
+/// … does not exist, skipping" from every scratch table a rebuild comparison drops — at `warn`).
+/// A line that cannot be written (stderr
 /// is a file on a full disk, a closed pipe) is dropped: the subscriber's default reports such a
 /// failure with `eprint!`, which panics when stderr itself fails, and took the whole process down
 /// with a full disk (`loh chaos --disk-mib`).
 pub fn telemetry() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
