@@ -72,6 +72,17 @@ pub enum ServerFrame {
         world: String,
         address: String,
     },
+    /// A friend's social event decided in another world (issue 14): a `PrivateMessageSent` to
+    /// this player, or a friend's `PlayerPresence`, with the `world` that decided it (the
+    /// world the friend is in). Sent at most once per event.
+    Social {
+        world: String,
+        event: std::sync::Arc<rmpv::Value>,
+    },
+    /// A world-wide system message, shown to every player of every world (issue 14).
+    Broadcast {
+        text: String,
+    },
     /// A protocol-level fault; the server may close after it.
     Error {
         code: String,

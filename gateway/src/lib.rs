@@ -20,6 +20,8 @@
 //! - [`health`]: `/healthz`: which dependency (PostgreSQL, Redis, NATS, the tick loop) fails.
 //! - [`state`]: the handlers' shared state and the request-body extractors.
 //! - [`metrics`]: connections closed, by reason.
+//! - [`social`]: the cross-world social bus: Redis pub/sub between the worlds' tick writers
+//!   (private messages, presence, broadcasts).
 //! - [`worlds`]: this world's line in the shared world list, announced every few seconds.
 //! - [`web`]: `GET /v1/content` (items, NPCs, objects, the map) and the reference web client at
 //!   `/play` (embedded static files).
@@ -33,6 +35,7 @@ pub mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod server;
+pub mod social;
 pub mod state;
 pub mod web;
 pub mod worlds;

@@ -126,6 +126,23 @@ impl GameServer {
             writer
         };
         let (intake_tx, intake_rx) = mpsc::channel(INTAKE_QUEUE);
+        // With Redis, the worlds exchange private messages, presence and broadcasts
+        // ([`crate::social`]); without it this world is alone and nothing changes.
+        let writer = match config.sessions.redis_bus() {
+            Some((client, conn, prefix)) => {
+                let (out_tx, out_rx) = mpsc::channel(crate::social::OUTBOX);
+                crate::social::spawn(
+                    client,
+                    conn,
+                    prefix,
+                    intake_tx.clone(),
+                    out_rx,
+                    cancel.clone(),
+                );
+                writer.with_social(out_tx)
+            }
+            None => writer,
+        };
         let head = writer.head();
         let tokens = Tokens::new(config.signing_key.clone());
         let shared = config

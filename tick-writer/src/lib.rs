@@ -13,6 +13,8 @@
 //! - [`fanout`]: each event encoded once, each viewer's frame assembled within its interest.
 //! - [`metrics`]: the tick's Prometheus metrics.
 //! - [`payments`]: the inbox of Stripe events waiting for the world.
+//! - [`social`]: cross-world private messages, presence and broadcasts: what goes out after a
+//!   commit, and what comes in delivered at most once.
 //! - [`snapshot`]: snapshots of the world, written every N ticks off the tick's path; start-up
 //!   from the newest valid one and the log's tail.
 
@@ -20,4 +22,5 @@ pub mod fanout;
 pub mod metrics;
 pub mod payments;
 pub mod snapshot;
+pub mod social;
 pub mod tick;

@@ -41,6 +41,12 @@ pub struct TickMetrics {
     pub snapshot_bytes: Gauge,
     pub snapshot_seconds: Histogram,
     pub snapshot_clone_seconds: Histogram,
+    /// Cross-world social ([`crate::social`]): messages from other worlds delivered to a
+    /// socket here, refused as repeats, and committed messages dropped because the outbox to
+    /// the other worlds was full or closed.
+    pub social_delivered: Counter,
+    pub social_repeated: Counter,
+    pub social_dropped: Counter,
 }
 
 /// Buckets of the tick's histograms, in seconds: fine around the goals (0.1 and 0.2 s, a
@@ -78,6 +84,9 @@ impl Default for TickMetrics {
             snapshot_bytes: Gauge::default(),
             snapshot_seconds: Histogram::new(TICK_BUCKETS),
             snapshot_clone_seconds: Histogram::new(TICK_BUCKETS),
+            social_delivered: Counter::default(),
+            social_repeated: Counter::default(),
+            social_dropped: Counter::default(),
         }
     }
 }
@@ -85,6 +94,21 @@ impl Default for TickMetrics {
 impl TickMetrics {
     /// Registers every metric under the `loh` prefix.
     pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "loh_social_delivered",
+            "Social messages from other worlds delivered to a player's socket",
+            self.social_delivered.clone(),
+        );
+        registry.register(
+            "loh_social_repeated",
+            "Social messages from other worlds refused as already delivered",
+            self.social_repeated.clone(),
+        );
+        registry.register(
+            "loh_social_dropped",
+            "Committed social events not handed to the other worlds (outbox full or closed)",
+            self.social_dropped.clone(),
+        );
         registry.register(
             "loh_tick_duration_seconds",
             "Wall time of one tick, decide to commit to answers",

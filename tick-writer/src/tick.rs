@@ -6,16 +6,19 @@
 //! journal in one batch and one COMMIT, and only then answers `Accepted`/`Rejected` and sends
 //! each player the `TickUpdate` they may see.
 
-use crate::fanout::{Interest, Names, TickView, ViewLimits};
+use crate::fanout::{Interest, Names, TickView, ViewLimits, encode_event};
 use crate::metrics::TickMetrics;
 use crate::payments::{PAYMENTS_PER_TICK, PaymentInbox};
 use crate::snapshot::{Rebuilt, SnapshotPolicy, SnapshotWriter, rebuild};
+use crate::social::{Recent, SocialMessage};
 use bytes::Bytes;
 use loh_auth::{CheckpointClaims, SigningKey, sign_checkpoint};
 use loh_commands::{
     Command, RejectionCode, ServerFrame, check_seq, check_seq_after, encode_server,
 };
-use loh_events::{AppendBatch, Checkpoint, EventStore, Head, JournalEntry, Lease, Outcome};
+use loh_events::{
+    AppendBatch, Checkpoint, EventBody, EventStore, Head, JournalEntry, Lease, Outcome,
+};
 use loh_world::World;
 use loh_world::step::{
     EventIds, StepCommand, TICK_INPUTS_PLAYER, TickInputs, command_id, inputs_id, step,
@@ -115,6 +118,9 @@ pub enum Intake {
         cmd: Command,
         received_at_us: i64,
     },
+    /// A social message from another world ([`crate::social`]): delivered at once to the
+    /// players here it is for, at most once.
+    Social(SocialMessage),
 }
 
 /// The handle the gateway uses to reach the tick loop.
@@ -232,6 +238,11 @@ pub struct TickWriter {
     store_up: Arc<AtomicBool>,
     /// The addresses of the other worlds, as last read for a tick with a `HopWorld`.
     world_addresses: HashMap<String, String>,
+    /// Where committed social events go for the other worlds ([`crate::social`]); none: one
+    /// world alone.
+    social_out: Option<mpsc::Sender<SocialMessage>>,
+    /// The social messages from other worlds delivered lately.
+    social_seen: Recent,
 }
 
 impl TickWriter {
@@ -322,6 +333,8 @@ impl TickWriter {
             stale: false,
             store_up: Arc::new(AtomicBool::new(true)),
             world_addresses: HashMap::new(),
+            social_out: None,
+            social_seen: Recent::default(),
         })
     }
 
@@ -360,6 +373,14 @@ impl TickWriter {
     }
 
     /// Takes the Stripe events waiting in `inbox` into each tick ([`crate::payments`]).
+    /// Sends every committed social event other worlds may need to `out` ([`crate::social`]).
+    /// A full or closed outbox drops the message (cross-world social is best effort; this
+    /// world's own is not touched).
+    pub fn with_social(mut self, out: mpsc::Sender<SocialMessage>) -> TickWriter {
+        self.social_out = Some(out);
+        self
+    }
+
     pub fn with_payments(mut self, inbox: Arc<dyn PaymentInbox>) -> TickWriter {
         self.inbox = Some(inbox);
         self
@@ -472,6 +493,95 @@ impl TickWriter {
             }
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
+    }
+
+    /// Hands the committed social events other worlds may need to the social outbox.
+    fn publish_social(&mut self, events: &[loh_events::StoredEvent]) {
+        let Some(out) = &self.social_out else {
+            return;
+        };
+        for e in events {
+            if e.kind != "PlayerPresence" && e.kind != "PrivateMessageSent" {
+                continue;
+            }
+            let Ok(body) = e.body() else {
+                continue;
+            };
+            if !SocialMessage::goes_out(&body, |p| self.world.player(p).is_some()) {
+                continue;
+            }
+            let message = SocialMessage::Event {
+                world: e.shard.clone(),
+                event_id: e.event_id,
+                body,
+            };
+            if out.try_send(message).is_err() {
+                self.metrics.social_dropped.inc();
+            }
+        }
+    }
+
+    /// Delivers a social message from another world to the players here it is for, once.
+    fn deliver_social(&mut self, message: SocialMessage) {
+        if let SocialMessage::Event { world, .. } = &message
+            && world == self.store.shard()
+        {
+            return; // this world's own: its TickUpdate showed it
+        }
+        if !self.social_seen.first(message.id()) {
+            self.metrics.social_repeated.inc();
+            return;
+        }
+        let (frame, to): (ServerFrame, Vec<Uuid>) = match message {
+            SocialMessage::Broadcast { text, .. } => (
+                ServerFrame::Broadcast { text },
+                self.sessions.keys().copied().collect(),
+            ),
+            SocialMessage::Event { world, body, .. } => {
+                let to = match &body {
+                    EventBody::PrivateMessageSent { player_id, to, .. } => self
+                        .world
+                        .player(*to)
+                        .filter(|r| {
+                            r.online
+                                && r.friends.contains(player_id)
+                                && !r.ignores.contains(player_id)
+                        })
+                        .map(|_| vec![*to])
+                        .unwrap_or_default(),
+                    EventBody::PlayerPresence { player_id, .. } => self
+                        .sessions
+                        .keys()
+                        .filter(|v| {
+                            self.world
+                                .player(**v)
+                                .is_some_and(|p| p.friends.contains(player_id))
+                        })
+                        .copied()
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let event = rmpv::decode::read_value(&mut &encode_event(&body)[..])
+                    .expect("an encoded event decodes");
+                (
+                    ServerFrame::Social {
+                        world,
+                        event: Arc::new(event),
+                    },
+                    to,
+                )
+            }
+        };
+        if to.is_empty() {
+            return;
+        }
+        let bytes: Frame = encode_server(&frame).into();
+        for player_id in to {
+            if let Some(session) = self.sessions.get(&player_id) {
+                let _ = session.outbound.try_send(bytes.clone());
+                self.metrics.social_delivered.inc();
+            }
+        }
     }
 
     /// Marks payments applied after their tick committed; a failure is logged (they are taken
@@ -637,6 +747,7 @@ impl TickWriter {
                 cmd,
                 received_at_us,
             }),
+            Intake::Social(message) => self.deliver_social(message),
         }
     }
 
@@ -820,6 +931,7 @@ impl TickWriter {
             let fanning = Instant::now();
             self.send_updates(tick, answers, &appended.events);
             self.send_departed(&appended.events);
+            self.publish_social(&appended.events);
             self.metrics
                 .fanout_seconds
                 .observe(fanning.elapsed().as_secs_f64());

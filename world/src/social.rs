@@ -104,9 +104,19 @@ impl World {
         // Private messages go to players who count the sender a friend; anyone else, and
         // someone who ignores the sender, looks offline to them (so strangers cannot flood a
         // player's updates).
-        let reachable = self.players.get(&to).is_some_and(|o| {
-            o.online && o.friends.contains(&player_id) && !o.ignores.contains(&player_id)
-        });
+        // A recipient who is not in this world may be in another (issue 14): the message is
+        // decided here as far as this world knows — the sender must list them as a friend — and
+        // the recipient's world delivers it only if they are online there, count the sender a
+        // friend and do not ignore them (`loh_tick_writer::social`).
+        let reachable = match self.players.get(&to) {
+            Some(o) => {
+                o.online && o.friends.contains(&player_id) && !o.ignores.contains(&player_id)
+            }
+            None => self
+                .players
+                .get(&player_id)
+                .is_some_and(|p| p.friends.contains(&to)),
+        };
         self.rule(reachable, Code::Offline, "that player is offline")?;
         Ok(vec![EventBody::PrivateMessageSent {
             player_id,
@@ -234,6 +244,7 @@ impl World {
 mod tests {
     use crate::testing::*;
     use loh_commands::Command;
+    use loh_events::EventBody;
 
     #[test]
     fn a_dropped_item_is_seen_by_the_dropper_alone_until_it_turns_public() {
@@ -349,6 +360,35 @@ mod tests {
             },
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_friend_in_another_world_can_be_messaged_a_stranger_there_cannot() {
+        let mut t = Given::new().player(A).player(B).online(A);
+        let pm = |to| Command::PrivateMessage {
+            to,
+            text: "hi".into(),
+        };
+        let elsewhere = uuid::Uuid::from_u128(0xe15e);
+        assert_eq!(
+            t.rejects(A, pm(elsewhere)),
+            "offline",
+            "not on A's friends list: nothing to deliver"
+        );
+        t.world.apply(&EventBody::FriendAdded {
+            player_id: A,
+            friend: elsewhere,
+        });
+        let events = t.when(A, pm(elsewhere)).unwrap();
+        assert!(
+            matches!(&events[..], [EventBody::PrivateMessageSent { to, .. }] if *to == elsewhere),
+            "decided here, delivered by the recipient's world"
+        );
+        assert_eq!(
+            t.rejects(A, pm(B)),
+            "offline",
+            "a player in this world follows this world's rules"
+        );
     }
 
     #[test]

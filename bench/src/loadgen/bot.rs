@@ -231,10 +231,13 @@ impl Bot {
                             *s.errors.entry(code.clone()).or_default() += 1;
                             last_error = Some(code);
                         }
-                        // Bots never hop, so never leave for another world.
+                        // Bots never hop, so never leave for another world; other worlds'
+                        // social messages and broadcasts are only read.
                         ServerFrame::Welcome { .. }
                         | ServerFrame::Pong { .. }
-                        | ServerFrame::Hop { .. } => {}
+                        | ServerFrame::Hop { .. }
+                        | ServerFrame::Social { .. }
+                        | ServerFrame::Broadcast { .. } => {}
                     }
                 }
             }

@@ -247,6 +247,17 @@ impl SessionStore {
         }
     }
 
+    /// The Redis client (for a subscriber), connection and key prefix, when sessions live in
+    /// Redis: the cross-world social bus rides on them ([`crate::social`]).
+    pub fn redis_bus(&self) -> Option<(redis::Client, ConnectionManager, String)> {
+        match (&self.client, &self.backend) {
+            (Some(client), Backend::Redis { conn, prefix }) => {
+                Some((client.clone(), conn.clone(), prefix.clone()))
+            }
+            _ => None,
+        }
+    }
+
     /// Follows the takeovers published by [`SessionStore::take_lock`] on every instance (with
     /// Redis), calling `taken(player, new owner)` for each, until `cancel`; resubscribes after a
     /// lost connection. Without Redis there is nothing to follow and it returns at once.

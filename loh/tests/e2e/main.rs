@@ -12,6 +12,7 @@ mod payments;
 mod pipeline;
 mod process;
 mod query_door;
+mod social;
 mod worlds;
 
 use loh::app::{self, Running};
