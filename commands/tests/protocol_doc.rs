@@ -108,6 +108,28 @@ fn examples() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
+            "Social",
+            server(ServerFrame::Social {
+                world: "world2".into(),
+                event: std::sync::Arc::new(rmpv::Value::Map(vec![(
+                    "PlayerPresence".into(),
+                    rmpv::Value::Map(vec![
+                        (
+                            "player_id".into(),
+                            "6f1c2a4e-0d1b-4c39-9a57-3f0f0e7b9a11".into(),
+                        ),
+                        ("online".into(), true.into()),
+                    ]),
+                )])),
+            }),
+        ),
+        (
+            "Broadcast",
+            server(ServerFrame::Broadcast {
+                text: "Update in 5 minutes".into(),
+            }),
+        ),
+        (
             "Error",
             server(ServerFrame::Error {
                 code: "bad_frame".into(),

@@ -5,6 +5,7 @@
 
 use crate::analyst_token::AnalystTokenArgs;
 use crate::bench::BenchArgs;
+use crate::broadcast::BroadcastArgs;
 use crate::chaos::ChaosArgs;
 use crate::config::{DbArgs, RoleArgs, UpArgs};
 use crate::loadgen::LoadgenArgs;
@@ -49,6 +50,8 @@ pub enum Command {
     /// Print an analyst's access token (reads every player's data and the economy endpoints of
     /// the query API), signed with the server's key.
     AnalystToken(AnalystTokenArgs),
+    /// Send a world-wide system message to every player of every world on the shared Redis.
+    Broadcast(BroadcastArgs),
 }
 
 /// Runs a subcommand; the exit code says whether it found a problem.
@@ -64,5 +67,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Loadgen(args) => crate::loadgen::run(args).await,
         Command::Chaos(args) => crate::chaos::run(args).await,
         Command::AnalystToken(args) => crate::analyst_token::run(args),
+        Command::Broadcast(args) => crate::broadcast::run(args).await,
     }
 }

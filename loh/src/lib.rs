@@ -20,6 +20,7 @@
 //! - [`loadgen`] — `loh loadgen`: real WebSocket bots against a server on this machine.
 //! - [`chaos`] — `loh chaos`: the kill campaign (SIGKILL under load, restart, check the log).
 //! - [`analyst_token`] — `loh analyst-token`.
+//! - [`broadcast`] — `loh broadcast`: a world-wide system message.
 //! - [`health`] — `/healthz` and `/metrics` of a process without another HTTP server.
 //! - [`shutdown`] — the signal that stops every role of the process gracefully.
 //! - [`embedded`] — the data folder of `loh up`.
@@ -28,6 +29,7 @@
 pub mod analyst_token;
 pub mod app;
 pub mod bench;
+pub mod broadcast;
 pub mod chaos;
 pub mod cli;
 pub mod config;

@@ -35,7 +35,7 @@ pub enum SocialMessage {
     Event {
         world: String,
         event_id: Uuid,
-        body: EventBody,
+        body: Box<EventBody>,
     },
     /// A world-wide system message (`loh broadcast`), for every player of every world.
     Broadcast { id: Uuid, text: String },
@@ -141,11 +141,11 @@ mod tests {
         let m = SocialMessage::Event {
             world: "world2".into(),
             event_id: Uuid::from_u128(7),
-            body: EventBody::PrivateMessageSent {
+            body: Box::new(EventBody::PrivateMessageSent {
                 player_id: Uuid::from_u128(1),
                 to: Uuid::from_u128(2),
                 text: "hi".into(),
-            },
+            }),
         };
         assert_eq!(SocialMessage::decode(&m.encode()), Some(m));
         assert_eq!(SocialMessage::decode(b"\xc1junk"), None);

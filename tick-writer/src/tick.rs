@@ -513,7 +513,7 @@ impl TickWriter {
             let message = SocialMessage::Event {
                 world: e.shard.clone(),
                 event_id: e.event_id,
-                body,
+                body: Box::new(body),
             };
             if out.try_send(message).is_err() {
                 self.metrics.social_dropped.inc();
@@ -538,7 +538,7 @@ impl TickWriter {
                 self.sessions.keys().copied().collect(),
             ),
             SocialMessage::Event { world, body, .. } => {
-                let to = match &body {
+                let to = match &*body {
                     EventBody::PrivateMessageSent { player_id, to, .. } => self
                         .world
                         .player(*to)

@@ -179,7 +179,7 @@ async fn friends_in_two_worlds_see_each_others_world_and_a_message_arrives_once(
     let repeat = SocialMessage::Event {
         world: a.clone(),
         event_id: *event_id,
-        body,
+        body: Box::new(body),
     };
     bus.publish(&repeat).await.unwrap();
     bus.publish(&repeat).await.unwrap();
@@ -196,9 +196,13 @@ async fn friends_in_two_worlds_see_each_others_world_and_a_message_arrives_once(
     assert_eq!(seen, vec![(a.clone(), "end again".to_owned())], "no repeat");
 
     // A world-wide broadcast reaches both worlds' players, once each.
-    bus.broadcast("The world will update in 5 minutes")
-        .await
+    let out = crate::process::loh()
+        .args(["broadcast", "--text", "The world will update in 5 minutes"])
+        .env("REDIS_URL", redis_url())
+        .env("LOH_REDIS_PREFIX", &a)
+        .output()
         .unwrap();
+    assert!(out.status.success(), "{out:?}");
     for ws in [&mut ws_a, &mut ws_b] {
         let got = recv_until(ws, WAIT, |f| matches!(f, ServerFrame::Broadcast { .. })).await;
         assert_eq!(
