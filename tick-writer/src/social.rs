@@ -17,6 +17,11 @@
 //! recipient if they are online here, count the sender a friend and do not ignore them; a
 //! presence reaches the players here who count that player a friend.
 //!
+//! **At login.** A player who comes online also asks the other worlds which of their friends are
+//! online there ([`SocialMessage::Ask`], with the friend list as committed); each world answers
+//! for its online players ([`SocialMessage::Here`]), and the asker's world shows each as a
+//! `Social` presence. Answers are facts of committed state (the world between ticks).
+//!
 //! The transport (Redis pub/sub) lives in the gateway (`loh_gateway::social`); without it (the
 //! embedded `loh up`, one world) the outbox is not set and nothing changes.
 
@@ -39,6 +44,22 @@ pub enum SocialMessage {
     },
     /// A world-wide system message (`loh broadcast`), for every player of every world.
     Broadcast { id: Uuid, text: String },
+    /// `player_id` came online in `world` and lists `friends`: the worlds where some of them
+    /// are online answer with [`SocialMessage::Here`], so the player learns where their friends
+    /// are at login, not only at their next change.
+    Ask {
+        world: String,
+        id: Uuid,
+        player_id: Uuid,
+        friends: Vec<Uuid>,
+    },
+    /// The answer to an [`SocialMessage::Ask`]: `friend` is online in `world`; for `to` only.
+    Here {
+        world: String,
+        id: Uuid,
+        to: Uuid,
+        friend: Uuid,
+    },
 }
 
 impl SocialMessage {
@@ -46,7 +67,19 @@ impl SocialMessage {
     pub fn id(&self) -> Uuid {
         match self {
             SocialMessage::Event { event_id, .. } => *event_id,
-            SocialMessage::Broadcast { id, .. } => *id,
+            SocialMessage::Broadcast { id, .. }
+            | SocialMessage::Ask { id, .. }
+            | SocialMessage::Here { id, .. } => *id,
+        }
+    }
+
+    /// The world the message comes from (none: from the operators).
+    pub fn world(&self) -> Option<&str> {
+        match self {
+            SocialMessage::Event { world, .. }
+            | SocialMessage::Ask { world, .. }
+            | SocialMessage::Here { world, .. } => Some(world),
+            SocialMessage::Broadcast { .. } => None,
         }
     }
 

@@ -510,10 +510,52 @@ impl TickWriter {
             if !SocialMessage::goes_out(&body, |p| self.world.player(p).is_some()) {
                 continue;
             }
+            let ask = match &body {
+                EventBody::PlayerPresence {
+                    player_id,
+                    online: true,
+                } => self
+                    .world
+                    .player(*player_id)
+                    .filter(|p| !p.friends.is_empty())
+                    .map(|p| SocialMessage::Ask {
+                        world: e.shard.clone(),
+                        id: Uuid::new_v4(),
+                        player_id: *player_id,
+                        friends: p.friends.iter().copied().collect(),
+                    }),
+                _ => None,
+            };
             let message = SocialMessage::Event {
                 world: e.shard.clone(),
                 event_id: e.event_id,
                 body: Box::new(body),
+            };
+            for message in std::iter::once(message).chain(ask) {
+                if out.try_send(message).is_err() {
+                    self.metrics.social_dropped.inc();
+                }
+            }
+        }
+    }
+
+    /// Tells the world of `asker` which of `friends` are online here (connected, and online in
+    /// the committed state).
+    fn answer_ask(&mut self, asker: Uuid, friends: &[Uuid]) {
+        let Some(out) = &self.social_out else {
+            return;
+        };
+        for &friend in friends {
+            let here = self.sessions.contains_key(&friend)
+                && self.world.player(friend).is_some_and(|p| p.online);
+            if !here {
+                continue;
+            }
+            let message = SocialMessage::Here {
+                world: self.store.shard().to_owned(),
+                id: Uuid::new_v4(),
+                to: asker,
+                friend,
             };
             if out.try_send(message).is_err() {
                 self.metrics.social_dropped.inc();
@@ -523,9 +565,7 @@ impl TickWriter {
 
     /// Delivers a social message from another world to the players here it is for, once.
     fn deliver_social(&mut self, message: SocialMessage) {
-        if let SocialMessage::Event { world, .. } = &message
-            && world == self.store.shard()
-        {
+        if message.world() == Some(self.store.shard()) {
             return; // this world's own: its TickUpdate showed it
         }
         if !self.social_seen.first(message.id()) {
@@ -533,6 +573,33 @@ impl TickWriter {
             return;
         }
         let (frame, to): (ServerFrame, Vec<Uuid>) = match message {
+            SocialMessage::Ask {
+                player_id, friends, ..
+            } => {
+                self.answer_ask(player_id, &friends);
+                return;
+            }
+            SocialMessage::Here {
+                world, to, friend, ..
+            } => {
+                let listed = self
+                    .world
+                    .player(to)
+                    .is_some_and(|p| p.online && p.friends.contains(&friend));
+                let body = EventBody::PlayerPresence {
+                    player_id: friend,
+                    online: true,
+                };
+                let event = rmpv::decode::read_value(&mut &encode_event(&body)[..])
+                    .expect("an encoded event decodes");
+                (
+                    ServerFrame::Social {
+                        world,
+                        event: Arc::new(event),
+                    },
+                    if listed { vec![to] } else { Vec::new() },
+                )
+            }
             SocialMessage::Broadcast { text, .. } => (
                 ServerFrame::Broadcast { text },
                 self.sessions.keys().copied().collect(),

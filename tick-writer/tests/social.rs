@@ -119,6 +119,38 @@ async fn a_message_from_another_world_reaches_its_recipient_once_and_no_one_else
     assert_eq!(socials(&mut b).len(), 1, "ignoring is not unfriending");
     assert!(socials(&mut c).is_empty());
 
+    // A player of another world comes online and asks after friends: the online ones here
+    // answer (A, not C who is not listed), and the answer reaches only its asker.
+    let (out, mut outbox) = mpsc::channel(100);
+    let mut writer = writer.with_social(out);
+    writer.take(Intake::Social(SocialMessage::Ask {
+        world: "elsewhere".into(),
+        id: Uuid::from_u128(7),
+        player_id: FAR,
+        friends: vec![A, Uuid::from_u128(0xdead)],
+    }));
+    let answers: Vec<SocialMessage> = std::iter::from_fn(|| outbox.try_recv().ok()).collect();
+    assert!(
+        matches!(&answers[..], [SocialMessage::Here { world, to, friend, .. }] if world == "w" && *to == FAR && *friend == A),
+        "{answers:?}"
+    );
+    // And the answer from another world: A is told FAR is online there, as A lists FAR.
+    writer.take(Intake::Social(SocialMessage::Here {
+        world: "elsewhere".into(),
+        id: Uuid::from_u128(8),
+        to: A,
+        friend: FAR,
+    }));
+    writer.take(Intake::Social(SocialMessage::Here {
+        world: "elsewhere".into(),
+        id: Uuid::from_u128(9),
+        to: C,
+        friend: FAR,
+    }));
+    let got = socials(&mut a);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(socials(&mut c).is_empty(), "C does not list FAR");
+
     // A broadcast reaches everyone connected, once.
     let broadcast = SocialMessage::Broadcast {
         id: Uuid::from_u128(6),

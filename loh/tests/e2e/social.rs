@@ -213,6 +213,26 @@ async fn friends_in_two_worlds_see_each_others_world_and_a_message_arrives_once(
         );
     }
 
+    // Arjuna logs out and in again: at login he learns that his friend is online in world B
+    // (world B answers world A's question), not only at the friend's next change.
+    drop(ws_a);
+    recv_until(&mut ws_b, WAIT, |f| {
+        matches!(social(f), Some((_, EventBody::PlayerPresence { player_id, online: false })) if player_id == arjuna_id)
+    })
+    .await
+    .expect("bhima sees arjuna go offline in world A");
+    let (mut ws_a, _) = hello(world_a.game, &arjuna.token).await;
+    let presence = recv_until(&mut ws_a, WAIT, |f| {
+        matches!(social(f), Some((_, EventBody::PlayerPresence { player_id, online: true })) if player_id == bhima_id)
+    })
+    .await
+    .expect("the socket stays open");
+    assert_eq!(
+        social(&presence).unwrap().0,
+        b,
+        "presence at login shows the world"
+    );
+
     drop((ws_a, ws_b, world_a, world_b));
     let client = async_nats::connect(nats_url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
