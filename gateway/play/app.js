@@ -212,6 +212,13 @@ function start() {
     renderPanels();
   });
   client.addEventListener("tick", onTick);
+  client.addEventListener("social", (e) => {
+    const { world, name, event: ev } = e.detail;
+    if (name === "PrivateMessageSent") log(`From ${nameOf(ev.player_id)} (${world}): ${ev.text}`, "pm");
+    if (name === "PlayerPresence") log(`${nameOf(ev.player_id)} is ${ev.online ? "online" : "offline"} in ${world}.`);
+    renderPanels();
+  });
+  client.addEventListener("broadcast", (e) => log(`News: ${e.detail.text}`, "good"));
   client.addEventListener("outcome", onOutcome);
   client.addEventListener("error", (e) => {
     const text = ERRORS[e.detail.code] ?? e.detail.message;
@@ -832,7 +839,8 @@ function renderFriends() {
     const on = w.presence.get(id);
     const dot = document.createElement("span");
     dot.className = "dot " + (on === true ? "on" : on === false ? "off" : "");
-    dot.title = on === true ? "online" : on === false ? "offline" : "not known yet";
+    const elsewhere = w.friendWorld.get(id);
+    dot.title = on === true ? (elsewhere ? `online in ${elsewhere}` : "online") : on === false ? "offline" : "not known yet";
     const n = document.createElement("span");
     n.textContent = nameOf(id) + " ";
     const pm = document.createElement("button");

@@ -158,6 +158,7 @@ export class World {
     this.trade = null; // {with, stage: "offer"|"confirm", mine: [], theirs: [], accepted, theyAccepted}
     this.tradeRequests = new Set(); // players who asked us to trade
     this.presence = new Map(); // friend id → online
+    this.friendWorld = new Map(); // friend id → the other world they are online in (Social)
     this.gathering = null;
     this.target = null; // what the player is fighting: {Npc: id} or {Player: id}
   }
@@ -185,6 +186,7 @@ export class World {
     // Friends online now are listed (`friends_online`, left out when none); the others are not.
     const online = new Set((s.you.friends_online ?? []).map(uuidString));
     this.presence.clear();
+    this.friendWorld.clear();
     for (const f of this.you.friends) this.presence.set(f, online.has(f) || this.players.has(f));
   }
 
@@ -527,6 +529,7 @@ export class World {
         break;
       case "PlayerPresence":
         this.presence.set(e.player_id, e.online);
+        this.friendWorld.delete(e.player_id); // this world's own news
         break;
       default:
         break;
@@ -627,6 +630,28 @@ export class Client extends EventTarget {
         case "Accepted":
         case "Rejected":
           this.#outcome(kind === "Accepted", f);
+          break;
+        case "Social": {
+          // A friend's presence, or a private message to this player, from another world.
+          const [name, fields] = tagged(f.event);
+          const e = fields ?? {};
+          const w = this.world;
+          if (name === "PlayerPresence") {
+            if (e.online) {
+              w.friendWorld.set(e.player_id, f.world);
+              w.presence.set(e.player_id, true);
+            } else if (w.friendWorld.get(e.player_id) === f.world) {
+              // Offline there; a hop into this world since then came as this world's own
+              // PlayerPresence, which forgot the other world.
+              w.friendWorld.delete(e.player_id);
+              w.presence.set(e.player_id, false);
+            }
+          }
+          this.#emit("social", { world: f.world, name, event: e });
+          break;
+        }
+        case "Broadcast":
+          this.#emit("broadcast", f);
           break;
         case "Pong":
           break;
