@@ -228,3 +228,42 @@ async fn only_committed_presence_goes_out_and_a_message_within_the_world_stays_i
         "B is in this world: its TickUpdate showed the message"
     );
 }
+
+#[tokio::test]
+async fn a_full_outbox_to_the_other_worlds_blocks_nothing_within_the_world() {
+    // Redis down or slow: the publisher stops taking, the outbox fills, and the world goes on.
+    let (_dir, _store, writer) = embedded_writer().await;
+    let (out, _outbox) = mpsc::channel(1);
+    let mut writer = writer.with_social(out);
+    let mut a = connect(&mut writer, A, 1, 1000);
+    let mut b = connect(&mut writer, B, 2, 1000);
+    writer.run_tick().await.unwrap(); // two presences for a room of one
+    for (p, other) in [(A, B), (B, A)] {
+        writer.take(Intake::Command {
+            player_id: p,
+            seq: 1,
+            cmd: Command::AddFriend { player_id: other },
+            received_at_us: now_us(),
+        });
+    }
+    writer.run_tick().await.unwrap();
+    frames(&mut a);
+    frames(&mut b);
+    writer.take(Intake::Command {
+        player_id: A,
+        seq: 2,
+        cmd: Command::PrivateMessage {
+            to: B,
+            text: "still here".into(),
+        },
+        received_at_us: now_us(),
+    });
+    writer.run_tick().await.unwrap();
+    let seen = frames(&mut b).into_iter().any(|f| match f {
+        ServerFrame::TickUpdate { events, .. } => {
+            events.iter().any(|e| e.to_string().contains("still here"))
+        }
+        _ => false,
+    });
+    assert!(seen, "the message within the world was delivered");
+}
