@@ -196,7 +196,9 @@ pub struct World {
 /// 1. The rules before versions were recorded ([`ORIGINAL_RULES`]).
 /// 2. Shops with stock: they sell out and restock, and prices move with the stock
 ///    (`ShopStockChanged`; before, stock was unlimited at fixed prices).
-pub const RULES: u32 = 2;
+/// 3. A private message to a friend who is not in this world is accepted (another world
+///    delivers it); before, it was refused `offline`.
+pub const RULES: u32 = 3;
 
 /// The rules of a log that has adopted none.
 pub const ORIGINAL_RULES: u32 = 1;

@@ -11,6 +11,10 @@ pub const LIST_MAX: usize = 200;
 /// Players see events within this many tiles.
 pub const VIEW_DISTANCE: u32 = 15;
 
+/// The first rules under which a private message may go to a friend in another world
+/// ([`crate::RULES`]).
+const CROSS_WORLD_RULES: u32 = 3;
+
 impl World {
     pub(super) fn decide_friend(
         &self,
@@ -112,10 +116,14 @@ impl World {
             Some(o) => {
                 o.online && o.friends.contains(&player_id) && !o.ignores.contains(&player_id)
             }
-            None => self
-                .players
-                .get(&player_id)
-                .is_some_and(|p| p.friends.contains(&to)),
+            // Before rules 3 a player not in this world was offline.
+            None => {
+                self.rules >= CROSS_WORLD_RULES
+                    && self
+                        .players
+                        .get(&player_id)
+                        .is_some_and(|p| p.friends.contains(&to))
+            }
         };
         self.rule(reachable, Code::Offline, "that player is offline")?;
         Ok(vec![EventBody::PrivateMessageSent {
@@ -389,6 +397,9 @@ mod tests {
             "offline",
             "a player in this world follows this world's rules"
         );
+        // A log decided before rules 3 re-decides it as it was: offline.
+        t.world.apply(&EventBody::RulesAdopted { rules: 2 });
+        assert_eq!(t.rejects(A, pm(elsewhere)), "offline");
     }
 
     #[test]
