@@ -12,13 +12,22 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct LoadgenArgs {
-    /// The game server to load; only 127.0.0.0/8 is accepted.
-    #[arg(long, env = "LOH_LOADGEN_URL", default_value = "http://127.0.0.1:7777")]
-    pub url: String,
+    /// The game server to load (repeat for several worlds; `NAME=URL` names its world); only
+    /// 127.0.0.0/8 is accepted. Default: http://127.0.0.1:7777, unless --worlds-url lists them.
+    #[arg(long, env = "LOH_LOADGEN_URL")]
+    pub url: Vec<String>,
+    /// A query API (`http://HOST:PORT`): its `GET /v1/worlds` names the --url worlds, or, with
+    /// no --url, gives every world online on this machine.
+    #[arg(long)]
+    pub worlds_url: Option<String>,
     /// crowd (everyone at the spawn), spread (walks over a large map: `loh up --map-tiles`),
-    /// market (the general store and trades between pairs), combat (attacks on NPCs).
+    /// market (the general store and trades between pairs), combat (attacks on NPCs), hop
+    /// (crowd over several worlds, hopping between them every --hop-every commands).
     #[arg(long, default_value = "crowd")]
     pub scenario: Scenario,
+    /// hop: each bot sends HopWorld once every this many commands (one a tick).
+    #[arg(long, default_value_t = 10)]
+    pub hop_every: u64,
     /// Bots, each a player with its own loopback address and account.
     #[arg(long, default_value_t = 100)]
     pub players: usize,
@@ -50,8 +59,17 @@ pub struct LoadgenArgs {
 
 /// Runs the load and prints the report.
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
+    let mut urls = args.url.into_iter();
+    let url = match (urls.next(), &args.worlds_url) {
+        (Some(url), _) => url,
+        (None, Some(_)) => String::new(),
+        (None, None) => "http://127.0.0.1:7777".into(),
+    };
     let options = Options {
-        url: args.url,
+        url,
+        urls: urls.collect(),
+        worlds_url: args.worlds_url,
+        hop_every: args.hop_every,
         scenario: args.scenario,
         players: args.players,
         ramp: Duration::from_secs_f64(args.ramp_secs.max(0.0)),

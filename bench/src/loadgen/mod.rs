@@ -11,6 +11,10 @@
 //!    code, command → answer latency, the server's tick time, frames and bytes per player per
 //!    tick, and the server's memory.
 //!
+//! Several worlds may be loaded at once (`--url` repeated, or the worlds `GET /v1/worlds` lists:
+//! [`worlds`]); bot `n` starts in world `n mod worlds`. The `hop` scenario moves the bots between
+//! them ([`bot`]) and reports hops requested, completed and failed, and the hop latency.
+//!
 //! Only loopback targets are accepted ([`net::Target::parse`]).
 
 pub mod accounts;
@@ -19,10 +23,10 @@ pub mod net;
 pub mod report;
 pub mod scenario;
 pub mod scrape;
+pub mod worlds;
 
 use anyhow::Context;
 use bot::{Bot, BotStats, Live};
-use net::Target;
 use report::{Report, Timing, Totals};
 use scenario::{Places, Plan, Scenario};
 use std::sync::Arc;
@@ -30,12 +34,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 /// How a run goes.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The game server, `http://127.x.y.z:PORT`.
+    /// The game server, `http://127.x.y.z:PORT` (or `NAME=URL`); empty with `worlds_url` alone.
     pub url: String,
+    /// More worlds' game servers, as `url`.
+    pub urls: Vec<String>,
+    /// A query API whose `GET /v1/worlds` names the worlds (or lists them, with no `url`).
+    pub worlds_url: Option<String>,
+    /// `hop`: a bot asks `HopWorld` once every this many commands.
+    pub hop_every: u64,
     pub scenario: Scenario,
     pub players: usize,
     /// The bots connect spread over this time.
@@ -58,6 +69,9 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             url: "http://127.0.0.1:7777".into(),
+            urls: Vec::new(),
+            worlds_url: None,
+            hop_every: 10,
             scenario: Scenario::Crowd,
             players: 100,
             ramp: Duration::from_secs(10),
@@ -118,14 +132,31 @@ pub async fn run(
     options: &Options,
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> anyhow::Result<Report> {
-    let target = Target::parse(&options.url)?;
+    let given: Vec<String> = std::iter::once(&options.url)
+        .chain(&options.urls)
+        .filter(|u| !u.is_empty())
+        .cloned()
+        .collect();
+    let worlds = worlds::resolve(&given, options.worlds_url.as_deref()).await?;
+    let hopping = options.scenario == Scenario::Hop;
+    let names: Vec<String> = worlds.iter().filter_map(|w| w.name.clone()).collect();
+    if hopping {
+        anyhow::ensure!(
+            names.len() == worlds.len() && worlds.len() >= 2,
+            "--scenario hop needs two worlds or more, each named (NAME=URL, or --worlds-url)"
+        );
+    }
+    let target = worlds[0].target;
     let players = options.players;
     anyhow::ensure!(players > 0, "--players must be at least 1");
     let prefix = options
         .account_prefix
         .clone()
         .unwrap_or_else(|| options.scenario.account_prefix().to_owned());
-    let places = Arc::new(Places::new(options.map_tiles, players));
+    let places =
+        Arc::new(Places::new(options.map_tiles, players).with_worlds(names, options.hop_every));
+    let bot_worlds = Arc::new(if hopping { worlds.clone() } else { Vec::new() });
+    let home = |n: usize| worlds[n % worlds.len()].target;
     let live = Arc::new(Live::default());
     let phase = Arc::new(std::sync::Mutex::new(Phase::LoggingIn));
     let reporter = spawn_progress(live.clone(), phase.clone(), players, progress);
@@ -136,6 +167,7 @@ pub async fn run(
     let mut logins = tokio::task::JoinSet::new();
     for n in 0..players {
         let (hashing, live, prefix) = (hashing.clone(), live.clone(), prefix.clone());
+        let home = home(n);
         logins.spawn(async move {
             let ip = net::source_ip(n);
             let http = match net::http_client(ip) {
@@ -143,7 +175,7 @@ pub async fn run(
                 Err(e) => return (n, Err(format!("http_client: {e}"))),
             };
             let name = accounts::username(&prefix, n);
-            let login = accounts::login_or_register(&http, target, &name, &hashing).await;
+            let login = accounts::login_or_register(&http, home, &name, &hashing).await;
             live.logged_in.fetch_add(u64::from(login.is_ok()), Relaxed);
             (n, login.map_err(|e| e.reason()))
         });
@@ -172,6 +204,10 @@ pub async fn run(
     let scrape_http = net::http_client(std::net::Ipv4Addr::LOCALHOST)?;
     let metrics_url = target.http("/metrics");
     let before = scrape::Scrape::fetch(&scrape_http, &metrics_url).await;
+    let mut others_before = Vec::new();
+    for w in &worlds[1..] {
+        others_before.push(scrape::Scrape::fetch(&scrape_http, &w.target.http("/metrics")).await);
+    }
     let server_rss_before_bytes = rss_from(before.as_ref(), options.server_pid);
 
     // 3–4. Ramp, run, drain.
@@ -182,12 +218,13 @@ pub async fn run(
     let count = ready.len().max(1) as u32;
     for (i, (n, token)) in ready.into_iter().enumerate() {
         let start_at = started + options.ramp * i as u32 / count;
-        let (places, live) = (places.clone(), live.clone());
+        let (places, live, bot_worlds) = (places.clone(), live.clone(), bot_worlds.clone());
+        let target = home(n);
         let plan = Plan::new(options.scenario, n, options.seed, places.clone());
         let ticks = options.ticks;
         bots.spawn(async move {
             tokio::time::sleep_until(start_at).await;
-            let on_welcome = Box::new(move |id| {
+            let on_welcome: Box<dyn FnOnce(Uuid) + Send> = Box::new(move |id| {
                 let _ = places.players[n].set(id);
             });
             let bot = Bot {
@@ -199,7 +236,8 @@ pub async fn run(
                 ramp_end,
                 ticks,
                 live,
-                on_welcome,
+                on_welcome: Some(on_welcome),
+                worlds: bot_worlds,
             };
             bot.run().await
         });
@@ -210,6 +248,10 @@ pub async fn run(
     // The server counts a close when it sees it; give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = scrape::Scrape::fetch(&scrape_http, &metrics_url).await;
+    let mut others_after = Vec::new();
+    for w in &worlds[1..] {
+        others_after.push(scrape::Scrape::fetch(&scrape_http, &w.target.http("/metrics")).await);
+    }
     reporter.abort();
 
     // 5. The report.
@@ -231,10 +273,31 @@ pub async fn run(
         .unwrap_or_default();
     let server_tick =
         |q| scrape::quantile(&tick_buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
-    let server_counted_closes = after.as_ref().and_then(|a| {
-        let exported = !a.by_label(scrape::CLOSED, "reason").is_empty();
-        exported.then(|| scrape::counter_delta(before.as_ref(), a, scrape::CLOSED, "reason"))
-    });
+    let closes = |before: Option<&scrape::Scrape>, after: Option<&scrape::Scrape>| {
+        after.and_then(|a| {
+            let exported = !a.by_label(scrape::CLOSED, "reason").is_empty();
+            exported.then(|| scrape::counter_delta(before, a, scrape::CLOSED, "reason"))
+        })
+    };
+    // Every world's closes, added up.
+    let mut server_counted_closes = closes(before.as_ref(), after.as_ref());
+    for (b, a) in others_before.iter().zip(&others_after) {
+        if let (Some(total), Some(more)) =
+            (&mut server_counted_closes, closes(b.as_ref(), a.as_ref()))
+        {
+            for (reason, n) in more {
+                *total.entry(reason).or_default() += n;
+            }
+        }
+    }
+    let mut hop_latencies: Vec<f64> = totals
+        .hop_latencies_us
+        .iter()
+        .map(|&us| us as f64 / 1000.0)
+        .collect();
+    let mut hop_at =
+        |q| report::percentile(&mut hop_latencies, q).map(|ms| Timing::new(ms, tick_ms));
+    let (hop_p50, hop_p99) = (hop_at(0.5), hop_at(0.99));
     let server_rss_bytes = rss_from(after.as_ref(), options.server_pid);
     let server_phases = scrape::PHASES
         .iter()
@@ -276,6 +339,13 @@ pub async fn run(
         server_rss_before_bytes,
         server_phases,
         acknowledged: totals.acknowledged,
+        worlds: worlds.len(),
+        hops_requested: totals.hops_requested,
+        hops_completed: totals.hops_completed,
+        hops_failed: totals.hops_failed,
+        hop_p50,
+        hop_p99,
+        acknowledged_in: totals.acknowledged_in,
     })
 }
 

@@ -81,6 +81,18 @@ pub struct Report {
     /// Every `(player, seq)` the server answered `Accepted` (not printed).
     #[serde(skip)]
     pub acknowledged: Vec<(uuid::Uuid, u64)>,
+    /// The worlds loaded.
+    pub worlds: usize,
+    /// `hop`: `HopWorld`s sent, hops that ended in a `Welcome` of the new world, the others by
+    /// why, and the latency `HopWorld` sent → `Welcome` there.
+    pub hops_requested: u64,
+    pub hops_completed: u64,
+    pub hops_failed: BTreeMap<String, u64>,
+    pub hop_p50: Option<Timing>,
+    pub hop_p99: Option<Timing>,
+    /// `hop`: every `(world, player, seq)` answered `Accepted` (seqs are per world; not printed).
+    #[serde(skip)]
+    pub acknowledged_in: Vec<(String, uuid::Uuid, u64)>,
 }
 
 /// What the bots add up to; the server's figures are filled in by the caller.
@@ -99,10 +111,29 @@ pub struct Totals {
     pub bytes_per_tick: Vec<f64>,
     pub tick_ms: Option<u32>,
     pub acknowledged: Vec<(uuid::Uuid, u64)>,
+    pub hops_requested: u64,
+    pub hops_completed: u64,
+    pub hops_failed: BTreeMap<String, u64>,
+    pub hop_latencies_us: Vec<u64>,
+    pub acknowledged_in: Vec<(String, uuid::Uuid, u64)>,
 }
 
 impl Totals {
     pub fn add(&mut self, s: BotStats) {
+        self.hops_requested += s.hops_requested;
+        self.hops_completed += s.hops_completed;
+        for (why, n) in s.hops_failed {
+            *self.hops_failed.entry(why).or_default() += n;
+        }
+        self.hop_latencies_us.extend(s.hop_latencies_us);
+        // Connections closed by the server that the bot connected again after.
+        for (why, n) in s.closes {
+            *self.server_closed.entry(why).or_default() += n;
+        }
+        if let Some(id) = s.player_id {
+            self.acknowledged_in
+                .extend(s.accepted_in.into_iter().map(|(w, seq)| (w, id, seq)));
+        }
         match s.end {
             End::NotConnected(reason) => {
                 *self.not_connected.entry(reason).or_default() += 1;
@@ -155,6 +186,11 @@ pub fn spread(values: &mut [f64]) -> Option<Spread> {
 }
 
 impl Report {
+    /// Seconds the bots played: the ramp and the ticks after it.
+    pub fn play_secs(&self) -> f64 {
+        self.ramp_secs + self.ticks as f64 * self.tick_ms / 1000.0
+    }
+
     /// Whether the run failed its functional check: a connection the server closed (seen by a
     /// bot or counted by the server), a bot that never connected, or a command left unanswered.
     pub fn failed(&self) -> bool {
@@ -164,12 +200,16 @@ impl Report {
             || self.unanswered > 0
     }
 
-    /// Connections the server counted as closed by itself (every reason but `client_closed`).
+    /// Connections the server counted as closed by itself: every reason but `client_closed`,
+    /// `hopped` (the character left for another world) and `other_world` (a `Hello` told where
+    /// the character is).
     pub fn server_closes(&self) -> u64 {
         self.server_counted_closes
             .iter()
             .flatten()
-            .filter(|(reason, _)| *reason != "client_closed")
+            .filter(|(reason, _)| {
+                !["client_closed", "hopped", "other_world"].contains(&reason.as_str())
+            })
             .map(|(_, n)| n)
             .sum()
     }
@@ -271,6 +311,20 @@ impl fmt::Display for Report {
                     },
                 )),
             ),
+            ("worlds", self.worlds.to_string()),
+            (
+                "hops",
+                format!(
+                    "{} requested, {} completed, failed: {} ({:.1} completed a second over {:.0} s of play)",
+                    self.hops_requested,
+                    self.hops_completed,
+                    counts(&self.hops_failed),
+                    self.hops_completed as f64 / self.play_secs().max(f64::EPSILON),
+                    self.play_secs()
+                ),
+            ),
+            ("hop latency p50", opt(self.hop_p50)),
+            ("hop latency p99", opt(self.hop_p99)),
             (
                 "result",
                 if self.failed() {
@@ -280,6 +334,10 @@ impl fmt::Display for Report {
                 },
             ),
         ];
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(k, _)| self.hops_requested > 0 || !k.starts_with("hop"))
+            .collect();
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in rows {
             writeln!(f, "{k:<width$}  {v}")?;
@@ -337,12 +395,31 @@ mod tests {
             server_rss_before_bytes: None,
             server_phases: Vec::new(),
             acknowledged: Vec::new(),
+            worlds: 1,
+            hops_requested: 0,
+            hops_completed: 0,
+            hops_failed: BTreeMap::new(),
+            hop_p50: None,
+            hop_p99: None,
+            acknowledged_in: Vec::new(),
         };
         assert!(!report.failed(), "{report}");
         assert!(report.to_string().contains("200.0 ms (0.500 of a tick)"));
         report.unanswered = 1;
         assert!(report.failed());
         report.unanswered = 0;
+        assert!(!report.to_string().contains("hop latency"));
+        report.hops_requested = 4;
+        report.hops_completed = 3;
+        report.hop_p50 = Some(Timing::new(100.0, 400.0));
+        let table = report.to_string();
+        assert!(table.contains("4 requested, 3 completed"), "{table}");
+        assert!(table.contains("100.0 ms (0.250 of a tick)"), "{table}");
+        // A hop's close and a redirect to the character's world are not failures.
+        let closes = report.server_counted_closes.as_mut().unwrap();
+        closes.insert("hopped".into(), 3);
+        closes.insert("other_world".into(), 1);
+        assert!(!report.failed());
         report
             .server_counted_closes
             .as_mut()

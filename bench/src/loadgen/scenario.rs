@@ -8,6 +8,8 @@
 //!   (`TradeRequest`, `TradeOffer`, `TradeAccept`).
 //! - `combat`: by an NPC spawn point near the spawn: `AttackNpc` on NPCs seen in `TickUpdate`s,
 //!   and `SetAttackStyle`.
+//! - `hop`: over several worlds: plays as `crowd`, and every few ticks (`--hop-every`) asks
+//!   `HopWorld` to another world of the run, then follows the `Hop` frame there as a client does.
 //!
 //! A bot knows its tile and the NPCs in view from its `Snapshot` (the first frame of a session),
 //! then from its `TickUpdate` events.
@@ -36,14 +38,16 @@ pub enum Scenario {
     Spread,
     Market,
     Combat,
+    Hop,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Crowd,
         Scenario::Spread,
         Scenario::Market,
         Scenario::Combat,
+        Scenario::Hop,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Scenario {
             Scenario::Spread => "spread",
             Scenario::Market => "market",
             Scenario::Combat => "combat",
+            Scenario::Hop => "hop",
         }
     }
 
@@ -60,6 +65,7 @@ impl Scenario {
     pub fn account_prefix(self) -> &'static str {
         match self {
             Scenario::Spread => "lgs",
+            Scenario::Hop => "lgh",
             _ => "lg",
         }
     }
@@ -71,7 +77,7 @@ impl std::str::FromStr for Scenario {
         Scenario::ALL
             .into_iter()
             .find(|sc| sc.name() == s)
-            .ok_or_else(|| format!("unknown scenario {s:?}: crowd, spread, market or combat"))
+            .ok_or_else(|| format!("unknown scenario {s:?}: crowd, spread, market, combat or hop"))
     }
 }
 
@@ -92,6 +98,9 @@ pub struct Places {
     pub hunting_grounds: Vec<(i32, i32)>,
     /// Each bot's player id, once its `Welcome` came.
     pub players: Vec<OnceLock<Uuid>>,
+    /// `hop`: the worlds' names, and how many commands apart a bot asks `HopWorld`.
+    pub worlds: Vec<String>,
+    pub hop_every: u64,
 }
 
 impl Places {
@@ -119,7 +128,16 @@ impl Places {
             keeper,
             hunting_grounds,
             players: (0..bots).map(|_| OnceLock::new()).collect(),
+            worlds: Vec::new(),
+            hop_every: 10,
         }
+    }
+
+    /// The same places, for bots hopping between `worlds` every `hop_every` commands.
+    pub fn with_worlds(mut self, worlds: Vec<String>, hop_every: u64) -> Places {
+        self.worlds = worlds;
+        self.hop_every = hop_every.max(2);
+        self
     }
 }
 
@@ -132,6 +150,8 @@ pub struct Plan {
     places: Arc<Places>,
     /// This bot's player id.
     pub me: Option<Uuid>,
+    /// `hop`: the world this bot plays in now.
+    pub here: Option<String>,
     /// This bot's tile, when known.
     pub pos: Option<(i32, i32)>,
     /// NPCs seen, by id: their last known tile.
@@ -150,6 +170,7 @@ impl Plan {
             rng: StdRng::seed_from_u64(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             places,
             me: None,
+            here: None,
             pos: None,
             npcs: BTreeMap::new(),
             target: None,
@@ -217,7 +238,25 @@ impl Plan {
             Scenario::Spread => self.spread(),
             Scenario::Market => self.market(),
             Scenario::Combat => self.combat(),
+            Scenario::Hop => self.hop(),
         }
+    }
+
+    fn hop(&mut self) -> Command {
+        let every = self.places.hop_every.max(2);
+        if self.count % every == self.n as u64 % every {
+            let others: Vec<&String> = self
+                .places
+                .worlds
+                .iter()
+                .filter(|w| Some(*w) != self.here.as_ref())
+                .collect();
+            if !others.is_empty() {
+                let world = others[self.rng.random_range(0..others.len())].clone();
+                return Command::HopWorld { world };
+            }
+        }
+        self.crowd()
     }
 
     fn crowd(&mut self) -> Command {
@@ -410,6 +449,23 @@ mod tests {
         assert_eq!(p.pos, Some((3300, 3301)));
         let cmds: Vec<_> = (0..2).map(|_| p.next_command()).collect();
         assert!(cmds.contains(&Command::AttackNpc { npc: 2 }), "{cmds:?}");
+    }
+
+    #[test]
+    fn hop_asks_for_another_world_every_few_commands_and_plays_between() {
+        let places = Places::new(1_000, 4).with_worlds(vec!["a".into(), "b".into(), "c".into()], 5);
+        let mut p = Plan::new(Scenario::Hop, 2, 7, Arc::new(places));
+        p.here = Some("b".into());
+        let cmds: Vec<_> = (0..20).map(|_| p.next_command()).collect();
+        let hops: Vec<_> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Command::HopWorld { world } => Some(world.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hops.len(), 4, "{cmds:?}");
+        assert!(hops.iter().all(|w| *w == "a" || *w == "c"), "{hops:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod pipeline;
 mod process;
 mod query_door;
 mod social;
+mod storm;
 mod worlds;
 
 use loh::app::{self, Running};

@@ -80,8 +80,12 @@ pub async fn start(mut cmd: Command, data: &Path, args: &[&str]) -> LohUp {
 
 /// Starts `cmd` as `loh tick-writer` (a world's game server and relay, no projections) on a
 /// free game address, with `args` after; waits until it is healthy.
-pub async fn start_tick_writer(mut cmd: Command, args: &[&str]) -> LohUp {
-    let game = free_addr();
+pub async fn start_tick_writer(cmd: Command, args: &[&str]) -> LohUp {
+    start_tick_writer_at(cmd, free_addr(), args).await
+}
+
+/// [`start_tick_writer`] on the game address `game` (a world restarted where it was).
+pub async fn start_tick_writer_at(mut cmd: Command, game: SocketAddr, args: &[&str]) -> LohUp {
     let child = cmd
         .args(["tick-writer", "--game-addr", &game.to_string()])
         .args(args)
