@@ -962,7 +962,7 @@ function renderPanels() {
       const value = content.itemById.get(item)?.value;
       // One item's price, as world/src/shops.rs prices it.
       const price = value === undefined ? "?" : Math.floor((value * Math.max(10, 100 + 3 * (full - held))) / 100);
-      box.append(row(`${itemName(item)} (${held} left)`, `${price} coin${price === 1 ? "" : "s"}`, () => act({ Buy: { shop: panel.shop, item, qty: 1 } })));
+      box.append(row(itemName(item), `${price} coin${price === 1 ? "" : "s"} · ${held} left`, () => act({ Buy: { shop: panel.shop, item, qty: 1 } })));
     }
     box.append(close);
   } else if (panel?.kind === "station") {
