@@ -79,31 +79,7 @@ impl Backend for Pg {
     }
 
     async fn raw_insert(&self, e: &StoredEvent, epoch: i64) -> Result<(), String> {
-        sqlx::query(
-            "INSERT INTO events (shard, position, stream_id, stream_version, tick, \
-                schema_version, event_id, correlation_id, causation_id, occurred_at_us, kind, \
-                payload, prev_hash, hash, epoch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&e.shard)
-        .bind(e.position as i64)
-        .bind(&e.stream_id)
-        .bind(e.stream_version as i64)
-        .bind(e.tick as i64)
-        .bind(i32::from(e.schema_version))
-        .bind(e.event_id)
-        .bind(e.correlation_id)
-        .bind(e.causation_id)
-        .bind(e.occurred_at_us)
-        .bind(&e.kind)
-        .bind(&e.payload)
-        .bind(&e.prev_hash[..])
-        .bind(&e.hash[..])
-        .bind(epoch)
-        .execute(self.store.pool())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        insert_into(self.store.pool(), "events", e, epoch).await
     }
 
     async fn tamper_payload(&self, position: u64, payload: Vec<u8>) {
@@ -214,4 +190,39 @@ impl Backend for Sqlite {
             .rows_affected();
         assert_eq!(n, 1);
     }
+}
+
+/// Inserts `e` carrying `epoch` into `table` (the log, or one world's partition of it) with raw
+/// SQL, bypassing the store's checks: the database's own rules decide.
+pub(crate) async fn insert_into(
+    pool: &sqlx::PgPool,
+    table: &str,
+    e: &StoredEvent,
+    epoch: i64,
+) -> Result<(), String> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} (shard, position, stream_id, stream_version, tick, \
+            schema_version, event_id, correlation_id, causation_id, occurred_at_us, kind, \
+            payload, prev_hash, hash, epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    )))
+    .bind(&e.shard)
+    .bind(e.position as i64)
+    .bind(&e.stream_id)
+    .bind(e.stream_version as i64)
+    .bind(e.tick as i64)
+    .bind(i32::from(e.schema_version))
+    .bind(e.event_id)
+    .bind(e.correlation_id)
+    .bind(e.causation_id)
+    .bind(e.occurred_at_us)
+    .bind(&e.kind)
+    .bind(&e.payload)
+    .bind(&e.prev_hash[..])
+    .bind(&e.hash[..])
+    .bind(epoch)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }

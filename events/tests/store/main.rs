@@ -829,34 +829,8 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
     // Inserts naming the partition itself are sequenced like inserts through the parent.
     let head = store_a.head().await.expect("head");
     let insert = |event: StoredEvent, epoch: i64| {
-        let pool = pool.clone();
-        let part = part_a.clone();
-        async move {
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO {part} (shard, position, stream_id, stream_version, tick, \
-                    schema_version, event_id, correlation_id, causation_id, occurred_at_us, \
-                    kind, payload, prev_hash, hash, epoch) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            )))
-            .bind(&event.shard)
-            .bind(event.position as i64)
-            .bind(&event.stream_id)
-            .bind(event.stream_version as i64)
-            .bind(event.tick as i64)
-            .bind(i32::from(event.schema_version))
-            .bind(event.event_id)
-            .bind(event.correlation_id)
-            .bind(event.causation_id)
-            .bind(event.occurred_at_us)
-            .bind(&event.kind)
-            .bind(&event.payload)
-            .bind(&event.prev_hash[..])
-            .bind(&event.hash[..])
-            .bind(epoch)
-            .execute(&pool)
-            .await
-            .map_err(|e| e.to_string())
-        }
+        let (pool, part) = (pool.clone(), part_a.clone());
+        async move { crate::backends::insert_into(&pool, &part, &event, epoch).await }
     };
     let lease = store_a.acquire().await.expect("lease");
     let gap = StoredEvent::seal(a, head.position + 2, head.hash, &moved(player, 9, 2)).unwrap();
