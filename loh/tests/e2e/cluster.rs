@@ -33,10 +33,18 @@ async fn loh_up_on_a_three_node_nats_cluster_plays_through_the_loss_of_the_strea
     let js = async_nats::jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(3))
         .build(client);
-    let mut stream = js
-        .get_stream(&def.name)
-        .await
-        .expect("loh up made the stream");
+    // The relay makes the stream as it starts, which on a loaded machine can come after
+    // `/healthz` answers (the game does not wait for NATS): wait for it, 30 s at most.
+    let asked = std::time::Instant::now();
+    let mut stream = loop {
+        match js.get_stream(&def.name).await {
+            Ok(stream) => break stream,
+            Err(_) if asked.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("loh up made no stream in 30 s: {e}"),
+        }
+    };
     let info = stream.info().await.expect("stream info");
     assert_eq!(
         info.config.num_replicas, 3,
