@@ -69,7 +69,8 @@ impl SqliteEventStore {
     }
 
     /// A store for `shard` over an existing pool (already migrated, or call
-    /// [`SqliteEventStore::migrate`]).
+    /// [`SqliteEventStore::migrate`]), made with [`pool_options`] so that a connection a failed
+    /// COMMIT left inside a transaction is closed rather than reused.
     pub fn new(pool: SqlitePool, shard: &str) -> SqliteEventStore {
         SqliteEventStore {
             pool,
@@ -218,9 +219,8 @@ pub fn pool_options() -> SqlitePoolOptions {
 /// after SQLite rolled back by itself leaves sqlx counting an open transaction; back in the pool,
 /// the next `begin` on it would open a savepoint instead (keeping SQLite's write lock once it
 /// writes, for every other connection of the process and of the file) or fail. The ping first
-/// lets a dropped transaction's pending rollback run. The store's own appends close their
-/// connection on any error ([`SqliteEventStore::append_locked`]); this covers every other user of
-/// the shared pool: read models, accounts, sessions, the payment inbox.
+/// lets a dropped transaction's pending rollback run. Every user of the shared pool relies on it:
+/// the store's appends, read models, accounts, sessions, the payment inbox.
 async fn reusable(conn: &mut SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
     sqlx::Connection::ping(conn).await?;
     Ok(!sqlx::Connection::is_in_transaction(conn))
@@ -231,16 +231,10 @@ impl SqliteEventStore {
     /// run to its end by [`crate::to_the_end`].
     async fn append_locked(&self, lease: Lease, batch: AppendBatch) -> Result<Appended> {
         let _writer = self.write_lock.lock().await;
+        // A COMMIT that fails (a full disk: SQLITE_FULL) leaves the connection counted inside a
+        // transaction; the pool closes it when it comes back ([`pool_options`]).
         let mut conn = self.pool.acquire().await?;
-        let appended = self.append_on(&mut conn, lease, batch).await;
-        if appended.is_err() {
-            // A COMMIT that fails (a full disk: SQLITE_FULL) leaves SQLite's transaction open on
-            // the connection, and sqlx does not roll it back: back in the pool, every later
-            // `BEGIN` on it would fail ("non-zero transaction depth") until the process ends. It
-            // is closed instead; the pool opens another.
-            conn.close_on_drop();
-        }
-        appended
+        self.append_on(&mut conn, lease, batch).await
     }
 }
 

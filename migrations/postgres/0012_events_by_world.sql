@@ -95,13 +95,20 @@ CREATE TRIGGER events_sequence
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION loh_events_sequence();
 
+-- The suffix of a world's partitions' names: the world's name with anything but letters, digits
+-- and `_` replaced (40 characters at most), then 8 hex digits of its MD5, so that two names that
+-- clean up alike still differ.
+CREATE FUNCTION loh_world_suffix(world text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT left(regexp_replace(world, '[^a-zA-Z0-9_]', '_', 'g'), 40) || '_' || left(md5(world), 8)
+$$;
+
 -- The partitions of one world, with the triggers that do not clone: TRUNCATE, and the
 -- sequencing of a statement that names the events partition itself. Idempotent.
 CREATE FUNCTION loh_world_partitions(world text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    suffix text := left(regexp_replace(world, '[^a-zA-Z0-9_]', '_', 'g'), 40)
-                   || '_' || left(md5(world), 8);
+    suffix text := loh_world_suffix(world);
     ev text := 'events_' || suffix;
     cj text := 'command_journal_' || suffix;
 BEGIN
@@ -144,8 +151,7 @@ DECLARE
 BEGIN
     FOR world IN SELECT shard FROM event_shards ORDER BY shard LOOP
         PERFORM loh_world_partitions(world);
-        suffix := left(regexp_replace(world, '[^a-zA-Z0-9_]', '_', 'g'), 40)
-                  || '_' || left(md5(world), 8);
+        suffix := loh_world_suffix(world);
         EXECUTE format('ALTER TABLE %I DISABLE TRIGGER events_sequence', 'events_' || suffix);
         EXECUTE format('INSERT INTO %I SELECT * FROM events_0001 WHERE shard = %L '
                        'ORDER BY position', 'events_' || suffix, world);

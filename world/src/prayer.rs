@@ -95,13 +95,18 @@ impl World {
         }])
     }
 
-    pub(super) fn decide_altar(&self, player_id: Uuid, p: &Player) -> Decision {
+    /// `not_in_range` unless an altar is within reach of `p`.
+    fn altar_near(&self, p: &Player) -> Result<(), Rejection> {
         let near = self
             .content
             .objects_near(ObjectKind::Altar, p.x, p.y, REACH)
             .next()
             .is_some();
-        self.rule(near, Code::NotInRange, "no altar within reach")?;
+        self.rule(near, Code::NotInRange, "no altar within reach")
+    }
+
+    pub(super) fn decide_altar(&self, player_id: Uuid, p: &Player) -> Decision {
+        self.altar_near(p)?;
         let max = u32::from(p.skills.level(Skill::Prayer));
         self.rule(
             p.prayer_points < max,
@@ -131,14 +136,7 @@ impl World {
             .and_then(|d| d.prayer_xp)
             .ok_or_else(|| Rejection::new(Code::NotBones, format!("{} is not bones", s.item)))?;
         let xp = if at_altar {
-            self.rule(
-                self.content
-                    .objects_near(ObjectKind::Altar, p.x, p.y, REACH)
-                    .next()
-                    .is_some(),
-                Code::NotInRange,
-                "no altar within reach",
-            )?;
+            self.altar_near(p)?;
             xp.saturating_mul(7) / 2
         } else {
             xp

@@ -584,36 +584,13 @@ async fn snapshots_round_trip_newest_first_are_never_updated_and_prune_to_the_ne
 /// A full disk (SQLITE_FULL) makes SQLite roll the tick's transaction back by itself; sqlx's
 /// ROLLBACK after it then fails and the connection stayed "in a transaction": put back in the
 /// pool, every later append that drew it failed with "non-zero transaction depth" until the
-/// process ended (seen with the data folder's filesystem filled and freed). The store now closes
-/// a connection an append failed on. Here the disk is "full" by `PRAGMA max_page_count`.
+/// process ended (seen with the data folder's filesystem filled and freed). The pool
+/// (`pool_options`) now closes a connection that comes back inside a transaction. Here the disk
+/// is "full" by `PRAGMA max_page_count`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_after_a_full_disk_every_append_succeeds() {
     use loh_events::sqlite::SqliteEventStore;
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("full.db");
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true);
-    // Migrated first, then reopened with room for a few pages more.
-    let pages: i64 = {
-        let store = SqliteEventStore::open(path.to_str().unwrap(), SHARD)
-            .await
-            .unwrap();
-        store.acquire().await.expect("lease");
-        sqlx::query_scalar("PRAGMA page_count")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-    };
-    let full = options.pragma("max_page_count", (pages + 4).to_string());
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(full)
-        .await
-        .unwrap();
+    let (_dir, pool) = nearly_full(4, &[]).await;
     let store = SqliteEventStore::new(pool, SHARD);
     let lease = store.acquire().await.expect("lease");
     let player = Uuid::new_v4();
@@ -658,36 +635,8 @@ async fn sqlite_after_a_full_disk_every_append_succeeds() {
 /// chaos --disk-mib` campaign after the fourth full disk). The pool now closes such connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_a_full_disk_in_another_pool_user_leaves_no_write_lock_behind() {
-    use loh_events::sqlite::{SqliteEventStore, pool_options};
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("full.db");
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(std::time::Duration::from_secs(1))
-        .foreign_keys(true);
-    let pages: i64 = {
-        let store = SqliteEventStore::open(path.to_str().unwrap(), SHARD)
-            .await
-            .unwrap();
-        store.acquire().await.expect("lease");
-        sqlx::query("CREATE TABLE read_model (b BLOB)")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        sqlx::query_scalar("PRAGMA page_count")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-    };
-    let full = options.pragma("max_page_count", (pages + 4).to_string());
-    let pool = pool_options()
-        .max_connections(2)
-        .connect_with(full)
-        .await
-        .unwrap();
+    use loh_events::sqlite::SqliteEventStore;
+    let (_dir, pool) = nearly_full(2, &["CREATE TABLE read_model (b BLOB)"]).await;
     let store = SqliteEventStore::new(pool.clone(), SHARD);
     let lease = store.acquire().await.expect("lease");
 
@@ -873,4 +822,42 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
             .is_err_and(|e| e.to_string().contains("no partition")),
         "{refused:?}"
     );
+}
+
+/// A migrated embedded database with a lease taken and `setup` run, then a pool of `connections`
+/// ([`loh_events::sqlite::pool_options`]) on it with room for four pages more: a disk about to
+/// be full, by `PRAGMA max_page_count`.
+async fn nearly_full(connections: u32, setup: &[&str]) -> (tempfile::TempDir, sqlx::SqlitePool) {
+    use loh_events::sqlite::SqliteEventStore;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let pages: i64 = {
+        let store = SqliteEventStore::open(path.to_str().unwrap(), SHARD)
+            .await
+            .unwrap();
+        store.acquire().await.expect("lease");
+        for sql in setup {
+            sqlx::query(sqlx::AssertSqlSafe(*sql))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(1))
+        .foreign_keys(true)
+        .pragma("max_page_count", (pages + 4).to_string());
+    let pool = loh_events::sqlite::pool_options()
+        .max_connections(connections)
+        .connect_with(options)
+        .await
+        .unwrap();
+    (dir, pool)
 }
