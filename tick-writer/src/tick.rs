@@ -372,7 +372,6 @@ impl TickWriter {
         self
     }
 
-    /// Takes the Stripe events waiting in `inbox` into each tick ([`crate::payments`]).
     /// Sends every committed social event other worlds may need to `out` ([`crate::social`]).
     /// A full or closed outbox drops the message (cross-world social is best effort; this
     /// world's own is not touched).
@@ -381,6 +380,7 @@ impl TickWriter {
         self
     }
 
+    /// Takes the Stripe events waiting in `inbox` into each tick ([`crate::payments`]).
     pub fn with_payments(mut self, inbox: Arc<dyn PaymentInbox>) -> TickWriter {
         self.inbox = Some(inbox);
         self
@@ -590,13 +590,8 @@ impl TickWriter {
                     player_id: friend,
                     online: true,
                 };
-                let event = rmpv::decode::read_value(&mut &encode_event(&body)[..])
-                    .expect("an encoded event decodes");
                 (
-                    ServerFrame::Social {
-                        world,
-                        event: Arc::new(event),
-                    },
+                    social_frame(world, &body),
                     if listed { vec![to] } else { Vec::new() },
                 )
             }
@@ -606,16 +601,13 @@ impl TickWriter {
             ),
             SocialMessage::Event { world, body, .. } => {
                 let to = match &*body {
-                    EventBody::PrivateMessageSent { player_id, to, .. } => self
-                        .world
-                        .player(*to)
-                        .filter(|r| {
-                            r.online
-                                && r.friends.contains(player_id)
-                                && !r.ignores.contains(player_id)
-                        })
-                        .map(|_| vec![*to])
-                        .unwrap_or_default(),
+                    EventBody::PrivateMessageSent { player_id, to, .. } => {
+                        if self.world.takes_messages_from(*to, *player_id) {
+                            vec![*to]
+                        } else {
+                            Vec::new()
+                        }
+                    }
                     EventBody::PlayerPresence { player_id, .. } => self
                         .sessions
                         .keys()
@@ -628,15 +620,7 @@ impl TickWriter {
                         .collect(),
                     _ => Vec::new(),
                 };
-                let event = rmpv::decode::read_value(&mut &encode_event(&body)[..])
-                    .expect("an encoded event decodes");
-                (
-                    ServerFrame::Social {
-                        world,
-                        event: Arc::new(event),
-                    },
-                    to,
-                )
+                (social_frame(world, &body), to)
             }
         };
         if to.is_empty() {
@@ -1322,4 +1306,14 @@ pub fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The `Social` frame carrying `body` from `world`, encoded as the fan-out encodes events.
+fn social_frame(world: String, body: &EventBody) -> ServerFrame {
+    let event =
+        rmpv::decode::read_value(&mut &encode_event(body)[..]).expect("an encoded event decodes");
+    ServerFrame::Social {
+        world,
+        event: Arc::new(event),
+    }
 }

@@ -104,6 +104,15 @@ impl World {
         }])
     }
 
+    /// Whether `to`, a player of this world, takes private messages from `from`: online, counting
+    /// `from` a friend and not ignoring them. Anyone else looks offline to `from` (so strangers
+    /// cannot flood a player's updates); the same rule delivers a message from another world.
+    pub fn takes_messages_from(&self, to: Uuid, from: Uuid) -> bool {
+        self.players
+            .get(&to)
+            .is_some_and(|o| o.online && o.friends.contains(&from) && !o.ignores.contains(&from))
+    }
+
     pub(super) fn decide_private_message(&self, player_id: Uuid, to: Uuid, text: &str) -> Decision {
         // Private messages go to players who count the sender a friend; anyone else, and
         // someone who ignores the sender, looks offline to them (so strangers cannot flood a
@@ -113,9 +122,7 @@ impl World {
         // the recipient's world delivers it only if they are online there, count the sender a
         // friend and do not ignore them (`loh_tick_writer::social`).
         let reachable = match self.players.get(&to) {
-            Some(o) => {
-                o.online && o.friends.contains(&player_id) && !o.ignores.contains(&player_id)
-            }
+            Some(_) => self.takes_messages_from(to, player_id),
             // Before rules 3 a player not in this world was offline.
             None => {
                 self.rules >= CROSS_WORLD_RULES
