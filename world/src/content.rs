@@ -3,12 +3,12 @@
 //!
 //! [`Content::embedded`] is the repository's `content/` folder compiled in (so `loh up` works
 //! from any directory); [`Content::load_dir`] reads another folder. Every validation error names
-//! the file and the entry.
+//! the file and the entry. The definitions' shapes are the shared crate [`loh_defs`], which a
+//! client can depend on without the server.
 
-mod defs;
 mod validate;
 
-pub use defs::*;
+pub use loh_defs::*;
 
 use crate::base::chebyshev;
 use sha2::{Digest, Sha256};

@@ -198,7 +198,12 @@ pub struct World {
 ///    (`ShopStockChanged`; before, stock was unlimited at fixed prices).
 /// 3. A private message to a friend who is not in this world is accepted (another world
 ///    delivers it); before, it was refused `offline`.
-pub const RULES: u32 = 3;
+/// 4. A deeper world ([`DEEPER_WORLD_RULES`]); each system that changed names it.
+pub const RULES: u32 = 4;
+
+/// The rules version that brought a deeper world: every decision it changed is taken the old
+/// way under an older version, so a log decided before it re-simulates byte for byte.
+pub const DEEPER_WORLD_RULES: u32 = 4;
 
 /// The rules of a log that has adopted none.
 pub const ORIGINAL_RULES: u32 = 1;

@@ -1,52 +1,59 @@
-//! The shapes of the content files.
+//! The shared definitions of Legends of Hastinapur: the shapes of the content files (items, NPC
+//! kinds with their combat stats and loot tables, gathering nodes, recipes, shops, prayers and the
+//! map's zones with their objects), as the server reads them from `content/*.toml` and serves
+//! them at `GET /v1/content`.
+//!
+//! A client (a Bevy or other Rust game) depends on this crate alone to read the content files or
+//! the content document: it links no server code, no storage and no async runtime. The server's
+//! rules about these definitions (loading, validation, lookups) are `loh_world::content`.
 
 use loh_events::{EquipSlot, Skill};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ItemsFile {
+pub struct ItemsFile {
     pub item: Vec<ItemDef>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NpcsFile {
+pub struct NpcsFile {
     pub npc: Vec<NpcDef>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NodesFile {
+pub struct NodesFile {
     pub node: Vec<NodeDef>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RecipesFile {
+pub struct RecipesFile {
     pub recipe: Vec<RecipeDef>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ShopsFile {
+pub struct ShopsFile {
     pub shop: Vec<ShopDef>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PrayersFile {
+pub struct PrayersFile {
     pub prayer: Vec<PrayerDef>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ZonesFile {
+pub struct ZonesFile {
     pub zone: Vec<ZoneDef>,
 }
 
 /// An item.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemDef {
     pub id: String,
@@ -66,7 +73,7 @@ pub struct ItemDef {
 }
 
 /// How an item is worn.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EquipDef {
     pub slot: EquipSlot,
@@ -85,7 +92,7 @@ pub struct EquipDef {
 }
 
 /// A gathering tool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolDef {
     pub kind: String,
@@ -93,7 +100,7 @@ pub struct ToolDef {
 }
 
 /// An item and quantity in content.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stack {
     pub item: String,
@@ -101,7 +108,7 @@ pub struct Stack {
 }
 
 /// A weighted loot entry; item `nothing` drops nothing.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LootDef {
     pub item: String,
@@ -110,7 +117,7 @@ pub struct LootDef {
 }
 
 /// An NPC kind.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NpcDef {
     pub id: String,
@@ -141,7 +148,7 @@ pub struct NpcDef {
 }
 
 /// A kind of gathering node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeDef {
     pub id: String,
@@ -162,7 +169,7 @@ pub struct NodeDef {
 }
 
 /// A production recipe.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecipeDef {
     pub id: String,
@@ -178,7 +185,7 @@ pub struct RecipeDef {
 }
 
 /// A shop.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopDef {
     pub id: String,
@@ -218,7 +225,7 @@ fn twenty() -> u64 {
 }
 
 /// A prayer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrayerDef {
     pub id: String,
@@ -237,7 +244,7 @@ pub struct PrayerDef {
 }
 
 /// Safe or PvP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ZoneKind {
     Safe,
@@ -245,7 +252,7 @@ pub enum ZoneKind {
 }
 
 /// Inclusive tile bounds.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bounds {
     pub min_x: i32,
@@ -268,7 +275,7 @@ impl Bounds {
 }
 
 /// What stands on an object tile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     Bank,
@@ -280,7 +287,7 @@ pub enum ObjectKind {
 }
 
 /// A placed object.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectDef {
     pub kind: ObjectKind,
@@ -291,7 +298,7 @@ pub struct ObjectDef {
 }
 
 /// A gathering node on a tile.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodePlacement {
     pub node: String,
@@ -300,7 +307,7 @@ pub struct NodePlacement {
 }
 
 /// An NPC spawn point.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NpcSpawnPoint {
     pub npc: String,
@@ -315,7 +322,7 @@ pub struct NpcSpawnPoint {
 }
 
 /// A zone of the map.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneDef {
     pub id: String,
