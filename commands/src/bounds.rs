@@ -138,6 +138,7 @@ impl Command {
             | Command::AttackNpc { .. }
             | Command::AttackPlayer { .. }
             | Command::PrayAtAltar
+            | Command::ReclaimGrave
             | Command::Bury { .. }
             | Command::OfferAtAltar { .. }
             | Command::TradeRequest { .. }

@@ -109,6 +109,9 @@ pub enum Command {
     },
     /// Restore prayer points at a nearby altar.
     PrayAtAltar,
+    /// Take back into the inventory, in one go, everything of one's own grave within reach
+    /// (the items a death outside PvP left; rules 4) that fits.
+    ReclaimGrave,
     /// Bury the bones in an inventory slot, for Prayer XP.
     Bury {
         slot: u8,
@@ -228,6 +231,7 @@ impl Command {
             Command::SetAttackStyle { .. } => "SetAttackStyle",
             Command::Pray { .. } => "Pray",
             Command::PrayAtAltar => "PrayAtAltar",
+            Command::ReclaimGrave => "ReclaimGrave",
             Command::Bury { .. } => "Bury",
             Command::OfferAtAltar { .. } => "OfferAtAltar",
             Command::TradeRequest { .. } => "TradeRequest",

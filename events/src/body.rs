@@ -318,14 +318,20 @@ pub enum EventBody {
         respawn_at: u64,
         loot: Vec<GroundItem>,
     },
-    /// A player died and respawned at (`x`, `y`) with full hitpoints; `dropped` (PvP only)
-    /// left the inventory and equipment for the ground.
+    /// A player died and respawned at (`x`, `y`) with full hitpoints. When `dropped` or `kept`
+    /// is not empty, the inventory and equipment were emptied: `dropped` went to the ground
+    /// (in PvP everything, owned by the killer; elsewhere, since rules 4, the grave: owned by
+    /// the dead player until it turns public) and `kept` (outside PvP, the three most valuable
+    /// unstackable items) came back into the inventory, in order, from its first slot.
     PlayerDied {
         player_id: Uuid,
         killer: Option<Uuid>,
         x: i32,
         y: i32,
         dropped: Vec<GroundItem>,
+        /// Left out of the encoding when empty, so every earlier death encodes as it did.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        kept: Vec<ItemQty>,
     },
     /// Hitpoints restored by eating (the food is burned by a preceding `ItemsBurned`).
     PlayerHealed {

@@ -280,7 +280,12 @@ function onTick(e) {
         if (ev.player_id === me) log(`You stop (${ev.reason.replace(/_/g, " ")}).`);
         break;
       case "PlayerDied":
-        if (ev.player_id === me) log("Oh dear, you are dead!", "bad");
+        if (ev.player_id === me) {
+          log("Oh dear, you are dead!", "bad");
+          if ((ev.kept ?? []).length) {
+            log(`You keep ${ev.kept.length} item(s); the rest lie in a grave where you fell, yours alone for 15 minutes.`);
+          }
+        }
         break;
       case "PathCleared":
         break;
@@ -608,6 +613,9 @@ function actionsAt(x, y) {
     out.push([`Trade with ${nameOf(id)}`, () => act({ TradeRequest: { player_id: uuidBytes(id) } })]);
     if (!client.world.you.friends.includes(id)) out.push([`Add ${nameOf(id)} as a friend`, () => act({ AddFriend: { player_id: uuidBytes(id) } })]);
     out.push([`Attack ${nameOf(id)}`, () => act({ AttackPlayer: { player_id: uuidBytes(id) } })]);
+  }
+  if (t.ground.some((g) => g.owner === client.world.you.player_id)) {
+    out.push(["Reclaim your grave", () => approach(x, y, 1, () => act("ReclaimGrave"))]);
   }
   for (const g of t.ground) out.push([`Take ${itemName(g.item)}${g.qty > 1 ? " ×" + g.qty : ""}`, () => approach(x, y, 0, () => act({ PickUp: { ground_id: g.ground_id } }))]);
   for (const o of t.objects) {

@@ -25,6 +25,12 @@ export function uuidBytes(id) {
   return out;
 }
 
+/** A ground item with its `owner` (a grave's or a drop's) as a UUID string. */
+function ownerAsString(g) {
+  if (g.owner != null && typeof g.owner !== "string") g.owner = uuidString(g.owner);
+  return g;
+}
+
 /** A player id as a UUID string, whether it arrived as a string or as 16 bytes. */
 export function uuidString(v) {
   if (typeof v === "string") return v.toLowerCase();
@@ -178,7 +184,7 @@ export class World {
     this.players = new Map(s.players.map((p) => [uuidString(p.player_id), { ...p, player_id: uuidString(p.player_id) }]));
     for (const p of this.players.values()) if (p.name) this.names.set(p.player_id, p.name);
     this.npcs = new Map(s.npcs.map((n) => [n.npc, n]));
-    this.ground = new Map(s.ground.map((g) => [g.ground_id, g]));
+    this.ground = new Map(s.ground.map((g) => [g.ground_id, ownerAsString(g)]));
     this.trade = null; // a trade does not survive a reconnect (TradeCancelled "disconnected")
     this.tradeRequests.clear();
     this.gathering = null;
@@ -281,7 +287,7 @@ export class World {
       case "NpcDied":
         this.npcs.delete(e.npc);
         if (this.target?.Npc === e.npc) this.target = null;
-        for (const g of e.loot ?? []) this.ground.set(g.ground_id, g);
+        for (const g of e.loot ?? []) this.ground.set(g.ground_id, ownerAsString(g));
         break;
       case "GroundItemAppeared":
         this.ground.set(e.ground_id, e);
@@ -436,16 +442,18 @@ export class World {
           p.y = e.y;
         }
         if (mine) {
-          if ((e.dropped ?? []).length) {
+          if ((e.dropped ?? []).length || (e.kept ?? []).length) {
+            // Emptied; what was kept (outside PvP) comes back from the first slot.
             this.you.inventory = Array(SLOTS).fill(null);
             this.you.equipment = {};
+            for (const k of e.kept ?? []) this.#add(k.item, k.qty);
           }
           this.you.hitpoints = this.#skill("hitpoints")?.level ?? this.you.hitpoints;
           this.you.prayers = [];
         } else if (p) {
           p.hitpoints = null; // back at full, whose level a viewer is not told
         }
-        for (const g of e.dropped ?? []) this.ground.set(g.ground_id, g);
+        for (const g of e.dropped ?? []) this.ground.set(g.ground_id, ownerAsString(g));
         break;
       }
       case "PlayerHealed": {

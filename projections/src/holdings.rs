@@ -120,10 +120,14 @@ impl Projection for Holdings {
                     ("equip_slot", Value::text(slot_name(*equip_slot))),
                 ],
             }),
-            // A PvP death empties the inventory and the equipment onto the ground.
+            // A death that drops (PvP) or leaves a grave empties the inventory and the
+            // equipment; what the player kept comes back into the inventory.
             EventBody::PlayerDied {
-                player_id, dropped, ..
-            } if !dropped.is_empty() => {
+                player_id,
+                dropped,
+                kept,
+                ..
+            } if !dropped.is_empty() || !kept.is_empty() => {
                 ops.push(RowOp::Delete {
                     table: HOLDINGS.name,
                     key: vec![
@@ -135,6 +139,18 @@ impl Projection for Holdings {
                     table: EQUIPMENT.name,
                     key: vec![("player_id", player(*player_id))],
                 });
+                for k in kept {
+                    ops.push(RowOp::Increment {
+                        table: HOLDINGS.name,
+                        key: vec![
+                            ("player_id", player(*player_id)),
+                            ("container", Value::text("inventory")),
+                            ("item", Value::text(k.item.clone())),
+                        ],
+                        column: "qty",
+                        by: i64::from(k.qty),
+                    });
+                }
             }
             _ => {}
         }

@@ -81,6 +81,7 @@ pub fn command(players: u128) -> impl Strategy<Value = Command> {
         slot.clone().prop_map(|slot| Command::Eat { slot }),
         (slot.clone(), qty.clone()).prop_map(|(slot, qty)| Command::BankDeposit { slot, qty }),
         Just(Command::BankDepositAll),
+        Just(Command::ReclaimGrave),
         (item(), qty.clone()).prop_map(|(item, qty)| Command::BankWithdraw { item, qty }),
         slot.clone().prop_map(|slot| Command::Equip { slot }),
         Just(Command::Unequip {

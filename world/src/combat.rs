@@ -1,5 +1,6 @@
 //! Melee combat: the OSRS max-hit and accuracy formulas, attack styles, NPC combat, death, loot
-//! and respawn. PvP only inside PvP zones, where the dead drop everything.
+//! and respawn. PvP only inside PvP zones, where the dead drop everything; elsewhere a death
+//! leaves a grave ([`GRAVE_TICKS`]).
 
 use super::equipment::{Bonuses, bonuses};
 use super::{
@@ -7,7 +8,7 @@ use super::{
     chebyshev,
 };
 use loh_commands::RejectionCode as Code;
-use loh_events::{AttackStyle, EventBody, GroundItem, Skill, Target};
+use loh_events::{AttackStyle, EventBody, GroundItem, ItemQty, Skill, Target};
 use rand::Rng;
 use uuid::Uuid;
 
@@ -15,6 +16,11 @@ use uuid::Uuid;
 pub const PLAYER_ATTACK_SPEED: u64 = 4;
 /// Tiles beyond which a target is lost.
 pub const COMBAT_RANGE: u32 = 15;
+/// Unstackable items a player keeps on a death outside PvP (since rules 4).
+pub const KEPT_ON_DEATH: usize = 3;
+/// Ticks a grave stays its owner's alone (15 minutes of 400 ms ticks, as an OSRS grave lasts),
+/// before its items turn public on the ground.
+pub const GRAVE_TICKS: u64 = 2_250;
 
 /// `(attack, strength, defence)` invisible style bonuses.
 pub fn style_bonus(style: AttackStyle) -> (i64, i64, i64) {
@@ -252,23 +258,46 @@ impl World {
         events
     }
 
-    /// The event of `player_id` dying: respawn in town; in a PvP zone everything drops.
+    /// The event of `player_id` dying: respawn in town. In a PvP zone everything drops for the
+    /// killer. Elsewhere (since rules 4, [`crate::DEEPER_WORLD_RULES`]) the player keeps the
+    /// [`KEPT_ON_DEATH`] most valuable unstackable items and the rest drops as a grave on the
+    /// death tile, theirs alone to take back for [`GRAVE_TICKS`] before it turns public;
+    /// before rules 4 nothing dropped.
     fn player_death(&self, player_id: Uuid, killer: Option<Uuid>) -> EventBody {
         let p = &self.players[&player_id];
+        let pvp = self.content.is_pvp(p.x, p.y);
         let mut dropped = Vec::new();
-        if self.content.is_pvp(p.x, p.y) {
+        let mut kept = Vec::new();
+        if pvp || self.rules >= crate::DEEPER_WORLD_RULES {
             let carried = p.inventory.slots().map(|(_, s)| (s.item.clone(), s.qty));
             let worn = p.equipment.iter().flatten().map(|i| (i.clone(), 1));
-            for (k, (item, qty)) in carried.chain(worn).enumerate() {
+            let mut units: Vec<(String, u32)> = carried.chain(worn).collect();
+            if !pvp {
+                kept = self.kept_on_death(&units);
+                for k in &kept {
+                    if let Some(i) = units.iter().position(|(item, _)| *item == k.item) {
+                        units.remove(i);
+                    }
+                }
+            }
+            let (owner, public_at, despawn_at) = if pvp {
+                let t = self.tick;
+                (killer, t + GROUND_PRIVATE_TICKS, t + GROUND_DESPAWN_TICKS)
+            } else {
+                let public_at = self.tick + GRAVE_TICKS;
+                let public_for = GROUND_DESPAWN_TICKS - GROUND_PRIVATE_TICKS;
+                (Some(player_id), public_at, public_at + public_for)
+            };
+            for (k, (item, qty)) in units.into_iter().enumerate() {
                 dropped.push(GroundItem {
                     ground_id: self.next_ground_id + k as u64,
                     item,
                     qty,
                     x: p.x,
                     y: p.y,
-                    owner: killer,
-                    public_at: self.tick + GROUND_PRIVATE_TICKS,
-                    despawn_at: self.tick + GROUND_DESPAWN_TICKS,
+                    owner,
+                    public_at,
+                    despawn_at,
                 });
             }
         }
@@ -278,7 +307,31 @@ impl World {
             x: self.map.spawn_x,
             y: self.map.spawn_y,
             dropped,
+            kept,
         }
+    }
+
+    /// The items kept on a death outside PvP, from `units` (the inventory in slot order, then
+    /// the equipment): the [`KEPT_ON_DEATH`] most valuable unstackable ones, the earlier first
+    /// among equals. Stackable items are never kept, as in OSRS.
+    fn kept_on_death(&self, units: &[(String, u32)]) -> Vec<ItemQty> {
+        let mut candidates: Vec<(u32, usize, &str)> = units
+            .iter()
+            .enumerate()
+            .filter_map(|(at, (item, _))| {
+                let def = self.content.item(item)?;
+                (!def.stackable).then_some((def.value, at, item.as_str()))
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        candidates
+            .into_iter()
+            .take(KEPT_ON_DEATH)
+            .map(|(_, _, item)| ItemQty {
+                item: item.to_owned(),
+                qty: 1,
+            })
+            .collect()
     }
 
     pub(super) fn apply_combat(&mut self, body: &EventBody) {
@@ -345,12 +398,16 @@ impl World {
                 x,
                 y,
                 dropped,
+                kept,
                 ..
             } => {
                 if let Some(p) = self.players.get_mut(player_id) {
-                    if !dropped.is_empty() {
+                    if !dropped.is_empty() || !kept.is_empty() {
                         p.inventory.drain();
                         p.equipment = Default::default();
+                        for k in kept {
+                            p.inventory.add(&self.content, &k.item, k.qty);
+                        }
                     }
                     (p.x, p.y) = (*x, *y);
                     p.hitpoints = p.skills.level(Skill::Hitpoints).into();

@@ -260,6 +260,42 @@ impl World {
         }])
     }
 
+    /// Everything of `player_id`'s own grave within reach that fits, in the order it was
+    /// dropped: the ground items private to them still (a grave, or their loot).
+    pub(super) fn decide_reclaim_grave(&self, player_id: Uuid, p: &Player) -> Decision {
+        let mine: Vec<&GroundItem> = self
+            .ground
+            .values()
+            .filter(|g| g.owner == Some(player_id) && self.tick < g.public_at)
+            .filter(|g| chebyshev(p.x, p.y, g.x, g.y) <= REACH)
+            .collect();
+        self.rule(
+            !mine.is_empty(),
+            Code::NoSuchItem,
+            "no grave of yours within reach",
+        )?;
+        let mut room = p.inventory.clone();
+        let mut events = Vec::new();
+        for g in mine {
+            if self.members_item(p, &g.item).is_ok() && room.room_for(&self.content, &g.item, g.qty)
+            {
+                room.add(&self.content, &g.item, g.qty);
+                events.push(EventBody::ItemPickedUp {
+                    player_id,
+                    ground_id: g.ground_id,
+                    item: g.item.clone(),
+                    qty: g.qty,
+                });
+            }
+        }
+        self.rule(
+            !events.is_empty(),
+            Code::InventoryFull,
+            "no room in the inventory",
+        )?;
+        Ok(events)
+    }
+
     pub(super) fn decide_eat(&self, player_id: Uuid, p: &Player, slot: u8) -> Decision {
         let s = slot_of(p, slot)?;
         let heals = self

@@ -198,7 +198,9 @@ pub struct World {
 ///    (`ShopStockChanged`; before, stock was unlimited at fixed prices).
 /// 3. A private message to a friend who is not in this world is accepted (another world
 ///    delivers it); before, it was refused `offline`.
-/// 4. A deeper world ([`DEEPER_WORLD_RULES`]); each system that changed names it.
+/// 4. A deeper world ([`DEEPER_WORLD_RULES`]); each system that changed names it:
+///    - a death outside PvP keeps the three most valuable unstackable items and leaves the
+///      rest in a grave, its owner's for [`combat::GRAVE_TICKS`]; before, it cost nothing.
 pub const RULES: u32 = 4;
 
 /// The rules version that brought a deeper world: every decision it changed is taken the old
@@ -392,6 +394,7 @@ impl World {
             Command::SetAttackStyle { style } => self.decide_style(id, style),
             Command::Pray { prayer, on } => self.decide_pray(id, p, prayer, *on),
             Command::PrayAtAltar => self.decide_altar(id, p),
+            Command::ReclaimGrave => self.decide_reclaim_grave(id, p),
             Command::Bury { slot } => self.decide_bury(id, p, *slot, false),
             Command::OfferAtAltar { slot } => self.decide_bury(id, p, *slot, true),
             Command::TradeRequest { player_id: other } => self.decide_trade_request(id, p, *other),

@@ -202,7 +202,8 @@ impl World {
     }
 
     /// `body` as `viewer` may see it, when it differs: the loot of a death that is still private
-    /// to someone else is left out (it shows up when it turns public).
+    /// to someone else is left out (it shows up when it turns public: a grave is its owner's
+    /// alone until then), and what another player kept on dying is theirs to know.
     pub fn redacted_for(&self, viewer: Uuid, body: &EventBody) -> Option<EventBody> {
         let private = |g: &GroundItem| g.owner.is_some_and(|o| o != viewer);
         match body {
@@ -213,10 +214,18 @@ impl World {
                 }
                 Some(body)
             }
-            EventBody::PlayerDied { dropped, .. } if dropped.iter().any(private) => {
+            EventBody::PlayerDied {
+                player_id,
+                dropped,
+                kept,
+                ..
+            } if dropped.iter().any(private) || (*player_id != viewer && !kept.is_empty()) => {
                 let mut body = body.clone();
-                if let EventBody::PlayerDied { dropped, .. } = &mut body {
+                if let EventBody::PlayerDied { dropped, kept, .. } = &mut body {
                     dropped.retain(|g| !private(g));
+                    if *player_id != viewer {
+                        kept.clear();
+                    }
                 }
                 Some(body)
             }

@@ -1,9 +1,10 @@
 //! Random play for many players: value is conserved after every tick, no stack passes the
 //! maximum (with bonds bought, traded, redeemed, refunded and reinstated), and the same input
-//! from the same start gives byte-identical events. The random input is
+//! from the same start gives byte-identical events, through deaths and graves. The random input is
 //! [`loh_testkit::history`]'s.
 
 use loh_commands::Command;
+use loh_events::EventBody;
 use loh_testkit::history;
 use loh_world::payments::{Payment, PaymentKind};
 use loh_world::phases::Sim;
@@ -49,6 +50,33 @@ fn payments(i: usize, ids: &[Uuid]) -> Vec<Payment> {
     out
 }
 
+/// An NPC's hit that leaves `player` one hitpoint, beside the NPC, which fights them after it
+/// (a death outside PvP: a grave).
+fn wound(world: &mut World, player: Uuid) {
+    let Some(p) = world.player(player) else {
+        return;
+    };
+    let (hitpoints, from_x, from_y) = (p.hitpoints, p.x, p.y);
+    let npc = world.npcs().next().map(|(id, n)| (*id, n.x, n.y));
+    if let Some((npc, x, y)) = npc.filter(|_| hitpoints > 1) {
+        world.apply(&EventBody::PlayerMoved {
+            player_id: player,
+            from_x,
+            from_y,
+            x: x + 1,
+            y,
+            running: false,
+        });
+        world.apply(&EventBody::NpcAttacked {
+            npc,
+            player_id: player,
+            hit: true,
+            damage: hitpoints - 1,
+            next_at: world.tick(),
+        });
+    }
+}
+
 /// Plays `input` from a fresh world; every event of every tick, as stored bytes.
 fn play(input: &[Vec<(Uuid, Command)>], check: bool) -> Vec<Vec<u8>> {
     let ids = history::players(PLAYERS);
@@ -71,6 +99,11 @@ fn play(input: &[Vec<(Uuid, Command)>], check: bool) -> Vec<Vec<u8>> {
         // Scatter the players now and then, so that every system is within reach.
         if i % 5 == 0 {
             history::scatter(&mut sim.world, &ids, i / 5);
+        }
+        // And wound one to a single hitpoint now and then, so that deaths (graves in town,
+        // drops in the PvP zone) happen within a history.
+        if i % 5 == 2 {
+            wound(&mut sim.world, ids[(i / 5) % ids.len()]);
         }
         let out = sim.tick_with(
             NOW_US + i as i64 * DAY_US,

@@ -254,18 +254,30 @@ fn scripted(world: &World, rng: &mut ChaCha8Rng, i: u64) -> Vec<EventBody> {
         .slots()
         .map(|(k, s)| ground(10 + u64::from(k), &s.item, s.qty))
         .collect();
+    // Every other round the death is outside PvP: the worn items (up to three) are kept and
+    // come back into the inventory, the rest lies in the grave.
+    let grave = i % 2 == 1;
+    let mut kept = Vec::new();
     for (k, item) in pb.equipment.iter().enumerate() {
         if let Some(item) = item {
-            dropped.push(ground(50 + k as u64, item, 1));
+            if grave && kept.len() < 3 {
+                kept.push(ItemQty {
+                    item: item.clone(),
+                    qty: 1,
+                });
+            } else {
+                dropped.push(ground(50 + k as u64, item, 1));
+            }
         }
     }
-    if !dropped.is_empty() && a != b {
+    if (!dropped.is_empty() || !kept.is_empty()) && a != b {
         out.push(EventBody::PlayerDied {
             player_id: b,
-            killer: Some(a),
+            killer: if grave { None } else { Some(a) },
             x: 3222,
             y: 3218,
             dropped,
+            kept,
         });
     }
     out

@@ -142,3 +142,180 @@ fn an_unknown_attack_style_is_refused() {
         "bad_style"
     );
 }
+
+/// A player with the starter kit and a worn iron sword, standing in town.
+fn armed() -> Given {
+    let mut t = Given::new()
+        .player(A)
+        .player(B)
+        .minted(A, "iron_sword", 1)
+        .at(A, (3210, 3210))
+        .at(B, (3210, 3211));
+    t.when(A, Command::Equip { slot: 7 }).unwrap();
+    t
+}
+
+fn grave_of(death: &EventBody) -> (Vec<GroundItem>, Vec<ItemQty>) {
+    match death {
+        EventBody::PlayerDied { dropped, kept, .. } => (dropped.clone(), kept.clone()),
+        other => panic!("not a death: {other:?}"),
+    }
+}
+
+#[test]
+fn dying_outside_pvp_keeps_the_three_most_valuable_items_and_leaves_the_rest_in_a_grave() {
+    let mut t = armed();
+    let death = t.world.player_death(A, None);
+    let (dropped, kept) = grave_of(&death);
+    // Worn iron sword (91), bronze axe (16), the first bread (12); stackable coins are never
+    // kept, whatever they are worth.
+    let kept: Vec<&str> = kept.iter().map(|k| k.item.as_str()).collect();
+    assert_eq!(kept, ["iron_sword", "bronze_axe", "bread"]);
+    let mut graved: Vec<(&str, u32)> = dropped.iter().map(|g| (g.item.as_str(), g.qty)).collect();
+    graved.sort();
+    assert_eq!(
+        graved,
+        [
+            ("bread", 1),
+            ("bronze_pickaxe", 1),
+            ("coins", 25),
+            ("hammer", 1),
+            ("small_fishing_net", 1)
+        ]
+    );
+    let tick = t.world.tick();
+    for g in &dropped {
+        assert_eq!((g.x, g.y, g.owner), (3210, 3210, Some(A)));
+        assert_eq!(g.public_at, tick + GRAVE_TICKS);
+    }
+    t.world.apply(&death);
+    let a = t.world.player(A).unwrap();
+    assert_eq!((a.x, a.y), (3222, 3218));
+    let held: Vec<&str> = a.inventory.slots().map(|(_, s)| s.item.as_str()).collect();
+    assert_eq!(held, ["iron_sword", "bronze_axe", "bread"]);
+    assert!(a.equipment.iter().all(Option::is_none));
+    t.assert_conserved();
+}
+
+#[test]
+fn a_grave_is_its_owners_to_reclaim_until_it_turns_public() {
+    let mut t = armed();
+    let death = t.world.player_death(A, None);
+    t.world.apply(&death);
+    let (dropped, _) = grave_of(&death);
+    let coins = dropped
+        .iter()
+        .find(|g| g.item == "coins")
+        .unwrap()
+        .ground_id;
+    // Another player on the grave's tile sees nothing to take, and is told nothing of it.
+    let t = t.at(B, (3210, 3210));
+    assert_eq!(
+        t.rejects(B, Command::PickUp { ground_id: coins }),
+        "no_such_item"
+    );
+    assert!(
+        t.world
+            .redacted_for(B, &death)
+            .is_some_and(|seen| grave_of(&seen) == (Vec::new(), Vec::new()))
+    );
+    // Its owner walks back and takes it.
+    let mut t = t.at(A, (3210, 3211));
+    t.when(A, Command::PickUp { ground_id: coins }).unwrap();
+    assert_eq!(t.world.player(A).unwrap().inventory.count("coins"), 25);
+    // What is left turns public when the grave's time is up, and anyone may take it.
+    let hammer = dropped
+        .iter()
+        .find(|g| g.item == "hammer")
+        .unwrap()
+        .ground_id;
+    let public_at = t.world.tick() + GRAVE_TICKS;
+    t.world.begin_tick(public_at);
+    t.when(B, Command::PickUp { ground_id: hammer }).unwrap();
+    t.assert_conserved();
+}
+
+#[test]
+fn under_the_rules_before_graves_a_death_outside_pvp_costs_nothing() {
+    let mut t = armed();
+    t.world.apply(&EventBody::RulesAdopted { rules: 3 });
+    let death = t.world.player_death(A, None);
+    assert_eq!(grave_of(&death), (Vec::new(), Vec::new()));
+    t.world.apply(&death);
+    let a = t.world.player(A).unwrap();
+    assert_eq!(a.inventory.slots().count(), 7);
+    assert!(
+        a.equipment
+            .iter()
+            .any(|e| e.as_deref() == Some("iron_sword"))
+    );
+}
+
+#[test]
+fn a_guard_that_kills_a_player_in_town_leaves_a_grave_and_value_is_conserved() {
+    let mut t = Given::new()
+        .player(A)
+        .minted(A, "steel_sword", 1)
+        .at(A, (3220, 3234));
+    t.run_ticks(1);
+    let guard = t
+        .world
+        .npcs()
+        .find(|(_, n)| n.kind == "guard")
+        .map(|(id, _)| *id)
+        .unwrap();
+    t.when(A, Command::AttackNpc { npc: guard }).unwrap();
+    let events = t.run_ticks(400);
+    let death = events
+        .iter()
+        .find(|e| matches!(e, EventBody::PlayerDied { player_id, .. } if *player_id == A))
+        .expect("the guard kills a level-3 player");
+    let (dropped, kept) = grave_of(death);
+    assert_eq!(kept[0].item, "steel_sword");
+    assert!(dropped.iter().all(|g| g.owner == Some(A)));
+    assert!(dropped.iter().any(|g| g.item == "coins"));
+    t.assert_conserved();
+}
+
+#[test]
+fn reclaiming_a_grave_takes_back_all_that_fits_in_one_go_and_only_for_its_owner() {
+    let mut t = armed();
+    let death = t.world.player_death(A, None);
+    t.world.apply(&death);
+    let t = t.at(B, (3210, 3210));
+    assert_eq!(t.rejects(B, Command::ReclaimGrave), "no_such_item");
+    // Away from the grave there is nothing to reclaim.
+    assert_eq!(t.rejects(A, Command::ReclaimGrave), "no_such_item");
+    let mut t = t.at(A, (3211, 3211));
+    let events = t.when(A, Command::ReclaimGrave).unwrap();
+    assert_eq!(events.len(), 5);
+    let a = t.world.player(A).unwrap();
+    // The kept three, then the grave's five.
+    assert_eq!(a.inventory.slots().count(), 8);
+    assert_eq!(a.inventory.count("coins"), 25);
+    assert_eq!(t.rejects(A, Command::ReclaimGrave), "no_such_item");
+    t.assert_conserved();
+}
+
+#[test]
+fn a_grave_reclaimed_into_a_full_inventory_takes_what_fits() {
+    let died = || {
+        let mut t = armed();
+        let death = t.world.player_death(A, None);
+        t.world.apply(&death);
+        t
+    };
+    // 25 logs fill the inventory but the kept three's slots: nothing fits.
+    let t = died().minted(A, "logs", 25).at(A, (3210, 3210));
+    assert_eq!(t.rejects(A, Command::ReclaimGrave), "inventory_full");
+    // With 24 logs and a stack of coins, the grave's coins still fit onto the stack.
+    let mut t = died()
+        .minted(A, "logs", 24)
+        .minted(A, "coins", 1)
+        .at(A, (3210, 3210));
+    let events = t.when(A, Command::ReclaimGrave).unwrap();
+    assert!(
+        matches!(&events[..], [EventBody::ItemPickedUp { item, qty: 25, .. }] if item == "coins")
+    );
+    t.assert_conserved();
+}
