@@ -371,6 +371,72 @@ async fn resimulate_reproduces_a_history_of_the_real_tick_writer_byte_for_byte()
     assert_eq!(events, g.store.head().await.expect("head").position);
 }
 
+/// A fight to the death outside PvP, the grave and its reclaim, through the real tick writer:
+/// the re-simulation reproduces them byte for byte.
+#[tokio::test]
+async fn resimulate_reproduces_a_death_its_grave_and_the_reclaim_byte_for_byte() {
+    let mut g = Game::sqlite().await;
+    let alice = g.alice;
+    g.send(
+        alice,
+        Command::WalkTo {
+            x: 3220,
+            y: 3230,
+            run: false,
+        },
+    );
+    for _ in 0..15 {
+        g.tick().await;
+    }
+    // The town guard (NPC 0) is far too strong for a new player.
+    g.send(alice, Command::AttackNpc { npc: 0 });
+    let mut grave = None;
+    for _ in 0..400 {
+        g.tick().await;
+        let w = g.world().await;
+        grave = w
+            .ground_items()
+            .find(|i| i.owner == Some(alice))
+            .map(|i| (i.x, i.y));
+        if grave.is_some() {
+            break;
+        }
+    }
+    let (x, y) = grave.expect("alice died and left a grave");
+    let head = g.store.head().await.expect("head").position;
+    let deaths: Vec<usize> = g
+        .store
+        .read_from(1, head as usize)
+        .await
+        .expect("read")
+        .iter()
+        .filter_map(|e| match e.body().expect("body") {
+            EventBody::PlayerDied {
+                player_id, kept, ..
+            } if player_id == alice => Some(kept.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deaths, [3], "one death, the three most valuable items kept");
+    g.send(alice, Command::WalkTo { x, y, run: true });
+    for _ in 0..30 {
+        g.tick().await;
+    }
+    g.send(alice, Command::ReclaimGrave);
+    g.tick().await;
+    let w = g.world().await;
+    assert!(
+        w.ground_items().all(|i| i.owner != Some(alice)),
+        "the grave was reclaimed"
+    );
+    assert!(w.player(alice).unwrap().inventory.count("coins") >= 25);
+    w.check_conservation().expect("value is conserved");
+    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
+        .await
+        .expect("resimulate");
+    assert!(report.is_identical(), "{report}");
+}
+
 #[tokio::test]
 async fn resimulate_reports_the_first_divergence_with_both_sides() {
     let mut g = Game::sqlite().await;
