@@ -6,6 +6,15 @@
 //! A client (a Bevy or other Rust game) depends on this crate alone to read the content files or
 //! the content document: it links no server code, no storage and no async runtime. The server's
 //! rules about these definitions (loading, validation, lookups) are `loh_world::content`.
+//!
+//! # Layout
+//!
+//! - this file: the content files' shapes ([`ItemDef`], [`NpcDef`], [`ZoneDef`], …);
+//! - [`document`]: the content document of `GET /v1/content` ([`ContentDocument`]).
+
+pub mod document;
+
+pub use document::ContentDocument;
 
 use loh_events::{EquipSlot, Skill};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,9 @@
-//! `GET /v1/content`: what a client needs to draw and name things — items, NPC kinds and spawn
-//! points, gathering nodes, objects (banks, shops, furnaces, anvils, ranges, altars), shops,
-//! recipes, prayers, the map's bounds, zones and blocked tiles — as one JSON document with a
-//! strong `ETag` (`304 Not Modified` on a matching `If-None-Match`).
+//! `GET /v1/content`: what a client needs to draw and name things — items, NPC kinds with their
+//! combat stats and loot tables, spawn points, gathering nodes, objects (banks, shops, furnaces,
+//! anvils, ranges, altars), shops, recipes, prayers, the map's bounds, zones and blocked tiles —
+//! as one JSON document with a strong `ETag` (`304 Not Modified` on a matching
+//! `If-None-Match`). Its shape is the shared definitions crate's
+//! [`ContentDocument`](loh_world::content::ContentDocument), which a Rust client reads it into.
 //!
 //! The document is built once from the world's content and map; it changes only when the
 //! server's content does, so clients cache it by its ETag. `docs/protocol.md` describes it.
@@ -10,8 +12,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loh_world::MapConfig;
-use loh_world::content::{Content, ObjectKind, ZoneKind};
-use serde_json::{Value, json};
+use loh_world::content::document::{
+    MapBounds, NodePlacementSeen, NpcSpawnSeen, ShopSeen, ZoneSeen,
+};
+use loh_world::content::{Content, ContentDocument};
 use sha2::{Digest, Sha256};
 
 /// The content document, encoded once, and its ETag.
@@ -21,183 +25,71 @@ pub struct ContentDoc {
     etag: HeaderValue,
 }
 
-/// The wire name of an object kind (as in `content/zones.toml`).
-pub fn object_kind(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Bank => "bank",
-        ObjectKind::Shop => "shop",
-        ObjectKind::Furnace => "furnace",
-        ObjectKind::Anvil => "anvil",
-        ObjectKind::Range => "range",
-        ObjectKind::Altar => "altar",
-    }
-}
-
-fn zone_kind(kind: ZoneKind) -> &'static str {
-    match kind {
-        ZoneKind::Safe => "safe",
-        ZoneKind::Pvp => "pvp",
-    }
-}
-
-/// The document's JSON value.
-pub fn document(content: &Content, map: &MapConfig) -> Value {
-    let stacks = |s: &[loh_world::content::Stack]| -> Value {
-        s.iter()
-            .map(|s| json!({"item": s.item, "qty": s.qty}))
-            .collect()
-    };
-    let items: Vec<Value> = content
-        .items
-        .values()
-        .map(|i| {
-            json!({
-                "id": i.id,
-                "name": i.name,
-                "stackable": i.stackable,
-                "value": i.value,
-                "members": i.members,
-                "equip": i.equip.as_ref().map(|e| json!({
-                    "slot": e.slot,
-                    "attack_bonus": e.attack_bonus,
-                    "strength_bonus": e.strength_bonus,
-                    "defence_bonus": e.defence_bonus,
-                    "prayer_bonus": e.prayer_bonus,
-                    "attack_level": e.attack_level,
-                    "defence_level": e.defence_level,
-                })),
-                "tool": i.tool.as_ref().map(|t| json!({"kind": t.kind, "power": t.power})),
-                "heals": i.heals,
-                "prayer_xp": i.prayer_xp,
-            })
-        })
-        .collect();
-    let npcs: Vec<Value> = content
-        .npcs
-        .values()
-        .map(|n| {
-            json!({
-                "id": n.id,
-                "name": n.name,
-                "hitpoints": n.hitpoints,
-                "attack": n.attack,
-                "strength": n.strength,
-                "defence": n.defence,
-                "attack_speed": n.attack_speed,
-                "aggressive": n.aggressive,
-            })
-        })
-        .collect();
-    let npc_spawns: Vec<Value> = content
-        .npc_spawns
-        .iter()
-        .enumerate()
-        .map(|(i, s)| json!({"npc": i, "kind": s.npc, "x": s.x, "y": s.y, "wander": s.wander}))
-        .collect();
-    let nodes: Vec<Value> = content
-        .nodes
-        .values()
-        .map(|n| {
-            json!({
-                "id": n.id,
-                "name": n.name,
-                "skill": n.skill,
-                "level": n.level,
-                "xp": n.xp,
-                "item": n.item,
-                "tool": n.tool,
-                "members": n.members,
-            })
-        })
-        .collect();
-    let node_placements: Vec<Value> = content
-        .node_placements
-        .iter()
-        .enumerate()
-        .map(|(i, p)| json!({"node": i, "kind": p.node, "x": p.x, "y": p.y}))
-        .collect();
-    let objects: Vec<Value> = content
-        .objects
-        .iter()
-        .map(|o| json!({"kind": object_kind(o.kind), "x": o.x, "y": o.y, "shop": o.shop}))
-        .collect();
-    let shops: Vec<Value> = content
-        .shops
-        .values()
-        .map(|s| {
-            let full: serde_json::Map<String, Value> = s
-                .stock
-                .iter()
-                .map(|i| (i.clone(), s.full_stock(i).into()))
-                .collect();
-            json!({
-                "id": s.id, "name": s.name, "stock": s.stock,
-                "full_stock": full, "restock_ticks": s.restock_ticks,
-            })
-        })
-        .collect();
-    let recipes: Vec<Value> = content
-        .recipes
-        .values()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "skill": r.skill,
-                "level": r.level,
-                "xp": r.xp,
-                "station": r.station.map(object_kind),
-                "tool": r.tool,
-                "members": r.members,
-                "inputs": stacks(&r.inputs),
-                "outputs": stacks(&r.outputs),
-            })
-        })
-        .collect();
-    let prayers: Vec<Value> = content
-        .prayers
-        .values()
-        .map(|p| json!({"id": p.id, "name": p.name, "level": p.level}))
-        .collect();
-    let zones: Vec<Value> = content
-        .zones
-        .iter()
-        .map(|z| {
-            json!({
-                "id": z.id,
-                "name": z.name,
-                "kind": zone_kind(z.kind),
-                "members": z.members,
-                "bounds": {
-                    "min_x": z.bounds.min_x,
-                    "max_x": z.bounds.max_x,
-                    "min_y": z.bounds.min_y,
-                    "max_y": z.bounds.max_y,
-                },
-            })
-        })
-        .collect();
-    let blocked: Vec<[i32; 2]> = content.blocked.iter().map(|&(x, y)| [x, y]).collect();
-    json!({
-        "map": {
-            "min_x": map.min_x,
-            "max_x": map.max_x,
-            "min_y": map.min_y,
-            "max_y": map.max_y,
-            "spawn_x": map.spawn_x,
-            "spawn_y": map.spawn_y,
+/// The document of `content` on `map` ([`loh_world::content::ContentDocument`], the shape a
+/// client reads).
+pub fn document(content: &Content, map: &MapConfig) -> ContentDocument {
+    ContentDocument {
+        map: MapBounds {
+            min_x: map.min_x,
+            max_x: map.max_x,
+            min_y: map.min_y,
+            max_y: map.max_y,
+            spawn_x: map.spawn_x,
+            spawn_y: map.spawn_y,
         },
-        "items": items,
-        "npcs": npcs,
-        "npc_spawns": npc_spawns,
-        "nodes": nodes,
-        "node_placements": node_placements,
-        "objects": objects,
-        "shops": shops,
-        "recipes": recipes,
-        "prayers": prayers,
-        "zones": zones,
-        "blocked": blocked,
-    })
+        items: content.items.values().cloned().collect(),
+        npcs: content.npcs.values().cloned().collect(),
+        npc_spawns: (0u32..)
+            .zip(&content.npc_spawns)
+            .map(|(npc, s)| NpcSpawnSeen {
+                npc,
+                kind: s.npc.clone(),
+                x: s.x,
+                y: s.y,
+                wander: s.wander,
+            })
+            .collect(),
+        nodes: content.nodes.values().cloned().collect(),
+        node_placements: (0u32..)
+            .zip(&content.node_placements)
+            .map(|(node, p)| NodePlacementSeen {
+                node,
+                kind: p.node.clone(),
+                x: p.x,
+                y: p.y,
+            })
+            .collect(),
+        objects: content.objects.clone(),
+        shops: content
+            .shops
+            .values()
+            .map(|s| ShopSeen {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                stock: s.stock.clone(),
+                full_stock: s
+                    .stock
+                    .iter()
+                    .map(|i| (i.clone(), s.full_stock(i)))
+                    .collect(),
+                restock_ticks: s.restock_ticks,
+            })
+            .collect(),
+        recipes: content.recipes.values().cloned().collect(),
+        prayers: content.prayers.values().cloned().collect(),
+        zones: content
+            .zones
+            .iter()
+            .map(|z| ZoneSeen {
+                id: z.id.clone(),
+                name: z.name.clone(),
+                kind: z.kind,
+                members: z.members,
+                bounds: z.bounds,
+            })
+            .collect(),
+        blocked: content.blocked.iter().map(|&(x, y)| [x, y]).collect(),
+    }
 }
 
 impl ContentDoc {
@@ -250,9 +142,23 @@ impl ContentDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn doc() -> ContentDoc {
         ContentDoc::new(&Content::embedded(), &MapConfig::default())
+    }
+
+    /// A Rust client (a Bevy game) reads the document into the shared definitions crate's type
+    /// and finds what it needs to fight and loot: combat stats and loot tables.
+    #[test]
+    fn a_rust_client_reads_the_document_into_the_shared_definitions() {
+        let d: ContentDocument = serde_json::from_slice(&doc().body).unwrap();
+        let goblin = d.npcs.iter().find(|n| n.id == "goblin").unwrap();
+        assert_eq!((goblin.hitpoints, goblin.defence_bonus), (5, -15));
+        assert!(goblin.loot.iter().any(|l| l.item == "bronze_sword"));
+        assert_eq!(d.npc_spawns[0].npc, 0);
+        assert!(d.items.iter().any(|i| i.prayer_xp.is_some()));
+        assert_eq!(d.map.spawn_x, MapConfig::default().spawn_x);
     }
 
     #[test]
