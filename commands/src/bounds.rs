@@ -123,6 +123,7 @@ impl Command {
             Command::Buy { shop, item, .. } => id("shop", shop).and(id("item", item)),
             Command::Sell { shop, .. } => id("shop", shop),
             Command::SetAttackStyle { style } => id("style", style),
+            Command::SetAutocast { spell } => spell.as_deref().map_or(Ok(()), |s| id("spell", s)),
             Command::Pray { prayer, .. } => id("prayer", prayer),
             Command::HopWorld { world } => id("world", world),
             Command::Move { .. }

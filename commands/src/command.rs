@@ -98,9 +98,16 @@ pub enum Command {
     AttackPlayer {
         player_id: Uuid,
     },
-    /// Choose a melee attack style: `accurate`, `aggressive`, `defensive` or `controlled`.
+    /// Choose an attack style: `accurate`, `aggressive`, `defensive` or `controlled` (melee);
+    /// `accurate`, `rapid` or `longrange` (bows).
     SetAttackStyle {
         style: String,
+    },
+    /// Fight with a combat spell (its id, e.g. `wind_strike`) instead of the weapon, or with
+    /// the weapon again (`null`).
+    SetAutocast {
+        #[serde(default)]
+        spell: Option<String>,
     },
     /// Switch a prayer on or off.
     Pray {
@@ -229,6 +236,7 @@ impl Command {
             Command::AttackNpc { .. } => "AttackNpc",
             Command::AttackPlayer { .. } => "AttackPlayer",
             Command::SetAttackStyle { .. } => "SetAttackStyle",
+            Command::SetAutocast { .. } => "SetAutocast",
             Command::Pray { .. } => "Pray",
             Command::PrayAtAltar => "PrayAtAltar",
             Command::ReclaimGrave => "ReclaimGrave",

@@ -85,6 +85,8 @@ pub enum RejectionCode {
     NotInPvp,
     /// unknown attack style
     BadStyle,
+    /// unknown combat spell
+    NoSuchSpell,
     /// prayer rules
     NoSuchPrayer,
     /// prayer rules
@@ -131,7 +133,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in the order of `docs/protocol.md`.
-    pub const ALL: [RejectionCode; 58] = [
+    pub const ALL: [RejectionCode; 59] = [
         RejectionCode::TooFar,
         RejectionCode::OutOfBounds,
         RejectionCode::NoMove,
@@ -169,6 +171,7 @@ impl RejectionCode {
         RejectionCode::BadTarget,
         RejectionCode::NotInPvp,
         RejectionCode::BadStyle,
+        RejectionCode::NoSuchSpell,
         RejectionCode::NoSuchPrayer,
         RejectionCode::AlreadyActive,
         RejectionCode::NotActive,
@@ -232,6 +235,7 @@ impl RejectionCode {
             RejectionCode::BadTarget => "bad_target",
             RejectionCode::NotInPvp => "not_in_pvp",
             RejectionCode::BadStyle => "bad_style",
+            RejectionCode::NoSuchSpell => "no_such_spell",
             RejectionCode::NoSuchPrayer => "no_such_prayer",
             RejectionCode::AlreadyActive => "already_active",
             RejectionCode::NotActive => "not_active",

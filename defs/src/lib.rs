@@ -61,6 +61,12 @@ pub struct ZonesFile {
     pub zone: Vec<ZoneDef>,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpellsFile {
+    pub spell: Vec<SpellDef>,
+}
+
 /// An item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +85,47 @@ pub struct ItemDef {
     pub heals: Option<u32>,
     /// Prayer XP for burying it (bones); offered at an altar, 3.5 times as much.
     pub prayer_xp: Option<u32>,
+    /// A bow: wielded, it shoots the arrows it takes from the inventory.
+    pub bow: Option<BowDef>,
+    /// An arrow: what it adds to a bow's hit.
+    pub ammo: Option<AmmoDef>,
+    /// A staff that stands in for this rune: spells cast while wielding it burn none of it.
+    pub rune_source: Option<String>,
+}
+
+/// A bow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BowDef {
+    /// Tiles it reaches (before the longrange style's two more).
+    pub range: u32,
+    /// Ticks between shots (the rapid style is one faster).
+    pub speed: u32,
+    /// The arrows it fires, the best first.
+    pub arrows: Vec<String>,
+}
+
+/// An arrow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmmoDef {
+    pub ranged_strength: i32,
+}
+
+/// A combat spell of the standard spellbook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpellDef {
+    pub id: String,
+    pub name: String,
+    /// The Magic level it needs.
+    pub level: u8,
+    /// Its maximum hit.
+    pub max_hit: u32,
+    /// Magic XP for each cast, hit or splash (OSRS's base XP, rounded down).
+    pub xp: u32,
+    /// The runes each cast burns.
+    pub runes: Vec<Stack>,
 }
 
 /// How an item is worn.
@@ -94,10 +141,26 @@ pub struct EquipDef {
     pub defence_bonus: i32,
     #[serde(default)]
     pub prayer_bonus: i32,
+    #[serde(default)]
+    pub ranged_attack: i32,
+    #[serde(default)]
+    pub ranged_strength: i32,
+    #[serde(default)]
+    pub ranged_defence: i32,
+    #[serde(default)]
+    pub magic_attack: i32,
+    #[serde(default)]
+    pub magic_defence: i32,
     #[serde(default = "one")]
     pub attack_level: u8,
     #[serde(default = "one")]
     pub defence_level: u8,
+    /// The Ranged level it needs (bows).
+    #[serde(default = "one")]
+    pub ranged_level: u8,
+    /// The Magic level it needs (staves).
+    #[serde(default = "one")]
+    pub magic_level: u8,
 }
 
 /// A gathering tool.
@@ -146,6 +209,20 @@ pub struct NpcDef {
     pub attack_speed: u32,
     #[serde(default)]
     pub aggressive: bool,
+    /// How it attacks: `melee` (the default), `ranged` or `magic`. Its `attack` and `strength`
+    /// are its accuracy and power in that style.
+    #[serde(default)]
+    pub attack_type: DamageType,
+    /// Tiles it attacks from (1 for melee).
+    #[serde(default = "one_u32")]
+    pub attack_range: u32,
+    /// Its Magic level: its defence against spells.
+    #[serde(default = "one_u32")]
+    pub magic: u32,
+    #[serde(default)]
+    pub ranged_defence_bonus: i32,
+    #[serde(default)]
+    pub magic_defence_bonus: i32,
     /// Tiles within which an aggressive NPC notices a player.
     #[serde(default)]
     pub aggro_range: u32,
@@ -248,8 +325,18 @@ pub struct PrayerDef {
     pub strength_mult: u32,
     #[serde(default = "hundred")]
     pub defence_mult: u32,
-    /// The damage type this prayer protects from (`melee`).
-    pub protect: Option<String>,
+    /// The damage type this prayer protects from.
+    pub protect: Option<DamageType>,
+}
+
+/// A kind of attack, and what a protection prayer protects from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageType {
+    #[default]
+    Melee,
+    Ranged,
+    Magic,
 }
 
 /// Safe or PvP.
@@ -304,6 +391,9 @@ pub struct ObjectDef {
     pub y: i32,
     /// For `shop`: the shop id.
     pub shop: Option<String>,
+    /// Its zone's `rules`, filled in at load.
+    #[serde(skip)]
+    pub rules: u32,
 }
 
 /// A gathering node on a tile.
@@ -313,6 +403,9 @@ pub struct NodePlacement {
     pub node: String,
     pub x: i32,
     pub y: i32,
+    /// Its zone's `rules`, filled in at load.
+    #[serde(skip)]
+    pub rules: u32,
 }
 
 /// An NPC spawn point.
@@ -328,6 +421,9 @@ pub struct NpcSpawnPoint {
     /// The zone's bounds, filled in at load.
     #[serde(skip)]
     pub zone: Option<Bounds>,
+    /// Its zone's `rules`, filled in at load.
+    #[serde(skip)]
+    pub rules: u32,
 }
 
 /// A zone of the map.
@@ -339,6 +435,11 @@ pub struct ZoneDef {
     pub kind: ZoneKind,
     #[serde(default)]
     pub members: bool,
+    /// The rules version that brought the zone (1 unless said): a world deciding by older
+    /// rules spawns none of its NPCs and uses none of its objects and nodes, so that a log
+    /// from before it re-simulates as it was decided.
+    #[serde(default = "one_u32")]
+    pub rules: u32,
     pub bounds: Bounds,
     pub spawn: Option<[i32; 2]>,
     #[serde(default)]
@@ -352,6 +453,10 @@ pub struct ZoneDef {
 }
 
 fn one() -> u8 {
+    1
+}
+
+fn one_u32() -> u32 {
     1
 }
 

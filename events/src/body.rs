@@ -275,10 +275,15 @@ pub enum EventBody {
     CombatTargetCleared {
         player_id: Uuid,
     },
-    /// A player chose a melee attack style.
+    /// A player chose an attack style.
     AttackStyleSet {
         player_id: Uuid,
         style: AttackStyle,
+    },
+    /// A player chose the spell they fight with (`None`: back to the weapon).
+    AutocastSet {
+        player_id: Uuid,
+        spell: Option<String>,
     },
     /// A player swung at a target: `hit` false is a miss; the next swing is due at `next_at`.
     PlayerAttacked {
@@ -545,10 +550,12 @@ pub enum Skill {
     Smithing,
     Crafting,
     Cooking,
+    Ranged,
+    Magic,
 }
 
 impl Skill {
-    pub const ALL: [Skill; 11] = [
+    pub const ALL: [Skill; 13] = [
         Skill::Attack,
         Skill::Strength,
         Skill::Defence,
@@ -560,6 +567,8 @@ impl Skill {
         Skill::Smithing,
         Skill::Crafting,
         Skill::Cooking,
+        Skill::Ranged,
+        Skill::Magic,
     ];
 
     /// The skill's index in [`Skill::ALL`].
@@ -605,8 +614,11 @@ impl EquipSlot {
     }
 }
 
-/// Melee attack styles: accurate (+3 attack, Attack XP), aggressive (+3 strength, Strength XP),
-/// defensive (+3 defence, Defence XP), controlled (+1 each, XP shared).
+/// Attack styles. Melee: accurate (+3 attack, Attack XP), aggressive (+3 strength, Strength
+/// XP), defensive (+3 defence, Defence XP), controlled (+1 each, XP shared). With a bow:
+/// accurate (+3 ranged), rapid (one tick faster), longrange (+2 tiles of range, +3 defence, XP
+/// shared with Defence). A style chosen for one kind of weapon stands for the one in the same
+/// place of the other's list: aggressive for rapid, defensive for longrange (and back).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttackStyle {
@@ -615,6 +627,8 @@ pub enum AttackStyle {
     Aggressive,
     Defensive,
     Controlled,
+    Rapid,
+    Longrange,
 }
 
 impl EventBody {
@@ -658,6 +672,7 @@ impl EventBody {
             EventBody::CombatTargetSet { .. } => "CombatTargetSet",
             EventBody::CombatTargetCleared { .. } => "CombatTargetCleared",
             EventBody::AttackStyleSet { .. } => "AttackStyleSet",
+            EventBody::AutocastSet { .. } => "AutocastSet",
             EventBody::PlayerAttacked { .. } => "PlayerAttacked",
             EventBody::NpcAttacked { .. } => "NpcAttacked",
             EventBody::NpcSpawned { .. } => "NpcSpawned",
@@ -730,6 +745,7 @@ impl EventBody {
             | EventBody::CombatTargetSet { player_id, .. }
             | EventBody::CombatTargetCleared { player_id, .. }
             | EventBody::AttackStyleSet { player_id, .. }
+            | EventBody::AutocastSet { player_id, .. }
             | EventBody::PlayerAttacked { player_id, .. }
             | EventBody::NpcAttacked { player_id, .. }
             | EventBody::PlayerDied { player_id, .. }

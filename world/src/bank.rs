@@ -20,7 +20,7 @@ impl World {
     fn near_bank(&self, p: &Player) -> Result<(), Rejection> {
         let near = self
             .content
-            .objects_near(ObjectKind::Bank, p.x, p.y, REACH)
+            .objects_near(ObjectKind::Bank, p.x, p.y, REACH, self.rules)
             .next()
             .is_some();
         self.rule(near, Code::NotInRange, "no bank within reach")

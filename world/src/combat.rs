@@ -1,5 +1,5 @@
-//! Melee combat: the OSRS max-hit and accuracy formulas, attack styles, NPC combat, death, loot
-//! and respawn. PvP only inside PvP zones, where the dead drop everything; elsewhere a death
+//! Combat: the OSRS max-hit and accuracy formulas of melee, and of bows and spells
+//! ([`kinds`]), attack styles, NPC combat (melee, ranged and magic), death, loot and respawn. PvP only inside PvP zones, where the dead drop everything; elsewhere a death
 //! leaves a grave ([`GRAVE_TICKS`]).
 
 use super::equipment::{Bonuses, bonuses};
@@ -11,6 +11,11 @@ use loh_commands::RejectionCode as Code;
 use loh_events::{AttackStyle, EventBody, GroundItem, ItemQty, Skill, Target};
 use rand::Rng;
 use uuid::Uuid;
+
+pub mod kinds;
+
+use crate::content::DamageType;
+use kinds::{BowStyle, Fighting, bow_style};
 
 /// Ticks between a player's swings.
 pub const PLAYER_ATTACK_SPEED: u64 = 4;
@@ -26,8 +31,8 @@ pub const GRAVE_TICKS: u64 = 2_250;
 pub fn style_bonus(style: AttackStyle) -> (i64, i64, i64) {
     match style {
         AttackStyle::Accurate => (3, 0, 0),
-        AttackStyle::Aggressive => (0, 3, 0),
-        AttackStyle::Defensive => (0, 0, 3),
+        AttackStyle::Aggressive | AttackStyle::Rapid => (0, 3, 0),
+        AttackStyle::Defensive | AttackStyle::Longrange => (0, 0, 3),
         AttackStyle::Controlled => (1, 1, 1),
     }
 }
@@ -102,7 +107,7 @@ impl World {
             .get(&other)
             .ok_or_else(|| Rejection::new(Code::NoSuchPlayer, "no such player"))?;
         self.rule(
-            self.content.is_pvp(p.x, p.y) && self.content.is_pvp(o.x, o.y),
+            self.content.is_pvp(p.x, p.y, self.rules) && self.content.is_pvp(o.x, o.y, self.rules),
             Code::NotInPvp,
             "players fight only in a PvP zone",
         )?;
@@ -118,19 +123,53 @@ impl World {
     }
 
     pub(super) fn decide_style(&self, player_id: Uuid, style: &str) -> Decision {
+        // The bow's styles came with rules 4.
+        let bows = self.rules >= crate::DEEPER_WORLD_RULES;
         let style = match style {
             "accurate" => AttackStyle::Accurate,
             "aggressive" => AttackStyle::Aggressive,
             "defensive" => AttackStyle::Defensive,
             "controlled" => AttackStyle::Controlled,
+            "rapid" if bows => AttackStyle::Rapid,
+            "longrange" if bows => AttackStyle::Longrange,
             _ => {
                 return Err(Rejection::new(
                     Code::BadStyle,
-                    "no such attack style (accurate, aggressive, defensive, controlled)",
+                    "no such attack style (accurate, aggressive, defensive, controlled; \
+                     rapid, longrange)",
                 ));
             }
         };
         Ok(vec![EventBody::AttackStyleSet { player_id, style }])
+    }
+
+    /// Choosing a combat spell to fight with (its Magic level), or the weapon again.
+    pub(super) fn decide_autocast(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        spell: Option<&str>,
+    ) -> Decision {
+        let Some(spell) = spell else {
+            return Ok(vec![EventBody::AutocastSet {
+                player_id,
+                spell: None,
+            }]);
+        };
+        let def = self
+            .content
+            .spells
+            .get(spell)
+            .ok_or_else(|| Rejection::new(Code::NoSuchSpell, "no such combat spell"))?;
+        self.rule(
+            p.skills.level(Skill::Magic) >= def.level,
+            Code::LevelTooLow,
+            format!("{} needs Magic {}", def.name, def.level),
+        )?;
+        Ok(vec![EventBody::AutocastSet {
+            player_id,
+            spell: Some(spell.to_owned()),
+        }])
     }
 
     /// A player's swing, or a step toward the target, or losing it (combat phase).
@@ -146,7 +185,10 @@ impl World {
             Target::Player(o) => self
                 .players
                 .get(&o)
-                .filter(|o| self.content.is_pvp(o.x, o.y) && self.content.is_pvp(p.x, p.y))
+                .filter(|o| {
+                    self.content.is_pvp(o.x, o.y, self.rules)
+                        && self.content.is_pvp(p.x, p.y, self.rules)
+                })
                 .map(|o| (o.x, o.y, o.hitpoints)),
         };
         let Some((tx, ty, hp)) = at else {
@@ -156,24 +198,53 @@ impl World {
         if distance > COMBAT_RANGE {
             return vec![EventBody::CombatTargetCleared { player_id }];
         }
-        if distance > 1 {
+        let fighting = self.fighting(p);
+        if !self.can_hit((p.x, p.y), (tx, ty), self.reach(p, fighting)) {
             return self.step_toward(player_id, p, tx, ty).into_iter().collect();
         }
         if self.tick < p.next_attack_at {
             return Vec::new();
         }
-        let (attack, max, _) = player_rolls(self, p);
+        let kind = fighting.damage_type();
         let defence = match target {
-            Target::Npc(n) => {
-                let def = &self.content.npcs[&self.npcs[&n].kind];
-                (i64::from(def.defence) + 9) * (i64::from(def.defence_bonus) + 64)
-            }
-            Target::Player(o) => player_rolls(self, &self.players[&o]).2,
+            Target::Npc(n) => self.npc_defence(&self.npcs[&n].kind, kind),
+            Target::Player(o) => self.player_defence(&self.players[&o], kind),
         };
-        let hit = rolls_hit(attack, defence, rng);
-        let mut damage = if hit { rng.random_range(0..=max) } else { 0 };
+        // What the swing costs: the arrow shot, or the runes cast; without them it stops.
+        let mut arrow = None;
+        let mut runes = Vec::new();
+        let swing = match fighting {
+            Fighting::Melee => {
+                let (attack, max, _) = player_rolls(self, p);
+                kinds::Swing {
+                    attack,
+                    max,
+                    speed: PLAYER_ATTACK_SPEED,
+                }
+            }
+            Fighting::Ranged(bow) => {
+                let Some((slot, item, strength)) = self.arrow(p, bow) else {
+                    return vec![EventBody::CombatTargetCleared { player_id }];
+                };
+                arrow = Some((slot, item));
+                self.ranged_swing(p, bow, strength)
+            }
+            Fighting::Magic(spell) => {
+                let Some(cost) = self.runes_for(p, spell) else {
+                    return vec![EventBody::CombatTargetCleared { player_id }];
+                };
+                runes = cost;
+                self.magic_swing(p, spell)
+            }
+        };
+        let hit = rolls_hit(swing.attack, defence, rng);
+        let mut damage = if hit {
+            rng.random_range(0..=swing.max)
+        } else {
+            0
+        };
         if let Target::Player(o) = target
-            && self.protected_from_melee(&self.players[&o])
+            && self.protected_from(&self.players[&o], kind)
         {
             damage /= 2;
         }
@@ -183,32 +254,108 @@ impl World {
             target,
             hit,
             damage,
-            next_at: self.tick + PLAYER_ATTACK_SPEED,
+            next_at: self.tick + swing.speed,
         }];
-        events.extend(self.combat_xp(player_id, p, damage));
+        events.extend(self.combat_xp(player_id, p, fighting, damage));
+        let mut new_ground = 0;
         if damage >= hp && damage > 0 {
-            match target {
-                Target::Npc(n) => events.push(self.npc_death(n, Some(player_id), rng)),
-                Target::Player(o) => events.push(self.player_death(o, Some(player_id))),
+            let death = match target {
+                Target::Npc(n) => self.npc_death(n, Some(player_id), rng),
+                Target::Player(o) => self.player_death(o, Some(player_id)),
+            };
+            if let EventBody::NpcDied { loot: g, .. } | EventBody::PlayerDied { dropped: g, .. } =
+                &death
+            {
+                new_ground = g.len() as u64;
             }
+            events.push(death);
+        }
+        if let Some((slot, item)) = arrow {
+            events.push(self.arrow_spent(player_id, slot, item, (tx, ty), new_ground, rng));
+        }
+        for (slot, item, qty) in runes {
+            events.push(EventBody::ItemsBurned {
+                player_id,
+                slot,
+                item,
+                qty,
+                sink: "spell".into(),
+            });
         }
         events
     }
 
-    /// XP for `damage`: 4 per point to the style's skill (split for controlled), 4/3 to HP.
-    fn combat_xp(&self, player_id: Uuid, p: &Player, damage: u32) -> Vec<EventBody> {
-        if damage == 0 {
-            return Vec::new();
+    /// Where a shot arrow goes: one in five breaks (burned, sink `ammo`), the rest fall on the
+    /// target's tile, the shooter's to pick up first. `new_ground` ground items are already
+    /// made this swing (the target's loot), so the arrow's id follows theirs.
+    fn arrow_spent(
+        &self,
+        player_id: Uuid,
+        slot: u8,
+        item: &str,
+        (x, y): (i32, i32),
+        new_ground: u64,
+        rng: &mut WorldRng,
+    ) -> EventBody {
+        if rng.random_range(0..5) == 0 {
+            return EventBody::ItemsBurned {
+                player_id,
+                slot,
+                item: item.to_owned(),
+                qty: 1,
+                sink: "ammo".into(),
+            };
         }
-        let mut grants = match p.style {
-            AttackStyle::Accurate => vec![(Skill::Attack, 4 * damage)],
-            AttackStyle::Aggressive => vec![(Skill::Strength, 4 * damage)],
-            AttackStyle::Defensive => vec![(Skill::Defence, 4 * damage)],
-            AttackStyle::Controlled => [Skill::Attack, Skill::Strength, Skill::Defence]
-                .map(|s| (s, 4 * damage / 3))
-                .to_vec(),
+        EventBody::ItemDropped {
+            player_id,
+            slot,
+            ground: GroundItem {
+                ground_id: self.next_ground_id + new_ground,
+                item: item.to_owned(),
+                qty: 1,
+                x,
+                y,
+                owner: Some(player_id),
+                public_at: self.tick + GROUND_PRIVATE_TICKS,
+                despawn_at: self.tick + GROUND_DESPAWN_TICKS,
+            },
+        }
+    }
+
+    /// XP for `damage`. Melee: 4 per point to the style's skill (split for controlled). Bows:
+    /// 4 per point to Ranged, or 2 to Ranged and 2 to Defence with longrange. Spells: the
+    /// spell's XP for every cast, hit or splash, and 2 per point to Magic. And 4/3 per point to
+    /// Hitpoints.
+    fn combat_xp(
+        &self,
+        player_id: Uuid,
+        p: &Player,
+        fighting: Fighting<'_>,
+        damage: u32,
+    ) -> Vec<EventBody> {
+        let mut grants = match fighting {
+            Fighting::Melee => match p.style {
+                AttackStyle::Accurate => vec![(Skill::Attack, 4 * damage)],
+                AttackStyle::Aggressive | AttackStyle::Rapid => {
+                    vec![(Skill::Strength, 4 * damage)]
+                }
+                AttackStyle::Defensive | AttackStyle::Longrange => {
+                    vec![(Skill::Defence, 4 * damage)]
+                }
+                AttackStyle::Controlled => [Skill::Attack, Skill::Strength, Skill::Defence]
+                    .map(|s| (s, 4 * damage / 3))
+                    .to_vec(),
+            },
+            Fighting::Ranged(_) if bow_style(p.style) == BowStyle::Longrange => {
+                vec![(Skill::Ranged, 2 * damage), (Skill::Defence, 2 * damage)]
+            }
+            Fighting::Ranged(_) => vec![(Skill::Ranged, 4 * damage)],
+            Fighting::Magic(spell) => vec![(Skill::Magic, spell.xp + 2 * damage)],
         };
-        grants.push((Skill::Hitpoints, 4 * damage / 3));
+        if damage > 0 {
+            grants.push((Skill::Hitpoints, 4 * damage / 3));
+        }
+        grants.retain(|(_, xp)| *xp > 0);
         let mut events = Vec::new();
         for (skill, xp) in grants {
             events.push(EventBody::XpGained {
@@ -221,7 +368,10 @@ impl World {
         events
     }
 
-    /// An NPC's swing at its target, if adjacent and due (combat phase).
+    /// An NPC's attack on its target, if it reaches them (adjacent for melee; within its
+    /// range and in sight for ranged and magic) and is due (combat phase). Its `attack` and
+    /// `strength` are its accuracy and power in its own style; the player's protection prayer
+    /// for that style blocks it.
     pub(super) fn npc_combat_step(&self, npc: u32, rng: &mut WorldRng) -> Vec<EventBody> {
         let Some(n) = self.npcs.get(&npc) else {
             return Vec::new();
@@ -232,16 +382,21 @@ impl World {
         let Some(p) = self.players.get(&target) else {
             return Vec::new();
         };
-        if chebyshev(n.x, n.y, p.x, p.y) > 1 || self.tick < n.next_attack_at {
+        let def = &self.content.npcs[&n.kind];
+        if !self.can_hit((n.x, n.y), (p.x, p.y), self.npc_reach(def))
+            || self.tick < n.next_attack_at
+        {
             return Vec::new();
         }
-        let def = &self.content.npcs[&n.kind];
         let attack = (i64::from(def.attack) + 9) * (i64::from(def.attack_bonus) + 64);
-        let (_, _, defence) = player_rolls(self, p);
+        let defence = match def.attack_type {
+            DamageType::Melee => player_rolls(self, p).2,
+            kind => self.player_defence(p, kind),
+        };
         let hit = rolls_hit(attack, defence, rng);
         let max = max_hit(i64::from(def.strength) + 9, def.strength_bonus);
         let mut damage = if hit { rng.random_range(0..=max) } else { 0 };
-        if self.protected_from_melee(p) {
+        if self.protected_from(p, def.attack_type) {
             damage = 0;
         }
         let damage = damage.min(p.hitpoints);
@@ -265,7 +420,7 @@ impl World {
     /// before rules 4 nothing dropped.
     fn player_death(&self, player_id: Uuid, killer: Option<Uuid>) -> EventBody {
         let p = &self.players[&player_id];
-        let pvp = self.content.is_pvp(p.x, p.y);
+        let pvp = self.content.is_pvp(p.x, p.y, self.rules);
         let mut dropped = Vec::new();
         let mut kept = Vec::new();
         if pvp || self.rules >= crate::DEEPER_WORLD_RULES {
@@ -351,6 +506,11 @@ impl World {
             EventBody::AttackStyleSet { player_id, style } => {
                 if let Some(p) = self.players.get_mut(player_id) {
                     p.style = *style;
+                }
+            }
+            EventBody::AutocastSet { player_id, spell } => {
+                if let Some(p) = self.players.get_mut(player_id) {
+                    p.autocast = spell.clone();
                 }
             }
             EventBody::PlayerAttacked {

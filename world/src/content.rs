@@ -1,4 +1,4 @@
-//! Game content as data: items, NPCs, gathering nodes, recipes, shops, prayers and zones, read
+//! Game content as data: items, NPCs, gathering nodes, recipes, shops, prayers, zones and spells, read
 //! from TOML files under `content/` and validated at start.
 //!
 //! [`Content::embedded`] is the repository's `content/` folder compiled in (so `loh up` works
@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// The content files, in load order.
-pub const FILES: [&str; 7] = [
+pub const FILES: [&str; 8] = [
     "items.toml",
     "npcs.toml",
     "nodes.toml",
@@ -25,9 +25,10 @@ pub const FILES: [&str; 7] = [
     "shops.toml",
     "prayers.toml",
     "zones.toml",
+    "spells.toml",
 ];
 
-const EMBEDDED: [&str; 7] = [
+const EMBEDDED: [&str; 8] = [
     include_str!("../../content/items.toml"),
     include_str!("../../content/npcs.toml"),
     include_str!("../../content/nodes.toml"),
@@ -35,6 +36,7 @@ const EMBEDDED: [&str; 7] = [
     include_str!("../../content/shops.toml"),
     include_str!("../../content/prayers.toml"),
     include_str!("../../content/zones.toml"),
+    include_str!("../../content/spells.toml"),
 ];
 
 /// A content file that does not parse or does not hold together.
@@ -67,6 +69,8 @@ pub struct Content {
     pub recipes: BTreeMap<String, RecipeDef>,
     pub shops: BTreeMap<String, ShopDef>,
     pub prayers: BTreeMap<String, PrayerDef>,
+    /// The standard spellbook's combat spells.
+    pub spells: BTreeMap<String, SpellDef>,
     /// Zones in file order; the first holds the player spawn.
     pub zones: Vec<ZoneDef>,
     /// Every node placement, indexed by its position in this list (the `node` of events).
@@ -124,7 +128,9 @@ impl Content {
         let shops: ShopsFile = parse_file("shops.toml", text("shops.toml")?)?;
         let prayers: PrayersFile = parse_file("prayers.toml", text("prayers.toml")?)?;
         let zones: ZonesFile = parse_file("zones.toml", text("zones.toml")?)?;
-        let mut content = validate::build(items, npcs, nodes, recipes, shops, prayers, zones)?;
+        let spells: SpellsFile = parse_file("spells.toml", text("spells.toml")?)?;
+        let mut content =
+            validate::build(items, npcs, nodes, recipes, shops, prayers, zones, spells)?;
         let mut h = Sha256::new();
         for name in FILES {
             let t = text(name)?;
@@ -146,14 +152,16 @@ impl Content {
         self.zones.iter().find(|z| z.bounds.contains(x, y))
     }
 
-    /// Whether `(x, y)` lies in a PvP zone.
-    pub fn is_pvp(&self, x: i32, y: i32) -> bool {
-        self.zone_at(x, y).is_some_and(|z| z.kind == ZoneKind::Pvp)
+    /// Whether `(x, y)` lies in a PvP zone a world deciding by `rules` has.
+    pub fn is_pvp(&self, x: i32, y: i32, rules: u32) -> bool {
+        self.zone_at(x, y)
+            .is_some_and(|z| z.rules <= rules && z.kind == ZoneKind::Pvp)
     }
 
-    /// Whether `(x, y)` lies in a members-only zone.
-    pub fn is_members_tile(&self, x: i32, y: i32) -> bool {
-        self.zone_at(x, y).is_some_and(|z| z.members)
+    /// Whether `(x, y)` lies in a members-only zone a world deciding by `rules` has.
+    pub fn is_members_tile(&self, x: i32, y: i32, rules: u32) -> bool {
+        self.zone_at(x, y)
+            .is_some_and(|z| z.rules <= rules && z.members)
     }
 
     /// The player spawn tile.
@@ -164,17 +172,19 @@ impl Content {
             .map_or((0, 0), |[x, y]| (x, y))
     }
 
-    /// Objects of `kind` within `range` tiles (Chebyshev) of `(x, y)`.
+    /// Objects of `kind` within `range` tiles (Chebyshev) of `(x, y)`, of the zones a world
+    /// deciding by `rules` has ([`ZoneDef::rules`]).
     pub fn objects_near(
         &self,
         kind: ObjectKind,
         x: i32,
         y: i32,
         range: u32,
+        rules: u32,
     ) -> impl Iterator<Item = &ObjectDef> {
-        self.objects
-            .iter()
-            .filter(move |o| o.kind == kind && chebyshev(o.x, o.y, x, y) <= range)
+        self.objects.iter().filter(move |o| {
+            o.kind == kind && o.rules <= rules && chebyshev(o.x, o.y, x, y) <= range
+        })
     }
 }
 

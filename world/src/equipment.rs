@@ -14,6 +14,11 @@ pub struct Bonuses {
     pub strength: i32,
     pub defence: i32,
     pub prayer: i32,
+    pub ranged_attack: i32,
+    pub ranged_strength: i32,
+    pub ranged_defence: i32,
+    pub magic_attack: i32,
+    pub magic_defence: i32,
 }
 
 /// The bonuses of what `p` wears.
@@ -25,6 +30,11 @@ pub fn bonuses(content: &Content, p: &Player) -> Bonuses {
             b.strength += e.strength_bonus;
             b.defence += e.defence_bonus;
             b.prayer += e.prayer_bonus;
+            b.ranged_attack += e.ranged_attack;
+            b.ranged_strength += e.ranged_strength;
+            b.ranged_defence += e.ranged_defence;
+            b.magic_attack += e.magic_attack;
+            b.magic_defence += e.magic_defence;
         }
     }
     b
@@ -55,6 +65,15 @@ impl World {
             format!(
                 "{} needs Attack {} and Defence {}",
                 s.item, equip.attack_level, equip.defence_level
+            ),
+        )?;
+        self.rule(
+            p.skills.level(Skill::Ranged) >= equip.ranged_level
+                && p.skills.level(Skill::Magic) >= equip.magic_level,
+            Code::LevelTooLow,
+            format!(
+                "{} needs Ranged {} and Magic {}",
+                s.item, equip.ranged_level, equip.magic_level
             ),
         )?;
         self.rule(

@@ -45,9 +45,14 @@ impl World {
     }
 
     pub(super) fn decide_gather(&self, player_id: Uuid, p: &Player, x: i32, y: i32) -> Decision {
-        let node = *self.content.node_at.get(&(x, y)).ok_or_else(|| {
-            Rejection::new(Code::NoSuchNode, format!("nothing to gather at ({x}, {y})"))
-        })?;
+        let node = *self
+            .content
+            .node_at
+            .get(&(x, y))
+            .filter(|n| self.content.node_placements[**n as usize].rules <= self.rules)
+            .ok_or_else(|| {
+                Rejection::new(Code::NoSuchNode, format!("nothing to gather at ({x}, {y})"))
+            })?;
         let def = &self.content.nodes[&self.content.node_placements[node as usize].node];
         self.rule(
             !def.members || p.members,

@@ -392,6 +392,7 @@ impl World {
             Command::AttackNpc { npc } => self.decide_attack_npc(id, p, *npc),
             Command::AttackPlayer { player_id: other } => self.decide_attack_player(id, p, *other),
             Command::SetAttackStyle { style } => self.decide_style(id, style),
+            Command::SetAutocast { spell } => self.decide_autocast(id, p, spell.as_deref()),
             Command::Pray { prayer, on } => self.decide_pray(id, p, prayer, *on),
             Command::PrayAtAltar => self.decide_altar(id, p),
             Command::ReclaimGrave => self.decide_reclaim_grave(id, p),
@@ -473,6 +474,7 @@ impl World {
             E::CombatTargetSet { .. }
             | E::CombatTargetCleared { .. }
             | E::AttackStyleSet { .. }
+            | E::AutocastSet { .. }
             | E::PlayerAttacked { .. }
             | E::NpcAttacked { .. }
             | E::PlayerDied { .. } => self.apply_combat(body),

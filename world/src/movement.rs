@@ -36,7 +36,7 @@ impl World {
             format!("({x}, {y}) is blocked"),
         )?;
         self.rule(
-            p.members || !self.content.is_members_tile(x, y),
+            p.members || !self.content.is_members_tile(x, y, self.rules),
             Code::MembersOnly,
             "that area is for members",
         )

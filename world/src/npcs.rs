@@ -15,6 +15,10 @@ impl World {
     /// What NPC spawn point `npc` does this tick (NPC phase): spawn, chase, or wander.
     pub(super) fn npc_step(&self, npc: u32, rng: &mut WorldRng) -> Vec<EventBody> {
         let point = &self.content.npc_spawns[npc as usize];
+        if point.rules > self.rules {
+            // A spawn point of a zone newer than the rules this world decides by.
+            return Vec::new();
+        }
         let Some(n) = self.npcs.get(&npc) else {
             let due = self.npc_respawns.get(&npc).is_none_or(|t| *t <= self.tick);
             if !due {
@@ -48,7 +52,7 @@ impl World {
                 .min_by_key(|p| chebyshev(n.x, n.y, p.x, p.y))
         });
         if let Some(p) = target {
-            if chebyshev(n.x, n.y, p.x, p.y) <= 1 {
+            if self.can_hit((n.x, n.y), (p.x, p.y), self.npc_reach(def)) {
                 return Vec::new();
             }
             let (x, y) = (n.x + (p.x - n.x).signum(), n.y + (p.y - n.y).signum());
@@ -69,16 +73,19 @@ impl World {
         }
     }
 
-    /// An aggressive NPC next to a player with no target picks them (NPC phase, after moving).
+    /// An aggressive NPC with no target picks a player it can hit (next to it in melee, within
+    /// its range and in sight otherwise; NPC phase, after moving).
     pub(super) fn npc_aggression(&self, npc: u32) -> Option<Uuid> {
         let n = self.npcs.get(&npc)?;
         let def = &self.content.npcs[&n.kind];
         if !def.aggressive || n.target.is_some() {
             return None;
         }
+        // Within its reach, and for an NPC that attacks from afar, within its notice too.
+        let reach = self.npc_reach(def).min(def.aggro_range.max(1));
         self.players
             .iter()
-            .find(|(_, p)| chebyshev(n.x, n.y, p.x, p.y) <= 1)
+            .find(|(_, p)| self.can_hit((n.x, n.y), (p.x, p.y), reach))
             .map(|(id, _)| *id)
     }
 

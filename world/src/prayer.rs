@@ -1,11 +1,11 @@
 //! Prayers (Tapasya): activate and deactivate, drain per tick (slowed by worn prayer bonus),
-//! protection from melee, restore at an altar; Prayer XP from burying bones, or offering them
+//! protection from melee, ranged and magic, restore at an altar; Prayer XP from burying bones, or offering them
 //! at an altar for more.
 
 use super::equipment::bonuses;
 use super::inventory::slot_of;
 use super::{Decision, Player, REACH, Rejection, World};
-use crate::content::ObjectKind;
+use crate::content::{DamageType, ObjectKind};
 use loh_commands::RejectionCode as Code;
 use loh_events::{EventBody, Skill};
 use uuid::Uuid;
@@ -24,14 +24,11 @@ impl World {
         m
     }
 
-    pub(crate) fn protected_from_melee(&self, p: &Player) -> bool {
-        p.prayers.iter().any(|id| {
-            self.content
-                .prayers
-                .get(id)
-                .and_then(|d| d.protect.as_deref())
-                == Some("melee")
-        })
+    /// Whether an active prayer of `p` protects from `kind` of attack.
+    pub(crate) fn protected_from(&self, p: &Player, kind: DamageType) -> bool {
+        p.prayers
+            .iter()
+            .any(|id| self.content.prayers.get(id).and_then(|d| d.protect) == Some(kind))
     }
 
     /// Ticks between one-point drains for the active prayers, or `None` when none is active:
@@ -61,6 +58,11 @@ impl World {
             .content
             .prayers
             .get(prayer)
+            // Protection from ranged and magic came with rules 4.
+            .filter(|d| {
+                self.rules >= crate::DEEPER_WORLD_RULES
+                    || !matches!(d.protect, Some(DamageType::Ranged | DamageType::Magic))
+            })
             .ok_or_else(|| Rejection::new(Code::NoSuchPrayer, "no such prayer"))?;
         let active = p.prayers.contains(prayer);
         if !on {
@@ -99,7 +101,7 @@ impl World {
     fn altar_near(&self, p: &Player) -> Result<(), Rejection> {
         let near = self
             .content
-            .objects_near(ObjectKind::Altar, p.x, p.y, REACH)
+            .objects_near(ObjectKind::Altar, p.x, p.y, REACH, self.rules)
             .next()
             .is_some();
         self.rule(near, Code::NotInRange, "no altar within reach")

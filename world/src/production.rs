@@ -26,7 +26,7 @@ impl World {
         if let Some(station) = r.station {
             let near = self
                 .content
-                .objects_near(station, p.x, p.y, REACH)
+                .objects_near(station, p.x, p.y, REACH, self.rules)
                 .next()
                 .is_some();
             self.rule(

@@ -137,7 +137,7 @@ impl World {
             .ok_or_else(|| Rejection::new(Code::NoSuchShop, "no such shop"))?;
         let near = self
             .content
-            .objects_near(ObjectKind::Shop, p.x, p.y, REACH + 1)
+            .objects_near(ObjectKind::Shop, p.x, p.y, REACH + 1, self.rules)
             .any(|o| o.shop.as_deref() == Some(shop));
         self.rule(
             near,

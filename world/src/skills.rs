@@ -84,13 +84,17 @@ impl Skills {
         Skill::ALL.iter().map(|s| u32::from(self.level(*s))).sum()
     }
 
-    /// OSRS combat level (melee and prayer only: there is no ranged or magic yet).
+    /// The OSRS combat level (OSRS Wiki, "Combat level"): `floor(base + max(melee, range,
+    /// mage))` with base `0.25 · (Def + HP + floor(Prayer / 2))`, melee `0.325 · (Att + Str)`,
+    /// range `0.325 · floor(3 · Ranged / 2)` and mage `0.325 · floor(3 · Magic / 2)`, in
+    /// integers (× 40).
     pub fn combat_level(&self) -> u32 {
         let l = |s| u32::from(self.level(s));
-        // floor(0.25 · (Def + HP + floor(Prayer / 2)) + 0.325 · (Att + Str)), in integers.
         let base = 10 * (l(Skill::Defence) + l(Skill::Hitpoints) + l(Skill::Prayer) / 2);
         let melee = 13 * (l(Skill::Attack) + l(Skill::Strength));
-        (base + melee) / 40
+        let range = 13 * (3 * l(Skill::Ranged) / 2);
+        let mage = 13 * (3 * l(Skill::Magic) / 2);
+        (base + melee.max(range).max(mage)) / 40
     }
 }
 
@@ -161,10 +165,35 @@ mod tests {
     }
 
     #[test]
-    fn a_new_player_has_total_level_twenty_and_combat_level_three() {
+    fn a_new_player_has_total_level_twenty_two_and_combat_level_three() {
         let s = Skills::new();
         assert_eq!(s.level(Skill::Hitpoints), 10);
-        assert_eq!(s.total_level(), 10 + 10);
+        assert_eq!(s.total_level(), 12 + 10);
         assert_eq!(s.combat_level(), 3);
+    }
+
+    /// The best of melee, ranged and magic counts: a 99 Ranged or 99 Magic player with
+    /// nothing else trained is level 50, a 99 Attack one level 35.
+    #[test]
+    fn the_combat_level_counts_the_best_of_melee_ranged_and_magic() {
+        let with = |skill| {
+            let mut s = Skills::new();
+            s.add(skill, 13_034_431);
+            s.combat_level()
+        };
+        assert_eq!(with(Skill::Ranged), 50);
+        assert_eq!(with(Skill::Magic), 50);
+        assert_eq!(with(Skill::Attack), 35);
+        let mut s = Skills::new();
+        for skill in [
+            Skill::Attack,
+            Skill::Strength,
+            Skill::Defence,
+            Skill::Hitpoints,
+        ] {
+            s.add(skill, 13_034_431);
+        }
+        s.add(Skill::Prayer, 13_034_431);
+        assert_eq!(s.combat_level(), 126);
     }
 }

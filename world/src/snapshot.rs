@@ -183,7 +183,7 @@ mod tests {
         let me = t.world.self_view(A).unwrap();
         assert_eq!((me.x, me.y), (t.world.map.spawn_x, t.world.map.spawn_y));
         assert_eq!(me.inventory.len(), 28);
-        assert_eq!(me.skills.len(), 11);
+        assert_eq!(me.skills.len(), 13);
         assert_eq!(me.hitpoints, 10);
         assert!(t.world.self_view(Uuid::from_u128(99)).is_none());
         assert!(me.friends_online.is_empty());

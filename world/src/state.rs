@@ -33,6 +33,8 @@ pub struct Player {
     pub target: Option<Target>,
     pub next_attack_at: u64,
     pub style: AttackStyle,
+    /// The spell the player fights with instead of their weapon ([`crate::combat`]).
+    pub autocast: Option<String>,
     pub prayers: BTreeSet<String>,
     /// The tick the active prayer set last changed (drain is counted from it).
     pub prayer_since: u64,
@@ -67,6 +69,7 @@ impl Player {
             target: None,
             next_attack_at: 0,
             style: AttackStyle::Accurate,
+            autocast: None,
             prayers: BTreeSet::new(),
             prayer_since: 0,
             path: None,

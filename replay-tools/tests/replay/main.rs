@@ -149,7 +149,7 @@ async fn state_at_a_tick_shows_holdings_skills_position_and_wallet_of_that_momen
         "and picked up again"
     );
     assert_eq!(now.wallet.total, 25);
-    assert_eq!(now.skills.len(), 11);
+    assert_eq!(now.skills.len(), 13);
     let spawn = state_at(g.store.as_ref(), g.alice, At::Tick(1))
         .await
         .expect("state")

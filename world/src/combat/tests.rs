@@ -319,3 +319,342 @@ fn a_grave_reclaimed_into_a_full_inventory_takes_what_fits() {
     );
     t.assert_conserved();
 }
+
+// ---- Ranged and magic (rules 4) ----
+
+/// A player wielding a shortbow with `arrows` bronze arrows (slot 7 then 8), standing on `at`.
+fn archer(arrows: u32, at: (i32, i32)) -> Given {
+    let mut t = Given::new().player(A).minted(A, "shortbow", 1);
+    if arrows > 0 {
+        t = t.minted(A, "bronze_arrow", arrows);
+    }
+    let mut t = t.at(A, at);
+    t.when(A, Command::Equip { slot: 7 }).unwrap();
+    t.run_ticks(1);
+    t
+}
+
+fn npc_of(t: &Given, kind: &str) -> (u32, i32, i32) {
+    t.world
+        .npcs()
+        .find(|(_, n)| n.kind == kind)
+        .map(|(id, n)| (*id, n.x, n.y))
+        .unwrap_or_else(|| panic!("no {kind} in the world"))
+}
+
+fn attacks_by(events: &[EventBody], who: Uuid) -> Vec<(bool, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::PlayerAttacked {
+                player_id,
+                hit,
+                damage,
+                ..
+            } if *player_id == who => Some((*hit, *damage)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_bow_shoots_from_its_range_and_each_arrow_breaks_or_falls_under_the_target() {
+    let t = archer(30, (3211, 3205));
+    // The cows graze in the goblin fields: stand 6 tiles from one.
+    let (cow, cx, cy) = npc_of(&t, "cow");
+    let mut t = t.at(A, (cx - 6, cy));
+    t.when(A, Command::AttackNpc { npc: cow }).unwrap();
+    let events = t.run_ticks(12);
+    let shots = attacks_by(&events, A);
+    assert!(
+        shots.len() >= 2,
+        "the archer shoots every 4 ticks: {events:?}"
+    );
+    let broke = events
+        .iter()
+        .filter(|e| matches!(e, EventBody::ItemsBurned { sink, item, .. } if sink == "ammo" && item == "bronze_arrow"))
+        .count();
+    let fell: Vec<&GroundItem> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::ItemDropped { ground, .. } if ground.item == "bronze_arrow" => Some(ground),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(broke + fell.len(), shots.len(), "one arrow a shot");
+    assert!(fell.iter().all(|g| g.owner == Some(A) && g.qty == 1));
+    assert_eq!(
+        t.world.player(A).unwrap().inventory.count("bronze_arrow"),
+        30 - shots.len() as u64
+    );
+    // Never a step: the cow stays within the bow's 7 tiles.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EventBody::PlayerMoved { player_id, .. } if *player_id == A))
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            EventBody::XpGained {
+                skill: Skill::Ranged,
+                ..
+            }
+        )) || shots.iter().all(|(_, d)| *d == 0)
+    );
+    t.assert_conserved();
+}
+
+#[test]
+fn out_of_its_range_an_archer_steps_closer_and_without_arrows_stops() {
+    let t = archer(5, (3211, 3205));
+    let (cow, cx, cy) = npc_of(&t, "cow");
+    let mut t = t.at(A, (cx - 10, cy));
+    t.when(A, Command::AttackNpc { npc: cow }).unwrap();
+    let events = t.run_ticks(3);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, EventBody::PlayerMoved { player_id, .. } if *player_id == A))
+    );
+    let mut t = archer(0, (cx - 5, cy));
+    t.when(A, Command::AttackNpc { npc: cow }).unwrap();
+    let events = t.run_ticks(2);
+    assert!(attacks_by(&events, A).is_empty());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, EventBody::CombatTargetCleared { player_id } if *player_id == A))
+    );
+}
+
+#[test]
+fn a_wall_blocks_the_line_of_sight() {
+    let t = Given::new();
+    // The bank's back wall runs along y 3228 from x 3226 to 3229.
+    assert!(!t.world.line_of_sight((3227, 3225), (3227, 3231)));
+    assert!(!t.world.line_of_sight((3226, 3226), (3229, 3230)));
+    assert!(t.world.line_of_sight((3222, 3225), (3222, 3231)));
+    // An adjacent target is hit whatever stands between; one beyond reach never is.
+    assert!(t.world.can_hit((3227, 3227), (3227, 3228), 1));
+    assert!(!t.world.can_hit((3222, 3225), (3222, 3231), 5));
+}
+
+#[test]
+fn longrange_reaches_two_tiles_further_and_shares_the_xp_with_defence() {
+    let mut t = archer(30, (3211, 3205));
+    t.when(
+        A,
+        Command::SetAttackStyle {
+            style: "longrange".into(),
+        },
+    )
+    .unwrap();
+    let p = t.world.player(A).unwrap();
+    assert_eq!(t.world.reach(p, t.world.fighting(p)), 9);
+    let (cow, cx, cy) = npc_of(&t, "cow");
+    let mut t = t.at(A, (cx - 9, cy));
+    t.when(A, Command::AttackNpc { npc: cow }).unwrap();
+    let events = t.run_ticks(40);
+    let hits: u32 = attacks_by(&events, A).iter().map(|(_, d)| d).sum();
+    assert!(hits > 0, "forty ticks of shooting at a cow hit it");
+    let xp = |skill| {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                EventBody::XpGained { skill: s, xp, .. } if *s == skill => Some(*xp),
+                _ => None,
+            })
+            .sum::<u32>()
+    };
+    assert_eq!(xp(Skill::Ranged), xp(Skill::Defence));
+    assert_eq!(xp(Skill::Ranged), 2 * hits);
+}
+
+#[test]
+fn a_spell_burns_its_runes_every_cast_and_gives_its_xp_even_on_a_splash() {
+    let mut t = Given::new()
+        .player(A)
+        .minted(A, "air_rune", 10)
+        .minted(A, "mind_rune", 10);
+    t.run_ticks(1);
+    let (cow, cx, cy) = npc_of(&t, "cow");
+    let mut t = t.at(A, (cx - 8, cy));
+    t.when(
+        A,
+        Command::SetAutocast {
+            spell: Some("wind_strike".into()),
+        },
+    )
+    .unwrap();
+    t.when(A, Command::AttackNpc { npc: cow }).unwrap();
+    let events = t.run_ticks(11);
+    let casts = attacks_by(&events, A);
+    assert_eq!(casts.len(), 3, "a cast every 5 ticks from 8 tiles");
+    let a = t.world.player(A).unwrap();
+    assert_eq!(a.inventory.count("air_rune"), 7);
+    assert_eq!(a.inventory.count("mind_rune"), 7);
+    let magic: u32 = events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::XpGained {
+                skill: Skill::Magic,
+                xp,
+                ..
+            } => Some(*xp),
+            _ => None,
+        })
+        .sum();
+    let damage: u32 = casts.iter().map(|(_, d)| d).sum();
+    assert_eq!(magic, 3 * 5 + 2 * damage);
+    t.assert_conserved();
+}
+
+#[test]
+fn a_staff_of_air_stands_in_for_air_runes_and_without_runes_the_caster_stops() {
+    let mut t = Given::new()
+        .player(A)
+        .minted(A, "staff_of_air", 1)
+        .minted(A, "mind_rune", 1);
+    t.when(A, Command::Equip { slot: 7 }).unwrap();
+    t.run_ticks(1);
+    let (cow, cx, cy) = npc_of(&t, "cow");
+    let mut t = t.at(A, (cx - 3, cy));
+    t.when(
+        A,
+        Command::SetAutocast {
+            spell: Some("wind_strike".into()),
+        },
+    )
+    .unwrap();
+    t.when(A, Command::AttackNpc { npc: cow }).unwrap();
+    let events = t.run_ticks(8);
+    assert_eq!(attacks_by(&events, A).len(), 1, "one mind rune, one cast");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, EventBody::CombatTargetCleared { player_id } if *player_id == A))
+    );
+    t.assert_conserved();
+}
+
+#[test]
+fn a_spell_needs_its_magic_level_and_must_exist() {
+    let t = Given::new().player(A);
+    let cast = |s: &str| Command::SetAutocast {
+        spell: Some(s.into()),
+    };
+    assert_eq!(t.rejects(A, cast("fire_bolt")), "level_too_low");
+    assert_eq!(t.rejects(A, cast("ice_barrage")), "no_such_spell");
+    let t = t.xp(A, Skill::Magic, 50_000);
+    assert!(t.decide(A, cast("fire_bolt")).is_ok());
+    assert!(t.decide(A, Command::SetAutocast { spell: None }).is_ok());
+}
+
+/// A player of Prayer 43 with `prayer` on, four tiles from a goblin archer in Drona's Range.
+fn praying_near(prayer: &str, kind: &str) -> (Given, Vec<EventBody>) {
+    let mut t = Given::new().player(A).xp(A, Skill::Prayer, 60_000);
+    t.run_ticks(1);
+    let (_, nx, ny) = npc_of(&t, kind);
+    let mut t = t.at(A, (nx, ny - 4));
+    t.world.apply(&EventBody::PrayerRestored {
+        player_id: A,
+        points: 43,
+    });
+    t.when(
+        A,
+        Command::Pray {
+            prayer: prayer.into(),
+            on: true,
+        },
+    )
+    .unwrap();
+    let events = t.run_ticks(30);
+    (t, events)
+}
+
+/// The damage of every attack on A by an NPC of `kind`.
+fn npc_hits_on_a(t: &Given, kind: &str, events: &[EventBody]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::NpcAttacked {
+                npc,
+                player_id,
+                damage,
+                ..
+            } if *player_id == A && t.world.content.npc_spawns[*npc as usize].npc == kind => {
+                Some(*damage)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn goblin_archers_shoot_from_a_distance_and_protect_from_missiles_blocks_them() {
+    let (t, events) = praying_near("protect_from_missiles", "goblin_archer");
+    let hits = npc_hits_on_a(&t, "goblin_archer", &events);
+    assert!(
+        !hits.is_empty(),
+        "the archer shoots from 4 tiles: {events:?}"
+    );
+    assert!(hits.iter().all(|d| *d == 0));
+    assert_eq!(t.world.player(A).unwrap().hitpoints, 10);
+    // It never came next to the player: it shot from where it stood.
+    let (_, nx, ny) = npc_of(&t, "goblin_archer");
+    let a = t.world.player(A).unwrap();
+    assert!(chebyshev(nx, ny, a.x, a.y) > 1);
+}
+
+#[test]
+fn dark_wizards_cast_from_a_distance_and_protect_from_magic_blocks_them() {
+    let (t, events) = praying_near("protect_from_magic", "dark_wizard");
+    let hits = npc_hits_on_a(&t, "dark_wizard", &events);
+    assert!(!hits.is_empty(), "the wizard casts from 4 tiles");
+    assert!(hits.iter().all(|d| *d == 0));
+    // Protection from melee does not help against spells.
+    let (t, events) = praying_near("protect_from_melee", "dark_wizard");
+    assert!(
+        npc_hits_on_a(&t, "dark_wizard", &events)
+            .iter()
+            .any(|d| *d > 0)
+    );
+}
+
+#[test]
+fn under_the_rules_before_ranged_and_magic_a_bow_is_a_club_and_the_new_names_are_unknown() {
+    let mut t = archer(10, (3211, 3205));
+    t.world.apply(&EventBody::RulesAdopted { rules: 3 });
+    let p = t.world.player(A).unwrap();
+    assert!(matches!(t.world.fighting(p), kinds::Fighting::Melee));
+    let style = |s: &str| Command::SetAttackStyle { style: s.into() };
+    assert_eq!(t.rejects(A, style("rapid")), "bad_style");
+    let t = t.xp(A, Skill::Prayer, 60_000);
+    assert_eq!(
+        t.rejects(
+            A,
+            Command::Pray {
+                prayer: "protect_from_missiles".into(),
+                on: true
+            }
+        ),
+        "no_such_prayer"
+    );
+    // And the NPCs of zones newer than the rules never spawn.
+    let mut t = Given::new();
+    let archer = t
+        .world
+        .content
+        .npc_spawns
+        .iter()
+        .position(|s| s.npc == "goblin_archer")
+        .unwrap() as u32;
+    let mut rng = t.world.rng_for(A);
+    assert!(matches!(
+        &t.world.npc_step(archer, &mut rng)[..],
+        [EventBody::NpcSpawned { .. }]
+    ));
+    t.world.apply(&EventBody::RulesAdopted { rules: 3 });
+    assert!(t.world.npc_step(archer, &mut rng).is_empty());
+}

@@ -16,6 +16,7 @@ pub(crate) fn build(
     shops: ShopsFile,
     prayers: PrayersFile,
     zones: ZonesFile,
+    spells: SpellsFile,
 ) -> Result<Content, ContentError> {
     let items = index("items.toml", "item", items.item, |i| &i.id)?;
     let item_ok = |file: &str, entry: &str, id: &str| {
@@ -48,6 +49,36 @@ pub(crate) fn build(
     }
     if !items.contains_key(COINS) {
         return Err(ContentError::new("items.toml", "item \"coins\"", "missing"));
+    }
+    for i in items.values() {
+        let entry = format!("item \"{}\"", i.id);
+        let err = |m: String| ContentError::new("items.toml", entry.clone(), m);
+        if let Some(bow) = &i.bow {
+            if i.equip.as_ref().is_none_or(|e| e.slot != EquipSlot::Weapon) {
+                return Err(err("a bow is wielded: it needs a weapon `equip`".into()));
+            }
+            if bow.range == 0 || bow.range > 10 || bow.speed == 0 || bow.arrows.is_empty() {
+                return Err(err(
+                    "a bow needs a range of 1 to 10 tiles, a speed and its arrows".into(),
+                ));
+            }
+            for a in &bow.arrows {
+                if items.get(a).is_none_or(|a| a.ammo.is_none()) {
+                    return Err(err(format!("`{a}` is not an arrow (an item with `ammo`)")));
+                }
+            }
+        }
+        if i.ammo.is_some() && !i.stackable {
+            return Err(err("arrows stack: `ammo` needs `stackable`".into()));
+        }
+        if let Some(rune) = &i.rune_source {
+            if !items.contains_key(rune) {
+                return Err(err(format!("unknown item `{rune}`")));
+            }
+            if i.equip.as_ref().is_none_or(|e| e.slot != EquipSlot::Weapon) {
+                return Err(err("a staff is wielded: it needs a weapon `equip`".into()));
+            }
+        }
     }
 
     let npcs = index("npcs.toml", "npc", npcs.npc, |n| &n.id)?;
@@ -159,6 +190,23 @@ pub(crate) fn build(
         }
     }
 
+    let spells = index("spells.toml", "spell", spells.spell, |s| &s.id)?;
+    for s in spells.values() {
+        let entry = format!("spell \"{}\"", s.id);
+        level_ok("spells.toml", &entry, s.level)?;
+        if s.runes.is_empty() {
+            return Err(ContentError::new(
+                "spells.toml",
+                entry,
+                "a spell costs runes",
+            ));
+        }
+        for r in &s.runes {
+            item_ok("spells.toml", &entry, &r.item)?;
+            qty_ok("spells.toml", &entry, r.qty)?;
+        }
+    }
+
     let mut content = Content {
         items,
         npcs,
@@ -166,6 +214,7 @@ pub(crate) fn build(
         recipes,
         shops,
         prayers,
+        spells,
         zones: Vec::new(),
         node_placements: Vec::new(),
         npc_spawns: Vec::new(),
@@ -213,7 +262,9 @@ pub(crate) fn build(
                 (_, Some(_)) => return Err(err("only a shop object names a shop".into())),
                 _ => {}
             }
-            content.objects.push(o.clone());
+            let mut o = o.clone();
+            o.rules = z.rules;
+            content.objects.push(o);
         }
         for n in &z.nodes {
             inside("node", n.x, n.y)?;
@@ -224,7 +275,9 @@ pub(crate) fn build(
             if content.node_at.insert((n.x, n.y), index).is_some() {
                 return Err(err(format!("two nodes on ({}, {})", n.x, n.y)));
             }
-            content.node_placements.push(n.clone());
+            let mut n = n.clone();
+            n.rules = z.rules;
+            content.node_placements.push(n);
         }
         for s in &z.spawns {
             inside("npc spawn", s.x, s.y)?;
@@ -233,6 +286,7 @@ pub(crate) fn build(
             }
             let mut s = s.clone();
             s.zone = Some(b);
+            s.rules = z.rules;
             content.npc_spawns.push(s);
         }
         content.zones.push(z.clone());
