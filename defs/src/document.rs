@@ -6,7 +6,9 @@
 //! events number them. The definitions are the content files' own shapes, which refuse fields
 //! they do not know: a client reads the document of the server build it was built with.
 
-use crate::{Bounds, ItemDef, NodeDef, NpcDef, ObjectDef, PrayerDef, RecipeDef, ZoneKind};
+use crate::{
+    Bounds, ItemDef, NodeDef, NpcDef, ObjectDef, PrayerDef, RecipeDef, SpellDef, ZoneKind,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,6 +26,10 @@ pub struct ContentDocument {
     pub shops: Vec<ShopSeen>,
     pub recipes: Vec<RecipeDef>,
     pub prayers: Vec<PrayerDef>,
+    /// The standard spellbook's combat spells.
+    pub spells: Vec<SpellDef>,
+    /// The attack styles `SetAttackStyle` takes, by weapon.
+    pub attack_styles: Vec<AttackStyleSeen>,
     pub zones: Vec<ZoneSeen>,
     /// Tiles no one may stand on, as `[x, y]`.
     pub blocked: Vec<[i32; 2]>,
@@ -69,6 +75,18 @@ pub struct ShopSeen {
     pub restock_ticks: u64,
 }
 
+/// An attack style: what it trains and what it adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttackStyleSeen {
+    /// As `SetAttackStyle` names it.
+    pub style: String,
+    /// `melee` or `bow` (spells have no style).
+    pub weapon: String,
+    /// The skills its XP goes to (Hitpoints aside).
+    pub trains: Vec<String>,
+    pub effect: String,
+}
+
 /// A zone of the map.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZoneSeen {
@@ -76,5 +94,8 @@ pub struct ZoneSeen {
     pub name: String,
     pub kind: ZoneKind,
     pub members: bool,
+    /// The rules version that brought it: a world of older rules has none of its NPCs,
+    /// objects and nodes.
+    pub rules: u32,
     pub bounds: Bounds,
 }

@@ -415,6 +415,9 @@ export class World {
       case "CombatTargetCleared":
         if (mine) this.target = null;
         break;
+      case "AutocastSet":
+        if (mine) this.you.autocast = e.spell ?? null;
+        break;
       case "AttackStyleSet":
         if (mine) this.you.style = e.style;
         break;

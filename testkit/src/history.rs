@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 /// Tiles worth standing on: town, bank, store, armoury, forest, mine, furnace, river, fields,
-/// altar, PvP zone.
-pub const SPOTS: [(i32, i32); 11] = [
+/// altar, PvP zone, and the bow and rune shop among the goblin archers.
+pub const SPOTS: [(i32, i32); 12] = [
     (3222, 3218),
     (3227, 3225),
     (3215, 3216),
@@ -23,6 +23,7 @@ pub const SPOTS: [(i32, i32); 11] = [
     (3251, 3185),
     (3210, 3231),
     (3200, 3300),
+    (3150, 3216),
 ];
 
 /// Items the commands name: the starter kit, the store's stock, gathered and made goods.
@@ -38,6 +39,10 @@ pub const ITEMS: [&str; 10] = [
     "bronze_sword",
     "bond",
 ];
+
+/// What the bow and rune shop sells that the commands buy: a bow, arrows and the runes of a
+/// wind strike.
+pub const RANGED_AND_MAGIC: [&str; 4] = ["shortbow", "bronze_arrow", "air_rune", "mind_rune"];
 
 /// Recipes the commands produce.
 pub const RECIPES: [&str; 3] = ["smelt_bronze_bar", "smith_bronze_sword", "cut_sapphire"];
@@ -103,6 +108,20 @@ pub fn command(players: u128) -> impl Strategy<Value = Command> {
             qty
         }),
         (0u32..12).prop_map(|npc| Command::AttackNpc { npc }),
+        (prop::sample::select(RANGED_AND_MAGIC.to_vec()), 1u32..40).prop_map(|(item, qty)| {
+            Command::Buy {
+                shop: "archery_and_runes".into(),
+                item: item.into(),
+                qty,
+            }
+        }),
+        prop::sample::select(vec![Some("wind_strike"), None]).prop_map(|s| {
+            Command::SetAutocast {
+                spell: s.map(str::to_owned),
+            }
+        }),
+        prop::sample::select(vec!["rapid", "longrange", "accurate"])
+            .prop_map(|s| { Command::SetAttackStyle { style: s.into() } }),
         other
             .clone()
             .prop_map(|player_id| Command::AttackPlayer { player_id }),

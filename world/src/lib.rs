@@ -200,7 +200,12 @@ pub struct World {
 ///    delivers it); before, it was refused `offline`.
 /// 4. A deeper world ([`DEEPER_WORLD_RULES`]); each system that changed names it:
 ///    - a death outside PvP keeps the three most valuable unstackable items and leaves the
-///      rest in a grave, its owner's for [`combat::GRAVE_TICKS`]; before, it cost nothing.
+///      rest in a grave, its owner's for [`combat::GRAVE_TICKS`]; before, it cost nothing;
+///    - ranged and magic ([`combat::kinds`]): a wielded bow shoots and a chosen spell is cast
+///      (before, everyone fought in melee), the `rapid` and `longrange` styles and the
+///      protection from missiles and magic exist (before, unknown);
+///    - zones carry the rules version that brought them ([`content::ZoneDef::rules`]): a world
+///      deciding by older rules has none of their NPCs, objects or nodes.
 pub const RULES: u32 = 4;
 
 /// The rules version that brought a deeper world: every decision it changed is taken the old

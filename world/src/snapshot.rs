@@ -35,6 +35,9 @@ pub struct SelfView {
     pub equipment: BTreeMap<EquipSlot, String>,
     pub bank: BTreeMap<String, u32>,
     pub style: AttackStyle,
+    /// The spell the player fights with; left out of the frame when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autocast: Option<String>,
     pub prayers: Vec<String>,
     pub friends: Vec<Uuid>,
     pub ignores: Vec<Uuid>,
@@ -106,6 +109,7 @@ impl World {
             equipment: worn(p),
             bank: p.bank.clone(),
             style: p.style,
+            autocast: p.autocast.clone(),
             prayers: p.prayers.iter().cloned().collect(),
             friends: p.friends.iter().copied().collect(),
             ignores: p.ignores.iter().copied().collect(),

@@ -1,6 +1,6 @@
 //! Random play for many players: value is conserved after every tick, no stack passes the
 //! maximum (with bonds bought, traded, redeemed, refunded and reinstated), and the same input
-//! from the same start gives byte-identical events, through deaths and graves. The random input is
+//! from the same start gives byte-identical events, through deaths and graves, bows and spells. The random input is
 //! [`loh_testkit::history`]'s.
 
 use loh_commands::Command;
@@ -95,6 +95,23 @@ fn play(input: &[Vec<(Uuid, Command)>], check: bool) -> Vec<Vec<u8>> {
     };
     let out = sim.tick(&ids, &online, &[]);
     record(out, &sim);
+    // Everyone carries a bow, arrows and the runes of a few strikes, so that ranged and magic
+    // fights happen within a history.
+    for id in &ids {
+        for (item, qty) in [
+            ("shortbow", 1),
+            ("bronze_arrow", 40),
+            ("air_rune", 20),
+            ("mind_rune", 20),
+        ] {
+            sim.world.apply(&EventBody::ItemsMinted {
+                player_id: *id,
+                item: item.into(),
+                qty,
+                source: "test".into(),
+            });
+        }
+    }
     for (i, commands) in input.iter().enumerate() {
         // Scatter the players now and then, so that every system is within reach.
         if i % 5 == 0 {

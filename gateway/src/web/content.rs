@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loh_world::MapConfig;
 use loh_world::content::document::{
-    MapBounds, NodePlacementSeen, NpcSpawnSeen, ShopSeen, ZoneSeen,
+    AttackStyleSeen, MapBounds, NodePlacementSeen, NpcSpawnSeen, ShopSeen, ZoneSeen,
 };
 use loh_world::content::{Content, ContentDocument};
 use sha2::{Digest, Sha256};
@@ -77,6 +77,8 @@ pub fn document(content: &Content, map: &MapConfig) -> ContentDocument {
             .collect(),
         recipes: content.recipes.values().cloned().collect(),
         prayers: content.prayers.values().cloned().collect(),
+        spells: content.spells.values().cloned().collect(),
+        attack_styles: attack_styles(),
         zones: content
             .zones
             .iter()
@@ -85,11 +87,46 @@ pub fn document(content: &Content, map: &MapConfig) -> ContentDocument {
                 name: z.name.clone(),
                 kind: z.kind,
                 members: z.members,
+                rules: z.rules,
                 bounds: z.bounds,
             })
             .collect(),
         blocked: content.blocked.iter().map(|&(x, y)| [x, y]).collect(),
     }
+}
+
+/// The styles of `SetAttackStyle` (`world/src/combat.rs`, `combat/kinds.rs`).
+fn attack_styles() -> Vec<AttackStyleSeen> {
+    let style = |style: &str, weapon: &str, trains: &[&str], effect: &str| AttackStyleSeen {
+        style: style.into(),
+        weapon: weapon.into(),
+        trains: trains.iter().map(|s| (*s).to_owned()).collect(),
+        effect: effect.into(),
+    };
+    vec![
+        style("accurate", "melee", &["attack"], "+3 effective Attack"),
+        style(
+            "aggressive",
+            "melee",
+            &["strength"],
+            "+3 effective Strength",
+        ),
+        style("defensive", "melee", &["defence"], "+3 effective Defence"),
+        style(
+            "controlled",
+            "melee",
+            &["attack", "strength", "defence"],
+            "+1 effective Attack, Strength and Defence",
+        ),
+        style("accurate", "bow", &["ranged"], "+3 effective Ranged"),
+        style("rapid", "bow", &["ranged"], "one tick faster"),
+        style(
+            "longrange",
+            "bow",
+            &["ranged", "defence"],
+            "two tiles more reach, +3 effective Defence",
+        ),
+    ]
 }
 
 impl ContentDoc {
