@@ -437,6 +437,81 @@ async fn resimulate_reproduces_a_death_its_grave_and_the_reclaim_byte_for_byte()
     assert!(report.is_identical(), "{report}");
 }
 
+/// A magic fight: runes bought, a spell chosen, goblin archers that shoot back from afar, made
+/// by the real tick writer; the re-simulation reproduces it byte for byte.
+#[tokio::test]
+async fn resimulate_reproduces_a_fight_with_spells_and_arrows_byte_for_byte() {
+    let mut g = Game::sqlite().await;
+    let alice = g.alice;
+    // A path reaches 32 tiles: three legs to the bow and rune shop.
+    for x in [3192, 3162, 3150] {
+        g.send(
+            alice,
+            Command::WalkTo {
+                x,
+                y: 3217,
+                run: true,
+            },
+        );
+        for _ in 0..20 {
+            g.tick().await;
+        }
+    }
+    for (item, qty) in [("air_rune", 3), ("mind_rune", 3)] {
+        g.send(
+            alice,
+            Command::Buy {
+                shop: "archery_and_runes".into(),
+                item: item.into(),
+                qty,
+            },
+        );
+        g.tick().await;
+    }
+    g.send(
+        alice,
+        Command::SetAutocast {
+            spell: Some("wind_strike".into()),
+        },
+    );
+    g.tick().await;
+    g.send(
+        alice,
+        Command::WalkTo {
+            x: 3150,
+            y: 3231,
+            run: false,
+        },
+    );
+    for _ in 0..15 {
+        g.tick().await;
+    }
+    let archer = g
+        .world()
+        .await
+        .npcs()
+        .find(|(_, n)| n.kind == "goblin_archer")
+        .map(|(id, _)| *id)
+        .expect("goblin archers in Drona's Range");
+    g.send(alice, Command::AttackNpc { npc: archer });
+    for _ in 0..40 {
+        g.tick().await;
+    }
+    let w = g.world().await;
+    let a = w.player(alice).unwrap();
+    assert_eq!(
+        a.inventory.count("mind_rune"),
+        0,
+        "three casts burned the runes"
+    );
+    assert!(a.skills.xp(loh_events::Skill::Magic) >= 15);
+    w.check_conservation().expect("value is conserved");
+    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
+        .await
+        .expect("resimulate");
+    assert!(report.is_identical(), "{report}");
+}
+
 #[tokio::test]
 async fn resimulate_reports_the_first_divergence_with_both_sides() {
     let mut g = Game::sqlite().await;
