@@ -64,9 +64,9 @@ impl fmt::Display for TickBenchReport {
 }
 
 /// Groups of players, each at its spot doing one kind of thing every tick.
-pub const GROUPS: usize = 7;
-/// Where each group stands: movers, chatters, inventory shufflers, woodcutters, shoppers, bankers
-/// and fighters.
+pub const GROUPS: usize = 9;
+/// Where each group stands: movers, chatters, inventory shufflers, woodcutters, shoppers, bankers,
+/// fighters, archers and casters.
 pub const SPOTS: [(i32, i32); GROUPS] = [
     (3222, 3218), // movers
     (3220, 3220), // chatters
@@ -75,7 +75,45 @@ pub const SPOTS: [(i32, i32); GROUPS] = [
     (3215, 3216), // shoppers, at the general store
     (3227, 3225), // bankers
     (3251, 3185), // fighters, among the goblins
+    (3148, 3233), // archers, in Drona's Range within a bow's reach of the goblin archers
+    (3144, 3245), // casters, among the goblin archers and the dark wizard
 ];
+
+/// The NPCs of Drona's Range (spawn points 8 to 10 of the embedded content: two goblin archers
+/// and a dark wizard), whom the archers and casters fight.
+pub const DRONA_NPCS: [u32; 3] = [8, 9, 10];
+
+/// What a player of `group` carries and wields before the benchmark starts: archers a shortbow
+/// and arrows, casters the runes of wind strikes and the spell chosen.
+pub fn arm(world: &mut World, id: Uuid, group: usize) {
+    let (kit, then): (&[(&str, u32)], Command) = match group {
+        7 => (
+            &[("shortbow", 1), ("bronze_arrow", 1_000_000)],
+            Command::Equip { slot: 7 },
+        ),
+        8 => (
+            &[("air_rune", 1_000_000), ("mind_rune", 1_000_000)],
+            Command::SetAutocast {
+                spell: Some("wind_strike".into()),
+            },
+        ),
+        _ => return,
+    };
+    for (item, qty) in kit {
+        world.apply(&EventBody::ItemsMinted {
+            player_id: id,
+            item: (*item).into(),
+            qty: *qty,
+            source: "bench".into(),
+        });
+    }
+    let mut rng = world.rng_for(id);
+    if let Ok(events) = world.decide(id, &then, &mut rng) {
+        for e in &events {
+            world.apply(e);
+        }
+    }
+}
 
 /// The command a player of `group` (standing at its spot) sends at `tick`.
 pub fn command(group: usize, tick: usize, p: &loh_world::Player) -> Command {
@@ -110,8 +148,18 @@ pub fn command(group: usize, tick: usize, p: &loh_world::Player) -> Command {
             item: "coins".into(),
             qty: 1,
         },
-        _ if even => Command::AttackNpc {
+        6 if even => Command::AttackNpc {
             npc: 2 + (tick % 3) as u32,
+        },
+        7 | 8 if even => Command::AttackNpc {
+            npc: DRONA_NPCS[tick % 3],
+        },
+        7 => Command::SetAttackStyle {
+            style: if tick % 4 == 1 { "rapid" } else { "longrange" }.into(),
+        },
+        8 => Command::Pray {
+            prayer: "thick_skin".into(),
+            on: p.prayers.is_empty(),
         },
         _ => Command::Pray {
             prayer: "thick_skin".into(),
@@ -139,6 +187,7 @@ pub fn tick_benchmark(players: usize, ticks: usize) -> TickBenchReport {
             y,
             running: false,
         });
+        arm(&mut sim.world, *id, i % GROUPS);
     }
     let mut durations = Vec::with_capacity(ticks);
     let (mut events, mut rejected) = (0usize, 0usize);
@@ -182,6 +231,59 @@ mod tests {
         assert_eq!(r.ticks, 10);
         assert!(r.events_per_tick > 0.0);
         assert!(r.to_string().contains("of the 400 ms budget"));
+    }
+
+    /// The archers and casters stand among their targets, armed, and fight: shots and casts
+    /// are part of every measured tick.
+    #[test]
+    fn the_archers_and_casters_fight_the_npcs_of_drona_s_range() {
+        use super::*;
+        let content = loh_world::content::Content::embedded();
+        for npc in DRONA_NPCS {
+            let kind = &content.npc_spawns[npc as usize].npc;
+            assert!(kind == "goblin_archer" || kind == "dark_wizard", "{kind}");
+        }
+        let ids: Vec<Uuid> = (1..=18).map(Uuid::from_u128).collect();
+        let mut sim = Sim::new(World::new(MapConfig::default()));
+        let presence: Vec<(Uuid, bool)> = ids.iter().map(|id| (*id, true)).collect();
+        sim.tick(&ids, &presence, &[]);
+        for (i, id) in ids.iter().enumerate() {
+            let p = sim.world.player(*id).unwrap();
+            let (x, y) = SPOTS[i % GROUPS];
+            sim.world.apply(&EventBody::PlayerMoved {
+                player_id: *id,
+                from_x: p.x,
+                from_y: p.y,
+                x,
+                y,
+                running: false,
+            });
+            arm(&mut sim.world, *id, i % GROUPS);
+        }
+        let (mut shots, mut casts) = (0, 0);
+        for tick in 0..20 {
+            let commands: Vec<(Uuid, Command)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    (
+                        *id,
+                        command(i % GROUPS, tick, sim.world.player(*id).unwrap()),
+                    )
+                })
+                .collect();
+            for (_, e) in sim.tick(&[], &[], &commands).events {
+                match e {
+                    EventBody::ItemDropped { ground, .. } if ground.item == "bronze_arrow" => {
+                        shots += 1
+                    }
+                    EventBody::ItemsBurned { sink, .. } if sink == "ammo" => shots += 1,
+                    EventBody::ItemsBurned { item, .. } if item == "mind_rune" => casts += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(shots > 0 && casts > 0, "{shots} shots, {casts} casts");
     }
 
     /// The figure: `cargo test -p loh-tick-writer --release --lib
