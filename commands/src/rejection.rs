@@ -83,6 +83,8 @@ pub enum RejectionCode {
     BadTarget,
     /// players fight only when both stand in a PvP zone
     NotInPvp,
+    /// in the wilderness, combat levels may differ by the wilderness level at most
+    LevelGap,
     /// unknown attack style
     BadStyle,
     /// unknown combat spell
@@ -133,7 +135,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in the order of `docs/protocol.md`.
-    pub const ALL: [RejectionCode; 59] = [
+    pub const ALL: [RejectionCode; 60] = [
         RejectionCode::TooFar,
         RejectionCode::OutOfBounds,
         RejectionCode::NoMove,
@@ -170,6 +172,7 @@ impl RejectionCode {
         RejectionCode::NoSuchPlayer,
         RejectionCode::BadTarget,
         RejectionCode::NotInPvp,
+        RejectionCode::LevelGap,
         RejectionCode::BadStyle,
         RejectionCode::NoSuchSpell,
         RejectionCode::NoSuchPrayer,
@@ -234,6 +237,7 @@ impl RejectionCode {
             RejectionCode::NoSuchPlayer => "no_such_player",
             RejectionCode::BadTarget => "bad_target",
             RejectionCode::NotInPvp => "not_in_pvp",
+            RejectionCode::LevelGap => "level_gap",
             RejectionCode::BadStyle => "bad_style",
             RejectionCode::NoSuchSpell => "no_such_spell",
             RejectionCode::NoSuchPrayer => "no_such_prayer",

@@ -98,4 +98,9 @@ pub struct ZoneSeen {
     /// objects and nodes.
     pub rules: u32,
     pub bounds: Bounds,
+    /// Player spawn points: the dead come back at the nearest (or the home spawn of `map`).
+    pub player_spawns: Vec<[i32; 2]>,
+    /// A wilderness: level 1 on its southern edge, one more every 8 tiles north
+    /// ([`crate::WILDERNESS_TILES_PER_LEVEL`]).
+    pub wilderness: bool,
 }

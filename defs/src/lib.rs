@@ -58,6 +58,8 @@ pub struct PrayersFile {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZonesFile {
+    /// The whole map's tiles (since rules 4); without it, the server's configured map.
+    pub map: Option<Bounds>,
     pub zone: Vec<ZoneDef>,
 }
 
@@ -347,6 +349,17 @@ pub enum ZoneKind {
     Pvp,
 }
 
+/// Tiles of a wilderness level (as in OSRS).
+pub const WILDERNESS_TILES_PER_LEVEL: i32 = 8;
+
+impl ZoneDef {
+    /// The wilderness level of `(x, y)` in this zone, if it is a wilderness holding the tile.
+    pub fn wilderness_level(&self, x: i32, y: i32) -> Option<u32> {
+        (self.wilderness && self.bounds.contains(x, y))
+            .then(|| 1 + ((y - self.bounds.min_y) / WILDERNESS_TILES_PER_LEVEL) as u32)
+    }
+}
+
 /// Inclusive tile bounds.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -441,7 +454,17 @@ pub struct ZoneDef {
     #[serde(default = "one_u32")]
     pub rules: u32,
     pub bounds: Bounds,
+    /// The new players' spawn (one zone, the home town, holds it).
     pub spawn: Option<[i32; 2]>,
+    /// More player spawn points: a player who dies respawns at the nearest one (or the home
+    /// spawn, if nearer).
+    #[serde(default)]
+    pub player_spawns: Vec<[i32; 2]>,
+    /// A wilderness (a PvP zone): its level is 1 on its southern edge and one more every
+    /// [`WILDERNESS_TILES_PER_LEVEL`] tiles north; players attack each other only when their
+    /// combat levels differ by no more than the level where both stand.
+    #[serde(default)]
+    pub wilderness: bool,
     #[serde(default)]
     pub blocked: Vec<[i32; 2]>,
     #[serde(default)]

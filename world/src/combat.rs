@@ -111,6 +111,19 @@ impl World {
             Code::NotInPvp,
             "players fight only in a PvP zone",
         )?;
+        // In the wilderness (rules 4) the combat levels may differ by the level at most.
+        let level = |x, y| self.content.wilderness_level(x, y, self.rules);
+        if let (Some(mine), Some(theirs)) = (level(p.x, p.y), level(o.x, o.y)) {
+            let gap = p.skills.combat_level().abs_diff(o.skills.combat_level());
+            self.rule(
+                gap <= mine.min(theirs),
+                Code::LevelGap,
+                format!(
+                    "your combat levels differ by {gap}, more than the wilderness level {}",
+                    mine.min(theirs)
+                ),
+            )?;
+        }
         self.rule(
             chebyshev(p.x, p.y, o.x, o.y) <= COMBAT_RANGE,
             Code::NotInRange,
@@ -456,11 +469,12 @@ impl World {
                 });
             }
         }
+        let (x, y) = self.respawn_point(p.x, p.y);
         EventBody::PlayerDied {
             player_id,
             killer,
-            x: self.map.spawn_x,
-            y: self.map.spawn_y,
+            x,
+            y,
             dropped,
             kept,
         }

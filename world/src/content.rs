@@ -71,6 +71,8 @@ pub struct Content {
     pub prayers: BTreeMap<String, PrayerDef>,
     /// The standard spellbook's combat spells.
     pub spells: BTreeMap<String, SpellDef>,
+    /// The whole map's tiles, when the content describes them (since rules 4).
+    pub map: Option<Bounds>,
     /// Zones in file order; the first holds the player spawn.
     pub zones: Vec<ZoneDef>,
     /// Every node placement, indexed by its position in this list (the `node` of events).
@@ -162,6 +164,22 @@ impl Content {
     pub fn is_members_tile(&self, x: i32, y: i32, rules: u32) -> bool {
         self.zone_at(x, y)
             .is_some_and(|z| z.rules <= rules && z.members)
+    }
+
+    /// The wilderness level of `(x, y)` in a world deciding by `rules`, if it is in one.
+    pub fn wilderness_level(&self, x: i32, y: i32, rules: u32) -> Option<u32> {
+        self.zone_at(x, y)
+            .filter(|z| z.rules <= rules)
+            .and_then(|z| z.wilderness_level(x, y))
+    }
+
+    /// The player spawn points beyond the home spawn, of the zones a world deciding by `rules`
+    /// has.
+    pub fn player_spawns(&self, rules: u32) -> impl Iterator<Item = (i32, i32)> + '_ {
+        self.zones
+            .iter()
+            .filter(move |z| z.rules <= rules)
+            .flat_map(|z| z.player_spawns.iter().map(|[x, y]| (*x, *y)))
     }
 
     /// The player spawn tile.

@@ -205,7 +205,11 @@ pub struct World {
 ///      (before, everyone fought in melee), the `rapid` and `longrange` styles and the
 ///      protection from missiles and magic exist (before, unknown);
 ///    - zones carry the rules version that brought them ([`content::ZoneDef::rules`]): a world
-///      deciding by older rules has none of their NPCs, objects or nodes.
+///      deciding by older rules has none of their NPCs, objects or nodes;
+///    - the map is the content's 1,000 × 1,000 tiles ([`World::on_map`]; before, the
+///      configured map), the dead come back at the nearest spawn point
+///      ([`World::respawn_point`]; before, at home), and in the wilderness players fight only
+///      within its level of each other (`level_gap`).
 pub const RULES: u32 = 4;
 
 /// The rules version that brought a deeper world: every decision it changed is taken the old
@@ -529,7 +533,28 @@ impl World {
 
     /// Whether a player may stand on `(x, y)`: inside the map and not blocked.
     pub fn walkable(&self, x: i32, y: i32) -> bool {
-        self.map.contains(x, y) && !self.content.blocked.contains(&(x, y))
+        self.on_map(x, y) && !self.content.blocked.contains(&(x, y))
+    }
+
+    /// Whether `(x, y)` is a tile of the map: the configured one ([`MapConfig`]), and since
+    /// rules 4 ([`DEEPER_WORLD_RULES`]) the content's whole map too.
+    pub fn on_map(&self, x: i32, y: i32) -> bool {
+        self.map.contains(x, y)
+            || (self.rules >= DEEPER_WORLD_RULES
+                && self.content.map.is_some_and(|m| m.contains(x, y)))
+    }
+
+    /// Where a player who died on `(x, y)` comes back: the home spawn, or since rules 4 the
+    /// nearest of it and the content's player spawn points (the earlier among equals).
+    pub fn respawn_point(&self, x: i32, y: i32) -> (i32, i32) {
+        let home = (self.map.spawn_x, self.map.spawn_y);
+        if self.rules < DEEPER_WORLD_RULES {
+            return home;
+        }
+        std::iter::once(home)
+            .chain(self.content.player_spawns(self.rules))
+            .min_by_key(|&(sx, sy)| chebyshev(x, y, sx, sy))
+            .unwrap_or(home)
     }
 
     fn rule(

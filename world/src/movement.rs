@@ -26,7 +26,7 @@ impl World {
     /// Whether `p` may enter `(x, y)`: walkable, and a members zone only for members.
     fn may_enter(&self, p: &Player, x: i32, y: i32) -> Result<(), Rejection> {
         self.rule(
-            self.map.contains(x, y),
+            self.on_map(x, y),
             Code::OutOfBounds,
             format!("({x}, {y}) is outside the map"),
         )?;
@@ -51,7 +51,7 @@ impl World {
         run: bool,
     ) -> Decision {
         self.rule(
-            self.map.contains(x, y),
+            self.on_map(x, y),
             Code::OutOfBounds,
             format!("({x}, {y}) is outside the map"),
         )?;
@@ -270,6 +270,7 @@ impl World {
 mod tests {
     use crate::testing::*;
     use loh_commands::Command;
+    use loh_events::EventBody;
 
     fn mv(x: i32, y: i32, run: bool) -> Command {
         Command::Move { x, y, run }
@@ -302,10 +303,41 @@ mod tests {
 
     #[test]
     fn leaving_the_map_or_entering_a_blocked_tile_is_rejected() {
-        let t = Given::new().player(A).at(A, (3136, 3136));
-        assert_eq!(t.rejects(A, mv(3135, 3136, false)), "out_of_bounds");
+        let t = Given::new().player(A).at(A, (2700, 2700));
+        assert_eq!(t.rejects(A, mv(2699, 2700, false)), "out_of_bounds");
         let t = Given::new().player(A).at(A, (3226, 3227));
         assert_eq!(t.rejects(A, mv(3226, 3228, false)), "blocked");
+    }
+
+    /// The content's map is 1,000 × 1,000 tiles and holds every zone; under the rules before
+    /// it the world keeps the configured map, so an old log's refusals stay refusals.
+    #[test]
+    fn the_map_spans_a_thousand_tiles_each_way_and_older_rules_keep_the_first_valley() {
+        let t = Given::new().player(A).at(A, (3136, 3136));
+        let map = t.world.content.map.expect("the content describes the map");
+        assert!(map.max_x - map.min_x + 1 >= 1_000 && map.max_y - map.min_y + 1 >= 1_000);
+        for z in &t.world.content.zones {
+            let b = z.bounds;
+            assert!(map.contains(b.min_x, b.min_y) && map.contains(b.max_x, b.max_y));
+        }
+        assert!(t.decide(A, mv(3135, 3136, false)).is_ok());
+        let mut t = t;
+        t.world.apply(&EventBody::RulesAdopted { rules: 3 });
+        assert_eq!(t.rejects(A, mv(3135, 3136, false)), "out_of_bounds");
+    }
+
+    /// A player who leaves and comes back (a session closing and opening) stands where they
+    /// left: the world keeps them, offline.
+    #[test]
+    fn a_player_logs_back_in_where_they_logged_out() {
+        let mut t = Given::new().player(A).at(A, (3430, 3230));
+        t.presence(A, true);
+        t.presence(A, false);
+        t.run_ticks(3);
+        assert!(t.world.spawn(A).is_empty(), "no second spawn");
+        t.presence(A, true);
+        let a = t.world.player(A).unwrap();
+        assert_eq!((a.x, a.y), (3430, 3230));
     }
 
     #[test]

@@ -28,12 +28,19 @@ pub struct ContentDoc {
 /// The document of `content` on `map` ([`loh_world::content::ContentDocument`], the shape a
 /// client reads).
 pub fn document(content: &Content, map: &MapConfig) -> ContentDocument {
+    // The configured map and, in the world's current rules, the content's whole map.
+    let whole = content.map.unwrap_or(loh_world::content::Bounds {
+        min_x: map.min_x,
+        max_x: map.max_x,
+        min_y: map.min_y,
+        max_y: map.max_y,
+    });
     ContentDocument {
         map: MapBounds {
-            min_x: map.min_x,
-            max_x: map.max_x,
-            min_y: map.min_y,
-            max_y: map.max_y,
+            min_x: map.min_x.min(whole.min_x),
+            max_x: map.max_x.max(whole.max_x),
+            min_y: map.min_y.min(whole.min_y),
+            max_y: map.max_y.max(whole.max_y),
             spawn_x: map.spawn_x,
             spawn_y: map.spawn_y,
         },
@@ -89,6 +96,8 @@ pub fn document(content: &Content, map: &MapConfig) -> ContentDocument {
                 members: z.members,
                 rules: z.rules,
                 bounds: z.bounds,
+                player_spawns: z.player_spawns.clone(),
+                wilderness: z.wilderness,
             })
             .collect(),
         blocked: content.blocked.iter().map(|&(x, y)| [x, y]).collect(),
@@ -196,6 +205,25 @@ mod tests {
         assert_eq!(d.npc_spawns[0].npc, 0);
         assert!(d.items.iter().any(|i| i.prayer_xp.is_some()));
         assert_eq!(d.map.spawn_x, MapConfig::default().spawn_x);
+        // The whole map, its regions, spawn points and wilderness; the spells and styles.
+        assert!(d.map.max_x - d.map.min_x + 1 >= 1_000 && d.map.max_y - d.map.min_y + 1 >= 1_000);
+        assert!(d.zones.iter().any(|z| z.wilderness && z.rules == 4));
+        assert!(
+            d.zones
+                .iter()
+                .filter(|z| !z.player_spawns.is_empty())
+                .count()
+                >= 2
+        );
+        assert!(d.zones.iter().any(|z| z.members && z.rules == 4));
+        assert!(
+            d.spells
+                .iter()
+                .any(|s| s.id == "fire_bolt" && s.max_hit == 12)
+        );
+        assert!(d.attack_styles.iter().any(|s| s.style == "longrange"));
+        let bow = d.items.iter().find(|i| i.id == "shortbow").unwrap();
+        assert_eq!(bow.bow.as_ref().map(|b| b.range), Some(7));
     }
 
     #[test]

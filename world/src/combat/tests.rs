@@ -658,3 +658,44 @@ fn under_the_rules_before_ranged_and_magic_a_bow_is_a_club_and_the_new_names_are
     t.world.apply(&EventBody::RulesAdopted { rules: 3 });
     assert!(t.world.npc_step(archer, &mut rng).is_empty());
 }
+
+// ---- The map's spawn points and the wilderness (rules 4) ----
+
+#[test]
+fn a_player_who_dies_comes_back_at_the_nearest_spawn_point() {
+    let t = Given::new().player(A);
+    // Near Indraprastha, its spawn point; in the first valley, the home spawn.
+    assert_eq!(t.world.respawn_point(3400, 3230), (3445, 3225));
+    assert_eq!(t.world.respawn_point(2990, 3100), (2980, 3220));
+    assert_eq!(t.world.respawn_point(3200, 3300), (3222, 3218));
+    let mut t = t.at(A, (3410, 3230));
+    let death = t.world.player_death(A, None);
+    t.world.apply(&death);
+    let a = t.world.player(A).unwrap();
+    assert_eq!((a.x, a.y), (3445, 3225));
+    // Under the rules before, everyone came back home.
+    t.world.apply(&EventBody::RulesAdopted { rules: 3 });
+    assert_eq!(t.world.respawn_point(3400, 3230), (3222, 3218));
+}
+
+#[test]
+fn in_the_wilderness_players_fight_only_within_its_level_of_each_other() {
+    // Level 1 of the wilderness at its southern edge, level 11 eighty tiles north.
+    let content = crate::content::Content::embedded();
+    assert_eq!(content.wilderness_level(3000, 3400, crate::RULES), Some(1));
+    assert_eq!(content.wilderness_level(3000, 3480, crate::RULES), Some(11));
+    assert_eq!(content.wilderness_level(3200, 3300, crate::RULES), None);
+    assert_eq!(content.wilderness_level(3000, 3480, 3), None);
+    // A level-3 player and a strong one (combat level 35): too far apart at level 1…
+    let t = Given::new()
+        .player(A)
+        .player(B)
+        .xp(B, Skill::Attack, 13_034_431)
+        .at(A, (3000, 3401))
+        .at(B, (3001, 3401));
+    let attack = Command::AttackPlayer { player_id: A };
+    assert_eq!(t.rejects(B, attack.clone()), "level_gap");
+    // …but not where the level is 32 or more.
+    let t = t.at(A, (3000, 3650)).at(B, (3001, 3650));
+    assert!(t.decide(B, attack).is_ok());
+}

@@ -207,7 +207,13 @@ pub(crate) fn build(
         }
     }
 
+    if let Some(map) = &zones.map
+        && (map.min_x > map.max_x || map.min_y > map.max_y)
+    {
+        return Err(ContentError::new("zones.toml", "map", "empty bounds"));
+    }
     let mut content = Content {
+        map: zones.map,
         items,
         npcs,
         nodes,
@@ -248,11 +254,19 @@ pub(crate) fn build(
             inside("blocked tile", *x, *y)?;
             content.blocked.insert((*x, *y));
         }
-        if let Some([x, y]) = z.spawn {
-            inside("spawn", x, y)?;
-            if content.blocked.contains(&(x, y)) {
-                return Err(err("the spawn tile is blocked".into()));
+        for [x, y] in z.spawn.iter().chain(&z.player_spawns) {
+            inside("spawn", *x, *y)?;
+            if content.blocked.contains(&(*x, *y)) {
+                return Err(err(format!("the spawn tile ({x}, {y}) is blocked")));
             }
+        }
+        if z.wilderness && z.kind != ZoneKind::Pvp {
+            return Err(err("a wilderness is a PvP zone (kind = \"pvp\")".into()));
+        }
+        if let Some(map) = &zones.map
+            && !(map.contains(b.min_x, b.min_y) && map.contains(b.max_x, b.max_y))
+        {
+            return Err(err("lies outside the map".into()));
         }
         for o in &z.objects {
             inside("object", o.x, o.y)?;
@@ -486,6 +500,59 @@ mod tests {
         let err = parse(&files_with("zones.toml", &text)).unwrap_err();
         assert_eq!(err.entry, "zone \"dup\"");
         assert!(err.message.contains("overlaps zone \"hastinapur\""));
+    }
+
+    /// Each new rule of the map, spells and bows names the file and the entry.
+    #[test]
+    fn a_zone_off_the_map_a_spawn_outside_its_zone_a_safe_wilderness_and_a_bad_bow_are_refused() {
+        let zones = EMBEDDED[6];
+        let refused = |file: &str, text: &str, entry: &str, says: &str| {
+            let err = parse(&files_with(file, text)).unwrap_err();
+            assert_eq!((err.file.as_str(), err.entry.as_str()), (file, entry));
+            assert!(err.message.contains(says), "{err}");
+        };
+        let off = format!(
+            "{zones}\n[[zone]]\nid = \"far\"\nname = \"Far\"\nkind = \"safe\"\nbounds = {{ min_x = 3700, max_x = 3710, min_y = 3000, max_y = 3010 }}\n"
+        );
+        refused("zones.toml", &off, "zone \"far\"", "outside the map");
+        let spawn = zones.replace(
+            "player_spawns = [[3445, 3225]]",
+            "player_spawns = [[3500, 3225]]",
+        );
+        refused(
+            "zones.toml",
+            &spawn,
+            "zone \"indraprastha\"",
+            "outside the zone",
+        );
+        let safe = zones.replace(
+            "kind = \"pvp\"\nwilderness = true",
+            "kind = \"safe\"\nwilderness = true",
+        );
+        assert_ne!(safe, zones);
+        refused("zones.toml", &safe, "zone \"wilderness\"", "PvP");
+        let items = EMBEDDED[0].replace(
+            "arrows = [\"iron_arrow\", \"bronze_arrow\"] }\n\n[[item]]\nid = \"oak_shortbow\"",
+            "arrows = [\"logs\"] }\n\n[[item]]\nid = \"oak_shortbow\"",
+        );
+        assert_ne!(items, EMBEDDED[0]);
+        refused(
+            "items.toml",
+            &items,
+            "item \"shortbow\"",
+            "`logs` is not an arrow",
+        );
+        let spells = EMBEDDED[7].replacen(
+            "{ item = \"mind_rune\", qty = 1 }",
+            "{ item = \"soul_rune\", qty = 1 }",
+            1,
+        );
+        refused(
+            "spells.toml",
+            &spells,
+            "spell \"wind_strike\"",
+            "unknown item `soul_rune`",
+        );
     }
 
     #[test]
