@@ -250,6 +250,93 @@ mod tests {
         t.assert_conserved();
     }
 
+    /// The members lands' goods: lobsters caught with a pot and cooked at a range, maples; a
+    /// free player gets none of them, a member does.
+    #[test]
+    fn lobsters_and_maples_are_for_members_and_members_catch_and_cook_them() {
+        let lobsters = (3222, 3140);
+        let free = Given::new()
+            .player(A)
+            .minted(A, "lobster_pot", 1)
+            .xp(A, Skill::Fishing, 40_000)
+            .at(A, (3222, 3141));
+        assert_eq!(
+            free.rejects(
+                A,
+                Command::Gather {
+                    x: lobsters.0,
+                    y: lobsters.1
+                }
+            ),
+            "members_only"
+        );
+        // A free player is stopped at the coast's border anyway.
+        let border = Given::new().player(A).at(A, (3222, 3170));
+        assert_eq!(
+            border.rejects(
+                A,
+                Command::Move {
+                    x: 3222,
+                    y: 3169,
+                    run: false
+                }
+            ),
+            "members_only"
+        );
+        let mut t = Given::new()
+            .player(A)
+            .member(A)
+            .xp(A, Skill::Fishing, 40_000)
+            .xp(A, Skill::Cooking, 40_000)
+            .at(A, (3222, 3141));
+        let mut member = Given {
+            world: t.world.clone(),
+        }
+        .minted(A, "lobster_pot", 1);
+        member
+            .when(
+                A,
+                Command::Gather {
+                    x: lobsters.0,
+                    y: lobsters.1,
+                },
+            )
+            .unwrap();
+        let events = member.run_ticks(60);
+        assert!(events.iter().any(
+            |e| matches!(e, EventBody::ResourceGathered { item, .. } if item == "raw_lobster")
+        ));
+        let mut member = member.at(A, (3214, 3161));
+        member
+            .when(
+                A,
+                Command::Produce {
+                    recipe: "cook_lobster".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            member.world.player(A).unwrap().inventory.count("lobster"),
+            1
+        );
+        member.assert_conserved();
+        // And a free player may not cook one.
+        t.world.apply(&EventBody::MembershipChanged {
+            player_id: A,
+            members: false,
+        });
+        let t = t.minted(A, "raw_lobster", 1).at(A, (3214, 3161));
+        assert_eq!(
+            t.rejects(
+                A,
+                Command::Produce {
+                    recipe: "cook_lobster".into()
+                }
+            ),
+            "members_only"
+        );
+    }
+
     #[test]
     fn the_gem_rock_is_for_members() {
         let t = Given::new().player(A).at(A, (3301, 3200));

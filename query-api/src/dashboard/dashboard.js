@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const SKILLS = ["attack", "strength", "defence", "hitpoints", "prayer", "woodcutting", "mining", "fishing", "smithing", "crafting", "cooking"];
+const SKILLS = ["attack", "strength", "defence", "hitpoints", "prayer", "woodcutting", "mining", "fishing", "smithing", "crafting", "cooking", "ranged", "magic"];
 const HOUR = 3600;
 const num = (v) => Number(v).toLocaleString("en");
 let range = 0; // seconds back from now; 0 = all
