@@ -512,6 +512,131 @@ async fn resimulate_reproduces_a_fight_with_spells_and_arrows_byte_for_byte() {
     assert!(report.is_identical(), "{report}");
 }
 
+/// A bow fight: bob gives alice his coins in a trade, she buys a shortbow and arrows and shoots
+/// a goblin archer, arrows breaking and falling; the re-simulation reproduces it byte for byte.
+#[tokio::test]
+async fn resimulate_reproduces_a_bow_fight_byte_for_byte() {
+    let mut g = Game::sqlite().await;
+    let (alice, bob) = (g.alice, g.bob);
+    g.send(alice, Command::TradeRequest { player_id: bob });
+    g.tick().await;
+    g.send(bob, Command::TradeRequest { player_id: alice });
+    g.tick().await;
+    // The starter kit's coins are in slot 6.
+    g.send(bob, Command::TradeOffer { slot: 6, qty: 25 });
+    g.tick().await;
+    for _ in 0..2 {
+        g.send(alice, Command::TradeAccept);
+        g.send(bob, Command::TradeAccept);
+        g.tick().await;
+    }
+    assert_eq!(
+        g.world()
+            .await
+            .player(alice)
+            .unwrap()
+            .inventory
+            .count("coins"),
+        50
+    );
+    for x in [3192, 3162, 3150] {
+        g.send(
+            alice,
+            Command::WalkTo {
+                x,
+                y: 3217,
+                run: true,
+            },
+        );
+        for _ in 0..20 {
+            g.tick().await;
+        }
+    }
+    let shop = |item: &str, qty| Command::Buy {
+        shop: "archery_and_runes".into(),
+        item: item.into(),
+        qty,
+    };
+    g.send(alice, shop("shortbow", 1));
+    g.tick().await;
+    // Two loaves of bread sold pay for a handful of arrows.
+    for slot in [4, 5] {
+        g.send(
+            alice,
+            Command::Sell {
+                shop: "archery_and_runes".into(),
+                slot,
+                qty: 1,
+            },
+        );
+        g.tick().await;
+    }
+    g.send(alice, shop("bronze_arrow", 6));
+    g.tick().await;
+    let bow = g
+        .world()
+        .await
+        .player(alice)
+        .unwrap()
+        .inventory
+        .slots()
+        .find(|(_, s)| s.item == "shortbow")
+        .map(|(slot, _)| slot)
+        .expect("alice bought a shortbow");
+    assert_eq!(
+        g.world()
+            .await
+            .player(alice)
+            .unwrap()
+            .inventory
+            .count("bronze_arrow"),
+        6
+    );
+    g.send(alice, Command::Equip { slot: bow });
+    g.tick().await;
+    g.send(
+        alice,
+        Command::WalkTo {
+            x: 3150,
+            y: 3233,
+            run: false,
+        },
+    );
+    for _ in 0..20 {
+        g.tick().await;
+    }
+    let archer = g
+        .world()
+        .await
+        .npcs()
+        .find(|(_, n)| n.kind == "goblin_archer")
+        .map(|(id, _)| *id)
+        .expect("goblin archers in Drona's Range");
+    g.send(alice, Command::AttackNpc { npc: archer });
+    for _ in 0..30 {
+        g.tick().await;
+    }
+    let w = g.world().await;
+    assert!(
+        w.player(alice).unwrap().inventory.count("bronze_arrow") < 6,
+        "alice shot arrows"
+    );
+    assert!(
+        w.player(alice)
+            .unwrap()
+            .skills
+            .xp(loh_events::Skill::Ranged)
+            > 0
+            || w.ground_items().any(|i| i.item == "bronze_arrow"),
+        "the arrows flew at the archer"
+    );
+    w.check_conservation().expect("value is conserved");
+    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
+        .await
+        .expect("resimulate");
+    assert!(report.is_identical(), "{report}");
+}
+
 #[tokio::test]
 async fn resimulate_reports_the_first_divergence_with_both_sides() {
     let mut g = Game::sqlite().await;
