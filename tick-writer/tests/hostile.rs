@@ -288,9 +288,11 @@ fn any_command() -> impl Strategy<Value = Command> {
             .prop_map(|player_id| Command::TradeRequest { player_id }),
         uuid.clone()
             .prop_map(|player_id| Command::AddFriend { player_id }),
-        (uuid, text).prop_map(|(to, text)| Command::PrivateMessage { to, text }),
+        (uuid, text.clone()).prop_map(|(to, text)| Command::PrivateMessage { to, text }),
         Just(Command::BankDepositAll),
         Just(Command::TradeAccept),
+        Just(Command::ReclaimGrave),
+        prop::option::of(text).prop_map(|spell| Command::SetAutocast { spell }),
     ]
 }
 
