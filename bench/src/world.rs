@@ -168,14 +168,11 @@ pub fn command(group: usize, tick: usize, p: &loh_world::Player) -> Command {
     }
 }
 
-/// Runs `ticks` measured ticks with `players` players, each sending one command per tick.
-pub fn tick_benchmark(players: usize, ticks: usize) -> TickBenchReport {
-    let ids: Vec<Uuid> = (0..players)
-        .map(|i| Uuid::from_u128(i as u128 + 1))
-        .collect();
+/// A world with `ids` spawned, online, each on its group's spot and armed for it.
+fn placed(ids: &[Uuid]) -> Sim {
     let mut sim = Sim::new(World::new(MapConfig::default()));
     let presence: Vec<(Uuid, bool)> = ids.iter().map(|id| (*id, true)).collect();
-    sim.tick(&ids, &presence, &[]);
+    sim.tick(ids, &presence, &[]);
     for (i, id) in ids.iter().enumerate() {
         let p = sim.world.player(*id).expect("spawned");
         let (x, y) = SPOTS[i % GROUPS];
@@ -189,6 +186,15 @@ pub fn tick_benchmark(players: usize, ticks: usize) -> TickBenchReport {
         });
         arm(&mut sim.world, *id, i % GROUPS);
     }
+    sim
+}
+
+/// Runs `ticks` measured ticks with `players` players, each sending one command per tick.
+pub fn tick_benchmark(players: usize, ticks: usize) -> TickBenchReport {
+    let ids: Vec<Uuid> = (0..players)
+        .map(|i| Uuid::from_u128(i as u128 + 1))
+        .collect();
+    let mut sim = placed(&ids);
     let mut durations = Vec::with_capacity(ticks);
     let (mut events, mut rejected) = (0usize, 0usize);
     let warmup = 5;
@@ -244,22 +250,7 @@ mod tests {
             assert!(kind == "goblin_archer" || kind == "dark_wizard", "{kind}");
         }
         let ids: Vec<Uuid> = (1..=18).map(Uuid::from_u128).collect();
-        let mut sim = Sim::new(World::new(MapConfig::default()));
-        let presence: Vec<(Uuid, bool)> = ids.iter().map(|id| (*id, true)).collect();
-        sim.tick(&ids, &presence, &[]);
-        for (i, id) in ids.iter().enumerate() {
-            let p = sim.world.player(*id).unwrap();
-            let (x, y) = SPOTS[i % GROUPS];
-            sim.world.apply(&EventBody::PlayerMoved {
-                player_id: *id,
-                from_x: p.x,
-                from_y: p.y,
-                x,
-                y,
-                running: false,
-            });
-            arm(&mut sim.world, *id, i % GROUPS);
-        }
+        let mut sim = placed(&ids);
         let (mut shots, mut casts) = (0, 0);
         for tick in 0..20 {
             let commands: Vec<(Uuid, Command)> = ids

@@ -1,6 +1,7 @@
 //! Combat: the OSRS max-hit and accuracy formulas of melee, and of bows and spells
-//! ([`kinds`]), attack styles, NPC combat (melee, ranged and magic), death, loot and respawn. PvP only inside PvP zones, where the dead drop everything; elsewhere a death
-//! leaves a grave ([`GRAVE_TICKS`]).
+//! ([`kinds`]), attack styles, NPC combat (melee, ranged and magic), death, loot and respawn.
+//! PvP only inside PvP zones, where the dead drop everything; elsewhere a death leaves a grave
+//! ([`GRAVE_TICKS`]).
 
 use super::equipment::{Bonuses, bonuses};
 use super::{

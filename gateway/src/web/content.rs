@@ -3,7 +3,7 @@
 //! anvils, ranges, altars), shops, recipes, prayers, the map's bounds, zones and blocked tiles —
 //! as one JSON document with a strong `ETag` (`304 Not Modified` on a matching
 //! `If-None-Match`). Its shape is the shared definitions crate's
-//! [`ContentDocument`](loh_world::content::ContentDocument), which a Rust client reads it into.
+//! [`ContentDocument`], which a Rust client reads it into.
 //!
 //! The document is built once from the world's content and map; it changes only when the
 //! server's content does, so clients cache it by its ETag. `docs/protocol.md` describes it.

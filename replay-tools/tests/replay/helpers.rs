@@ -130,6 +130,34 @@ impl Game {
             .0
     }
 
+    /// Walks `player` from the spawn to Drona's bow and rune shop: three legs, as a path
+    /// reaches 32 tiles.
+    pub async fn walk_to_the_bow_and_rune_shop(&mut self, player: Uuid) {
+        for x in [3192, 3162, 3150] {
+            self.send(
+                player,
+                Command::WalkTo {
+                    x,
+                    y: 3217,
+                    run: true,
+                },
+            );
+            for _ in 0..20 {
+                self.tick().await;
+            }
+        }
+    }
+
+    /// The id of an NPC of `kind` in the world now.
+    pub async fn npc_of_kind(&self, kind: &str) -> u32 {
+        self.world()
+            .await
+            .npcs()
+            .find(|(_, n)| n.kind == kind)
+            .map(|(id, _)| *id)
+            .unwrap_or_else(|| panic!("no {kind} in the world"))
+    }
+
     /// The tick of the last stored event.
     pub async fn last_tick(&self) -> u64 {
         let head = self.store.head().await.expect("head");

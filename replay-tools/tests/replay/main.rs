@@ -443,20 +443,7 @@ async fn resimulate_reproduces_a_death_its_grave_and_the_reclaim_byte_for_byte()
 async fn resimulate_reproduces_a_fight_with_spells_and_arrows_byte_for_byte() {
     let mut g = Game::sqlite().await;
     let alice = g.alice;
-    // A path reaches 32 tiles: three legs to the bow and rune shop.
-    for x in [3192, 3162, 3150] {
-        g.send(
-            alice,
-            Command::WalkTo {
-                x,
-                y: 3217,
-                run: true,
-            },
-        );
-        for _ in 0..20 {
-            g.tick().await;
-        }
-    }
+    g.walk_to_the_bow_and_rune_shop(alice).await;
     for (item, qty) in [("air_rune", 3), ("mind_rune", 3)] {
         g.send(
             alice,
@@ -486,13 +473,7 @@ async fn resimulate_reproduces_a_fight_with_spells_and_arrows_byte_for_byte() {
     for _ in 0..15 {
         g.tick().await;
     }
-    let archer = g
-        .world()
-        .await
-        .npcs()
-        .find(|(_, n)| n.kind == "goblin_archer")
-        .map(|(id, _)| *id)
-        .expect("goblin archers in Drona's Range");
+    let archer = g.npc_of_kind("goblin_archer").await;
     g.send(alice, Command::AttackNpc { npc: archer });
     for _ in 0..40 {
         g.tick().await;
@@ -539,19 +520,7 @@ async fn resimulate_reproduces_a_bow_fight_byte_for_byte() {
             .count("coins"),
         50
     );
-    for x in [3192, 3162, 3150] {
-        g.send(
-            alice,
-            Command::WalkTo {
-                x,
-                y: 3217,
-                run: true,
-            },
-        );
-        for _ in 0..20 {
-            g.tick().await;
-        }
-    }
+    g.walk_to_the_bow_and_rune_shop(alice).await;
     let shop = |item: &str, qty| Command::Buy {
         shop: "archery_and_runes".into(),
         item: item.into(),
@@ -605,13 +574,7 @@ async fn resimulate_reproduces_a_bow_fight_byte_for_byte() {
     for _ in 0..20 {
         g.tick().await;
     }
-    let archer = g
-        .world()
-        .await
-        .npcs()
-        .find(|(_, n)| n.kind == "goblin_archer")
-        .map(|(id, _)| *id)
-        .expect("goblin archers in Drona's Range");
+    let archer = g.npc_of_kind("goblin_archer").await;
     g.send(alice, Command::AttackNpc { npc: archer });
     for _ in 0..30 {
         g.tick().await;
@@ -663,7 +626,9 @@ async fn resimulate_reports_the_first_divergence_with_both_sides() {
         panic!("{report}")
     };
     assert_eq!(d.position, planted, "{report}");
-    assert!(d.stored.is_some() && d.replayed.is_none(), "{report}");
+    // The re-simulation of that tick makes something else there, or nothing: NPCs wander in
+    // a tick without commands.
+    assert!(d.stored.is_some() && d.replayed != d.stored, "{report}");
 }
 
 #[tokio::test]
