@@ -345,8 +345,8 @@ async fn a_player_reads_their_own_inventory_bank_wallet_and_skills_but_not_anoth
     let (_, skills) = app
         .json(&format!("/v1/players/{alice}/skills"), Some(&token))
         .await;
-    // Hitpoints 10, Woodcutting 2 (100 XP ≥ 83), nine skills at 1.
-    assert_eq!(skills["total_level"], 21);
+    // Hitpoints 10, Woodcutting 2 (100 XP ≥ 83), eleven skills at 1.
+    assert_eq!(skills["total_level"], 23);
     assert_eq!(skills["total_xp"], 1154 + 100);
     let (_, trades) = app
         .json(&format!("/v1/players/{bob}/trades"), Some(&app.token(bob)))
@@ -387,7 +387,7 @@ async fn a_player_reads_their_own_inventory_bank_wallet_and_skills_but_not_anoth
     let (status, profile) = app.json(&format!("/v1/players/{bob}/profile"), None).await;
     assert_eq!(status, StatusCode::OK, "profiles are public");
     assert_eq!(profile["online"], true);
-    assert_eq!(profile["total_level"], 22, "Woodcutting 3 at 200 XP");
+    assert_eq!(profile["total_level"], 24, "Woodcutting 3 at 200 XP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
