@@ -148,6 +148,27 @@ impl Game {
         }
     }
 
+    /// Walks `player` from the bow and rune shop north to `(3150, y)`, among Drona's goblin
+    /// archers, and has them fight one for `ticks` ticks.
+    pub async fn fight_a_goblin_archer(&mut self, player: Uuid, y: i32, ticks: usize) {
+        self.send(
+            player,
+            Command::WalkTo {
+                x: 3150,
+                y,
+                run: false,
+            },
+        );
+        for _ in 0..20 {
+            self.tick().await;
+        }
+        let archer = self.npc_of_kind("goblin_archer").await;
+        self.send(player, Command::AttackNpc { npc: archer });
+        for _ in 0..ticks {
+            self.tick().await;
+        }
+    }
+
     /// The id of an NPC of `kind` in the world now.
     pub async fn npc_of_kind(&self, kind: &str) -> u32 {
         self.world()

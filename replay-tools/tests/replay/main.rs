@@ -462,22 +462,7 @@ async fn resimulate_reproduces_a_fight_with_spells_and_arrows_byte_for_byte() {
         },
     );
     g.tick().await;
-    g.send(
-        alice,
-        Command::WalkTo {
-            x: 3150,
-            y: 3231,
-            run: false,
-        },
-    );
-    for _ in 0..15 {
-        g.tick().await;
-    }
-    let archer = g.npc_of_kind("goblin_archer").await;
-    g.send(alice, Command::AttackNpc { npc: archer });
-    for _ in 0..40 {
-        g.tick().await;
-    }
+    g.fight_a_goblin_archer(alice, 3231, 40).await;
     let w = g.world().await;
     let a = w.player(alice).unwrap();
     assert_eq!(
@@ -563,22 +548,7 @@ async fn resimulate_reproduces_a_bow_fight_byte_for_byte() {
     );
     g.send(alice, Command::Equip { slot: bow });
     g.tick().await;
-    g.send(
-        alice,
-        Command::WalkTo {
-            x: 3150,
-            y: 3233,
-            run: false,
-        },
-    );
-    for _ in 0..20 {
-        g.tick().await;
-    }
-    let archer = g.npc_of_kind("goblin_archer").await;
-    g.send(alice, Command::AttackNpc { npc: archer });
-    for _ in 0..30 {
-        g.tick().await;
-    }
+    g.fight_a_goblin_archer(alice, 3233, 30).await;
     let w = g.world().await;
     assert!(
         w.player(alice).unwrap().inventory.count("bronze_arrow") < 6,
