@@ -46,6 +46,8 @@ const REJECTIONS = {
   bad_target: "You can't target that.",
   not_in_pvp: "You can only fight players in a PvP zone.",
   bad_style: "Unknown attack style.",
+  no_such_spell: "Unknown spell.",
+  level_gap: "Your combat levels are too far apart for this level of the wilderness.",
   no_such_prayer: "Unknown prayer.",
   already_active: "That prayer is already on.",
   not_active: "That prayer is not on.",
@@ -820,9 +822,23 @@ function renderSide() {
       ["Skill", "Level", "XP"],
     ),
   );
+  // The styles of the weapon in hand (a bow's or melee's, from GET /v1/content), and the
+  // spells to fight with instead.
+  const bow = !!content.itemById.get(you.equipment.weapon)?.bow;
   const styles = document.createElement("select");
-  for (const s of ["accurate", "aggressive", "defensive", "controlled"]) styles.add(new Option(s, s, false, s === you.style));
+  for (const s of (content.attack_styles ?? []).filter((s) => s.weapon === (bow ? "bow" : "melee"))) {
+    styles.add(new Option(`${s.style} (${s.effect})`, s.style, false, s.style === you.style));
+  }
   styles.onchange = () => act({ SetAttackStyle: { style: styles.value } });
+  const spells = document.createElement("select");
+  spells.add(new Option(bow ? "the bow" : "the weapon", "", false, !you.autocast));
+  for (const s of content.spells ?? []) {
+    const runes = s.runes.map((r) => `${r.qty} ${itemName(r.item)}`).join(", ");
+    spells.add(new Option(`${s.name} (Magic ${s.level}; ${runes})`, s.id, false, s.id === you.autocast));
+  }
+  spells.onchange = () => act({ SetAutocast: { spell: spells.value || null } });
+  const spellRow = document.createElement("p");
+  spellRow.append("Fight with: ", spells);
   const prayers = table(
     content.prayers.map((p) => ({
       cells: [(you.prayers.includes(p.id) ? "● " : "○ ") + p.name, "level " + p.level],
@@ -831,7 +847,7 @@ function renderSide() {
   );
   const styleRow = document.createElement("p");
   styleRow.append("Attack style: ", styles);
-  $("prayers").replaceChildren(styleRow, prayers);
+  $("prayers").replaceChildren(styleRow, spellRow, prayers);
   renderFriends();
 }
 
