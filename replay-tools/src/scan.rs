@@ -197,9 +197,13 @@ impl EventScan {
 
     fn limit(&self, skill: Skill) -> u32 {
         match skill {
-            Skill::Attack | Skill::Strength | Skill::Defence | Skill::Hitpoints | Skill::Prayer => {
-                MAX_COMBAT_XP_PER_TICK
-            }
+            Skill::Attack
+            | Skill::Strength
+            | Skill::Defence
+            | Skill::Hitpoints
+            | Skill::Prayer
+            | Skill::Ranged
+            | Skill::Magic => MAX_COMBAT_XP_PER_TICK,
             s => self
                 .max_xp
                 .get(&s)

@@ -568,6 +568,12 @@ async fn resimulate_reproduces_a_bow_fight_byte_for_byte() {
         .await
         .expect("resimulate");
     assert!(report.is_identical(), "{report}");
+    // And the investigator's scan finds nothing wrong in an honest fight: arrows broken and
+    // runes burned are sinks, not losses.
+    let findings = scan(g.store.as_ref(), Range::default(), |_| {})
+        .await
+        .expect("scan");
+    assert!(findings.is_empty(), "{findings:#?}");
 }
 
 #[tokio::test]
