@@ -157,10 +157,6 @@ pub fn command(group: usize, tick: usize, p: &loh_world::Player) -> Command {
         7 => Command::SetAttackStyle {
             style: if tick % 4 == 1 { "rapid" } else { "longrange" }.into(),
         },
-        8 => Command::Pray {
-            prayer: "thick_skin".into(),
-            on: p.prayers.is_empty(),
-        },
         _ => Command::Pray {
             prayer: "thick_skin".into(),
             on: p.prayers.is_empty(),

@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 pub mod kinds;
 
-use crate::content::DamageType;
 use kinds::{BowStyle, Fighting, bow_style};
 
 /// Ticks between a player's swings.
@@ -60,19 +59,19 @@ pub fn rolls_hit(attack: i64, defence: i64, rng: &mut WorldRng) -> bool {
     }
 }
 
-/// A player's melee numbers: (attack roll, max hit, defence roll).
-pub fn player_rolls(w: &World, p: &Player) -> (i64, u32, i64) {
+/// A player's melee swing: attack roll and max hit (their defence roll is
+/// [`World::player_defence`]).
+pub fn melee_swing(w: &World, p: &Player) -> kinds::Swing {
     let b: Bonuses = bonuses(&w.content, p);
-    let (sa, ss, sd) = style_bonus(p.style);
-    let (ma, ms, md) = w.prayer_mults(p);
+    let (sa, ss, _) = style_bonus(p.style);
+    let (ma, ms, _) = w.prayer_mults(p);
     let eff_atk = effective(p.skills.level(Skill::Attack), ma, sa);
     let eff_str = effective(p.skills.level(Skill::Strength), ms, ss);
-    let eff_def = effective(p.skills.level(Skill::Defence), md, sd);
-    (
-        eff_atk * (i64::from(b.attack) + 64),
-        max_hit(eff_str, b.strength),
-        eff_def * (i64::from(b.defence) + 64),
-    )
+    kinds::Swing {
+        attack: eff_atk * (i64::from(b.attack) + 64),
+        max: max_hit(eff_str, b.strength),
+        speed: PLAYER_ATTACK_SPEED,
+    }
 }
 
 impl World {
@@ -228,14 +227,7 @@ impl World {
         let mut arrow = None;
         let mut runes = Vec::new();
         let swing = match fighting {
-            Fighting::Melee => {
-                let (attack, max, _) = player_rolls(self, p);
-                kinds::Swing {
-                    attack,
-                    max,
-                    speed: PLAYER_ATTACK_SPEED,
-                }
-            }
+            Fighting::Melee => melee_swing(self, p),
             Fighting::Ranged(bow) => {
                 let Some((slot, item, strength)) = self.arrow(p, bow) else {
                     return vec![EventBody::CombatTargetCleared { player_id }];
@@ -403,10 +395,7 @@ impl World {
             return Vec::new();
         }
         let attack = (i64::from(def.attack) + 9) * (i64::from(def.attack_bonus) + 64);
-        let defence = match def.attack_type {
-            DamageType::Melee => player_rolls(self, p).2,
-            kind => self.player_defence(p, kind),
-        };
+        let defence = self.player_defence(p, def.attack_type);
         let hit = rolls_hit(attack, defence, rng);
         let max = max_hit(i64::from(def.strength) + 9, def.strength_bonus);
         let mut damage = if hit { rng.random_range(0..=max) } else { 0 };
@@ -440,15 +429,19 @@ impl World {
         if pvp || self.rules >= crate::DEEPER_WORLD_RULES {
             let carried = p.inventory.slots().map(|(_, s)| (s.item.clone(), s.qty));
             let worn = p.equipment.iter().flatten().map(|i| (i.clone(), 1));
-            let mut units: Vec<(String, u32)> = carried.chain(worn).collect();
-            if !pvp {
-                kept = self.kept_on_death(&units);
-                for k in &kept {
-                    if let Some(i) = units.iter().position(|(item, _)| *item == k.item) {
-                        units.remove(i);
-                    }
-                }
-            }
+            let units: Vec<(String, u32)> = carried.chain(worn).collect();
+            let keep = if pvp {
+                Vec::new()
+            } else {
+                self.kept_on_death(&units)
+            };
+            kept = keep
+                .iter()
+                .map(|&k| ItemQty {
+                    item: units[k].0.clone(),
+                    qty: 1,
+                })
+                .collect();
             let (owner, public_at, despawn_at) = if pvp {
                 let t = self.tick;
                 (killer, t + GROUND_PRIVATE_TICKS, t + GROUND_DESPAWN_TICKS)
@@ -457,9 +450,10 @@ impl World {
                 let public_for = GROUND_DESPAWN_TICKS - GROUND_PRIVATE_TICKS;
                 (Some(player_id), public_at, public_at + public_for)
             };
-            for (k, (item, qty)) in units.into_iter().enumerate() {
+            let lost = (0..).zip(units).filter(|(k, _)| !keep.contains(k));
+            for (k, (_, (item, qty))) in (0u64..).zip(lost) {
                 dropped.push(GroundItem {
-                    ground_id: self.next_ground_id + k as u64,
+                    ground_id: self.next_ground_id + k,
                     item,
                     qty,
                     x: p.x,
@@ -481,26 +475,23 @@ impl World {
         }
     }
 
-    /// The items kept on a death outside PvP, from `units` (the inventory in slot order, then
-    /// the equipment): the [`KEPT_ON_DEATH`] most valuable unstackable ones, the earlier first
-    /// among equals. Stackable items are never kept, as in OSRS.
-    fn kept_on_death(&self, units: &[(String, u32)]) -> Vec<ItemQty> {
-        let mut candidates: Vec<(u32, usize, &str)> = units
+    /// Which of `units` (the inventory in slot order, then the equipment) are kept on a death
+    /// outside PvP, most valuable first: the [`KEPT_ON_DEATH`] most valuable unstackable ones,
+    /// the earlier first among equals. Stackable items are never kept, as in OSRS.
+    fn kept_on_death(&self, units: &[(String, u32)]) -> Vec<usize> {
+        let mut candidates: Vec<(u32, usize)> = units
             .iter()
             .enumerate()
             .filter_map(|(at, (item, _))| {
                 let def = self.content.item(item)?;
-                (!def.stackable).then_some((def.value, at, item.as_str()))
+                (!def.stackable).then_some((def.value, at))
             })
             .collect();
         candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         candidates
             .into_iter()
             .take(KEPT_ON_DEATH)
-            .map(|(_, _, item)| ItemQty {
-                item: item.to_owned(),
-                qty: 1,
-            })
+            .map(|(_, at)| at)
             .collect()
     }
 

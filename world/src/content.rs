@@ -1,5 +1,5 @@
-//! Game content as data: items, NPCs, gathering nodes, recipes, shops, prayers, zones and spells, read
-//! from TOML files under `content/` and validated at start.
+//! Game content as data: items, NPCs, gathering nodes, recipes, shops, prayers, zones and
+//! spells, read from TOML files under `content/` and validated at start.
 //!
 //! [`Content::embedded`] is the repository's `content/` folder compiled in (so `loh up` works
 //! from any directory); [`Content::load_dir`] reads another folder. Every validation error names
@@ -154,22 +154,25 @@ impl Content {
         self.zones.iter().find(|z| z.bounds.contains(x, y))
     }
 
+    /// The zone holding `(x, y)` in a world deciding by `rules` ([`ZoneDef::rules`]), if any.
+    pub fn zone_in_force(&self, x: i32, y: i32, rules: u32) -> Option<&ZoneDef> {
+        self.zone_at(x, y).filter(|z| z.rules <= rules)
+    }
+
     /// Whether `(x, y)` lies in a PvP zone a world deciding by `rules` has.
     pub fn is_pvp(&self, x: i32, y: i32, rules: u32) -> bool {
-        self.zone_at(x, y)
-            .is_some_and(|z| z.rules <= rules && z.kind == ZoneKind::Pvp)
+        self.zone_in_force(x, y, rules)
+            .is_some_and(|z| z.kind == ZoneKind::Pvp)
     }
 
     /// Whether `(x, y)` lies in a members-only zone a world deciding by `rules` has.
     pub fn is_members_tile(&self, x: i32, y: i32, rules: u32) -> bool {
-        self.zone_at(x, y)
-            .is_some_and(|z| z.rules <= rules && z.members)
+        self.zone_in_force(x, y, rules).is_some_and(|z| z.members)
     }
 
     /// The wilderness level of `(x, y)` in a world deciding by `rules`, if it is in one.
     pub fn wilderness_level(&self, x: i32, y: i32, rules: u32) -> Option<u32> {
-        self.zone_at(x, y)
-            .filter(|z| z.rules <= rules)
+        self.zone_in_force(x, y, rules)
             .and_then(|z| z.wilderness_level(x, y))
     }
 

@@ -1,6 +1,6 @@
 //! Prayers (Tapasya): activate and deactivate, drain per tick (slowed by worn prayer bonus),
-//! protection from melee, ranged and magic, restore at an altar; Prayer XP from burying bones, or offering them
-//! at an altar for more.
+//! protection from melee, ranged and magic, restore at an altar; Prayer XP from burying bones,
+//! or offering them at an altar for more.
 
 use super::equipment::bonuses;
 use super::inventory::slot_of;

@@ -1,7 +1,7 @@
 //! Random play for many players: value is conserved after every tick, no stack passes the
 //! maximum (with bonds bought, traded, redeemed, refunded and reinstated), and the same input
-//! from the same start gives byte-identical events, through deaths and graves, bows and spells. The random input is
-//! [`loh_testkit::history`]'s.
+//! from the same start gives byte-identical events, through deaths and graves, bows and spells.
+//! The random input is [`loh_testkit::history`]'s.
 
 use loh_commands::Command;
 use loh_events::EventBody;

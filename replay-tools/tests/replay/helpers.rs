@@ -3,6 +3,7 @@
 use loh_auth::SigningKey;
 use loh_commands::Command;
 use loh_events::{AppendBatch, EventBody, EventStore, JournalEntry, Outcome, SqliteEventStore};
+use loh_replay::resimulate::resimulate;
 use loh_replay::state::{At, world_at};
 use loh_testkit::writer::Driver;
 use loh_tick_writer::metrics::TickMetrics;
@@ -167,6 +168,18 @@ impl Game {
         for _ in 0..ticks {
             self.tick().await;
         }
+    }
+
+    /// Re-simulating the whole log from a fresh world reproduces it byte for byte.
+    pub async fn assert_resimulates_byte_for_byte(&self) {
+        let report = resimulate(
+            self.store.as_ref(),
+            World::new(MapConfig::default()),
+            |_| {},
+        )
+        .await
+        .expect("resimulate");
+        assert!(report.is_identical(), "{report}");
     }
 
     /// The id of an NPC of `kind` in the world now.

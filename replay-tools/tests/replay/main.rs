@@ -431,10 +431,7 @@ async fn resimulate_reproduces_a_death_its_grave_and_the_reclaim_byte_for_byte()
     );
     assert!(w.player(alice).unwrap().inventory.count("coins") >= 25);
     w.check_conservation().expect("value is conserved");
-    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
-        .await
-        .expect("resimulate");
-    assert!(report.is_identical(), "{report}");
+    g.assert_resimulates_byte_for_byte().await;
 }
 
 /// A magic fight: runes bought, a spell chosen, goblin archers that shoot back from afar, made
@@ -472,10 +469,7 @@ async fn resimulate_reproduces_a_fight_with_spells_and_arrows_byte_for_byte() {
     );
     assert!(a.skills.xp(loh_events::Skill::Magic) >= 15);
     w.check_conservation().expect("value is conserved");
-    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
-        .await
-        .expect("resimulate");
-    assert!(report.is_identical(), "{report}");
+    g.assert_resimulates_byte_for_byte().await;
 }
 
 /// A bow fight: bob gives alice his coins in a trade, she buys a shortbow and arrows and shoots
@@ -564,10 +558,7 @@ async fn resimulate_reproduces_a_bow_fight_byte_for_byte() {
         "the arrows flew at the archer"
     );
     w.check_conservation().expect("value is conserved");
-    let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
-        .await
-        .expect("resimulate");
-    assert!(report.is_identical(), "{report}");
+    g.assert_resimulates_byte_for_byte().await;
     // And the investigator's scan finds nothing wrong in an honest fight: arrows broken and
     // runes burned are sinks, not losses.
     let findings = scan(g.store.as_ref(), Range::default(), |_| {})
