@@ -1,5 +1,5 @@
 //! The JetStream source of the runner (feature `nats`): a durable pull consumer per projector,
-//! acked only once its events are committed, with gaps filled from the store. Without the
+//! acked (one ack per batch, ack policy `all`) only once its events are committed, with gaps filled from the store. Without the
 //! feature a build (the offline replay tools) links no NATS client.
 
 use super::{Projector, durable_name, nats_err};
@@ -30,22 +30,29 @@ impl Projector {
         let stream = def.ensure(js).await.map_err(nats_err)?;
         let durable = self.durable_name();
         let options = &self.config.nats;
-        let consumer: jetstream::consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                &durable,
-                pull::Config {
-                    durable_name: Some(durable.clone()),
-                    description: Some(format!("loh projector {}", self.name())),
-                    deliver_policy: jetstream::consumer::DeliverPolicy::All,
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: options.ack_wait,
-                    max_ack_pending: options.max_ack_pending,
-                    filter_subject: def.all_subjects(),
-                    ..Default::default()
-                },
-            )
+        let config = pull::Config {
+            durable_name: Some(durable.clone()),
+            description: Some(format!("loh projector {}", self.name())),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            // One ack per applied batch covers every message before it.
+            ack_policy: jetstream::consumer::AckPolicy::All,
+            ack_wait: options.ack_wait,
+            max_ack_pending: options.max_ack_pending,
+            filter_subject: def.all_subjects(),
+            ..Default::default()
+        };
+        let mut consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(&durable, config.clone())
             .await
             .map_err(nats_err)?;
+        if consumer.cached_info().config.ack_policy != jetstream::consumer::AckPolicy::All {
+            // A consumer made by an earlier version acked every message (`explicit`); JetStream
+            // cannot change a consumer's ack policy, so it is made again. What it redelivers is
+            // at or below the checkpoint and skipped.
+            stream.delete_consumer(&durable).await.map_err(nats_err)?;
+            consumer = stream.create_consumer(config).await.map_err(nats_err)?;
+            tracing::info!(projector = self.name(), consumer = %durable, "consumer made again with ack policy all");
+        }
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(self.config.batch_size.max(1))
@@ -136,17 +143,27 @@ impl Projector {
                 self.apply(checkpoint, events).await?;
             }
         }
+        // Ack policy `all`: one ack of the covered message latest in the stream acks every one
+        // delivered before it. One not applied (the checkpoint moved under us) is given back
+        // for JetStream to try again later; should that ack cover it anyway, the store fills
+        // the gap it leaves.
+        let mut last_covered: Option<(u64, jetstream::Message)> = None;
         for (position, message) in received {
-            let kind = if position <= *checkpoint {
-                AckKind::Ack
+            if position <= *checkpoint {
+                match message.info().map(|info| info.stream_sequence) {
+                    Ok(sequence) => {
+                        if last_covered.as_ref().is_none_or(|(s, _)| sequence > *s) {
+                            last_covered = Some((sequence, message));
+                        }
+                    }
+                    Err(_) => ack(&message, AckKind::Ack).await,
+                }
             } else {
-                // Not applied (the checkpoint moved under us): let JetStream try again later.
-                AckKind::Nak(Some(self.config.poll_interval))
-            };
-            if let Err(e) = message.ack_with(kind).await {
-                // The message comes back after ack_wait and is then a no-op.
-                tracing::debug!(projector = self.name(), error = %e, "ack failed");
+                ack(&message, AckKind::Nak(Some(self.config.poll_interval))).await;
             }
+        }
+        if let Some((_, message)) = last_covered {
+            ack(&message, AckKind::Ack).await;
         }
         Ok(())
     }
@@ -200,8 +217,14 @@ impl Projector {
 }
 
 async fn term(message: &jetstream::Message) {
-    if let Err(e) = message.ack_with(AckKind::Term).await {
-        tracing::debug!(error = %e, "term failed");
+    ack(message, AckKind::Term).await;
+}
+
+/// Sends `kind` for `message`; a failed ack is harmless (the message comes back after
+/// `ack_wait` and is then a no-op).
+async fn ack(message: &jetstream::Message, kind: AckKind) {
+    if let Err(e) = message.ack_with(kind).await {
+        tracing::debug!(error = %e, "ack failed");
     }
 }
 

@@ -228,6 +228,59 @@ async fn a_redelivered_old_event_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_acked_every_message_is_made_again_to_ack_once_per_batch() {
+    let shard = unique_name("shard");
+    let pg = pg(&shard).await;
+    let nats = Nats::new(&shard).await;
+    let projector = Projector::new(Arc::new(PlayerPosition), pg.read.clone(), pg.store.clone())
+        .with_config(message_driven());
+    let durable = projector.durable_name();
+    // The consumer an earlier version made: every message acked on its own.
+    let stream = nats.js.get_stream(&nats.def.name).await.expect("stream");
+    stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some(durable.clone()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            filter_subject: nats.def.all_subjects(),
+            ..Default::default()
+        })
+        .await
+        .expect("the old consumer");
+
+    let cancel = CancellationToken::new();
+    let task = spawn_run(&projector, nats.source(), &cancel);
+    let mut world = World::new(pg.store.clone(), 3).await;
+    let events = world.append(12, 5).await;
+    eventually(WAIT, "the consumer made again", || async {
+        stream
+            .consumer_info(&durable)
+            .await
+            .is_ok_and(|info| info.config.ack_policy == jetstream::consumer::AckPolicy::All)
+    })
+    .await;
+    for event in &events {
+        publish(&nats.js, &nats.def, event, None).await;
+    }
+    eventually(WAIT, "the checkpoint to reach the head", || {
+        checkpoint_is(&pg.read, world.head())
+    })
+    .await;
+    // Batches of up to 20 acked with one ack each leave nothing pending.
+    eventually(WAIT, "every message acknowledged", || {
+        nats.consumer_drained(&durable)
+    })
+    .await;
+    assert_eq!(
+        player_position::all_rows(&pg.read).await.expect("rows"),
+        world.expected()
+    );
+
+    cancel.cancel();
+    task.await.expect("join").expect("the runner stops cleanly");
+    nats.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_killed_mid_stream_and_restarted_equals_a_fresh_rebuild() {
     let shard = unique_name("shard");
     let pg = pg(&shard).await;
