@@ -323,10 +323,16 @@ async fn a_killed_nats_node_under_load_loses_and_doubles_nothing_on_a_replicated
         ids, stored,
         "the stream holds exactly the store's event ids"
     );
-    assert_eq!(
+    // A publish the killed leader stored but whose ack was lost is acked as a duplicate when
+    // sent again (seen once in a loaded full run: 3,300 new + 20 duplicates of 3,320); the
+    // stream's contents above are the proof that nothing was stored twice.
+    let (published, duplicates) = (
         relay_metrics.published.get(),
-        head,
-        "each event newly stored once"
+        relay_metrics.duplicates.get(),
+    );
+    assert!(
+        published <= head && published + duplicates >= head,
+        "each event newly stored once: {published} new and {duplicates} duplicate acks for {head}"
     );
 
     // The read model: each event applied once, equal to the independent fold.
