@@ -265,7 +265,7 @@ mod hex_bytes {
     }
 }
 
-/// A visitor that decodes a hex string with `decode`, owned or borrowed.
+/// A visitor that decodes a hex string, owned or borrowed, with its function.
 struct HexVisitor<F>(F);
 
 impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for HexVisitor<F> {

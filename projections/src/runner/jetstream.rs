@@ -1,6 +1,7 @@
 //! The JetStream source of the runner (feature `nats`): a durable pull consumer per projector,
-//! acked (one ack per batch, ack policy `all`) only once its events are committed, with gaps filled from the store. Without the
-//! feature a build (the offline replay tools) links no NATS client.
+//! acked (one ack per batch, ack policy `all`) only once its events are committed, with gaps
+//! filled from the store. Without the feature a build (the offline replay tools) links no NATS
+//! client.
 
 use super::{Projector, durable_name, nats_err};
 use crate::{Error, Result};
