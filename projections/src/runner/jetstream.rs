@@ -150,17 +150,16 @@ impl Projector {
         // the gap it leaves.
         let mut last_covered: Option<(u64, jetstream::Message)> = None;
         for (position, message) in received {
-            if position <= *checkpoint {
-                match message.info().map(|info| info.stream_sequence) {
-                    Ok(sequence) => {
-                        if last_covered.as_ref().is_none_or(|(s, _)| sequence > *s) {
-                            last_covered = Some((sequence, message));
-                        }
-                    }
-                    Err(_) => ack(&message, AckKind::Ack).await,
-                }
-            } else {
+            if position > *checkpoint {
                 ack(&message, AckKind::Nak(Some(self.config.poll_interval))).await;
+                continue;
+            }
+            let Ok(sequence) = message.info().map(|info| info.stream_sequence) else {
+                ack(&message, AckKind::Ack).await;
+                continue;
+            };
+            if last_covered.as_ref().is_none_or(|(s, _)| sequence > *s) {
+                last_covered = Some((sequence, message));
             }
         }
         if let Some((_, message)) = last_covered {
