@@ -302,14 +302,7 @@ async fn spawn_projections(
                 loh_projections::runner::projectors(&read, &store, &source, &metrics, partitions)
                     .await?;
             let _ = started.send(projectors.iter().map(|p| p.name()).collect());
-            let mut tasks = tokio::task::JoinSet::new();
-            for projector in projectors {
-                let (source, cancel) = (source.clone(), cancel.clone());
-                tasks.spawn(async move { projector.run(source, cancel).await });
-            }
-            while let Some(done) = tasks.join_next().await {
-                done.context("a projector panicked")??;
-            }
+            loh_projections::runner::run_all(projectors, source, cancel).await?;
             anyhow::Ok(())
         })
     });

@@ -267,8 +267,8 @@ async fn start_game(
     Ok((head, probes))
 }
 
-/// Arranges the read models' checkpoints for `partitions` and starts every projector; returns
-/// their names.
+/// Arranges the read models' checkpoints for `partitions` and starts every projector (on one
+/// JetStream consumer with a NATS source); returns their names.
 pub(crate) async fn spawn_projectors(
     running: &mut Running,
     read_db: &ReadDb,
@@ -282,16 +282,12 @@ pub(crate) async fn spawn_projectors(
             .await
             .context("arranging the projections' partitions")?;
     let names = projectors.iter().map(|p| p.name()).collect();
-    for projector in projectors {
-        let (source, cancel) = (source.clone(), running.cancel.clone());
-        running.tasks.spawn(async move {
-            let name = projector.name();
-            projector
-                .run(source, cancel)
-                .await
-                .with_context(|| format!("projector {name}"))
-        });
-    }
+    let (cancel, world) = (running.cancel.clone(), store.shard().to_owned());
+    running.tasks.spawn(async move {
+        loh_projections::runner::run_all(projectors, source, cancel)
+            .await
+            .with_context(|| format!("the projectors of world {world}"))
+    });
     Ok(names)
 }
 

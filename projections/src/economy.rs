@@ -76,11 +76,10 @@ impl Projection for Economy {
         &[ECONOMY_HOURLY, ITEM_SUPPLY, TRADE_HOURLY, XP_HOURLY]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let body = event.body()?;
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
         let hour = Value::int(hour_of(event));
         let mut ops = Vec::new();
-        for (flow, reason, item, qty) in mints_and_burns(&body) {
+        for (flow, reason, item, qty) in mints_and_burns(body) {
             ops.push(RowOp::Increment {
                 table: ECONOMY_HOURLY.name,
                 key: vec![
@@ -121,7 +120,7 @@ impl Projection for Economy {
                 by: 1,
             });
         }
-        if let Some((_, skill, xp)) = xp_of(&body) {
+        if let Some((_, skill, xp)) = xp_of(body) {
             ops.push(RowOp::Increment {
                 table: XP_HOURLY.name,
                 key: vec![("hour", hour), ("skill", Value::text(skill_name(skill)))],

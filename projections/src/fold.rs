@@ -5,23 +5,30 @@
 //! same transaction as the checkpoint. A read model is a type implementing [`Projection`], a
 //! migration creating its tables (`0003`, `0005`), and an entry in [`crate::all`].
 
-use loh_events::StoredEvent;
+use loh_events::{EventBody, StoredEvent};
 
 /// A read model: its name, its tables and its fold.
 pub trait Projection: Send + Sync + 'static {
-    /// Stable name: the checkpoint row, the durable consumer (`proj_<name>`) and the metrics
-    /// label. `[a-z0-9_]` only.
+    /// Stable name: the checkpoint row, the metrics label and the durable consumer of a projector
+    /// run alone (`proj_<name>`). `[a-z0-9_]` only.
     fn name(&self) -> &'static str;
 
     /// The tables this read model owns (created by a migration; rebuild recreates them as
     /// shadow tables from these definitions).
     fn tables(&self) -> &'static [TableDef];
 
-    /// The row operations that `event` causes, in order. Events this model ignores give none.
+    /// The row operations that `event`, whose decoded body is `body`, causes, in order. Events
+    /// this model ignores give none.
     ///
-    /// Pure and deterministic. An error means the event cannot be decoded by this build (a
-    /// missing upcaster); the runner stops rather than skip it.
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>>;
+    /// Pure and deterministic. The runner decodes each event once for every read model of a
+    /// process and hands each the same body.
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>>;
+
+    /// [`Projection::fold`] of `event` and its body. An error means the event cannot be decoded
+    /// by this build (a missing upcaster); the runner stops rather than skip it.
+    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
+        self.fold(event, &event.body()?)
+    }
 
     /// For one partition of a split model ([`crate::partition::Partition`]): the whole model's
     /// name. Partitions are never rebuilt on their own.

@@ -64,11 +64,10 @@ impl Projection for Holdings {
         &[HOLDINGS, EQUIPMENT]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let body = event.body()?;
+    fn fold(&self, _event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
         let mut ops = Vec::new();
         let mut emptied = BTreeSet::new();
-        for c in holding_changes(&body) {
+        for c in holding_changes(body) {
             if c.qty < 0 {
                 emptied.insert(c.player_id);
             }

@@ -26,7 +26,8 @@
 //! - [`flows`] — what each event does to items, once for every read model that counts them.
 //! - [`db`] — [`ReadDb`], the read database (SQL for row operations, checkpoints, reads).
 //! - `select` — the SQL of read queries whose conditions depend on their arguments.
-//! - [`runner`] — [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`].
+//! - [`runner`] — [`Projector`]: catch-up, the embedded and the NATS sources, [`Source`], and
+//!   [`runner::run_all`], a world's projectors on one consumer.
 //! - [`partition`] — hot models consumed by several projectors, split by player.
 //! - [`rebuild`] — refolding a read model from position 0 into shadow tables, then a swap.
 //! - [`status`] — [`ProjectorStatus`] (checkpoint, head, lag) and [`ProjectionMetrics`].

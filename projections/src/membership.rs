@@ -120,9 +120,9 @@ impl Projection for Membership {
         &[MEMBERSHIP, PURCHASES]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
         use EventBody as E;
-        let ops = match &event.body()? {
+        let ops = match body {
             E::MembershipChanged { player_id, members } => {
                 let (tier, until) = if *members {
                     (Tier::Member, i64::MAX)

@@ -30,7 +30,7 @@ use crate::db::{Backend, ReadDb, partitions_like, to_position, to_sql};
 use crate::fold::{Projection, RowOp, TableDef, Value};
 use crate::rebuild::fold_batch;
 use crate::{Error, Result};
-use loh_events::{EventStore, StoredEvent};
+use loh_events::{EventBody, EventStore, StoredEvent};
 use sqlx::Row;
 use std::sync::Arc;
 
@@ -111,8 +111,8 @@ impl Projection for Partition {
         self.inner.tables()
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let mut ops = self.inner.apply(event)?;
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
+        let mut ops = self.inner.fold(event, body)?;
         ops.retain(|op| self.owns(op));
         Ok(ops)
     }

@@ -51,9 +51,9 @@ impl Projection for PlayerPosition {
         &[TABLE]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
         let position = Value::int(event.position as i64);
-        let op = match event.body()? {
+        let op = match body {
             EventBody::PlayerSpawned { player_id, x, y }
             | EventBody::PlayerMoved {
                 player_id, x, y, ..
@@ -61,8 +61,8 @@ impl Projection for PlayerPosition {
                 table: TABLE.name,
                 key: vec![("player_id", Value::text(player_id.to_string()))],
                 values: vec![
-                    ("x", Value::int(x)),
-                    ("y", Value::int(y)),
+                    ("x", Value::int(*x)),
+                    ("y", Value::int(*y)),
                     ("last_position", position),
                     ("shard", Value::text(event.shard.clone())),
                 ],

@@ -78,9 +78,9 @@ impl Projection for Profile {
         &[PROFILE, TRADE_HISTORY]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let key = |id| vec![("player_id", player(id))];
-        let ops = match event.body()? {
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
+        let key = |id: &Uuid| vec![("player_id", player(*id))];
+        let ops = match body {
             EventBody::PlayerSpawned { player_id, .. } => vec![RowOp::Upsert {
                 table: PROFILE.name,
                 key: key(player_id),
@@ -93,14 +93,14 @@ impl Projection for Profile {
                 table: PROFILE.name,
                 key: key(player_id),
                 values: vec![
-                    ("online", flag(online)),
+                    ("online", flag(*online)),
                     ("last_seen_us", Value::int(event.occurred_at_us)),
                 ],
             }],
             EventBody::MembershipChanged { player_id, members } => vec![RowOp::Upsert {
                 table: PROFILE.name,
                 key: key(player_id),
-                values: vec![("members", flag(members))],
+                values: vec![("members", flag(*members))],
             }],
             EventBody::PlayerDied {
                 player_id, killer, ..
@@ -128,26 +128,23 @@ impl Projection for Profile {
                 got,
             } => {
                 let json = |v| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-                [
-                    (player_id, with, &gave, &got),
-                    (with, player_id, &got, &gave),
-                ]
-                .into_iter()
-                .map(|(me, other, out, inc)| RowOp::Upsert {
-                    table: TRADE_HISTORY.name,
-                    key: vec![
-                        ("player_id", player(me)),
-                        ("position", Value::int(event.position as i64)),
-                    ],
-                    values: vec![
-                        ("with_player", player(other)),
-                        ("gave", Value::text(json(out))),
-                        ("got", Value::text(json(inc))),
-                        ("tick", Value::int(event.tick as i64)),
-                        ("occurred_at_us", Value::int(event.occurred_at_us)),
-                    ],
-                })
-                .collect()
+                [(player_id, with, gave, got), (with, player_id, got, gave)]
+                    .into_iter()
+                    .map(|(me, other, out, inc)| RowOp::Upsert {
+                        table: TRADE_HISTORY.name,
+                        key: vec![
+                            ("player_id", player(*me)),
+                            ("position", Value::int(event.position as i64)),
+                        ],
+                        values: vec![
+                            ("with_player", player(*other)),
+                            ("gave", Value::text(json(out))),
+                            ("got", Value::text(json(inc))),
+                            ("tick", Value::int(event.tick as i64)),
+                            ("occurred_at_us", Value::int(event.occurred_at_us)),
+                        ],
+                    })
+                    .collect()
             }
             _ => Vec::new(),
         };

@@ -8,20 +8,30 @@
 //! Two sources wake the runner: a durable JetStream pull consumer ([`Source::Nats`]) or, in the
 //! embedded mode, the committed head of the store published on a `watch` channel
 //! ([`Source::Embedded`]). Both also poll the store, so a lost message or a missed wake-up only
-//! delays the read model.
+//! delays the read model. A process runs its world's projectors together ([`run_all`]): on
+//! JetStream they share one consumer, and each event is received and decoded once for all.
 
 use crate::db::ReadDb;
 use crate::fold::Projection;
 use crate::status::{ProjectionMetrics, ProjectorStatus};
 use crate::{Error, Result};
-use loh_events::{EventStore, StoredEvent};
+use loh_events::{EventBody, EventStore, StoredEvent};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "nats")]
+mod group;
+#[cfg(feature = "nats")]
 mod jetstream;
+
+#[cfg(feature = "nats")]
+pub use group::GROUP_DURABLE;
+
+/// An event and, when it was decoded already, its body.
+type Decoded<'a> = (&'a StoredEvent, Option<&'a EventBody>);
 
 /// Tuning of a [`Projector`].
 #[derive(Debug, Clone)]
@@ -295,24 +305,35 @@ impl Projector {
     /// most a batch, moving `checkpoint` as each commits. If another writer moved the checkpoint,
     /// reloads it and stops; the caller's next catch-up continues from there.
     async fn apply(&self, checkpoint: &mut u64, events: Vec<StoredEvent>) -> Result<()> {
-        let fresh: Vec<StoredEvent> = events
-            .into_iter()
-            .filter(|e| e.position > *checkpoint)
+        let events: Vec<Decoded<'_>> = events.iter().map(|event| (event, None)).collect();
+        self.apply_decoded(checkpoint, &events).await
+    }
+
+    /// [`Projector::apply`] of events whose bodies may be decoded already (one decode serves
+    /// every read model of a process); an event without one is decoded here.
+    async fn apply_decoded(&self, checkpoint: &mut u64, events: &[Decoded<'_>]) -> Result<()> {
+        let fresh: Vec<Decoded<'_>> = events
+            .iter()
+            .filter(|(e, _)| e.position > *checkpoint)
+            .copied()
             .collect();
         for chunk in fresh.chunks(self.config.batch_size.max(1)) {
-            if chunk[0].position != *checkpoint + 1 {
+            if chunk[0].0.position != *checkpoint + 1 {
                 return Err(Error::MissingEvent(*checkpoint + 1));
             }
             for pair in chunk.windows(2) {
-                if pair[1].position != pair[0].position + 1 {
-                    return Err(Error::MissingEvent(pair[0].position + 1));
+                if pair[1].0.position != pair[0].0.position + 1 {
+                    return Err(Error::MissingEvent(pair[0].0.position + 1));
                 }
             }
             let mut ops = Vec::new();
-            for event in chunk {
-                ops.extend(self.projection.apply(event)?);
+            for &(event, body) in chunk {
+                ops.extend(match body {
+                    Some(body) => self.projection.fold(event, body)?,
+                    None => self.projection.apply(event)?,
+                });
             }
-            let new = chunk[chunk.len() - 1].position;
+            let new = chunk[chunk.len() - 1].0.position;
             if self
                 .db
                 .commit_batch(self.name(), *checkpoint, new, &ops)
@@ -345,6 +366,51 @@ impl Projector {
             tracing::debug!(projector = self.name(), error = %e, "status failed");
         }
     }
+}
+
+/// Runs `projectors` (one world's, as [`projectors`] gives them) until `cancel`. With
+/// [`Source::Nats`] they share one durable consumer ([`GROUP_DURABLE`] unless
+/// [`NatsOptions::durable_name`] says otherwise): each event is delivered, and its body decoded,
+/// once for all of them, and each applies it against its own checkpoint. With the other sources
+/// each runs as [`Projector::run`]. The first lasting error stops them all and is returned.
+pub async fn run_all(
+    projectors: Vec<Projector>,
+    source: Source,
+    cancel: CancellationToken,
+) -> Result<()> {
+    match source {
+        #[cfg(feature = "nats")]
+        Source::Nats { jetstream, stream } => {
+            group::run(projectors, jetstream, stream, cancel).await
+        }
+        source => {
+            let cancel = cancel.child_token();
+            let mut tasks = JoinSet::new();
+            for projector in projectors {
+                let (source, cancel) = (source.clone(), cancel.clone());
+                tasks.spawn(async move { projector.run(source, cancel).await });
+            }
+            join_all(tasks, &cancel).await
+        }
+    }
+}
+
+/// Waits for every task of a group; the first error cancels the others (`cancel`) and is
+/// returned, a panic is resumed.
+async fn join_all(mut tasks: JoinSet<Result<()>>, cancel: &CancellationToken) -> Result<()> {
+    let mut outcome = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        let result = match done {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::Invalid(format!("a projector's task ended: {e}"))),
+        };
+        if let Err(e) = result {
+            cancel.cancel();
+            outcome = outcome.and(Err(e));
+        }
+    }
+    outcome
 }
 
 /// The durable consumer name of projector `name` unless configured otherwise
@@ -382,8 +448,8 @@ fn is_transient(e: &Error) -> bool {
 
 /// The projectors of `store`'s world to run for `partitions`: adopts the checkpoints that have
 /// no world ([`ReadDb::adopt_legacy_checkpoints`]), arranges the world's checkpoints
-/// ([`crate::arrange`]) and removes the JetStream consumers of projectors that no longer run. Run
-/// each with [`Projector::run`]. Several worlds projecting into one read database each call this
+/// ([`crate::arrange`]) and removes the JetStream consumers of single projectors (an earlier
+/// version ran each on its own). Run them together with [`run_all`]. Several worlds projecting into one read database each call this
 /// with their own store and source.
 pub async fn projectors(
     read_db: &ReadDb,
@@ -397,8 +463,8 @@ pub async fn projectors(
     let projectors = crate::arrange(&world_db, store.as_ref(), partitions).await?;
     #[cfg(feature = "nats")]
     if let Source::Nats { jetstream, stream } = source {
-        let keep: Vec<String> = projectors.iter().map(|p| durable_name(p.name())).collect();
-        jetstream::drop_stale_consumers(jetstream, stream, &keep).await;
+        // They run together on one consumer ([`run_all`]).
+        jetstream::drop_stale_consumers(jetstream, stream, &[GROUP_DURABLE.to_owned()]).await;
     }
     #[cfg(not(feature = "nats"))]
     let _ = source;

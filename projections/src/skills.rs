@@ -131,8 +131,7 @@ impl Projection for Skills {
         &[SKILLS, TOTALS]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let body = event.body()?;
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
         let position = event.position as i64;
         let mut ops = Vec::new();
         match &body {
@@ -166,7 +165,7 @@ impl Projection for Skills {
                 });
             }
             _ => {
-                if let Some((id, skill, xp)) = xp_of(&body) {
+                if let Some((id, skill, xp)) = xp_of(body) {
                     ops.push(RowOp::Statement {
                         table: SKILLS.name,
                         sql: "UPDATE {rm_skills} SET \

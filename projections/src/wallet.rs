@@ -97,10 +97,9 @@ impl Projection for Wallet {
         &[WALLET, LEDGER]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let body = event.body()?;
+    fn fold(&self, event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
         let mut ops = Vec::new();
-        for (id, (amount, reason)) in coin_changes(&body) {
+        for (id, (amount, reason)) in coin_changes(body) {
             ops.push(RowOp::Increment {
                 table: WALLET.name,
                 key: vec![("player_id", player(id)), ("currency", Value::text(COINS))],

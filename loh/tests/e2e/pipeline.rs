@@ -7,6 +7,7 @@ use loh_events::pg::PgEventStore;
 use loh_events::{AppendBatch, EventBody, EventStore, NewEvent, player_stream};
 use loh_nats::EventStreamDef;
 use loh_nats::relay::Relay;
+use loh_projections::runner::GROUP_DURABLE;
 use loh_projections::{Projector, ReadDb, Source, player_position};
 use loh_testkit::{TestDb, nats_url, unique_name};
 use std::collections::BTreeMap;
@@ -217,11 +218,10 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     let _ = js.delete_stream(&def.name).await;
 }
 
-/// The durable consumers of the `player_position` projectors on the stream.
+/// The durable consumers on the stream.
 async fn consumers(js: &async_nats::jetstream::Context, def: &EventStreamDef) -> Vec<String> {
     let stream = js.get_stream(&def.name).await.unwrap();
     let mut names: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
-    names.retain(|n| n.starts_with("proj_player_position"));
     names.sort();
     names
 }
@@ -246,6 +246,18 @@ async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_re
         tokio::spawn(Relay::new(store.clone(), js.clone(), def.clone()).run(None, cancel.clone()));
     let read = ReadDb::connect(&db.url).await.unwrap();
     let want = expected(store.as_ref()).await;
+
+    // A consumer of a projector run on its own, as an earlier version ran each: it goes.
+    js.get_stream(&def.name)
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("proj_player_position".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(consumers(&js, &def).await, ["proj_player_position"]);
 
     for partitions in [3, 2] {
         let running = loh::app::start_projections(
@@ -283,36 +295,30 @@ async fn loh_projections_run_in_partitions_and_a_new_number_of_them_keeps_the_re
             .map(|i| format!("player_position_p{i}_of_{partitions}"))
             .collect();
         assert_eq!(names, layout);
-        // (Each projector makes its consumer once it has caught up from the store.)
-        let durable: Vec<String> = layout.iter().map(|n| format!("proj_{n}")).collect();
+        // The partitions, like every read model, share one durable consumer; the consumers of
+        // projectors run on their own (an earlier version, or the other partition count) are gone.
         let mut found = Vec::new();
         for _ in 0..100 {
             found = consumers(&js, &def).await;
-            if found == durable {
+            if found == [GROUP_DURABLE] {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(found, durable);
+        assert_eq!(found, [GROUP_DURABLE]);
         // Every delivered message is acknowledged.
         let stream = js.get_stream(&def.name).await.unwrap();
-        for name in &durable {
-            let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                stream.get_consumer(name).await.unwrap();
-            let mut info = consumer.info().await.unwrap().clone();
-            for _ in 0..100 {
-                if info.num_ack_pending == 0 && info.num_pending == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                info = consumer.info().await.unwrap().clone();
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(GROUP_DURABLE).await.unwrap();
+        let mut info = consumer.info().await.unwrap().clone();
+        for _ in 0..100 {
+            if info.num_ack_pending == 0 && info.num_pending == 0 {
+                break;
             }
-            assert_eq!(
-                (info.num_ack_pending, info.num_pending),
-                (0, 0),
-                "{name}: {info:?}"
-            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            info = consumer.info().await.unwrap().clone();
         }
+        assert_eq!((info.num_ack_pending, info.num_pending), (0, 0), "{info:?}");
         // Every player's row is exactly the fold of the log, whichever partition wrote it.
         let got: BTreeMap<Uuid, (i64, i64, Option<String>)> = player_position::all_rows(&read)
             .await

@@ -170,7 +170,7 @@ impl Projector {
 
     /// The events `checkpoint + 1 ..= target`: from `pending` where present, from the store for
     /// the holes.
-    async fn fill_gaps(
+    pub(super) async fn fill_gaps(
         &self,
         checkpoint: u64,
         target: u64,
@@ -222,7 +222,7 @@ async fn term(message: &jetstream::Message) {
 
 /// Sends `kind` for `message`; a failed ack is harmless (the message comes back after
 /// `ack_wait` and is then a no-op).
-async fn ack(message: &jetstream::Message, kind: AckKind) {
+pub(super) async fn ack(message: &jetstream::Message, kind: AckKind) {
     if let Err(e) = message.ack_with(kind).await {
         tracing::debug!(error = %e, "ack failed");
     }
@@ -255,7 +255,7 @@ pub(super) async fn drop_stale_consumers(
     }
 }
 
-fn batch_is_idle_or_due(last_poll: &mut Instant, every: Duration) -> bool {
+pub(super) fn batch_is_idle_or_due(last_poll: &mut Instant, every: Duration) -> bool {
     if last_poll.elapsed() >= every {
         *last_poll = Instant::now();
         true

@@ -1,6 +1,7 @@
 //! The projection runner against real services: PostgreSQL and JetStream (a unique stream per
 //! test), and the embedded SQLite store.
 
+mod group;
 mod helpers;
 mod membership;
 mod worlds;
@@ -570,9 +571,9 @@ impl Projection for ChatCount {
         &[CHAT_TABLE]
     }
 
-    fn apply(&self, event: &StoredEvent) -> loh_events::Result<Vec<RowOp>> {
-        let key = |p: uuid::Uuid| vec![("player_id", Value::text(p.to_string()))];
-        Ok(match event.body()? {
+    fn fold(&self, _event: &StoredEvent, body: &EventBody) -> loh_events::Result<Vec<RowOp>> {
+        let key = |p: &uuid::Uuid| vec![("player_id", Value::text(p.to_string()))];
+        Ok(match body {
             EventBody::PlayerSpawned { player_id, .. } => vec![RowOp::Upsert {
                 table: CHAT_TABLE.name,
                 key: key(player_id),

@@ -18,28 +18,20 @@ async fn start(
     store: &Arc<dyn EventStore>,
     nats: &Nats,
     cancel: &CancellationToken,
-) -> Vec<tokio::task::JoinHandle<loh_projections::Result<()>>> {
+) -> tokio::task::JoinHandle<loh_projections::Result<()>> {
     let source = nats.source();
     let projectors = runner::projectors(read, store, &source, &ProjectionMetrics::default(), 1)
         .await
         .expect("arrange the world's projectors");
-    projectors
-        .into_iter()
-        .map(|p| {
-            let (source, cancel) = (source.clone(), cancel.clone());
-            tokio::spawn(async move { p.run(source, cancel).await })
-        })
-        .collect()
+    tokio::spawn(runner::run_all(projectors, source, cancel.clone()))
 }
 
 async fn stop(
     cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<loh_projections::Result<()>>>,
+    task: tokio::task::JoinHandle<loh_projections::Result<()>>,
 ) {
     cancel.cancel();
-    for task in tasks {
-        task.await.expect("join").expect("the runner stops cleanly");
-    }
+    task.await.expect("join").expect("the runner stops cleanly");
 }
 
 /// Appends `ticks` ticks to `world` and publishes them on its stream.
@@ -78,7 +70,7 @@ async fn two_worlds_on_one_database_keep_their_checkpoints_and_positions_apart_a
     // Both worlds live; world B's log is longer, so a shared checkpoint could not be right for both.
     let cancel_a = CancellationToken::new();
     let cancel_b = CancellationToken::new();
-    let mut tasks_a = start(&read, &store_a, &nats_a, &cancel_a).await;
+    let tasks_a = start(&read, &store_a, &nats_a, &cancel_a).await;
     let tasks_b = start(&read, &store_b, &nats_b, &cancel_b).await;
     play(&mut world_a, &nats_a, 6).await;
     play(&mut world_b, &nats_b, 9).await;
@@ -92,11 +84,10 @@ async fn two_worlds_on_one_database_keep_their_checkpoints_and_positions_apart_a
     .await;
     assert_ne!(world_a.head(), world_b.head());
 
-    // World A's projectors are killed; world B goes on and is unaffected, A's place is kept.
-    for task in tasks_a.drain(..) {
-        task.abort();
-        let _ = task.await;
-    }
+    // World A's projectors are killed (the group's tasks go with it); world B goes on and is
+    // unaffected, A's place is kept.
+    tasks_a.abort();
+    let _ = tasks_a.await;
     let a_stopped_at = world_a.head();
     play(&mut world_a, &nats_a, 4).await;
     play(&mut world_b, &nats_b, 5).await;
