@@ -8,7 +8,7 @@
 //! Six read models on six consumers had NATS deliver, and the process decode, every event six
 //! times: half of the two cores under a 2,500-player crowd (`docs/BENCHMARKS.md`).
 
-use super::jetstream::{ack, batch_is_idle_or_due};
+use super::jetstream::{ack, store_poll_due};
 use super::{Decoded, Projector, is_transient, nats_err};
 use crate::{Error, Result};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -296,6 +296,7 @@ impl Projector {
         let mut last_poll = Instant::now();
         let mut last_status = None;
         loop {
+            let before = checkpoint;
             let next = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Ok(()),
@@ -316,7 +317,11 @@ impl Projector {
                 }
                 Err(_idle) => {}
             }
-            if batch_is_idle_or_due(&mut last_poll, self.config.poll_interval) {
+            if store_poll_due(
+                &mut last_poll,
+                self.config.poll_interval,
+                checkpoint > before,
+            ) {
                 // A lost final message leaves no later one to reveal the gap: ask the store.
                 self.catch_up_from(&mut checkpoint, cancel).await?;
             }

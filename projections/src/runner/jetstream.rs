@@ -96,10 +96,15 @@ impl Projector {
                     }
                 }
             }
+            let before = checkpoint;
             if !batch.is_empty() {
                 self.handle_messages(&mut checkpoint, batch, cancel).await?;
             }
-            if batch_is_idle_or_due(&mut last_poll, self.config.poll_interval) {
+            if store_poll_due(
+                &mut last_poll,
+                self.config.poll_interval,
+                checkpoint > before,
+            ) {
                 // A lost final message leaves no later one to reveal the gap: ask the store.
                 self.catch_up_from(&mut checkpoint, cancel).await?;
             }
@@ -255,8 +260,14 @@ pub(super) async fn drop_stale_consumers(
     }
 }
 
-pub(super) fn batch_is_idle_or_due(last_poll: &mut Instant, every: Duration) -> bool {
-    if last_poll.elapsed() >= every {
+/// Whether to ask the store for what JetStream has not brought: after `every` with nothing new
+/// received (`received_new` restarts the wait). While new events keep arriving a gap shows
+/// itself at the next one, and reading the store then would only fetch what is on its way.
+pub(super) fn store_poll_due(last_poll: &mut Instant, every: Duration, received_new: bool) -> bool {
+    if received_new {
+        *last_poll = Instant::now();
+        false
+    } else if last_poll.elapsed() >= every {
         *last_poll = Instant::now();
         true
     } else {
