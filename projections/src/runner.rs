@@ -228,19 +228,27 @@ impl Projector {
                 }
                 Source::Embedded { .. } | Source::Poll => self.run_store(&mut head, &cancel).await,
             };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(e) if is_transient(&e) => {
-                    tracing::warn!(projector = self.name(), error = %e, "projector failed; retrying");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(self.config.retry_delay) => {}
-                    }
+            if let Some(done) = self.settle(outcome, &cancel).await {
+                return done;
+            }
+        }
+    }
+
+    /// How a run ends after `outcome`: `Some` of it, or `None` to run again after a transient
+    /// failure (logged, then [`RunnerConfig::retry_delay`] waited out unless `cancel` comes).
+    async fn settle(&self, outcome: Result<()>, cancel: &CancellationToken) -> Option<Result<()>> {
+        match outcome {
+            Ok(()) => Some(Ok(())),
+            Err(e) if is_transient(&e) => {
+                tracing::warn!(projector = self.name(), error = %e, "projector failed; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => Some(Ok(())),
+                    _ = tokio::time::sleep(self.config.retry_delay) => None,
                 }
-                Err(e) => {
-                    tracing::error!(projector = self.name(), error = %e, "projector stopped");
-                    return Err(e);
-                }
+            }
+            Err(e) => {
+                tracing::error!(projector = self.name(), error = %e, "projector stopped");
+                Some(Err(e))
             }
         }
     }

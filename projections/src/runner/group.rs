@@ -257,22 +257,11 @@ impl Projector {
         cancel: CancellationToken,
     ) -> Result<()> {
         loop {
-            match self
+            let outcome = self
                 .follow_fed(&mut batches, &committed, &wake, &cancel)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if is_transient(&e) => {
-                    tracing::warn!(projector = self.name(), error = %e, "projector failed; retrying");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(self.config.retry_delay) => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(projector = self.name(), error = %e, "projector stopped");
-                    return Err(e);
-                }
+                .await;
+            if let Some(done) = self.settle(outcome, &cancel).await {
+                return done;
             }
         }
     }

@@ -41,6 +41,19 @@ async fn all_at(read: &ReadDb, names: &[&'static str], head: u64) -> bool {
     true
 }
 
+/// Waits until every projector of `names` has committed `head` and the group's consumer has
+/// delivered and been acked everything.
+async fn caught_up_and_acked(read: &ReadDb, nats: &Nats, names: &[&'static str], head: u64) {
+    eventually(WAIT, "every projector to reach the head", || {
+        all_at(read, names, head)
+    })
+    .await;
+    eventually(WAIT, "the consumer to be acked to its end", || {
+        nats.consumer_drained(GROUP_DURABLE)
+    })
+    .await;
+}
+
 async fn consumer_names(nats: &Nats) -> Vec<String> {
     let stream = nats.js.get_stream(&nats.def.name).await.expect("stream");
     let names: Vec<_> = stream.consumer_names().collect().await;
@@ -76,14 +89,7 @@ async fn every_read_model_follows_one_consumer_and_applies_each_event_once() {
         }
     }
 
-    eventually(WAIT, "every projector to reach the head", || {
-        all_at(&pg.read, &names, world.head())
-    })
-    .await;
-    eventually(WAIT, "the consumer to be acked to its end", || {
-        nats.consumer_drained(GROUP_DURABLE)
-    })
-    .await;
+    caught_up_and_acked(&pg.read, &nats, &names, world.head()).await;
     // One consumer for every read model and partition.
     assert_eq!(consumer_names(&nats).await, [GROUP_DURABLE]);
     // Each projector applied each event once, position 17 from the store.
@@ -163,14 +169,7 @@ async fn the_group_killed_mid_stream_resumes_without_loss_or_repeat() {
     for event in &events {
         publish(&nats.js, &nats.def, event, None).await;
     }
-    eventually(WAIT, "every projector to reach the head", || {
-        all_at(&pg.read, &names, world.head())
-    })
-    .await;
-    eventually(WAIT, "the consumer to be acked to its end", || {
-        nats.consumer_drained(GROUP_DURABLE)
-    })
-    .await;
+    caught_up_and_acked(&pg.read, &nats, &names, world.head()).await;
     assert_eq!(
         player_position::all_rows(&pg.read).await.expect("rows"),
         world.expected()
