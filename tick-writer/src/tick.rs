@@ -46,6 +46,13 @@ pub const CHAT_PER_TICK: usize = 2;
 /// of it is kept (the writer keeps running, and resumes by itself when the store answers).
 pub const STORE_PATIENCE: Duration = Duration::from_secs(2);
 
+/// How long a rebuild after an outage may run before it is abandoned and started again
+/// ([`TickWriter::resume`]).
+pub const REBUILD_PATIENCE: Duration = Duration::from_secs(120);
+
+/// The world, tick, last seqs and head a rebuild from the store gives back.
+type Resumed = (World, u64, HashMap<Uuid, u64>, Head);
+
 /// A read of the store for the tick, bounded by [`STORE_PATIENCE`] like the append: a store that
 /// does not answer (PostgreSQL down: the pool waits 30 s for a connection) must not hold the
 /// tick. The error says why, for the log.
@@ -234,6 +241,10 @@ pub struct TickWriter {
     /// The world may hold a tick the store did not take: it must be rebuilt from the store
     /// before the next tick is decided ([`TickWriter::resume`]).
     stale: bool,
+    /// The rebuild from the store under way after an outage, and when it began: on a long log it
+    /// takes longer than [`STORE_PATIENCE`], so the writer waits for it a tick at a time instead
+    /// of starting it over ([`TickWriter::resume`]).
+    rebuilding: Option<(Instant, tokio::task::JoinHandle<Result<Resumed, TickError>>)>,
     /// Whether the store answered the last tick (shared with [`TickHandle::store_up`]).
     store_up: Arc<AtomicBool>,
     /// The addresses of the other worlds, as last read for a tick with a `HopWorld`.
@@ -331,6 +342,7 @@ impl TickWriter {
             snapshots,
             rebuilt,
             stale: false,
+            rebuilding: None,
             store_up: Arc::new(AtomicBool::new(true)),
             world_addresses: HashMap::new(),
             social_out: None,
@@ -1171,28 +1183,51 @@ impl TickWriter {
         self.send_updates(tick, answers, &[]);
     }
 
-    /// Rebuilds the world, the tick and the last seqs from what the store committed, if it
-    /// answers within [`STORE_PATIENCE`]; true when the writer may decide ticks again.
+    /// Rebuilds the world, the tick and the last seqs from what the store committed; true when
+    /// the writer may decide ticks again. The rebuild runs in a task of its own, waited for at
+    /// most [`STORE_PATIENCE`] a call: one that takes longer (a long log since the last
+    /// snapshot, a loaded machine) goes on, and a later call takes it up where it is — started
+    /// over each time, it would never end. One still running after [`REBUILD_PATIENCE`] (a
+    /// store that stopped answering mid-way) is abandoned and started again.
     async fn resume(&mut self) -> bool {
-        let policy = self.snapshots.as_ref().map(SnapshotWriter::policy);
-        let store = self.store.clone();
-        let pristine = self.pristine.clone();
-        let rebuilt = tokio::time::timeout(STORE_PATIENCE, async move {
-            let (world, tick, _) = rebuild(&*store, pristine, policy).await?;
-            let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
-            let head = store.head().await?;
-            Ok::<_, TickError>((world, tick, last_seq, head))
-        })
-        .await;
-        let (world, tick, last_seq, head) = match rebuilt {
+        if self
+            .rebuilding
+            .as_ref()
+            .is_some_and(|(began, _)| began.elapsed() > REBUILD_PATIENCE)
+            && let Some((_, task)) = self.rebuilding.take()
+        {
+            task.abort();
+        }
+        let (_, task) = self.rebuilding.get_or_insert_with(|| {
+            let policy = self
+                .snapshots
+                .as_ref()
+                .map(|s| SnapshotWriter::policy(s).clone());
+            let store = self.store.clone();
+            let pristine = self.pristine.clone();
+            let task = tokio::spawn(async move {
+                let (world, tick, _) = rebuild(&*store, pristine, policy.as_ref()).await?;
+                let last_seq: HashMap<Uuid, u64> = store.last_seqs().await?.into_iter().collect();
+                let head = store.head().await?;
+                Ok::<_, TickError>((world, tick, last_seq, head))
+            });
+            (Instant::now(), task)
+        });
+        let Ok(joined) = tokio::time::timeout(STORE_PATIENCE, &mut *task).await else {
+            debug!("the world is still being rebuilt from the store");
+            self.store_down();
+            return false;
+        };
+        self.rebuilding = None;
+        let (world, tick, last_seq, head) = match joined {
             Ok(Ok(rebuilt)) => rebuilt,
             Ok(Err(error)) => {
                 debug!(%error, "the store is not back yet");
                 self.store_down();
                 return false;
             }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => {
-                debug!("the store is not back yet (no answer)");
                 self.store_down();
                 return false;
             }

@@ -13,10 +13,11 @@ use loh_events::{
     Snapshot, StoredEvent, WorldEntry,
 };
 use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Frame, Intake, Pacing, TickHandle, TickWriter};
+use loh_tick_writer::tick::{Frame, Intake, Pacing, STORE_PATIENCE, TickHandle, TickWriter};
 use loh_world::{MapConfig, World};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -24,6 +25,9 @@ const UP: u8 = 0;
 const DOWN: u8 = 1;
 /// The next append commits, then the store goes down before answering.
 const COMMIT_THEN_DOWN: u8 = 2;
+/// The store answers, each read of the log slower than the writer's patience (a long log since
+/// the last snapshot on a loaded machine).
+const SLOW_READS: u8 = 3;
 
 /// The embedded store behind a switch.
 struct Flaky {
@@ -67,6 +71,9 @@ impl EventStore for Flaky {
     }
     async fn read_from(&self, from: u64, limit: usize) -> loh_events::Result<Vec<StoredEvent>> {
         self.gate()?;
+        if self.mode.load(Ordering::SeqCst) == SLOW_READS {
+            tokio::time::sleep(STORE_PATIENCE + Duration::from_millis(500)).await;
+        }
         self.inner.read_from(from, limit).await
     }
     async fn read_stream(
@@ -261,6 +268,39 @@ async fn while_the_store_is_down_commands_are_answered_server_busy_nothing_is_ke
     assert_eq!(t.metrics.store_up.get(), 1);
     assert_eq!(t.journaled().await, [1, 2, 3]);
     assert!(t.metrics.unavailable_ticks.get() >= 2);
+    t.assert_chain_verifies().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_slower_than_the_stores_patience_is_waited_for_not_started_over() {
+    let mut t = table().await;
+    t.say(1);
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(t.answers(), [accepted(1)]);
+    t.mode.store(DOWN, Ordering::SeqCst);
+    t.say(2);
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(t.answers(), [busy(2)]);
+
+    // The store is back, but every read of the log outlasts one tick's patience: the rebuild
+    // must go on across ticks (started over each tick, it would never end).
+    t.mode.store(SLOW_READS, Ordering::SeqCst);
+    let mut ticks = 0;
+    loop {
+        ticks += 1;
+        t.say(2);
+        t.writer.run_tick().await.unwrap();
+        let answers = t.answers();
+        if answers == [accepted(2)] {
+            break;
+        }
+        assert_eq!(answers, [busy(2)], "answered while the world is rebuilt");
+        assert!(ticks < 8, "the world was never rebuilt");
+    }
+    assert!(ticks >= 2, "the first rebuild outlasted the patience");
+    assert!(t.handle.store_is_up());
+    t.mode.store(UP, Ordering::SeqCst);
+    assert_eq!(t.journaled().await, [1, 2]);
     t.assert_chain_verifies().await;
 }
 
