@@ -46,8 +46,8 @@ pub const CHAT_PER_TICK: usize = 2;
 /// of it is kept (the writer keeps running, and resumes by itself when the store answers).
 pub const STORE_PATIENCE: Duration = Duration::from_secs(2);
 
-/// How long a rebuild after an outage may run before it is abandoned and started again
-/// ([`TickWriter::resume`]).
+/// How long the world's rebuild from the store after an outage may run before it is abandoned
+/// and started again (it goes on across ticks, each waiting for it up to [`STORE_PATIENCE`]).
 pub const REBUILD_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The world, tick, last seqs and head a rebuild from the store gives back.
