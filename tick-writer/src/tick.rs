@@ -47,8 +47,10 @@ pub const CHAT_PER_TICK: usize = 2;
 pub const STORE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// How long the world's rebuild from the store after an outage may run before it is abandoned
-/// and started again (it goes on across ticks, each waiting for it up to [`STORE_PATIENCE`]).
-pub const REBUILD_PATIENCE: Duration = Duration::from_secs(120);
+/// and started again (it goes on across ticks, each waiting for it up to [`STORE_PATIENCE`]):
+/// long enough for a log folded without a snapshot (about 118,000 events a second on
+/// PostgreSQL, `docs/BENCHMARKS.md`), short enough that a connection hung mid-read is given up.
+pub const REBUILD_PATIENCE: Duration = Duration::from_secs(600);
 
 /// The world, tick, last seqs and head a rebuild from the store gives back.
 type Resumed = (World, u64, HashMap<Uuid, u64>, Head);
