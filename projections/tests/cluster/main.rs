@@ -323,16 +323,18 @@ async fn a_killed_nats_node_under_load_loses_and_doubles_nothing_on_a_replicated
         ids, stored,
         "the stream holds exactly the store's event ids"
     );
-    // A publish the killed leader stored but whose ack was lost is acked as a duplicate when
-    // sent again (seen once in a loaded full run: 3,300 new + 20 duplicates of 3,320); the
-    // stream's contents above are the proof that nothing was stored twice.
+    // No event was newly stored twice. A publish the killed leader stored but whose ack was lost
+    // is either sent again and acked as a duplicate (a loaded full run: 3,300 new + 20 duplicates
+    // of 3,320), or not sent again at all when the relay resumes after what JetStream holds
+    // (another: 3,323 new + 0 duplicates of 3,340); so new acks are at most the head, and the
+    // stream's contents above are the proof that nothing was stored twice or lost.
     let (published, duplicates) = (
         relay_metrics.published.get(),
         relay_metrics.duplicates.get(),
     );
     assert!(
-        published <= head && published + duplicates >= head,
-        "each event newly stored once: {published} new and {duplicates} duplicate acks for {head}"
+        published <= head,
+        "each event newly stored at most once: {published} new and {duplicates} duplicate acks for {head}"
     );
 
     // The read model: each event applied once, equal to the independent fold.
