@@ -541,7 +541,7 @@ async fn insert_journal(
                      $7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY \
               AS t(tick, player_id, seq, command_id, command, code, message, received, ord) \
          ORDER BY t.ord \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (shard, player_id, seq) DO NOTHING",
     )
     .bind(shard)
     .bind(ticks)
