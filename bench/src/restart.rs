@@ -204,9 +204,11 @@ pub async fn measure(
     tail: u64,
 ) -> anyhow::Result<RestartBench> {
     let key = tokio::task::spawn_blocking(SigningKey::generate).await??;
+    // Snapshots only where the benchmark takes them.
     let policy = SnapshotPolicy {
         key: key.clone(),
         every_ticks: u64::MAX,
+        every_events: 0,
     };
     let tail = tail.min(events);
     let mut filler = Filler::new(players);

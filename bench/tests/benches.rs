@@ -104,6 +104,7 @@ async fn game_server(
         payments: Default::default(),
         world: Default::default(),
         snapshot_every_ticks: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS,
+        snapshot_every_events: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_EVENTS,
     };
     let server = GameServer::start(
         config,

@@ -55,6 +55,8 @@ pub struct GameConfig {
     /// Ticks between snapshots of the world, signed with `signing_key`; start-up loads the
     /// newest valid one and folds the log after it. `0`: none written or loaded.
     pub snapshot_every_ticks: u64,
+    /// Events committed since the last snapshot that make one due sooner; `0`: by ticks alone.
+    pub snapshot_every_events: u64,
 }
 
 /// A running game server.
@@ -108,6 +110,7 @@ impl GameServer {
             SnapshotPolicy {
                 key: config.signing_key.clone(),
                 every_ticks: config.snapshot_every_ticks,
+                every_events: config.snapshot_every_events,
             },
         )
         .await?

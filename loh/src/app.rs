@@ -254,6 +254,7 @@ async fn start_game(
         },
         world: settings.world.clone(),
         snapshot_every_ticks: settings.snapshot_every_ticks,
+        snapshot_every_events: settings.snapshot_every_events,
     };
     let server = GameServer::start(config, store, accounts, registry, running.cancel.clone())
         .await

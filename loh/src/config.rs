@@ -88,6 +88,8 @@ pub struct Settings {
     /// Ticks between snapshots of the world (start-up folds only the log after the newest);
     /// `0`: none written or loaded.
     pub snapshot_every_ticks: u64,
+    /// Events since the last snapshot that make one due sooner; `0`: by ticks alone.
+    pub snapshot_every_events: u64,
     /// Client addresses behind proxies, and the query API's request limit.
     pub http: HttpSettings,
 }
@@ -222,6 +224,12 @@ pub struct ServerArgs {
     #[arg(long, env = "LOH_SNAPSHOT_EVERY_TICKS",
         default_value_t = loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS)]
     pub snapshot_every_ticks: u64,
+    /// Events committed since the last snapshot that make the next one due before its tick
+    /// (250,000: ~2 s of start-up fold), so a busy world whose ticks run slow still bounds the
+    /// tail; 0: by ticks alone.
+    #[arg(long, env = "LOH_SNAPSHOT_EVERY_EVENTS",
+        default_value_t = loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_EVENTS)]
+    pub snapshot_every_events: u64,
     /// Most bytes of events about other players in one viewer's update per tick (players whose
     /// events do not fit leave that viewer's view).
     #[arg(long, env = "LOH_VIEW_BYTES", default_value_t = 4096,
@@ -352,6 +360,7 @@ impl ServerArgs {
                 members: self.members_world,
             },
             snapshot_every_ticks: self.snapshot_every_ticks,
+            snapshot_every_events: self.snapshot_every_events,
             http: HttpSettings {
                 trusted_proxies: loh_gateway::client_addr::TrustedProxies::parse(
                     &self.trusted_proxies,

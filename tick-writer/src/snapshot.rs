@@ -1,6 +1,7 @@
 //! Snapshots of the world, so that start-up folds only the tail of the log.
 //!
-//! **Writing.** Every `every_ticks` ticks, after the tick's COMMIT, the writer clones its world
+//! **Writing.** Every `every_ticks` ticks, or sooner once `every_events` events have been
+//! committed since the last snapshot, after the tick's COMMIT, the writer clones its world
 //! (the only part on the tick's path, a few milliseconds for thousands of players) and hands the
 //! clone to a background task that saves it ([`loh_world::image`]), hashes it, signs
 //! `{shard, position, hash, tick, state}` like a checkpoint and stores it in one INSERT
@@ -30,6 +31,10 @@ use tracing::{info, warn};
 /// the tick ~2 ms (the clone) and ~6 ms off it; a busy world writes ~600,000 events a minute,
 /// which start-up folds in ~5 s (`loh bench restart`, docs/BENCHMARKS.md).
 pub const DEFAULT_SNAPSHOT_EVERY_TICKS: u64 = 150;
+/// Events between snapshots by default, whichever of ticks and events comes first: ~2 s of
+/// start-up fold. A crowd whose ticks run slow writes more events per minute than the tick
+/// count assumes: spread over 5,000 players folded 660,000 events after an outage (issue 11).
+pub const DEFAULT_SNAPSHOT_EVERY_EVENTS: u64 = 250_000;
 /// Snapshots kept per shard; older ones are deleted after each new one.
 pub const SNAPSHOTS_KEPT: usize = 3;
 
@@ -40,6 +45,21 @@ pub struct SnapshotPolicy {
     pub key: SigningKey,
     /// Ticks between snapshots; `0` turns snapshots off (none written, none loaded).
     pub every_ticks: u64,
+    /// Events committed since the last snapshot that make one due before its tick (`0`: by
+    /// ticks alone).
+    pub every_events: u64,
+}
+
+impl SnapshotPolicy {
+    /// A snapshot every `every_ticks` ticks, or every [`DEFAULT_SNAPSHOT_EVERY_EVENTS`] events
+    /// if sooner.
+    pub fn every(key: SigningKey, every_ticks: u64) -> SnapshotPolicy {
+        SnapshotPolicy {
+            key,
+            every_ticks,
+            every_events: DEFAULT_SNAPSHOT_EVERY_EVENTS,
+        }
+    }
 }
 
 impl std::fmt::Debug for SnapshotPolicy {
@@ -47,6 +67,7 @@ impl std::fmt::Debug for SnapshotPolicy {
         f.debug_struct("SnapshotPolicy")
             .field("key", &self.key.kid())
             .field("every_ticks", &self.every_ticks)
+            .field("every_events", &self.every_events)
             .finish()
     }
 }
@@ -161,8 +182,26 @@ impl SnapshotWriter {
         &self.policy
     }
 
-    pub(crate) fn due(&self, tick: u64) -> bool {
-        self.policy.every_ticks > 0 && tick.is_multiple_of(self.policy.every_ticks)
+    /// Whether tick `tick`, committed up to `head`, should snapshot: its number is a multiple
+    /// of `every_ticks`, or `every_events` events have been committed since the last snapshot
+    /// and none is being saved (the next tick asks again).
+    pub(crate) fn due(&self, tick: u64, head: u64) -> bool {
+        let SnapshotPolicy {
+            every_ticks,
+            every_events,
+            ..
+        } = self.policy;
+        if every_ticks == 0 {
+            return false;
+        }
+        tick.is_multiple_of(every_ticks)
+            || (every_events > 0
+                && head.saturating_sub(self.last_position) >= every_events
+                && !self.saving())
+    }
+
+    fn saving(&self) -> bool {
+        self.in_flight.as_ref().is_some_and(|h| !h.is_finished())
     }
 
     /// Starts saving `world` (committed up to `head`) in the background, unless the head has
@@ -171,7 +210,7 @@ impl SnapshotWriter {
         if head.position == 0 || head.position <= self.last_position {
             return;
         }
-        if self.in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
+        if self.saving() {
             warn!(
                 position = head.position,
                 "the previous snapshot is still being written; skipping this one"

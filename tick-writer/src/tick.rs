@@ -1016,7 +1016,11 @@ impl TickWriter {
         {
             self.checkpoint().await;
         }
-        if self.snapshots.as_ref().is_some_and(|s| s.due(tick)) {
+        if self
+            .snapshots
+            .as_ref()
+            .is_some_and(|s| s.due(tick, self.committed.position))
+        {
             self.snapshot_now();
         }
         self.metrics

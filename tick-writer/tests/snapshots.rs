@@ -42,10 +42,11 @@ async fn start(store: &Arc<dyn EventStore>, policy: Option<SnapshotPolicy>) -> T
 /// Random play by the real writer, snapshotting every `every` ticks: `ticks` ticks of commands
 /// after the players' first; returns the live world's image after the last tick.
 async fn play(store: &Arc<dyn EventStore>, key: &SigningKey, every: u64, seed: u8) -> Vec<u8> {
-    let policy = SnapshotPolicy {
-        key: key.clone(),
-        every_ticks: every,
-    };
+    play_by(store, SnapshotPolicy::every(key.clone(), every), seed).await
+}
+
+/// [`play`] under any policy.
+async fn play_by(store: &Arc<dyn EventStore>, policy: SnapshotPolicy, seed: u8) -> Vec<u8> {
     let mut d = Driver::new(start(store, Some(policy)).await);
     let ids = history::players(PLAYERS);
     for id in &ids {
@@ -100,10 +101,7 @@ async fn a_writer_restarted_from_its_snapshot_and_the_tail_equals_one_that_folds
             "the newest three are kept: {positions:?}"
         );
         let head = store.head().await.unwrap().position;
-        let policy = SnapshotPolicy {
-            key: key.clone(),
-            every_ticks: 4,
-        };
+        let policy = SnapshotPolicy::every(key.clone(), 4);
         let (resumed, folded) = both(&store, policy).await;
         let rebuilt = resumed.rebuilt();
         assert_eq!(rebuilt.snapshot, Some(positions[0]), "seed {seed}");
@@ -117,6 +115,53 @@ async fn a_writer_restarted_from_its_snapshot_and_the_tail_equals_one_that_folds
         live.begin_tick(resumed.world().tick());
         assert_eq!(resumed.world().image(), live.image());
     }
+}
+
+/// Ticks that run slow under load commit more events between two snapshot ticks than the tick
+/// count assumes: a snapshot is also due once `every_events` events have been committed since
+/// the last one, so the tail start-up folds stays bounded by events too.
+#[tokio::test]
+async fn a_snapshot_is_due_after_every_events_events_even_before_its_tick() {
+    const EVERY: u64 = 20;
+    let key = SigningKey::generate().unwrap();
+    let ticks_1000 = |every_events| SnapshotPolicy {
+        key: key.clone(),
+        every_ticks: 1_000,
+        every_events,
+    };
+    // 30 ticks of play never reach tick 1,000: by ticks alone, no snapshot.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    play_by(&store, ticks_1000(0), 5).await;
+    assert!(store.snapshot_positions().await.unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    play_by(&store, ticks_1000(EVERY), 5).await;
+    let head = store.head().await.unwrap().position;
+    let positions = store.snapshot_positions().await.unwrap();
+    assert!(
+        head >= 4 * EVERY,
+        "enough play for four snapshots: {head} events"
+    );
+    assert_eq!(
+        positions.len(),
+        3,
+        "the newest three are kept: {positions:?}"
+    );
+    // Each snapshot was taken at the first tick at least EVERY events after the one before it,
+    // and the tail after the newest is shorter than EVERY.
+    let newest = positions[0];
+    assert!(
+        head - newest < EVERY,
+        "head {head}, newest snapshot at {newest}"
+    );
+    for pair in positions.windows(2) {
+        assert!(pair[0] - pair[1] >= EVERY, "{positions:?}");
+    }
+    let (resumed, folded) = both(&store, ticks_1000(EVERY)).await;
+    assert_eq!(resumed.rebuilt().snapshot, Some(newest));
+    same(&resumed, &folded);
 }
 
 /// A snapshot row at `position`, bound to the log (or not, by `hash`), signed by `key`.
@@ -186,10 +231,7 @@ async fn snapshots_that_do_not_match_the_log_or_the_key_or_do_not_decode_are_ref
     let old_format = forged(head - 4, e.hash, good.tick, state, &key);
     store.put_snapshot(&old_format).await.unwrap();
 
-    let policy = SnapshotPolicy {
-        key: key.clone(),
-        every_ticks: 10,
-    };
+    let policy = SnapshotPolicy::every(key.clone(), 10);
     let (resumed, folded) = both(&store, policy).await;
     assert_eq!(resumed.rebuilt().snapshot, Some(newest));
     assert_eq!(resumed.rebuilt().refused, 5);
@@ -198,10 +240,7 @@ async fn snapshots_that_do_not_match_the_log_or_the_key_or_do_not_decode_are_ref
 
     // With another key every snapshot is refused (the one it signed holds a state of another
     // tick than its row's) and the log is folded.
-    let policy = SnapshotPolicy {
-        key: other_key,
-        every_ticks: 10,
-    };
+    let policy = SnapshotPolicy::every(other_key, 10);
     let resumed = start(&store, Some(policy)).await;
     let n = store.snapshot_positions().await.unwrap().len();
     assert_eq!(resumed.rebuilt().snapshot, None);
@@ -219,10 +258,7 @@ async fn with_snapshots_off_none_is_written_or_loaded() {
     assert!(store.snapshot_positions().await.unwrap().is_empty());
     play(&store, &key, 5, 4).await;
     assert!(!store.snapshot_positions().await.unwrap().is_empty());
-    let off = SnapshotPolicy {
-        key,
-        every_ticks: 0,
-    };
+    let off = SnapshotPolicy::every(key, 0);
     let w = start(&store, Some(off)).await;
     assert_eq!(w.rebuilt().snapshot, None);
     assert_eq!(w.rebuilt().folded, store.head().await.unwrap().position);
@@ -236,10 +272,7 @@ async fn snapshots_are_counted_and_the_newest_ones_position_and_size_shown_in_th
     let store = open(&dir).await;
     let key = SigningKey::generate().unwrap();
     let start_counted = |metrics: TickMetrics, key: &SigningKey| {
-        let policy = SnapshotPolicy {
-            key: key.clone(),
-            every_ticks: 5,
-        };
+        let policy = SnapshotPolicy::every(key.clone(), 5);
         let store = store.clone();
         async move {
             let world = World::new(MapConfig::default());

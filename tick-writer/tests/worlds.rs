@@ -34,10 +34,7 @@ async fn world(db: &TestDb, shard: &str) -> (Arc<dyn EventStore>, TickWriter) {
         World::new(MapConfig::default()),
         Pacing::Fixed { tick_ms: 400 },
         TickMetrics::default(),
-        SnapshotPolicy {
-            key: key(),
-            every_ticks: 2,
-        },
+        SnapshotPolicy::every(key(), 2),
     )
     .await
     .unwrap();

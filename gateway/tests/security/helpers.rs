@@ -141,6 +141,7 @@ impl Server {
             payments,
             world: loh_gateway::worlds::WorldListing::default(),
             snapshot_every_ticks: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_TICKS,
+            snapshot_every_events: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_EVENTS,
         };
         let server = GameServer::start(
             config,

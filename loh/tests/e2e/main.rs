@@ -64,6 +64,7 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         world: Default::default(),
         // Often, so that the restarts of these tests start from snapshots.
         snapshot_every_ticks: 20,
+        snapshot_every_events: loh_tick_writer::snapshot::DEFAULT_SNAPSHOT_EVERY_EVENTS,
         http: Default::default(),
     }
 }

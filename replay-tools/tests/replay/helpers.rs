@@ -49,10 +49,7 @@ impl Game {
         let key = tokio::task::spawn_blocking(|| SigningKey::generate().expect("key"))
             .await
             .expect("keygen");
-        let policy = SnapshotPolicy {
-            key: key.clone(),
-            every_ticks,
-        };
+        let policy = SnapshotPolicy::every(key.clone(), every_ticks);
         (Game::sqlite_on(None, Some(policy)).await, key)
     }
 
