@@ -126,7 +126,7 @@ impl TickMetrics {
         );
         registry.register(
             "loh_tick_fanout_seconds",
-            "Wall time of a tick's fan-out: answers and every viewer's update, encoded and queued",
+            "Wall time of a tick's fan-out: every viewer's update assembled (while the append is in flight), then the answers and updates queued",
             self.fanout_seconds.clone(),
         );
         registry.register(

@@ -489,42 +489,42 @@ impl TickWriter {
 
     /// After a commit: each character that departed is told where to connect (`Hop`) and its
     /// session here ends (the connection closes when its queue does).
-    fn send_departed(&mut self, events: &[loh_events::StoredEvent]) {
-        for e in events {
-            if e.kind != "CharacterDeparted" {
-                continue;
-            }
-            let Ok(loh_events::EventBody::CharacterDeparted { player_id, to, .. }) = e.body()
-            else {
+    fn send_departed(&mut self, events: &[(Uuid, EventBody)]) {
+        for (_, body) in events {
+            let EventBody::CharacterDeparted { player_id, to, .. } = body else {
                 continue;
             };
-            if let Some(session) = self.sessions.remove(&player_id) {
-                let address = self.world_addresses.get(&to).cloned().unwrap_or_default();
-                let frame = ServerFrame::Hop { world: to, address };
+            if let Some(session) = self.sessions.remove(player_id) {
+                let address = self.world_addresses.get(to).cloned().unwrap_or_default();
+                let frame = ServerFrame::Hop {
+                    world: to.clone(),
+                    address,
+                };
                 let _ = session.outbound.try_send(encode_server(&frame).into());
-                self.names.remove(&player_id);
-                self.outcomes.remove(&player_id);
+                self.names.remove(player_id);
+                self.outcomes.remove(player_id);
             }
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
     }
 
     /// Hands the committed social events other worlds may need to the social outbox.
-    fn publish_social(&mut self, events: &[loh_events::StoredEvent]) {
+    fn publish_social(&mut self, events: &[(Uuid, EventBody)]) {
         let Some(out) = &self.social_out else {
             return;
         };
-        for e in events {
-            if e.kind != "PlayerPresence" && e.kind != "PrivateMessageSent" {
+        let world = self.store.shard();
+        for (event_id, body) in events {
+            if !matches!(
+                body,
+                EventBody::PlayerPresence { .. } | EventBody::PrivateMessageSent { .. }
+            ) {
                 continue;
             }
-            let Ok(body) = e.body() else {
-                continue;
-            };
-            if !SocialMessage::goes_out(&body, |p| self.world.player(p).is_some()) {
+            if !SocialMessage::goes_out(body, |p| self.world.player(p).is_some()) {
                 continue;
             }
-            let ask = match &body {
+            let ask = match body {
                 EventBody::PlayerPresence {
                     player_id,
                     online: true,
@@ -533,7 +533,7 @@ impl TickWriter {
                     .player(*player_id)
                     .filter(|p| !p.friends.is_empty())
                     .map(|p| SocialMessage::Ask {
-                        world: e.shard.clone(),
+                        world: world.to_owned(),
                         id: Uuid::new_v4(),
                         player_id: *player_id,
                         friends: p.friends.iter().copied().collect(),
@@ -541,9 +541,9 @@ impl TickWriter {
                 _ => None,
             };
             let message = SocialMessage::Event {
-                world: e.shard.clone(),
-                event_id: e.event_id,
-                body: Box::new(body),
+                world: world.to_owned(),
+                event_id: *event_id,
+                body: Box::new(body.clone()),
             };
             for message in std::iter::once(message).chain(ask) {
                 if out.try_send(message).is_err() {
@@ -963,13 +963,45 @@ impl TickWriter {
             }
         }
 
-        let events_in_tick = batch.events.len();
-        self.metrics
-            .decide_seconds
-            .observe(started.elapsed().as_secs_f64());
-        if !batch.events.is_empty() || !batch.journal.is_empty() {
-            let appending = Instant::now();
-            let appended = match self.append(batch).await? {
+        let (events_in_tick, journaled) = (batch.events.len(), batch.journal.len());
+        let decide = started.elapsed();
+        self.metrics.decide_seconds.observe(decide.as_secs_f64());
+        let mut append = Duration::ZERO;
+        // The bodies to show come from the batch itself (nothing is decoded back from the
+        // store); the events a departure or another world needs are set apart with their ids.
+        let bodies: Vec<EventBody> = batch.events.iter().map(|e| e.body.clone()).collect();
+        let notable: Vec<(Uuid, EventBody)> = batch
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.body,
+                    EventBody::CharacterDeparted { .. }
+                        | EventBody::PlayerPresence { .. }
+                        | EventBody::PrivateMessageSent { .. }
+                )
+            })
+            .map(|e| (e.event_id, e.body.clone()))
+            .collect();
+        let fanout = if !batch.events.is_empty() || !batch.journal.is_empty() {
+            // The append runs on its own task while this one assembles every viewer's frame
+            // from the tick's bodies; nothing is sent before the commit, and a batch that does
+            // not commit takes its frames (and the interests they assumed) with it.
+            let appending = tokio::spawn(append_patiently(self.store.clone(), self.lease, batch));
+            let assembling = Instant::now();
+            let assembled = self.assemble(tick, bodies);
+            let assembly = assembling.elapsed();
+            let (appended, took) = match appending.await {
+                Ok(done) => done,
+                Err(e) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Only a runtime shutting down cancels it; whether it committed is the
+                    // store's to say, as after an outage.
+                    Err(e) => (Ok(Appended::Unavailable(e.to_string())), Duration::ZERO),
+                },
+            };
+            append = took;
+            let appended = match appended? {
                 Appended::Committed(appended) => appended,
                 Appended::Refused(error) => {
                     tracing::error!(%error, tick, "the store refused the tick's batch; rebuilding the world and answering its commands server_busy");
@@ -986,27 +1018,24 @@ impl TickWriter {
                     return Ok(());
                 }
             };
-            self.metrics
-                .append_seconds
-                .observe(appending.elapsed().as_secs_f64());
+            self.metrics.append_seconds.observe(append.as_secs_f64());
             self.committed = appended.head;
-            let _ = self.head_tx.send(appended.head.position);
             to_mark.extend(inputs.payments.iter().map(|p| p.id.clone()));
             self.metrics.events_appended.inc_by(events_in_tick as u64);
-            let fanning = Instant::now();
-            self.send_updates(tick, answers, &appended.events);
-            self.send_departed(&appended.events);
-            self.publish_social(&appended.events);
-            self.metrics
-                .fanout_seconds
-                .observe(fanning.elapsed().as_secs_f64());
+            let sending = Instant::now();
+            self.deliver(answers, assembled);
+            self.send_departed(&notable);
+            self.publish_social(&notable);
+            // The relay (store → JetStream) is woken after the players' frames are queued: its
+            // read and publish would otherwise take the cores the sending is using.
+            let _ = self.head_tx.send(appended.head.position);
+            assembly + sending.elapsed()
         } else {
             let fanning = Instant::now();
-            self.send_updates(tick, answers, &[]);
-            self.metrics
-                .fanout_seconds
-                .observe(fanning.elapsed().as_secs_f64());
-        }
+            self.send_updates(tick, answers, bodies);
+            fanning.elapsed()
+        };
+        self.metrics.fanout_seconds.observe(fanout.as_secs_f64());
         self.mark_payments(to_mark).await;
         self.tick_counter.store(tick, Ordering::Relaxed);
         if self
@@ -1023,9 +1052,20 @@ impl TickWriter {
         {
             self.snapshot_now();
         }
-        self.metrics
-            .tick_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        self.metrics.tick_seconds.observe(took.as_secs_f64());
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        debug!(
+            tick,
+            ms = ms(took),
+            decide_ms = ms(decide),
+            append_ms = ms(append),
+            fanout_ms = ms(fanout),
+            events = events_in_tick,
+            journaled,
+            sessions = self.sessions.len(),
+            "tick"
+        );
         Ok(())
     }
 
@@ -1107,35 +1147,6 @@ impl TickWriter {
         });
     }
 
-    /// Appends the tick's batch: transient failures are retried with the same batch (the store
-    /// makes a repeat a no-op) for [`STORE_PATIENCE`] at most; a batch the store refuses as such
-    /// (a value it cannot encode, a broken rule) is not an outage and is not retried.
-    async fn append(&self, batch: AppendBatch) -> Result<Appended, TickError> {
-        let deadline = Instant::now() + STORE_PATIENCE;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let left = deadline.saturating_duration_since(Instant::now());
-            let tried = tokio::time::timeout(left, self.store.append(self.lease, batch.clone()));
-            let Ok(result) = tried.await else {
-                return Ok(Appended::Unavailable(format!(
-                    "no answer within {STORE_PATIENCE:?} ({attempt} attempts)"
-                )));
-            };
-            let backoff = Duration::from_millis(50 << attempt.min(6));
-            match result {
-                Ok(appended) => return Ok(Appended::Committed(appended)),
-                Err(loh_events::Error::Fenced) => return Err(TickError::Fenced),
-                Err(e) if !e.is_transient() => return Ok(Appended::Refused(e)),
-                Err(e) if Instant::now() + backoff < deadline => {
-                    warn!(error = %e, attempt, "append failed; retrying the same batch");
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => return Ok(Appended::Unavailable(e.to_string())),
-            }
-        }
-    }
-
     /// The store did not answer: remembered as down (for `/healthz` and the metrics) and the
     /// world marked for a rebuild.
     fn store_down(&mut self) {
@@ -1174,7 +1185,9 @@ impl TickWriter {
                 },
             })
             .collect();
-        self.send_updates(tick, answers, &[]);
+        // Nothing of the tick committed, and the world in memory is ahead of the store until it
+        // is rebuilt: no view goes out (a `TickUpdate` follows a commit), only the answers.
+        self.deliver(answers, Assembled::default());
     }
 
     /// While the store is down: every command waiting is answered `server_busy` (unjournaled,
@@ -1186,7 +1199,7 @@ impl TickWriter {
             .into_iter()
             .map(|p| busy(p.player_id, p.seq, tick))
             .collect();
-        self.send_updates(tick, answers, &[]);
+        self.deliver(answers, Assembled::default());
     }
 
     /// Rebuilds the world, the tick and the last seqs from what the store committed; true when
@@ -1270,15 +1283,36 @@ impl TickWriter {
         true
     }
 
-    /// Sends answers and each player's view of the tick, after the commit. Every event is
-    /// encoded once; each viewer's frame is assembled from those bytes within its interest
-    /// ([`crate::fanout`]).
-    fn send_updates(
-        &mut self,
-        tick: u64,
-        answers: Vec<Answer>,
-        events: &[loh_events::StoredEvent],
-    ) {
+    /// Sends answers and each player's view of the tick, after the commit ([`Self::assemble`],
+    /// then [`Self::deliver`]).
+    fn send_updates(&mut self, tick: u64, answers: Vec<Answer>, bodies: Vec<EventBody>) {
+        let assembled = self.assemble(tick, bodies);
+        self.deliver(answers, assembled);
+    }
+
+    /// Every viewer's frame of the tick whose events are `bodies`: each event is encoded once
+    /// and each viewer's frame assembled from those bytes within its interest
+    /// ([`crate::fanout`]). Nothing is sent and no session changes: each viewer's interest
+    /// after its frame is kept beside it, for [`Self::deliver`] to adopt once the tick commits.
+    fn assemble(&self, tick: u64, bodies: Vec<EventBody>) -> Assembled {
+        let mut view = TickView::new(&self.world, tick, self.view, bodies).with_names(&self.names);
+        let frames = self
+            .sessions
+            .iter()
+            .map(|(viewer, session)| {
+                let mut interest = session.interest.clone();
+                let frame = view.frame_for(*viewer, &mut interest);
+                (*viewer, interest, frame)
+            })
+            .collect();
+        Assembled {
+            frames,
+            evictions: view.evictions,
+        }
+    }
+
+    /// Sends the answers, then the assembled frames, adopting each viewer's new interest.
+    fn deliver(&mut self, answers: Vec<Answer>, assembled: Assembled) {
         // Clients whose queue is full: they stopped reading. (A queue whose receiver is gone
         // belongs to a connection that is closing; its `Disconnect` is on the way.)
         let mut dead = Vec::new();
@@ -1292,19 +1326,18 @@ impl TickWriter {
                 dead.push(a.player_id);
             }
         }
-        // Each event encoded and indexed once; each viewer's frame assembled from that.
-        let bodies = events.iter().filter_map(|e| e.body().ok()).collect();
-        let mut view = TickView::new(&self.world, tick, self.view, bodies).with_names(&self.names);
-        for (viewer, session) in &mut self.sessions {
-            let Some(frame) = view.frame_for(*viewer, &mut session.interest) else {
+        for (viewer, interest, frame) in assembled.frames {
+            let Some(session) = self.sessions.get_mut(&viewer) else {
                 continue;
             };
-            if full(session.outbound.try_send(frame)) {
-                dead.push(*viewer);
+            session.interest = interest;
+            if let Some(frame) = frame
+                && full(session.outbound.try_send(frame))
+            {
+                dead.push(viewer);
             }
         }
-        let evictions = view.evictions;
-        self.metrics.view_evictions.inc_by(evictions);
+        self.metrics.view_evictions.inc_by(assembled.evictions);
         for id in dead {
             // A client that stops reading is dropped; its socket closes when the queue does.
             if self.sessions.remove(&id).is_some() {
@@ -1317,6 +1350,50 @@ impl TickWriter {
         }
         self.metrics.sessions.set(self.sessions.len() as i64);
     }
+}
+
+/// A tick's frames, assembled and not yet sent: per viewer, its interest once the frame is
+/// sent and the frame (none for a viewer not in the world).
+#[derive(Default)]
+struct Assembled {
+    frames: Vec<(Uuid, Interest, Option<Bytes>)>,
+    evictions: u64,
+}
+
+/// Appends a tick's batch, and says how long that took: transient failures are retried with
+/// the same batch (the store makes a repeat a no-op) for [`STORE_PATIENCE`] at most; a batch the
+/// store refuses as such (a value it cannot encode, a broken rule) is not an outage and is not
+/// retried.
+async fn append_patiently(
+    store: Arc<dyn EventStore>,
+    lease: Lease,
+    batch: AppendBatch,
+) -> (Result<Appended, TickError>, Duration) {
+    let started = Instant::now();
+    let deadline = started + STORE_PATIENCE;
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let tried = tokio::time::timeout(left, store.append(lease, batch.clone()));
+        let Ok(result) = tried.await else {
+            break Ok(Appended::Unavailable(format!(
+                "no answer within {STORE_PATIENCE:?} ({attempt} attempts)"
+            )));
+        };
+        let backoff = Duration::from_millis(50 << attempt.min(6));
+        match result {
+            Ok(appended) => break Ok(Appended::Committed(appended)),
+            Err(loh_events::Error::Fenced) => break Err(TickError::Fenced),
+            Err(e) if !e.is_transient() => break Ok(Appended::Refused(e)),
+            Err(e) if Instant::now() + backoff < deadline => {
+                warn!(error = %e, attempt, "append failed; retrying the same batch");
+                tokio::time::sleep(backoff).await;
+            }
+            Err(e) => break Ok(Appended::Unavailable(e.to_string())),
+        }
+    };
+    (result, started.elapsed())
 }
 
 /// `server_busy` for `seq`: nothing of it was kept; the same seq may be sent again.

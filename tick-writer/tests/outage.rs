@@ -15,6 +15,7 @@ use loh_events::{
 use loh_tick_writer::metrics::TickMetrics;
 use loh_tick_writer::tick::{Frame, Intake, Pacing, STORE_PATIENCE, TickHandle, TickWriter};
 use loh_world::{MapConfig, World};
+use rmpv::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -28,6 +29,8 @@ const COMMIT_THEN_DOWN: u8 = 2;
 /// The store answers, each read of the log slower than the writer's patience (a long log since
 /// the last snapshot on a loaded machine).
 const SLOW_READS: u8 = 3;
+/// Reads answer; every append fails as a lost connection does.
+const APPENDS_FAIL: u8 = 4;
 
 /// The embedded store behind a switch.
 struct Flaky {
@@ -55,6 +58,9 @@ impl EventStore for Flaky {
     }
     async fn append(&self, lease: Lease, batch: AppendBatch) -> loh_events::Result<Appended> {
         self.gate()?;
+        if self.mode.load(Ordering::SeqCst) == APPENDS_FAIL {
+            return Err(loh_events::Error::Database(sqlx::Error::PoolTimedOut));
+        }
         let appended = self.inner.append(lease, batch).await?;
         if self
             .mode
@@ -150,6 +156,7 @@ struct Table {
 }
 
 const A: Uuid = Uuid::from_u128(1);
+const B: Uuid = Uuid::from_u128(2);
 
 async fn table() -> Table {
     let dir = tempfile::tempdir().unwrap();
@@ -333,5 +340,75 @@ async fn a_tick_that_committed_while_its_answer_was_lost_is_kept_once_and_its_se
         .filter(|e| e.kind == "PlayerSaid")
         .count();
     assert_eq!(said, 2, "one line each for seq 1 and seq 2");
+    t.assert_chain_verifies().await;
+}
+
+/// The frames waiting in `inbox`, decoded.
+fn frames(inbox: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
+    std::iter::from_fn(|| inbox.try_recv().ok())
+        .map(|f| decode_server(&f).unwrap())
+        .collect()
+}
+
+/// The players a `TickUpdate` among `frames` shows appearing.
+fn appeared(frames: &[ServerFrame]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::TickUpdate { events, .. } => Some(events),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|e| {
+            let (kind, body) = &e.as_map()?[0];
+            (kind.as_str() == Some("PlayerAppeared")).then(|| body.clone())
+        })
+        .filter_map(|body: Value| {
+            let map = body.as_map()?.clone();
+            map.into_iter()
+                .find(|(k, _)| k.as_str() == Some("player_id"))
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_the_store_did_not_take_shows_nothing_it_decided_and_the_views_stay_exact() {
+    let mut t = table().await;
+    frames(&mut t.inbox);
+    // B's session opens and its spawn is decided in a tick the store does not take. The frames
+    // of that tick are assembled while its append is in flight; none may go out.
+    let mut inbox_b = loh_testkit::writer::connect(&mut t.writer, B, 2, 4096);
+    t.mode.store(APPENDS_FAIL, Ordering::SeqCst);
+    t.writer.run_tick().await.unwrap();
+    assert!(!t.handle.store_is_up());
+    let during = frames(&mut t.inbox);
+    assert!(
+        during.is_empty(),
+        "a is shown nothing of a tick that did not commit: {during:?}"
+    );
+    assert!(
+        frames(&mut inbox_b).is_empty(),
+        "b gets no snapshot of a world the store does not hold"
+    );
+
+    // The store takes appends again: B spawns for real, and each side learns of the other once.
+    t.mode.store(UP, Ordering::SeqCst);
+    let (mut seen_by_a, mut seen_by_b) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        t.writer.run_tick().await.unwrap();
+        seen_by_a.extend(frames(&mut t.inbox));
+        seen_by_b.extend(frames(&mut inbox_b));
+    }
+    assert!(t.handle.store_is_up());
+    assert_eq!(
+        appeared(&seen_by_a),
+        [B.to_string()],
+        "a sees b appear exactly once, after the commit"
+    );
+    let Some(ServerFrame::Snapshot { players, .. }) = seen_by_b.first() else {
+        panic!("b's first frame is its snapshot: {seen_by_b:?}");
+    };
+    assert_eq!(players.len(), 1, "b's snapshot shows a");
     t.assert_chain_verifies().await;
 }
