@@ -2,6 +2,7 @@
 
 use loh_world::{World, chebyshev};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The players of one chunk, with their tiles.
@@ -137,7 +138,10 @@ const SHRINK_TO: (usize, usize) = (7, 8);
 /// ground items in view, and whether the join snapshot went out.
 #[derive(Debug, Default, Clone)]
 pub struct Interest {
-    players: HashSet<Uuid, FastHash>,
+    /// Shared with the copy a tick's frame is assembled against (the tick writer keeps the
+    /// interest the viewer had until the frame is sent): copied only when it changes, which a
+    /// settled crowd's set does not do from tick to tick.
+    players: Arc<HashSet<Uuid, FastHash>>,
     /// Most other players shown now: the byte budget shrinks it, and it grows back while the
     /// frames have room. `None` until the first tick.
     cap: Option<usize>,
@@ -169,26 +173,36 @@ impl Interest {
                 (c + self.grow).min(max_players)
             });
         self.cap = Some(cap);
-        let mut left = Vec::new();
-        self.players.retain(|id| {
-            let stays = grid.tiles.get(id).is_some_and(|&(x, y)| {
-                chebyshev(at.0, at.1, x, y) <= loh_world::social::VIEW_DISTANCE
-            });
-            if !stays {
-                left.push(*id);
+        let mut left: Vec<Uuid> = self
+            .players
+            .iter()
+            .filter(|id| {
+                !grid.tiles.get(*id).is_some_and(|&(x, y)| {
+                    chebyshev(at.0, at.1, x, y) <= loh_world::social::VIEW_DISTANCE
+                })
+            })
+            .copied()
+            .collect();
+        if !left.is_empty() {
+            let players = Arc::make_mut(&mut self.players);
+            for id in &left {
+                players.remove(id);
             }
-            stays
-        });
+        }
         left.sort_unstable();
         let mut entered = Vec::new();
-        if self.players.len() < cap {
+        let room = cap.saturating_sub(self.players.len());
+        if room > 0 {
             for &(_, id) in grid.near(at.0, at.1).iter() {
-                if self.players.len() >= cap {
+                if entered.len() >= room {
                     break;
                 }
-                if id != viewer && self.players.insert(id) {
+                if id != viewer && !self.players.contains(&id) {
                     entered.push(id);
                 }
+            }
+            if !entered.is_empty() {
+                Arc::make_mut(&mut self.players).extend(entered.iter().copied());
             }
         }
         (entered, left)
@@ -207,8 +221,9 @@ impl Interest {
         shown: usize,
     ) {
         if !evicted.is_empty() {
+            let players = Arc::make_mut(&mut self.players);
             for p in evicted {
-                self.players.remove(p);
+                players.remove(p);
             }
             self.cap = Some(self.players.len() * SHRINK_TO.0 / SHRINK_TO.1);
             self.grow = 0;
