@@ -14,6 +14,8 @@ pub struct TickMetrics {
     pub decide_seconds: Histogram,
     pub append_seconds: Histogram,
     pub fanout_seconds: Histogram,
+    /// From a command's arrival at the gateway to its answer queued to the connection.
+    pub answer_seconds: Histogram,
     pub events_appended: Counter,
     pub accepted: Counter,
     pub rejected: Counter,
@@ -64,6 +66,7 @@ impl Default for TickMetrics {
             decide_seconds: Histogram::new(TICK_BUCKETS),
             append_seconds: Histogram::new(TICK_BUCKETS),
             fanout_seconds: Histogram::new(TICK_BUCKETS),
+            answer_seconds: Histogram::new(TICK_BUCKETS),
             events_appended: Counter::default(),
             accepted: Counter::default(),
             rejected: Counter::default(),
@@ -128,6 +131,11 @@ impl TickMetrics {
             "loh_tick_fanout_seconds",
             "Wall time of a tick's fan-out: every viewer's update assembled (while the append is in flight), then the answers and updates queued",
             self.fanout_seconds.clone(),
+        );
+        registry.register(
+            "loh_command_answer_seconds",
+            "From a command's arrival at the gateway to its answer queued to the connection: the wait for a tick, then the tick's decide and commit",
+            self.answer_seconds.clone(),
         );
         registry.register(
             "loh_events_appended",

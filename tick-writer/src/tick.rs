@@ -204,6 +204,8 @@ enum Slot {
 struct Answer {
     player_id: Uuid,
     frame: ServerFrame,
+    /// When the gateway received the command answered (microseconds since the Unix epoch).
+    received_at_us: i64,
 }
 
 /// The tick writer of one shard.
@@ -886,6 +888,7 @@ impl TickWriter {
         let refuse = |p: &Pending, code: RejectionCode, message: String| {
             Slot::Answered(Answer {
                 player_id: p.player_id,
+                received_at_us: p.received_at_us,
                 frame: ServerFrame::Rejected {
                     seq: p.seq,
                     tick,
@@ -1087,6 +1090,7 @@ impl TickWriter {
         Answer {
             player_id: p.player_id,
             frame,
+            received_at_us: p.received_at_us,
         }
     }
 
@@ -1144,6 +1148,7 @@ impl TickWriter {
         answers.push(Answer {
             player_id: p.player_id,
             frame,
+            received_at_us: p.received_at_us,
         });
     }
 
@@ -1177,12 +1182,9 @@ impl TickWriter {
             .into_iter()
             .map(|a| match a.frame {
                 ServerFrame::Accepted { seq, .. } | ServerFrame::Rejected { seq, .. } => {
-                    busy(a.player_id, seq, tick)
+                    busy(a.player_id, seq, tick, a.received_at_us)
                 }
-                frame => Answer {
-                    player_id: a.player_id,
-                    frame,
-                },
+                frame => Answer { frame, ..a },
             })
             .collect();
         // Nothing of the tick committed, and the world in memory is ahead of the store until it
@@ -1197,7 +1199,7 @@ impl TickWriter {
         self.metrics.unavailable_ticks.inc();
         let answers = std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|p| busy(p.player_id, p.seq, tick))
+            .map(|p| busy(p.player_id, p.seq, tick, p.received_at_us))
             .collect();
         self.deliver(answers, Assembled::default());
     }
@@ -1319,11 +1321,16 @@ impl TickWriter {
         let full = |sent: Result<(), mpsc::error::TrySendError<Frame>>| {
             matches!(sent, Err(mpsc::error::TrySendError::Full(_)))
         };
+        let now = now_us();
         for a in answers {
-            if let Some(s) = self.sessions.get(&a.player_id)
-                && full(s.outbound.try_send(encode_server(&a.frame).into()))
-            {
+            let Some(s) = self.sessions.get(&a.player_id) else {
+                continue;
+            };
+            if full(s.outbound.try_send(encode_server(&a.frame).into())) {
                 dead.push(a.player_id);
+            } else if a.received_at_us > 0 {
+                let waited = now.saturating_sub(a.received_at_us).max(0);
+                self.metrics.answer_seconds.observe(waited as f64 / 1e6);
             }
         }
         for (viewer, interest, frame) in assembled.frames {
@@ -1397,9 +1404,10 @@ async fn append_patiently(
 }
 
 /// `server_busy` for `seq`: nothing of it was kept; the same seq may be sent again.
-fn busy(player_id: Uuid, seq: u64, tick: u64) -> Answer {
+fn busy(player_id: Uuid, seq: u64, tick: u64, received_at_us: i64) -> Answer {
     Answer {
         player_id,
+        received_at_us,
         frame: ServerFrame::Rejected {
             seq,
             tick,

@@ -195,13 +195,18 @@ async fn table() -> Table {
 
 impl Table {
     fn say(&mut self, seq: u64) {
+        self.say_at(seq, 0);
+    }
+
+    /// `say` as received by the gateway at `received_at_us`.
+    fn say_at(&mut self, seq: u64, received_at_us: i64) {
         self.writer.take(Intake::Command {
             player_id: A,
             seq,
             cmd: Command::Say {
                 text: format!("line {seq}"),
             },
-            received_at_us: 0,
+            received_at_us,
         });
     }
 
@@ -411,4 +416,34 @@ async fn a_tick_the_store_did_not_take_shows_nothing_it_decided_and_the_views_st
     };
     assert_eq!(players.len(), 1, "b's snapshot shows a");
     t.assert_chain_verifies().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_timed_from_the_commands_arrival_server_busy_ones_too() {
+    let mut t = table().await;
+    // Both commands reached the gateway 300 ms before their tick.
+    let arrived = loh_tick_writer::tick::now_us() - 300_000;
+    t.say_at(1, arrived);
+    t.writer.run_tick().await.unwrap();
+    t.mode.store(DOWN, Ordering::SeqCst);
+    t.say_at(2, arrived);
+    t.writer.run_tick().await.unwrap();
+    t.mode.store(UP, Ordering::SeqCst);
+    assert_eq!(t.answers(), [accepted(1), busy(2)]);
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    t.metrics.register(&mut registry);
+    let text = loh_tick_writer::metrics::render(&registry);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert_eq!(
+        value("loh_command_answer_seconds_count "),
+        2.0,
+        "one per answer"
+    );
+    let sum = value("loh_command_answer_seconds_sum ");
+    assert!(sum >= 0.6, "each answer waited at least 0.3 s: {sum}");
 }

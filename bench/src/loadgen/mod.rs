@@ -273,6 +273,12 @@ pub async fn run(
         .unwrap_or_default();
     let server_tick =
         |q| scrape::quantile(&tick_buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
+    let answer_buckets = after
+        .as_ref()
+        .map(|a| scrape::bucket_delta(before.as_ref(), a, scrape::ANSWER))
+        .unwrap_or_default();
+    let server_answer =
+        |q| scrape::quantile(&answer_buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
     let closes = |before: Option<&scrape::Scrape>, after: Option<&scrape::Scrape>| {
         after.and_then(|a| {
             let exported = !a.by_label(scrape::CLOSED, "reason").is_empty();
@@ -331,6 +337,8 @@ pub async fn run(
         errors: totals.errors,
         answer_p50,
         answer_p99,
+        server_answer_p50: server_answer(0.5),
+        server_answer_p99: server_answer(0.99),
         server_tick_p50: server_tick(0.5),
         server_tick_p99: server_tick(0.99),
         frames_per_tick: report::spread(&mut totals.frames_per_tick),

@@ -66,6 +66,10 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     pub answer_p50: Option<Timing>,
     pub answer_p99: Option<Timing>,
+    /// The server's own side of the answer latency, from its histogram: from a command's
+    /// arrival at the gateway to its answer queued (the wait for a tick, then decide and commit).
+    pub server_answer_p50: Option<Timing>,
+    pub server_answer_p99: Option<Timing>,
     /// The server's tick duration over the run, from its histogram.
     pub server_tick_p50: Option<Timing>,
     pub server_tick_p99: Option<Timing>,
@@ -272,6 +276,8 @@ impl fmt::Display for Report {
             ("error frames", counts(&self.errors)),
             ("answer latency p50", opt(self.answer_p50)),
             ("answer latency p99", opt(self.answer_p99)),
+            ("server answer p50", opt(self.server_answer_p50)),
+            ("server answer p99", opt(self.server_answer_p99)),
             ("server tick p50", opt(self.server_tick_p50)),
             ("server tick p99", opt(self.server_tick_p99)),
             (
@@ -387,6 +393,8 @@ mod tests {
             errors: BTreeMap::new(),
             answer_p50: Some(Timing::new(200.0, 400.0)),
             answer_p99: None,
+            server_answer_p50: None,
+            server_answer_p99: None,
             server_tick_p50: None,
             server_tick_p99: None,
             frames_per_tick: None,

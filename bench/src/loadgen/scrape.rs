@@ -14,6 +14,8 @@ pub const PHASES: [(&str, &str); 3] = [
     ("append", "loh_tick_append_seconds"),
     ("fanout", "loh_tick_fanout_seconds"),
 ];
+/// From a command's arrival at the gateway to its answer queued.
+pub const ANSWER: &str = "loh_command_answer_seconds";
 /// The server's resident memory.
 pub const RSS: &str = "loh_process_resident_memory_bytes";
 
