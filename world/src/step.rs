@@ -220,39 +220,72 @@ fn presence_cause(player_id: Uuid, tick: u64) -> Uuid {
 ///
 /// Every world appends to the same `events` table, whose event ids are unique across worlds
 /// (JetStream dedupes on them too). Causes and ticks repeat from world to world (every world's
-/// NPCs step at tick 1), so a log's ids name its shard. Logs begun before worlds shared a
-/// database named none and keep their ids, so that `loh replay resimulate` still reproduces them
-/// byte for byte: [`EventIds::for_log`] tells the two apart by the log's first event.
+/// NPCs step at tick 1), so a log's ids name its shard. A log keeps the kind of ids it began
+/// with, so that `loh replay resimulate` still reproduces it byte for byte:
+/// [`EventIds::for_log`] tells the three apart by the log's first event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EventIds {
-    /// From the cause, the index in the tick's output and the tick.
+    /// From the cause, the index in the tick's output and the tick (logs begun before worlds
+    /// shared a database).
     #[default]
     Unsalted,
-    /// From the shard, then as [`EventIds::Unsalted`].
+    /// From the shard, then as [`EventIds::Unsalted`] (logs begun before ordered ids).
     Shard(std::sync::Arc<str>),
+    /// The tick and the index in its output, then a digest of the shard: a log's ids ascend
+    /// in the order it is appended, so each append adds to the right-hand end of the store's
+    /// unique index on them instead of touching a page anywhere in it (a third of an append's
+    /// time in PostgreSQL once that index outgrows memory, docs/BENCHMARKS.md). Every log
+    /// begun since is named so.
+    Ordered(std::sync::Arc<str>),
 }
+
+/// The ticks and indexes [`EventIds::Ordered`] lays out in order; past them (never reached: 2^48
+/// ticks of 400 ms are millions of years, 2^24 events a tick is a thousand times a crowd's) an
+/// id is made as [`EventIds::Shard`] makes it, unique but out of order.
+const ORDERED_TICKS: u64 = 1 << 48;
+const ORDERED_INDEXES: u64 = 1 << 24;
 
 impl EventIds {
     /// The ids of `shard`'s log whose first event (if any) has id `event_id`, cause `cause` and
-    /// tick `tick`: a new log's name its shard; an old log's are recognised by its first event,
-    /// the first of its first tick, made without a shard.
+    /// tick `tick`: the first of its first tick tells how the log was begun; a new log's ids
+    /// are [`EventIds::Ordered`].
     pub fn for_log(shard: &str, first: Option<(Uuid, Uuid, u64)>) -> EventIds {
+        let salted = EventIds::Shard(shard.into());
         match first {
             Some((event_id, cause, tick)) if event_id == EventIds::Unsalted.id(cause, 0, tick) => {
                 EventIds::Unsalted
             }
-            _ => EventIds::Shard(shard.into()),
+            Some((event_id, cause, tick)) if event_id == salted.id(cause, 0, tick) => salted,
+            _ => EventIds::Ordered(shard.into()),
         }
     }
 
     /// The id of the `index`th event of `tick`'s output, caused by `cause`.
     pub fn id(&self, cause: Uuid, index: u64, tick: u64) -> Uuid {
-        let (index, tick) = (index.to_be_bytes(), tick.to_be_bytes());
+        let (index_bytes, tick_bytes) = (index.to_be_bytes(), tick.to_be_bytes());
         match self {
-            EventIds::Unsalted => derive_id(&[cause.as_bytes(), &index, &tick]),
-            EventIds::Shard(shard) => {
-                derive_id(&[b"shard", shard.as_bytes(), cause.as_bytes(), &index, &tick])
+            EventIds::Unsalted => derive_id(&[cause.as_bytes(), &index_bytes, &tick_bytes]),
+            EventIds::Shard(shard) => derive_id(&[
+                b"shard",
+                shard.as_bytes(),
+                cause.as_bytes(),
+                &index_bytes,
+                &tick_bytes,
+            ]),
+            EventIds::Ordered(shard) if tick < ORDERED_TICKS && index < ORDERED_INDEXES => {
+                // 48 bits of tick, 24 of index around the version and variant bits, 50 of the
+                // shard's digest: byte order is (tick, index) order within a log.
+                let salt = derive_id(&[b"ordered", shard.as_bytes()]).into_bytes();
+                let mut b = [0u8; 16];
+                b[..6].copy_from_slice(&tick_bytes[2..]);
+                b[6] = ((index >> 20) & 0x0F) as u8;
+                b[7] = ((index >> 12) & 0xFF) as u8;
+                b[8] = ((index >> 6) & 0x3F) as u8;
+                b[9] = (((index & 0x3F) as u8) << 2) | (salt[0] & 0x03);
+                b[10..].copy_from_slice(&salt[1..7]);
+                Uuid::new_v8(b)
             }
+            EventIds::Ordered(shard) => EventIds::Shard(shard.clone()).id(cause, index, tick),
         }
     }
 }
@@ -397,7 +430,53 @@ mod tests {
             EventIds::for_log("a", first(&a[0])),
             EventIds::Shard("a".into())
         );
-        assert_eq!(EventIds::for_log("a", None), EventIds::Shard("a".into()));
+        assert_eq!(EventIds::for_log("a", None), EventIds::Ordered("a".into()));
+    }
+
+    #[test]
+    fn ordered_ids_ascend_with_tick_and_index_name_their_world_and_are_recognised() {
+        let (a, b) = (EventIds::Ordered("a".into()), EventIds::Ordered("b".into()));
+        let cause = Uuid::from_u128(7);
+        let mut last = None;
+        for tick in [1, 2, 255, 256, 65_536, (1 << 40) + 3, ORDERED_TICKS - 1] {
+            for index in [0, 1, 63, 64, 4_095, 4_096, 1 << 20, ORDERED_INDEXES - 1] {
+                let id = a.id(cause, index, tick);
+                assert_eq!(id.get_version_num(), 8);
+                assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+                assert!(last < Some(id), "tick {tick}, index {index} after {last:?}");
+                assert_ne!(
+                    id,
+                    b.id(cause, index, tick),
+                    "the same place in another world"
+                );
+                last = Some(id);
+            }
+        }
+        // Past the layout, still unique (as the shard's hashed ids), no longer in order.
+        let past = a.id(cause, ORDERED_INDEXES, 1);
+        assert_eq!(
+            past,
+            EventIds::Shard("a".into()).id(cause, ORDERED_INDEXES, 1)
+        );
+
+        let first = |ids: &EventIds| {
+            let mut world = World::new(MapConfig::default());
+            world.set_event_ids(ids.clone());
+            let inputs = TickInputs {
+                spawns: vec![A],
+                presence: vec![(A, true)],
+                ..TickInputs::default()
+            };
+            let e = step(&mut world, 1, 7, &inputs, &[]).events.remove(0);
+            Some((e.event_id, e.correlation_id, e.tick))
+        };
+        for ids in [
+            EventIds::Unsalted,
+            EventIds::Shard("a".into()),
+            EventIds::Ordered("a".into()),
+        ] {
+            assert_eq!(EventIds::for_log("a", first(&ids)), ids, "{ids:?}");
+        }
     }
 
     #[test]
