@@ -267,18 +267,17 @@ pub async fn run(
         .collect();
     let mut answer = |q| report::percentile(&mut latencies, q).map(|ms| Timing::new(ms, tick_ms));
     let (answer_p50, answer_p99) = (answer(0.5), answer(0.99));
-    let tick_buckets = after
-        .as_ref()
-        .map(|a| scrape::bucket_delta(before.as_ref(), a, scrape::TICK))
-        .unwrap_or_default();
-    let server_tick =
-        |q| scrape::quantile(&tick_buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
-    let answer_buckets = after
-        .as_ref()
-        .map(|a| scrape::bucket_delta(before.as_ref(), a, scrape::ANSWER))
-        .unwrap_or_default();
-    let server_answer =
-        |q| scrape::quantile(&answer_buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
+    // p50 and p99 of one of the server's histograms (in seconds) over the run.
+    let server_p50_p99 = |metric: &str| {
+        let buckets = after
+            .as_ref()
+            .map(|a| scrape::bucket_delta(before.as_ref(), a, metric))
+            .unwrap_or_default();
+        let at = |q| scrape::quantile(&buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
+        (at(0.5), at(0.99))
+    };
+    let (server_tick_p50, server_tick_p99) = server_p50_p99(scrape::TICK);
+    let (server_answer_p50, server_answer_p99) = server_p50_p99(scrape::ANSWER);
     let closes = |before: Option<&scrape::Scrape>, after: Option<&scrape::Scrape>| {
         after.and_then(|a| {
             let exported = !a.by_label(scrape::CLOSED, "reason").is_empty();
@@ -308,12 +307,8 @@ pub async fn run(
     let server_phases = scrape::PHASES
         .iter()
         .map(|(name, metric)| {
-            let buckets = after
-                .as_ref()
-                .map(|a| scrape::bucket_delta(before.as_ref(), a, metric))
-                .unwrap_or_default();
-            let at = |q| scrape::quantile(&buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
-            ((*name).to_owned(), at(0.5), at(0.99))
+            let (p50, p99) = server_p50_p99(metric);
+            ((*name).to_owned(), p50, p99)
         })
         .filter(|(_, p50, _)| p50.is_some())
         .collect();
@@ -337,10 +332,10 @@ pub async fn run(
         errors: totals.errors,
         answer_p50,
         answer_p99,
-        server_answer_p50: server_answer(0.5),
-        server_answer_p99: server_answer(0.99),
-        server_tick_p50: server_tick(0.5),
-        server_tick_p99: server_tick(0.99),
+        server_answer_p50,
+        server_answer_p99,
+        server_tick_p50,
+        server_tick_p99,
         frames_per_tick: report::spread(&mut totals.frames_per_tick),
         bytes_per_tick: report::spread(&mut totals.bytes_per_tick),
         server_rss_bytes,

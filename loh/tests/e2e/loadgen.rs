@@ -29,6 +29,14 @@ fn load(server: &LohUp) -> String {
         assert!(report.contains(line), "{line:?} missing in:\n{report}");
     }
     assert!(report.contains(" 0 unanswered"), "{report}");
+    // The server's own figures, read from its /metrics.
+    for name in ["server answer p50", "server tick p50"] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name:?} missing in:\n{report}"));
+        assert!(line.contains(" ms ("), "no {name} from /metrics: {line}");
+    }
     report
 }
 
