@@ -79,6 +79,34 @@ pub(crate) async fn to_the_end<T: Send + 'static>(
     }
 }
 
+/// The stored events an append found under its batch's ids, when they are the batch's own
+/// events (an idempotent retry); [`Error::Conflict`] when they differ. Event ids need not commit
+/// to their content (a log's ids may be its ticks and indexes), so a retry is told from a
+/// different batch by what was stored. `stored` is in position order, like the batch.
+#[cfg(feature = "store")]
+pub(crate) fn the_batch_itself(
+    stored: Vec<StoredEvent>,
+    batch: &[NewEvent],
+) -> Result<Vec<StoredEvent>> {
+    for (s, b) in stored.iter().zip(batch) {
+        let same = s.event_id == b.event_id
+            && s.stream_id == b.stream_id
+            && s.stream_version == b.stream_version
+            && s.tick == b.tick
+            && s.correlation_id == b.correlation_id
+            && s.causation_id == b.causation_id
+            && s.occurred_at_us == b.occurred_at_us
+            && s.body().is_ok_and(|body| body == b.body);
+        if !same {
+            return Err(Error::Conflict(format!(
+                "event {} is stored at position {} with other content than the batch's",
+                b.event_id, s.position
+            )));
+        }
+    }
+    Ok(stored)
+}
+
 impl Error {
     pub(crate) fn codec(e: impl std::fmt::Display) -> Error {
         Error::Codec(e.to_string())

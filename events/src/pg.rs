@@ -151,7 +151,7 @@ impl PgEventStore {
                 ids.len()
             )));
         }
-        Ok(Some(stored))
+        crate::the_batch_itself(stored, &batch.events).map(Some)
     }
 }
 

@@ -202,7 +202,7 @@ impl SqliteEventStore {
                 stored.len()
             )));
         }
-        Ok(Some(stored))
+        crate::the_batch_itself(stored, &batch.events).map(Some)
     }
 }
 

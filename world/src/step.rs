@@ -235,7 +235,9 @@ pub enum EventIds {
     /// in the order it is appended, so each append adds to the right-hand end of the store's
     /// unique index on them instead of touching a page anywhere in it (a third of an append's
     /// time in PostgreSQL once that index outgrows memory, docs/BENCHMARKS.md). Every log
-    /// begun since is named so.
+    /// begun since is named so. Two worlds' ids at the same tick and index differ by 50 bits of
+    /// their shards' digests; the ids commit to no content, so the stores tell a retried batch
+    /// from another one by comparing what they stored.
     Ordered(std::sync::Arc<str>),
 }
 

@@ -10,8 +10,8 @@ mod fixtures;
 use backends::{Backend, SHARD};
 use fixtures::{batch, command, moved, moves, rejected};
 use loh_events::{
-    AppendBatch, ChainBreak, ChainVerifier, Error, EventStore, GENESIS_HASH, Outcome, Snapshot,
-    StoredEvent, player_stream,
+    AppendBatch, ChainBreak, ChainVerifier, Error, EventBody, EventStore, GENESIS_HASH, Outcome,
+    Snapshot, StoredEvent, player_stream,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -46,6 +46,7 @@ on_both_backends!(
     the_database_refuses_updates_and_deletes_of_the_log,
     appending_the_same_batch_twice_stores_it_once,
     a_batch_with_only_some_event_ids_stored_is_a_conflict,
+    a_batch_whose_event_ids_are_stored_with_other_events_is_a_conflict,
     a_taken_stream_version_is_a_conflict_and_leaves_no_gap,
     the_hash_chain_verifies_and_pinpoints_a_tampered_payload,
     read_stream_returns_a_streams_events_in_version_order,
@@ -318,6 +319,36 @@ async fn a_batch_with_only_some_event_ids_stored_is_a_conflict<B: Backend>() {
         assert!(matches!(result, Err(Error::Conflict(_))), "{result:?}");
     }
     assert_eq!(store.head().await.expect("head"), head);
+}
+
+async fn a_batch_whose_event_ids_are_stored_with_other_events_is_a_conflict<B: Backend>() {
+    let backend = B::new().await;
+    let store = backend.store();
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    let events = moves(player, 1, 3, 1);
+    let stored = store
+        .append(lease, batch(events.clone()))
+        .await
+        .expect("append");
+
+    // The same ids (as a log whose ids are its ticks and indexes would give a second batch of
+    // the same tick) over other events: not a retry, and nothing of it is taken.
+    let mut other = events.clone();
+    if let EventBody::PlayerMoved { x, .. } = &mut other[1].body {
+        *x += 5;
+    }
+    let mut later = events.clone();
+    later[2].occurred_at_us += 1;
+    for different in [other, later] {
+        let result = store.append(lease, batch(different)).await;
+        assert!(matches!(result, Err(Error::Conflict(_))), "{result:?}");
+    }
+    assert_eq!(store.head().await.expect("head"), stored.head);
+    assert_eq!(read_all(&store).await, stored.events);
+    // The batch itself is still a retry.
+    let again = store.append(lease, batch(events)).await.expect("retry");
+    assert!(again.already_stored);
 }
 
 async fn a_taken_stream_version_is_a_conflict_and_leaves_no_gap<B: Backend>() {
