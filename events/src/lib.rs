@@ -89,14 +89,9 @@ pub(crate) fn the_batch_itself(
     batch: &[NewEvent],
 ) -> Result<Vec<StoredEvent>> {
     for (s, b) in stored.iter().zip(batch) {
-        let same = s.event_id == b.event_id
-            && s.stream_id == b.stream_id
-            && s.stream_version == b.stream_version
-            && s.tick == b.tick
-            && s.correlation_id == b.correlation_id
-            && s.causation_id == b.causation_id
-            && s.occurred_at_us == b.occurred_at_us
-            && s.body().is_ok_and(|body| body == b.body);
+        // Sealed where it is stored, the batch's event must be the stored one, hash and all.
+        let same = StoredEvent::seal(&s.shard, s.position, s.prev_hash, b)
+            .is_ok_and(|sealed| sealed == *s);
         if !same {
             return Err(Error::Conflict(format!(
                 "event {} is stored at position {} with other content than the batch's",

@@ -2,7 +2,7 @@
 //! carries its player's next seq, and a tick runs when the test says so (never on a timer), after
 //! which the clients' queues are emptied (the writer drops a client that never reads).
 
-use loh_commands::Command;
+use loh_commands::{Command, ServerFrame, decode_server};
 use loh_events::EventStore;
 use loh_tick_writer::metrics::TickMetrics;
 use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter, now_us};
@@ -96,6 +96,13 @@ pub async fn embedded_writer() -> (tempfile::TempDir, Arc<dyn EventStore>, TickW
     .await
     .expect("the tick writer starts on its store");
     (dir, store, writer)
+}
+
+/// The frames waiting in a connection's queue, decoded (the queue is left empty).
+pub fn frames(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|f| decode_server(&f).expect("the writer's frames decode"))
+        .collect()
 }
 
 /// Connects `player` to `writer` as connection `conn_id`; returns the connection's queue of

@@ -3,17 +3,17 @@
 //! SIGKILL: nothing after the last COMMIT happens) and a zombie writer fenced out, and ends in
 //! exactly one world with the same state, nothing lost or minted twice.
 
-use loh_commands::{Command, ServerFrame, decode_server};
+use loh_commands::{Command, ServerFrame};
 use loh_events::hop::Hop;
 use loh_events::pg::PgEventStore;
 use loh_events::{AppendBatch, EventBody, EventStore, NewEvent, WorldEntry};
 use loh_testkit::TestDb;
+use loh_testkit::writer::frames;
 use loh_tick_writer::metrics::TickMetrics;
-use loh_tick_writer::tick::{Frame, Intake, Pacing, TickError, TickWriter, now_us};
+use loh_tick_writer::tick::{Intake, Pacing, TickError, TickWriter, now_us};
 use loh_world::{MapConfig, World};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 const P: Uuid = Uuid::from_u128(0x5eed);
@@ -48,14 +48,6 @@ async fn announce(store: &Arc<dyn EventStore>, address: &str) {
         updated_at_us: now_us(),
     };
     store.announce(&entry).await.unwrap();
-}
-
-fn frames(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
-    let mut out = Vec::new();
-    while let Ok(f) = rx.try_recv() {
-        out.push(decode_server(&f).unwrap());
-    }
-    out
 }
 
 /// The events of `store`'s log about `player`, by kind.

@@ -12,6 +12,7 @@ use loh_events::{
     AppendBatch, Appended, ChainVerifier, Checkpoint, EventStore, Head, JournalEntry, Lease,
     Snapshot, StoredEvent, WorldEntry,
 };
+use loh_testkit::writer::frames;
 use loh_tick_writer::metrics::TickMetrics;
 use loh_tick_writer::tick::{Frame, Intake, Pacing, STORE_PATIENCE, TickHandle, TickWriter};
 use loh_world::{MapConfig, World};
@@ -346,13 +347,6 @@ async fn a_tick_that_committed_while_its_answer_was_lost_is_kept_once_and_its_se
         .count();
     assert_eq!(said, 2, "one line each for seq 1 and seq 2");
     t.assert_chain_verifies().await;
-}
-
-/// The frames waiting in `inbox`, decoded.
-fn frames(inbox: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
-    std::iter::from_fn(|| inbox.try_recv().ok())
-        .map(|f| decode_server(&f).unwrap())
-        .collect()
 }
 
 /// The players a `TickUpdate` among `frames` shows appearing.

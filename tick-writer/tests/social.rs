@@ -1,9 +1,9 @@
 //! Cross-world social at the tick writer (issue 14): what a world hands the other worlds after a
 //! commit, and what it delivers of theirs — to whom, and once only however often it hears it.
 
-use loh_commands::{Command, ServerFrame, decode_server};
+use loh_commands::{Command, ServerFrame};
 use loh_events::EventBody;
-use loh_testkit::writer::{connect, embedded_writer};
+use loh_testkit::writer::{connect, embedded_writer, frames};
 use loh_tick_writer::social::SocialMessage;
 use loh_tick_writer::tick::{Frame, Intake, now_us};
 use tokio::sync::mpsc;
@@ -14,14 +14,6 @@ const B: Uuid = Uuid::from_u128(0xB);
 const C: Uuid = Uuid::from_u128(0xC);
 /// A player of another world.
 const FAR: Uuid = Uuid::from_u128(0xFA);
-
-fn frames(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
-    let mut out = Vec::new();
-    while let Ok(f) = rx.try_recv() {
-        out.push(decode_server(&f).unwrap());
-    }
-    out
-}
 
 fn socials(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
     frames(rx)
