@@ -41,6 +41,10 @@ const HOP_FRAME: &[u8] = b"\x81\xa3Hop";
 /// Replies the reader may queue for the writer; a full queue means the client stopped reading.
 const REPLY_QUEUE: usize = 32;
 
+/// The writer sends what is already queued in one write, up to about this many bytes: a tick's
+/// answer and its `TickUpdate` leave in one system call and, mostly, one TCP segment.
+const COALESCE_BYTES: usize = 64 * 1024;
+
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// The upgrade handler.
@@ -62,8 +66,10 @@ pub async fn ws_handler(
     ws.max_message_size(MAX_CLIENT_FRAME + 1024)
         .max_frame_size(MAX_CLIENT_FRAME + 1024)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_write_buffer_size(loh_commands::MAX_SERVER_FRAME + 64 * 1024)
+        // Frames wait in the buffer only until the writer's flush (`write_loop`): a batch is at
+        // most COALESCE_BYTES and one frame, under the cap.
+        .write_buffer_size(COALESCE_BYTES)
+        .max_write_buffer_size(loh_commands::MAX_SERVER_FRAME + COALESCE_BYTES + 64 * 1024)
         .on_upgrade(move |socket| {
             let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
             async move {
@@ -74,6 +80,16 @@ pub async fn ws_handler(
             }
             .instrument(info_span!("ws", conn_id))
         })
+}
+
+/// A message's payload bytes (close enough to what it puts in the write buffer).
+fn wire_len(msg: &Message) -> usize {
+    match msg {
+        Message::Binary(b) => b.len(),
+        Message::Text(t) => t.len(),
+        Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Close(_) => 2,
+    }
 }
 
 fn binary(frame: &ServerFrame) -> Message {
@@ -299,7 +315,28 @@ async fn write_loop(
             },
             _ = ping.tick() => Message::Ping(Vec::new().into()),
         };
-        match tokio::time::timeout(limits.write_timeout, sink.send(msg)).await {
+        // What else is queued already goes in the same write, then everything is flushed.
+        let batch = async {
+            let mut bytes = wire_len(&msg);
+            sink.feed(msg).await?;
+            while bytes < COALESCE_BYTES {
+                let next = match replies.try_recv() {
+                    Ok(reply) => reply,
+                    Err(_) => match out_rx.try_recv() {
+                        Ok(frame) => {
+                            hopped |= frame.starts_with(HOP_FRAME);
+                            Message::Binary(frame)
+                        }
+                        // Empty, or closed: the select above sees the close next.
+                        Err(_) => break,
+                    },
+                };
+                bytes += wire_len(&next);
+                sink.feed(next).await?;
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(limits.write_timeout, batch).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 debug!(error = %e, "write failed");
