@@ -81,6 +81,8 @@ pub struct Limits {
     pub hash_queue: usize,
     /// Each viewer's interest: other players shown, bytes of events per tick.
     pub view: loh_tick_writer::fanout::ViewLimits,
+    /// Commands the tick writer takes into one tick; the rest wait for the next.
+    pub max_commands_per_tick: usize,
     /// Proxies whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: TrustedProxies,
     /// Requests per client address, any route (none on the game server, whose routes have their
@@ -123,6 +125,7 @@ impl Default for Limits {
             outbound_queue: loh_tick_writer::tick::OUTBOUND_QUEUE,
             hash_queue: crate::auth::HASH_QUEUE,
             view: loh_tick_writer::fanout::ViewLimits::default(),
+            max_commands_per_tick: loh_tick_writer::tick::DEFAULT_MAX_COMMANDS_PER_TICK,
             trusted_proxies: TrustedProxies::default(),
             requests_per_ip: None,
         }

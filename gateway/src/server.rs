@@ -118,7 +118,8 @@ impl GameServer {
             config.signing_key.clone(),
             loh_tick_writer::tick::CHECKPOINT_EVERY_TICKS,
         )
-        .with_view_limits(config.limits.view);
+        .with_view_limits(config.limits.view)
+        .with_max_commands_per_tick(config.limits.max_commands_per_tick);
         let inbox = crate::payments::SqlInbox::new(accounts_pool.clone());
         // Without a webhook secret nothing new can be stored, so the tick does not read the
         // inbox (one query less per tick); events stored while payments were on wait there

@@ -239,6 +239,7 @@ async fn start_game(
         allowed_origins: settings.auth.allowed_origins.clone(),
         limits: Limits {
             view: settings.view,
+            max_commands_per_tick: settings.max_commands_per_tick,
             trusted_proxies: settings.http.trusted_proxies.clone(),
             ..Limits::default()
         },

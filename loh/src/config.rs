@@ -76,6 +76,8 @@ pub struct Settings {
     pub map: MapConfig,
     /// Each viewer's interest: other players shown, bytes of events about them per tick.
     pub view: ViewLimits,
+    /// Commands one tick takes; the rest wait for the next (`--max-commands-per-tick`).
+    pub max_commands_per_tick: usize,
     /// Keys, sessions and browser origins of the front door.
     pub auth: AuthSettings,
     /// The JetStream stream (name, subjects, replica count); [`EventStreamDef::for_shard`] with
@@ -235,6 +237,12 @@ pub struct ServerArgs {
     #[arg(long, env = "LOH_VIEW_BYTES", default_value_t = 4096,
         value_parser = clap::value_parser!(u32).range(512..=200_000))]
     pub view_bytes: u32,
+    /// Most commands one tick takes from the players; the rest wait, in order, for the next
+    /// tick, so a world that fell behind catches up in ticks of bounded size.
+    #[arg(long, env = "LOH_MAX_COMMANDS_PER_TICK",
+        default_value_t = loh_tick_writer::tick::DEFAULT_MAX_COMMANDS_PER_TICK as u32,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_commands_per_tick: u32,
     /// Redis (sessions, refresh tokens, the single-session lock); without it they live in this
     /// process, which is right for one instance only.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -333,6 +341,7 @@ impl ServerArgs {
                 max_players: self.view_players as usize,
                 max_bytes: self.view_bytes as usize,
             },
+            max_commands_per_tick: self.max_commands_per_tick as usize,
             auth: AuthSettings {
                 signing_key_pem,
                 redis_url: self.redis_url.clone(),

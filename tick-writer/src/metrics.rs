@@ -25,6 +25,9 @@ pub struct TickMetrics {
     pub rate_limited: Counter,
     pub out_of_bounds: Counter,
     pub refused_ticks: Counter,
+    /// Ticks that took their most commands ([`crate::tick::DEFAULT_MAX_COMMANDS_PER_TICK`])
+    /// and left the rest of the intake for the next tick: the world is behind its load.
+    pub full_ticks: Counter,
     /// Ticks whose commands were answered `server_busy` because the store did not answer
     /// (an outage: PostgreSQL down or restarting), and whether the store answers now (1) or
     /// not (0).
@@ -76,6 +79,7 @@ impl Default for TickMetrics {
             rate_limited: Counter::default(),
             out_of_bounds: Counter::default(),
             refused_ticks: Counter::default(),
+            full_ticks: Counter::default(),
             unavailable_ticks: Counter::default(),
             store_up: Gauge::default(),
             view_evictions: Counter::default(),
@@ -177,6 +181,11 @@ impl TickMetrics {
             "loh_ticks_refused",
             "Ticks whose batch the store refused (not an outage); the world was rebuilt and their commands answered server_busy",
             self.refused_ticks.clone(),
+        );
+        registry.register(
+            "loh_ticks_full",
+            "Ticks that took their most commands (--max-commands-per-tick) and left the rest of the intake for the next tick",
+            self.full_ticks.clone(),
         );
         registry.register(
             "loh_ticks_store_unavailable",

@@ -47,6 +47,7 @@ fn settings(stream: Option<EventStreamDef>) -> Settings {
         pacing: Pacing::Fixed { tick_ms: 100 },
         map: MapConfig::default(),
         view: Default::default(),
+        max_commands_per_tick: loh_tick_writer::tick::DEFAULT_MAX_COMMANDS_PER_TICK,
         auth: match &stream {
             // On the real services: a shared RSA key and Redis, as in production; the Redis
             // prefix is the test's own and the same across its restarts.
