@@ -25,8 +25,9 @@ pub struct TickMetrics {
     pub rate_limited: Counter,
     pub out_of_bounds: Counter,
     pub refused_ticks: Counter,
-    /// Ticks that took their most commands ([`crate::tick::DEFAULT_MAX_COMMANDS_PER_TICK`])
-    /// and left the rest of the intake for the next tick: the world is behind its load.
+    /// Ticks that took their most commands (the configured cap,
+    /// [`crate::tick::TickWriter::with_max_commands_per_tick`]) while the store was up: the
+    /// intake may hold more for the next tick. Steady growth means the world is behind its load.
     pub full_ticks: Counter,
     /// Ticks whose commands were answered `server_busy` because the store did not answer
     /// (an outage: PostgreSQL down or restarting), and whether the store answers now (1) or
@@ -184,7 +185,7 @@ impl TickMetrics {
         );
         registry.register(
             "loh_ticks_full",
-            "Ticks that took their most commands (--max-commands-per-tick) and left the rest of the intake for the next tick",
+            "Ticks that took their most commands (--max-commands-per-tick) while the store was up; the rest of the intake waits for the next tick",
             self.full_ticks.clone(),
         );
         registry.register(

@@ -736,18 +736,21 @@ impl TickWriter {
                     if !self.pending.is_empty() || !self.spawns.is_empty() {
                         self.run_tick().await?;
                     }
+                    self.answer_busy_at_shutdown(&mut intake);
                     info!(tick = self.tick, "tick writer stopped");
                     return Ok(());
                 }
                 // A full tick leaves the rest of the intake (commands, and what came after them)
                 // queued for the next; the gateway answers `server_busy` once the queue is full.
-                msg = intake.recv(), if self.pending.len() < self.max_commands => match msg {
+                // While the store is down every command is answered `server_busy` at once, so
+                // the whole intake is taken.
+                msg = intake.recv(), if self.stale || self.pending.len() < self.max_commands => match msg {
                     Some(msg) => self.take(msg),
                     None => return Ok(()),
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     last_tick = tokio::time::Instant::now();
-                    if self.pending.len() >= self.max_commands {
+                    if !self.stale && self.pending.len() >= self.max_commands {
                         self.metrics.full_ticks.inc();
                     }
                     self.run_tick().await?;
@@ -1224,6 +1227,28 @@ impl TickWriter {
             .map(|p| busy(p.player_id, p.seq, tick, p.received_at_us))
             .collect();
         self.deliver(answers, Assembled::default());
+    }
+
+    /// At shutdown, after the last tick: the commands still waiting in the intake (behind a full
+    /// tick, or sent during the last one) are answered `server_busy`, to be sent again with the
+    /// same seq, instead of being dropped unanswered.
+    fn answer_busy_at_shutdown(&mut self, intake: &mut mpsc::Receiver<Intake>) {
+        let tick = self.tick;
+        let mut answers = Vec::new();
+        while let Ok(msg) = intake.try_recv() {
+            if let Intake::Command {
+                player_id,
+                seq,
+                received_at_us,
+                ..
+            } = msg
+            {
+                answers.push(busy(player_id, seq, tick, received_at_us));
+            }
+        }
+        if !answers.is_empty() {
+            self.deliver(answers, Assembled::default());
+        }
     }
 
     /// Rebuilds the world, the tick and the last seqs from what the store committed; true when

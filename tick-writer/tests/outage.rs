@@ -443,3 +443,74 @@ async fn every_answer_is_timed_from_the_commands_arrival_server_busy_ones_too() 
     assert_eq!(t.answers(), [busy(2)]);
     assert_eq!(figure(&t.metrics, "loh_command_answer_seconds_count "), 2.0);
 }
+
+/// Runs `writer`'s loop on `commands` (queued before it starts) until `inbox` holds an answer to
+/// each, then stops it; returns the answers and the ticks answered `server_busy` meanwhile.
+async fn run_until_answered(
+    writer: TickWriter,
+    inbox: &mut mpsc::Receiver<Frame>,
+    metrics: &TickMetrics,
+    commands: std::ops::RangeInclusive<u64>,
+) -> (Vec<(u64, String)>, u64) {
+    let (intake, intake_rx) = mpsc::channel(256);
+    let wanted = commands.clone().count();
+    for seq in commands {
+        intake
+            .try_send(Intake::Command {
+                player_id: A,
+                seq,
+                cmd: Command::Say {
+                    text: format!("line {seq}"),
+                },
+                received_at_us: 0,
+            })
+            .unwrap();
+    }
+    let before = metrics.unavailable_ticks.get();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(writer.run(intake_rx, cancel.clone()));
+    let mut answers = Vec::new();
+    let all = tokio::time::timeout(Duration::from_secs(30), async {
+        while answers.len() < wanted {
+            while let Ok(frame) = inbox.try_recv() {
+                match decode_server(&frame).unwrap() {
+                    ServerFrame::Accepted { seq, .. } => answers.push((seq, "accepted".into())),
+                    ServerFrame::Rejected { seq, code, .. } => answers.push((seq, code)),
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let ticks = metrics.unavailable_ticks.get() - before;
+    cancel.cancel();
+    running.await.unwrap().unwrap();
+    drop(intake);
+    assert!(all.is_ok(), "every command is answered: {answers:?}");
+    (answers, ticks)
+}
+
+#[tokio::test]
+async fn while_the_store_is_down_the_whole_intake_is_answered_server_busy_past_the_per_tick_cap() {
+    let mut t = table().await;
+    t.mode.store(DOWN, Ordering::SeqCst);
+    t.say(1);
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(t.answers(), [busy(1)], "the outage is known");
+    let Table {
+        _dir,
+        writer,
+        mut inbox,
+        metrics,
+        ..
+    } = t;
+    // A cap of 2 would take four ticks for these 8 commands; down, they are answered at once.
+    let writer = writer.with_max_commands_per_tick(2);
+    let (answers, ticks) = run_until_answered(writer, &mut inbox, &metrics, 2..=9).await;
+    assert_eq!(answers, (2..=9).map(busy).collect::<Vec<_>>());
+    assert!(
+        ticks <= 2,
+        "answered in one tick, not one per cap: {ticks} ticks"
+    );
+}

@@ -135,3 +135,53 @@ async fn a_backlog_is_taken_in_ticks_of_at_most_the_cap_in_order_and_every_comma
         metrics.full_ticks.get()
     );
 }
+
+#[tokio::test]
+async fn at_shutdown_the_commands_still_in_the_intake_are_answered_server_busy_not_dropped() {
+    let (_dir, _store, writer) = loh_testkit::writer::embedded_writer().await;
+    let mut writer = writer;
+    let player = Uuid::from_u128(1);
+    let mut inbox = loh_testkit::writer::connect(&mut writer, player, 1, 4096);
+    writer.run_tick().await.unwrap(); // the spawn
+    let (intake, intake_rx) = mpsc::channel(64);
+    for seq in 1..=10 {
+        intake
+            .try_send(Intake::Command {
+                player_id: player,
+                seq,
+                cmd: Command::WalkTo {
+                    x: 3200 + seq as i32 % 2,
+                    y: 3200,
+                    run: false,
+                },
+                received_at_us: now_us(),
+            })
+            .unwrap();
+    }
+    // Stopped before it took anything: all 10 are still in the intake.
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    writer.run(intake_rx, cancel).await.unwrap();
+    drop(intake);
+    let mut codes = BTreeMap::new();
+    while let Ok(frame) = inbox.try_recv() {
+        match decode_server(&frame).unwrap() {
+            ServerFrame::Accepted { seq, .. } => {
+                codes.insert(seq, "accepted".to_string());
+            }
+            ServerFrame::Rejected { seq, code, .. } => {
+                codes.insert(seq, code);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        codes.keys().copied().collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>(),
+        "every command is answered: {codes:?}"
+    );
+    assert!(
+        codes.values().all(|c| c == "server_busy"),
+        "each is server_busy, to be sent again: {codes:?}"
+    );
+}
