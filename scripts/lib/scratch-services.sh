@@ -27,11 +27,14 @@ scratch_cleanup() {
     pid=${scratch_pids[i]}
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
-  psql -q "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   if [ -n "${pg_pid:-}" ]; then
-    "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+    # The private cluster goes whole: stopped (fast), then its folder removed.
+    "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+      || pkill -INT -f "$pg_bin/postgres -D $work/pg/data" 2>/dev/null || true
     wait "$pg_pid" 2>/dev/null || true
     rm -rf "$work/pg"
+  else
+    psql -q "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
   if [ "${LOH_KEEP_LOGS:-0}" = 1 ]; then echo "logs: $work"; else rm -rf "$work"; fi
 }
@@ -39,16 +42,19 @@ scratch_cleanup() {
 # scratch_private_pg: initdb and start a PostgreSQL cluster in $work/pg on a free loopback port,
 # with every `-c` setting of the `postgres` service's command in docker-compose.prod.yml (so a
 # benchmark's database runs as production's does, not with the packaged defaults: 128 MB of
-# shared buffers and a 1 GB WAL between checkpoints). Sets $admin to it, and $pg_pid, $pg_bin, $pg_as for the cleanup.
+# shared buffers and a 1 GB WAL between checkpoints). The server is the newest installed here
+# (Debian's; the Compose file runs postgres:16). Sets $admin to it, and $pg_pid, $pg_bin, $pg_as
+# for the cleanup.
 scratch_private_pg() {
   local settings=() s port
   pg_as=()
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL server binaries: run scripts/services" >&2; return 1; }
-  for s in $(awk '/^  postgres:/ { p = 1 } p && /command:/ { c = 1 } c { print } c && /\]/ { exit }' \
-      docker-compose.prod.yml | grep -o '"[a-z_]*=[^"]*"' | tr -d '"'); do
-    settings+=(-c "$s")
-  done
+  pg_bin=$( (ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true) | sort -V | tail -n 1)
+  [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] \
+    || { echo "no PostgreSQL server binaries: run scripts/services" >&2; return 1; }
+  local found=()
+  mapfile -t found < <(awk '/^  postgres:/ { p = 1 } p && /command:/ { c = 1 } c { print } c && /\]/ { exit }' \
+    docker-compose.prod.yml | grep -o '"[a-z_]*=[^"]*"' | tr -d '"' || true)
+  for s in "${found[@]}"; do settings+=(-c "$s"); done
   [ ${#settings[@]} -gt 0 ] || { echo "no -c settings for postgres in docker-compose.prod.yml" >&2; return 1; }
   # PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
   mkdir -p "$work/pg"
