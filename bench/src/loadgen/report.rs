@@ -82,6 +82,9 @@ pub struct Report {
     pub server_rss_before_bytes: Option<u64>,
     /// The server's tick by part (`decide`, `append`, `fanout`): p50 and p99.
     pub server_phases: Vec<(String, Option<Timing>, Option<Timing>)>,
+    /// Ticks of the run that took the server's most commands, the rest left for the next one
+    /// (the world was behind its load); `None` when the server does not export the count.
+    pub server_full_ticks: Option<u64>,
     /// Every `(player, seq)` the server answered `Accepted` (not printed).
     #[serde(skip)]
     pub acknowledged: Vec<(uuid::Uuid, u64)>,
@@ -295,6 +298,12 @@ impl fmt::Display for Report {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            (
+                "server full ticks",
+                self.server_full_ticks.map_or("—".into(), |n| {
+                    format!("{n} (took --max-commands-per-tick; the world was behind its load)")
+                }),
+            ),
             ("frames/player/tick", spread(self.frames_per_tick, "frames")),
             ("bytes/player/tick", spread(self.bytes_per_tick, "B")),
             (
@@ -402,6 +411,7 @@ mod tests {
             server_rss_bytes: None,
             server_rss_before_bytes: None,
             server_phases: Vec::new(),
+            server_full_ticks: None,
             acknowledged: Vec::new(),
             worlds: 1,
             hops_requested: 0,

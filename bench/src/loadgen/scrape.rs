@@ -16,6 +16,8 @@ pub const PHASES: [(&str, &str); 3] = [
 ];
 /// From a command's arrival at the gateway to its answer queued.
 pub const ANSWER: &str = "loh_command_answer_seconds";
+/// Ticks that took their most commands (`--max-commands-per-tick`): the world was behind.
+pub const FULL_TICKS: &str = "loh_ticks_full_total";
 /// The server's resident memory.
 pub const RSS: &str = "loh_process_resident_memory_bytes";
 
