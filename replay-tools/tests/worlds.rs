@@ -24,7 +24,7 @@ impl Log {
         let store = SqliteEventStore::open(path, shard).await.unwrap();
         let lease = store.acquire().await.unwrap();
         let mut world = World::new(MapConfig::default());
-        world.set_event_ids(EventIds::Ordered(shard.into()));
+        world.set_event_ids(EventIds::ordered(shard));
         Log {
             store,
             lease,

@@ -105,6 +105,19 @@ pub fn frames(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerFrame> {
         .collect()
 }
 
+/// The answers waiting in a connection's queue, as `(seq, code)` (`"accepted"` for an accepted
+/// command); other frames are skipped, and the queue is left empty.
+pub fn answers(rx: &mut mpsc::Receiver<Frame>) -> Vec<(u64, String)> {
+    frames(rx)
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Accepted { seq, .. } => Some((seq, "accepted".into())),
+            ServerFrame::Rejected { seq, code, .. } => Some((seq, code)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Connects `player` to `writer` as connection `conn_id`; returns the connection's queue of
 /// frames (room for `capacity`).
 pub fn connect(

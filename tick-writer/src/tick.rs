@@ -742,21 +742,26 @@ impl TickWriter {
                 }
                 // A full tick leaves the rest of the intake (commands, and what came after them)
                 // queued for the next; the gateway answers `server_busy` once the queue is full.
-                // While the store is down every command is answered `server_busy` at once, so
-                // the whole intake is taken.
-                msg = intake.recv(), if self.stale || self.pending.len() < self.max_commands => match msg {
+                msg = intake.recv(), if !self.tick_is_full() => match msg {
                     Some(msg) => self.take(msg),
                     None => return Ok(()),
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     last_tick = tokio::time::Instant::now();
-                    if !self.stale && self.pending.len() >= self.max_commands {
+                    if self.tick_is_full() {
                         self.metrics.full_ticks.inc();
                     }
                     self.run_tick().await?;
                 }
             }
         }
+    }
+
+    /// Whether the coming tick holds its most commands, so the intake waits. Never while the
+    /// store is down: every command is then answered `server_busy` at once, the whole intake
+    /// with it.
+    fn tick_is_full(&self) -> bool {
+        !self.stale && self.pending.len() >= self.max_commands
     }
 
     fn next_deadline(&self, last_tick: tokio::time::Instant) -> tokio::time::Instant {

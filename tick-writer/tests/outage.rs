@@ -6,7 +6,7 @@
 //! connection does (a transient error), so the outage starts and ends exactly where the test says.
 
 use async_trait::async_trait;
-use loh_commands::{Command, ServerFrame, decode_server};
+use loh_commands::{Command, ServerFrame};
 use loh_events::sqlite::SqliteEventStore;
 use loh_events::{
     AppendBatch, Appended, ChainVerifier, Checkpoint, EventStore, Head, JournalEntry, Lease,
@@ -213,15 +213,7 @@ impl Table {
 
     /// The answers waiting, as `(seq, code)` (`accepted` for an accepted command).
     fn answers(&mut self) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        while let Ok(frame) = self.inbox.try_recv() {
-            match decode_server(&frame).unwrap() {
-                ServerFrame::Accepted { seq, .. } => out.push((seq, "accepted".into())),
-                ServerFrame::Rejected { seq, code, .. } => out.push((seq, code)),
-                _ => {}
-            }
-        }
-        out
+        loh_testkit::writer::answers(&mut self.inbox)
     }
 
     async fn journaled(&self) -> Vec<u64> {
@@ -472,13 +464,7 @@ async fn run_until_answered(
     let mut answers = Vec::new();
     let all = tokio::time::timeout(Duration::from_secs(30), async {
         while answers.len() < wanted {
-            while let Ok(frame) = inbox.try_recv() {
-                match decode_server(&frame).unwrap() {
-                    ServerFrame::Accepted { seq, .. } => answers.push((seq, "accepted".into())),
-                    ServerFrame::Rejected { seq, code, .. } => answers.push((seq, code)),
-                    _ => {}
-                }
-            }
+            answers.extend(loh_testkit::writer::answers(inbox));
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

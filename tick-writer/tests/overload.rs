@@ -2,7 +2,8 @@
 //! `max_commands_per_tick` commands from the intake into one tick, and the rest wait, in order,
 //! for the next, each answered once its own tick commits.
 
-use loh_commands::{Command, ServerFrame, decode_server};
+use loh_commands::Command;
+use loh_testkit::writer::answers;
 use loh_tick_writer::metrics::TickMetrics;
 use loh_tick_writer::tick::{Frame, Intake, Pacing, TickWriter, now_us};
 use loh_world::{MapConfig, World};
@@ -14,12 +15,7 @@ use uuid::Uuid;
 
 /// The seqs answered in an inbox so far (`Accepted` or `Rejected`).
 fn answered(rx: &mut mpsc::Receiver<Frame>, into: &mut Vec<u64>) {
-    while let Ok(frame) = rx.try_recv() {
-        match decode_server(&frame).expect("the writer's frames decode") {
-            ServerFrame::Accepted { seq, .. } | ServerFrame::Rejected { seq, .. } => into.push(seq),
-            _ => {}
-        }
-    }
+    into.extend(answers(rx).into_iter().map(|(seq, _)| seq));
 }
 
 #[tokio::test]
@@ -163,18 +159,7 @@ async fn at_shutdown_the_commands_still_in_the_intake_are_answered_server_busy_n
     cancel.cancel();
     writer.run(intake_rx, cancel).await.unwrap();
     drop(intake);
-    let mut codes = BTreeMap::new();
-    while let Ok(frame) = inbox.try_recv() {
-        match decode_server(&frame).unwrap() {
-            ServerFrame::Accepted { seq, .. } => {
-                codes.insert(seq, "accepted".to_string());
-            }
-            ServerFrame::Rejected { seq, code, .. } => {
-                codes.insert(seq, code);
-            }
-            _ => {}
-        }
-    }
+    let codes: BTreeMap<u64, String> = answers(&mut inbox).into_iter().collect();
     assert_eq!(
         codes.keys().copied().collect::<Vec<_>>(),
         (1..=10).collect::<Vec<_>>(),

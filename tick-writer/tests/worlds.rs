@@ -44,7 +44,7 @@ async fn world(db: &TestDb, shard: &str) -> (Arc<dyn EventStore>, TickWriter) {
 /// Every event of `store`'s log has the id its world names it by: its tick and its index in
 /// the tick's output, in order, and the shard.
 async fn ids_name_the_world(store: &dyn EventStore) {
-    let ids = EventIds::Ordered(store.shard().into());
+    let ids = EventIds::ordered(store.shard());
     let events = store.read_from(1, 100_000).await.unwrap();
     let (mut tick, mut index) = (0, 0);
     for e in &events {

@@ -237,8 +237,16 @@ pub enum EventIds {
     /// time in PostgreSQL once that index outgrows memory, docs/BENCHMARKS.md). Every log
     /// begun since is named so. Two worlds' ids at the same tick and index differ by 50 bits of
     /// their shards' digests; the ids commit to no content, so the stores tell a retried batch
-    /// from another one by comparing what they stored.
-    Ordered(std::sync::Arc<str>),
+    /// from another one by comparing what they stored. Made by [`EventIds::ordered`].
+    Ordered(OrderedIds),
+}
+
+/// The shard of an [`EventIds::Ordered`] log and the digest of it that ends each of its ids,
+/// hashed once for the log rather than once an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderedIds {
+    shard: std::sync::Arc<str>,
+    salt: [u8; 7],
 }
 
 /// The ticks and indexes [`EventIds::Ordered`] lays out in order; past them (never reached: 2^48
@@ -248,6 +256,17 @@ const ORDERED_TICKS: u64 = 1 << 48;
 const ORDERED_INDEXES: u64 = 1 << 24;
 
 impl EventIds {
+    /// [`EventIds::Ordered`] for `shard`'s log.
+    pub fn ordered(shard: &str) -> EventIds {
+        let digest = derive_id(&[b"ordered", shard.as_bytes()]).into_bytes();
+        let mut salt = [0u8; 7];
+        salt.copy_from_slice(&digest[..7]);
+        EventIds::Ordered(OrderedIds {
+            shard: shard.into(),
+            salt,
+        })
+    }
+
     /// The ids of `shard`'s log whose first event (if any) has id `event_id`, cause `cause` and
     /// tick `tick`: the first of its first tick tells how the log was begun; a new log's ids
     /// are [`EventIds::Ordered`].
@@ -258,7 +277,7 @@ impl EventIds {
                 EventIds::Unsalted
             }
             Some((event_id, cause, tick)) if event_id == salted.id(cause, 0, tick) => salted,
-            _ => EventIds::Ordered(shard.into()),
+            _ => EventIds::ordered(shard),
         }
     }
 
@@ -274,10 +293,11 @@ impl EventIds {
                 &index_bytes,
                 &tick_bytes,
             ]),
-            EventIds::Ordered(shard) if tick < ORDERED_TICKS && index < ORDERED_INDEXES => {
+            EventIds::Ordered(OrderedIds { salt, .. })
+                if tick < ORDERED_TICKS && index < ORDERED_INDEXES =>
+            {
                 // 48 bits of tick, 24 of index around the version and variant bits, 50 of the
                 // shard's digest: byte order is (tick, index) order within a log.
-                let salt = derive_id(&[b"ordered", shard.as_bytes()]).into_bytes();
                 let mut b = [0u8; 16];
                 b[..6].copy_from_slice(&tick_bytes[2..]);
                 b[6] = ((index >> 20) & 0x0F) as u8;
@@ -287,7 +307,9 @@ impl EventIds {
                 b[10..].copy_from_slice(&salt[1..7]);
                 Uuid::new_v8(b)
             }
-            EventIds::Ordered(shard) => EventIds::Shard(shard.clone()).id(cause, index, tick),
+            EventIds::Ordered(OrderedIds { shard, .. }) => {
+                EventIds::Shard(shard.clone()).id(cause, index, tick)
+            }
         }
     }
 }
@@ -432,12 +454,12 @@ mod tests {
             EventIds::for_log("a", first(&a[0])),
             EventIds::Shard("a".into())
         );
-        assert_eq!(EventIds::for_log("a", None), EventIds::Ordered("a".into()));
+        assert_eq!(EventIds::for_log("a", None), EventIds::ordered("a"));
     }
 
     #[test]
     fn ordered_ids_ascend_with_tick_and_index_name_their_world_and_are_recognised() {
-        let (a, b) = (EventIds::Ordered("a".into()), EventIds::Ordered("b".into()));
+        let (a, b) = (EventIds::ordered("a"), EventIds::ordered("b"));
         let cause = Uuid::from_u128(7);
         let mut last = None;
         for tick in [1, 2, 255, 256, 65_536, (1 << 40) + 3, ORDERED_TICKS - 1] {
@@ -475,7 +497,7 @@ mod tests {
         for ids in [
             EventIds::Unsalted,
             EventIds::Shard("a".into()),
-            EventIds::Ordered("a".into()),
+            EventIds::ordered("a"),
         ] {
             assert_eq!(EventIds::for_log("a", first(&ids)), ids, "{ids:?}");
         }

@@ -304,11 +304,9 @@ pub async fn run(
         |q| report::percentile(&mut hop_latencies, q).map(|ms| Timing::new(ms, tick_ms));
     let (hop_p50, hop_p99) = (hop_at(0.5), hop_at(0.99));
     let server_rss_bytes = rss_from(after.as_ref(), options.server_pid);
-    let server_full_ticks = after.as_ref().and_then(|a| {
-        let n = a.value(scrape::FULL_TICKS)?;
-        let was = before.as_ref().and_then(|b| b.value(scrape::FULL_TICKS));
-        Some((n - was.unwrap_or(0.0)).max(0.0) as u64)
-    });
+    let server_full_ticks = after
+        .as_ref()
+        .and_then(|a| scrape::value_delta(before.as_ref(), a, scrape::FULL_TICKS));
     let server_phases = scrape::PHASES
         .iter()
         .map(|(name, metric)| {

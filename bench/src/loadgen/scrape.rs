@@ -129,6 +129,14 @@ pub fn counter_delta(
         .collect()
 }
 
+/// How much the unlabelled counter `name` grew between `before` and `after`; `None` when
+/// `after` does not export it.
+pub fn value_delta(before: Option<&Scrape>, after: &Scrape, name: &str) -> Option<u64> {
+    let now = after.value(name)?;
+    let was = before.and_then(|b| b.value(name)).unwrap_or(0.0);
+    Some((now - was).round().max(0.0) as u64)
+}
+
 /// The observations of histogram `name` between the two scrapes, as cumulative buckets.
 pub fn bucket_delta(before: Option<&Scrape>, after: &Scrape, name: &str) -> Vec<(f64, f64)> {
     let old = before.map(|b| b.buckets(name)).unwrap_or_default();
