@@ -8,7 +8,7 @@ use loh_events::{
 };
 use loh_migrations::scratch;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 use std::fmt;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -117,7 +117,7 @@ impl fmt::Display for BenchReport {
 /// `events` events with ~110-byte payloads over 1,000 player streams, and appends them through
 /// [`PgEventStore`] in batches of `batch` (one batch per tick, no journal). After each append it
 /// `COPY`s the same sealed rows (same columns, same bytes) into an identical table
-/// (`LIKE events INCLUDING ALL`: the same indexes, none of the triggers), one `COPY` per batch,
+/// (`LIKE` the world's partition `INCLUDING ALL`: the same indexes, none of the triggers), one `COPY` per batch,
 /// and times the two separately, so both run under the same cache and checkpoint conditions.
 /// Finally it `COPY`s all rows at once into a third identical table, for reference.
 ///
@@ -149,14 +149,20 @@ pub async fn append_vs_copy(pg_url: &str, events: usize, batch: usize) -> Result
 async fn run(pool: &PgPool, events: usize, batch: usize) -> Result<BenchReport> {
     let store = PgEventStore::new(pool.clone(), "bench");
     store.migrate().await?;
-    pool.execute("CREATE TABLE events_copy (LIKE events INCLUDING ALL)")
+    let lease = store.acquire().await?;
+    // The world's partition holds the log's keys (migration 0014); the copies get the same.
+    let partition: String = sqlx::query_scalar("SELECT 'events_' || loh_world_suffix('bench')")
+        .fetch_one(pool)
         .await?;
-    pool.execute("CREATE TABLE events_bulk (LIKE events INCLUDING ALL)")
-        .await?;
+    for copy in ["events_copy", "events_bulk"] {
+        let create = format!("CREATE TABLE {copy} (LIKE \"{partition}\" INCLUDING ALL)");
+        sqlx::query(sqlx::AssertSqlSafe(create))
+            .execute(pool)
+            .await?;
+    }
     let copy_per_batch = COPY_EVENTS.replacen("COPY events ", "COPY events_copy ", 1);
     let copy_bulk = COPY_EVENTS.replacen("COPY events ", "COPY events_bulk ", 1);
 
-    let lease = store.acquire().await?;
     let batches = generate(events, batch);
     let started = Instant::now();
     let mut head = Head {

@@ -7,7 +7,8 @@
 //! checkpoints; `0007` Stripe events (the payment inbox); `0008` snapshots of the world; `0009` where
 //! characters live and the world list; `0010` read models of several worlds in one database
 //! (projection checkpoints keyed by world); `0011` the outbox of world hops; `0012` the log and the
-//! journal partitioned by world and `0013` the journal's keys (PostgreSQL only).
+//! journal partitioned by world, `0013` the journal's keys and `0014` the log's keys on each world's
+//! partition (PostgreSQL only).
 //!
 //! # Layout
 //! - [`scratch`]: create and drop scratch databases (benchmarks, tests).

@@ -837,6 +837,25 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
         (next.position, next.hash)
     );
 
+    // The log's keys hold on each world's partition (migration 0014): a taken stream version or
+    // event id of world a is refused there, while world b holds the same stream versions.
+    let after = next.position + 1;
+    let taken_version = StoredEvent::seal(a, after, next.hash, &moved(player, 2, 3)).unwrap();
+    let refused = insert(taken_version, lease.epoch).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("ev_stream_")),
+        "a taken stream version through the partition: {refused:?}"
+    );
+    let mut reused = moved(player, 9, 3);
+    reused.event_id = next.event_id;
+    let taken_id = StoredEvent::seal(a, after, next.hash, &reused).unwrap();
+    let refused = insert(taken_id, lease.epoch).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("ev_id_")),
+        "a taken event id through the partition: {refused:?}"
+    );
+    assert_eq!(partition_keys(&pool, &part_a).await, LOG_KEYS);
+
     // A world with no sequencer row has no partition: nothing of it can be stored.
     let nowhere = StoredEvent::seal("nowhere", 1, GENESIS_HASH, &moved(player, 1, 1)).unwrap();
     let refused = pool
@@ -853,6 +872,101 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
             .is_err_and(|e| e.to_string().contains("no partition")),
         "{refused:?}"
     );
+}
+
+/// The unique indexes of each world's events partition (migration 0014), by column list.
+const LOG_KEYS: [&str; 3] = [
+    "(\"position\")",
+    "(event_id)",
+    "(stream_id, stream_version)",
+];
+
+/// The column lists of `table`'s unique indexes, sorted; empty when it has none.
+async fn partition_keys(pool: &sqlx::PgPool, table: &str) -> Vec<String> {
+    let defs: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE 'CREATE UNIQUE%'",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .expect("indexes");
+    let mut keys: Vec<String> = defs
+        .iter()
+        .map(|d| d[d.rfind(" (").expect("a column list") + 1..].to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Issue 11: migration 0014 moves the log's keys from the partitioned table, where they had to
+/// begin with the world's name, to each world's partition without it: a world stored before the
+/// migration gets them from it, a world made after gets them with its partitions, and the
+/// parent keeps none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() {
+    use loh_events::PgEventStore;
+    let db = loh_testkit::TestDb::create().await;
+    let pool = db.pool().await;
+    loh_migrations::POSTGRES
+        .run_to(13, &pool)
+        .await
+        .expect("migrations up to 0013");
+    let old = PgEventStore::new(pool.clone(), "old-world");
+    let player = Uuid::new_v4();
+    let lease = old.acquire().await.expect("lease");
+    old.append(lease, batch(moves(player, 1, 3, 1)))
+        .await
+        .expect("append before 0014");
+    let partition = |world: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT 'events_' || loh_world_suffix($1)")
+                .bind(world)
+                .fetch_one(&pool)
+                .await
+                .expect("suffix")
+        }
+    };
+    let with_shard = [
+        "(shard, \"position\")",
+        "(shard, event_id)",
+        "(shard, stream_id, stream_version)",
+    ];
+    assert_eq!(
+        partition_keys(&pool, "events").await,
+        with_shard,
+        "0012's keys"
+    );
+    assert_eq!(
+        partition_keys(&pool, &partition("old-world").await).await,
+        with_shard,
+        "0012's keys, cloned onto the partition"
+    );
+
+    old.migrate().await.expect("0014");
+    let new = PgEventStore::new(pool.clone(), "new-world");
+    let lease_new = new.acquire().await.expect("lease");
+    new.append(lease_new, batch(moves(player, 1, 3, 1)))
+        .await
+        .expect("append after 0014");
+    assert!(
+        partition_keys(&pool, "events").await.is_empty(),
+        "the parent keeps no key"
+    );
+    for world in ["old-world", "new-world"] {
+        assert_eq!(
+            partition_keys(&pool, &partition(world).await).await,
+            LOG_KEYS,
+            "{world}"
+        );
+    }
+    // The keys refuse through the store as before: a taken stream version is a conflict.
+    let refused = old.append(lease, batch(moves(player, 3, 1, 2))).await;
+    assert!(
+        matches!(refused, Err(loh_events::Error::Conflict(ref m)) if m.contains("ev_stream_")),
+        "{refused:?}"
+    );
+    assert_eq!(read_all(&old).await.len(), 3);
 }
 
 /// A migrated embedded database with a lease taken and `setup` run, then a pool of `connections`
