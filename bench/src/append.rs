@@ -7,8 +7,8 @@ use loh_events::{
     player_stream,
 };
 use loh_migrations::scratch;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use std::fmt;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
