@@ -16,14 +16,38 @@
 --   * `ev_id_<suffix>`: unique `(event_id)`;
 --   * `ev_stream_<suffix>`: unique `(stream_id, stream_version)`: one stream's events in order.
 -- Uniqueness is what it was: a row can only be in its own world's partition (there is no
--- default partition). `loh_world_partitions` creates them with a world's partitions, so a new
--- world gets them from its first lease, and they are built here for the worlds already stored.
+-- default partition). `loh_world_keys` makes them on a world's events partition when it exists;
+-- `loh_world_partitions` calls it, so a new world gets them from its first lease, and it is run
+-- here for the worlds already stored. The migration creates no partition: a world moved to
+-- another database (docs/SCALING.md) has had its partition detached and dropped here, and making
+-- it again would take away the fence against a writer still pointed at this database.
 -- On a large log this builds each index once: a maintenance window, like 0012 and 0013.
 
 ALTER TABLE events DROP CONSTRAINT events_pkey;
 ALTER TABLE events DROP CONSTRAINT events_event_id_key;
 ALTER TABLE events DROP CONSTRAINT events_stream_version_key;
 
+CREATE FUNCTION loh_world_keys(world text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    suffix text := loh_world_suffix(world);
+    ev text := 'events_' || suffix;
+BEGIN
+    IF to_regclass(format('%I', ev)) IS NULL THEN
+        RETURN;
+    END IF;
+    IF to_regclass(format('%I', 'ev_pos_' || suffix)) IS NULL THEN
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (position)',
+                       ev, 'ev_pos_' || suffix);
+    END IF;
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I (event_id)',
+                   'ev_id_' || suffix, ev);
+    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I (stream_id, stream_version)',
+                   'ev_stream_' || suffix, ev);
+END;
+$$;
+
+-- 0012's function, then the keys.
 CREATE OR REPLACE FUNCTION loh_world_partitions(world text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -39,20 +63,13 @@ BEGIN
                        'REFERENCING NEW TABLE AS new_events '
                        'FOR EACH STATEMENT EXECUTE FUNCTION loh_events_sequence()', ev);
     END IF;
-    IF to_regclass(format('%I', 'ev_pos_' || suffix)) IS NULL THEN
-        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (position)',
-                       ev, 'ev_pos_' || suffix);
-    END IF;
-    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I (event_id)',
-                   'ev_id_' || suffix, ev);
-    EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I (stream_id, stream_version)',
-                   'ev_stream_' || suffix, ev);
     IF to_regclass(format('%I', cj)) IS NULL THEN
         EXECUTE format('CREATE TABLE %I PARTITION OF command_journal FOR VALUES IN (%L)',
                        cj, world);
         EXECUTE format('CREATE TRIGGER command_journal_append_only BEFORE TRUNCATE ON %I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION loh_refuse_change()', cj);
     END IF;
+    PERFORM loh_world_keys(world);
 END;
 $$;
 
@@ -61,7 +78,7 @@ DECLARE
     world text;
 BEGIN
     FOR world IN SELECT shard FROM event_shards ORDER BY shard LOOP
-        PERFORM loh_world_partitions(world);
+        PERFORM loh_world_keys(world);
     END LOOP;
 END;
 $$;

@@ -900,8 +900,8 @@ async fn partition_keys(pool: &sqlx::PgPool, table: &str) -> Vec<String> {
 
 /// Issue 11: migration 0014 moves the log's keys from the partitioned table, where they had to
 /// begin with the world's name, to each world's partition without it: a world stored before the
-/// migration gets them from it, a world made after gets them with its partitions, and the
-/// parent keeps none.
+/// migration gets them from it, a world made after gets them with its partitions, the parent
+/// keeps none, and a world moved out gets no partition back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() {
     use loh_events::PgEventStore;
@@ -943,7 +943,39 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         "0012's keys, cloned onto the partition"
     );
 
+    // A world moved to another database: its partition detached and dropped here (SCALING.md,
+    // "Moving a world's log to its own PostgreSQL"), its sequencer row kept (rows of
+    // `event_shards` are never deleted). The migration must not make its partition again: the
+    // missing partition is the fence against a writer still pointed at this database.
+    let moved_away = PgEventStore::new(pool.clone(), "moved-world");
+    let moved_lease = moved_away.acquire().await.expect("lease");
+    let moved_part = partition("moved-world").await;
+    for sql in [
+        format!("ALTER TABLE events DETACH PARTITION \"{moved_part}\""),
+        format!("DROP TABLE \"{moved_part}\""),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("move the world out");
+    }
+
     old.migrate().await.expect("0014");
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(format!("\"{moved_part}\""))
+        .fetch_one(&pool)
+        .await
+        .expect("to_regclass");
+    assert_eq!(exists, None, "0014 made a moved world's partition again");
+    let fenced = moved_away
+        .append(moved_lease, batch(moves(player, 1, 1, 1)))
+        .await;
+    assert!(
+        fenced
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("no partition")),
+        "{fenced:?}"
+    );
     let new = PgEventStore::new(pool.clone(), "new-world");
     let lease_new = new.acquire().await.expect("lease");
     new.append(lease_new, batch(moves(player, 1, 3, 1)))
