@@ -3,8 +3,8 @@
 
 use loh_events::pg::{COPY_EVENTS, copy_binary, seal_all};
 use loh_events::{
-    AppendBatch, EventBody, EventStore, GENESIS_HASH, Head, NewEvent, PgEventStore, Result,
-    player_stream,
+    AppendBatch, EventBody, EventStore, GENESIS_HASH, Head, JournalEntry, NewEvent, Outcome,
+    PgEventStore, Result, player_stream,
 };
 use loh_migrations::scratch;
 use sqlx::PgPool;
@@ -23,6 +23,8 @@ pub struct BenchReport {
     pub events: usize,
     /// Events per append, and rows per `COPY` in the per-batch comparison.
     pub batch: usize,
+    /// Journal rows (a tick's commands) each append also stores; the raw `COPY`s have none.
+    pub journal: usize,
     /// Mean payload size of the generated events, bytes.
     pub payload_bytes: usize,
     /// Time spent in `PgEventStore::append` (seal, lock, fence, COPY, trigger, COMMIT).
@@ -71,14 +73,22 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "events: {}, batch: {}, mean payload: {} bytes",
-            self.events, self.batch, self.payload_bytes
+            "events: {}, batch: {}, journal rows per append: {}, mean payload: {} bytes",
+            self.events, self.batch, self.journal, self.payload_bytes
         )?;
         writeln!(
             f,
             "append (store):        {:>10.0} events/s  ({:.3} s)",
             self.append_rate(),
             self.append_time.as_secs_f64()
+        )?;
+        let appends = self.events.div_ceil(self.batch).max(1) as f64;
+        let per_append = self.append_time.as_secs_f64() / appends;
+        writeln!(
+            f,
+            "one append (a tick):   {:>10.1} ms        ({:.3} of the 400 ms tick)",
+            per_append * 1000.0,
+            per_append / 0.4
         )?;
         writeln!(
             f,
@@ -115,7 +125,8 @@ impl fmt::Display for BenchReport {
 /// In one run it creates a scratch database `loh_bench_<uuid>` on that server (the URL's role
 /// needs `CREATEDB`; the scratch database is dropped at the end), migrates it, generates
 /// `events` events with ~110-byte payloads over 1,000 player streams, and appends them through
-/// [`PgEventStore`] in batches of `batch` (one batch per tick, no journal). After each append it
+/// [`PgEventStore`] in batches of `batch`, each with `journal` journal rows (a tick's commands:
+/// distinct players, accepted, ~16-byte commands; `0` for events alone). After each append it
 /// `COPY`s the same sealed rows (same columns, same bytes) into an identical table
 /// (`LIKE` the world's partition `INCLUDING ALL`: the same indexes, none of the triggers), one `COPY` per batch,
 /// and times the two separately, so both run under the same cache and checkpoint conditions.
@@ -125,11 +136,16 @@ impl fmt::Display for BenchReport {
 ///
 /// ```no_run
 /// # async fn run() -> loh_events::Result<()> {
-/// let report = loh_bench::append::append_vs_copy("postgres://postgres@127.0.0.1/postgres", 100_000, 500).await?;
+/// let report = loh_bench::append::append_vs_copy("postgres://postgres@127.0.0.1/postgres", 100_000, 500, 0).await?;
 /// println!("{report}");
 /// # Ok(()) }
 /// ```
-pub async fn append_vs_copy(pg_url: &str, events: usize, batch: usize) -> Result<BenchReport> {
+pub async fn append_vs_copy(
+    pg_url: &str,
+    events: usize,
+    batch: usize,
+    journal: usize,
+) -> Result<BenchReport> {
     let batch = batch.max(1);
     let (scratch, url) = scratch::create_database(pg_url, "loh_bench").await?;
     let result = async {
@@ -137,7 +153,7 @@ pub async fn append_vs_copy(pg_url: &str, events: usize, batch: usize) -> Result
             .max_connections(2)
             .connect(&url)
             .await?;
-        let report = run(&pool, events, batch).await;
+        let report = run(&pool, events, batch, journal).await;
         pool.close().await;
         report
     }
@@ -146,7 +162,7 @@ pub async fn append_vs_copy(pg_url: &str, events: usize, batch: usize) -> Result
     result
 }
 
-async fn run(pool: &PgPool, events: usize, batch: usize) -> Result<BenchReport> {
+async fn run(pool: &PgPool, events: usize, batch: usize, journal: usize) -> Result<BenchReport> {
     let store = PgEventStore::new(pool.clone(), "bench");
     store.migrate().await?;
     let lease = store.acquire().await?;
@@ -190,17 +206,11 @@ async fn run(pool: &PgPool, events: usize, batch: usize) -> Result<BenchReport> 
 
     let (mut append_time, mut copy_time) = (Duration::ZERO, Duration::ZERO);
     let mut sealed = Vec::with_capacity(events);
-    for events in batches {
+    let commanders: Vec<Uuid> = (0..journal).map(|_| Uuid::new_v4()).collect();
+    for (tick, events) in batches.into_iter().enumerate() {
+        let journal = commands(&commanders, tick as u64 + 1);
         let started = Instant::now();
-        let appended = store
-            .append(
-                lease,
-                AppendBatch {
-                    events,
-                    journal: Vec::new(),
-                },
-            )
-            .await?;
+        let appended = store.append(lease, AppendBatch { events, journal }).await?;
         append_time += started.elapsed();
 
         let started = Instant::now();
@@ -224,12 +234,29 @@ async fn run(pool: &PgPool, events: usize, batch: usize) -> Result<BenchReport> 
     Ok(BenchReport {
         events,
         batch,
+        journal,
         payload_bytes,
         append_time,
         copy_time,
         bulk_copy_time,
         seal_time,
     })
+}
+
+/// One tick's journal: a command of each of `players`, numbered by the tick, accepted.
+fn commands(players: &[Uuid], tick: u64) -> Vec<JournalEntry> {
+    players
+        .iter()
+        .map(|&player_id| JournalEntry {
+            command_id: Uuid::new_v4(),
+            tick,
+            player_id,
+            seq: tick,
+            command: b"\x81\xa6WalkTo\x83\xa1x\xcd\x0c\x80\xa1y".to_vec(),
+            outcome: Outcome::Accepted,
+            received_at_us: 1_700_000_000_000_000 + tick as i64 * 400_000,
+        })
+        .collect()
 }
 
 /// `events` plausible events (mostly moves, some chat) over [`STREAMS`] players, in batches.

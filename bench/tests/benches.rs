@@ -9,14 +9,20 @@ fn redis_url() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_append_benchmark_reports_both_rates_and_their_ratio() {
-    let report = loh_bench::append::append_vs_copy(&loh_testkit::pg_admin_url(), 1_000, 250)
+    let report = loh_bench::append::append_vs_copy(&loh_testkit::pg_admin_url(), 1_000, 250, 40)
         .await
         .expect("bench");
-    assert_eq!((report.events, report.batch), (1_000, 250));
+    assert_eq!(
+        (report.events, report.batch, report.journal),
+        (1_000, 250, 40)
+    );
     assert!(report.append_rate() > 0.0 && report.copy_rate() > 0.0);
     let printed = report.to_string();
     assert!(
-        printed.contains("events/s") && printed.contains("ratio"),
+        printed.contains("events/s")
+            && printed.contains("ratio")
+            && printed.contains("journal rows per append: 40")
+            && printed.contains("of the 400 ms tick"),
         "{printed}"
     );
 }

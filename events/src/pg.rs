@@ -499,6 +499,9 @@ pub fn seal_all(shard: &str, head: Head, batch: &[NewEvent]) -> Result<Vec<Store
     Ok(events)
 }
 
+/// Stores a tick's journal in one `INSERT … SELECT FROM UNNEST`. A `(player, seq)` already
+/// journaled is skipped: `ON CONFLICT DO NOTHING` names no key, because the keys are the world's
+/// partition's (migration 0014), and it checks all of them.
 async fn insert_journal(
     conn: &mut PgConnection,
     shard: &str,
@@ -541,7 +544,7 @@ async fn insert_journal(
                      $7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY \
               AS t(tick, player_id, seq, command_id, command, code, message, received, ord) \
          ORDER BY t.ord \
-         ON CONFLICT (shard, player_id, seq) DO NOTHING",
+         ON CONFLICT DO NOTHING",
     )
     .bind(shard)
     .bind(ticks)

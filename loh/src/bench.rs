@@ -26,6 +26,9 @@ pub enum BenchWhich {
         /// Events per append (one tick's batch).
         #[arg(long, default_value_t = 2_000)]
         batch: usize,
+        /// Journal rows each append also stores (one tick's commands; 0: events alone).
+        #[arg(long, default_value_t = 0)]
+        journal: usize,
     },
     /// Tick cost with many simulated players, as a fraction of the 400 ms budget.
     Tick {
@@ -144,9 +147,10 @@ pub async fn run(which: BenchWhich) -> anyhow::Result<ExitCode> {
             postgres,
             events,
             batch,
+            journal,
         } => {
             let url = postgres.database_url.expose_secret();
-            let report = loh_bench::append::append_vs_copy(url, events, batch).await?;
+            let report = loh_bench::append::append_vs_copy(url, events, batch, journal).await?;
             println!("{report}");
         }
         BenchWhich::Replay {
