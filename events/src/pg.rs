@@ -499,9 +499,8 @@ pub fn seal_all(shard: &str, head: Head, batch: &[NewEvent]) -> Result<Vec<Store
     Ok(events)
 }
 
-/// Stores a tick's journal in one `INSERT … SELECT FROM UNNEST`. A `(player, seq)` already
-/// journaled is skipped: `ON CONFLICT DO NOTHING` names no key, because the keys are the world's
-/// partition's (migration 0014), and it checks all of them.
+/// Stores a tick's journal in one `INSERT … SELECT FROM UNNEST`; a `(player, seq)` already
+/// journaled is skipped.
 async fn insert_journal(
     conn: &mut PgConnection,
     shard: &str,
@@ -544,7 +543,7 @@ async fn insert_journal(
                      $7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY \
               AS t(tick, player_id, seq, command_id, command, code, message, received, ord) \
          ORDER BY t.ord \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (shard, player_id, seq) DO NOTHING",
     )
     .bind(shard)
     .bind(ticks)

@@ -855,7 +855,6 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
         "a taken event id through the partition: {refused:?}"
     );
     assert_eq!(partition_keys(&pool, &part_a).await, LOG_KEYS);
-    assert_eq!(partition_keys(&pool, &journal_a).await, JOURNAL_KEYS);
 
     // A world with no sequencer row has no partition: nothing of it can be stored.
     let nowhere = StoredEvent::seal("nowhere", 1, GENESIS_HASH, &moved(player, 1, 1)).unwrap();
@@ -881,8 +880,6 @@ const LOG_KEYS: [&str; 3] = [
     "(event_id)",
     "(stream_id, stream_version)",
 ];
-/// The unique indexes of each world's journal partition (migration 0014).
-const JOURNAL_KEYS: [&str; 2] = ["(player_id, seq)", "(tick, id)"];
 
 /// The column lists of `table`'s unique indexes, sorted; empty when it has none.
 async fn partition_keys(pool: &sqlx::PgPool, table: &str) -> Vec<String> {
@@ -901,10 +898,10 @@ async fn partition_keys(pool: &sqlx::PgPool, table: &str) -> Vec<String> {
     keys
 }
 
-/// Issue 11: migration 0014 moves the log's and the journal's keys from the partitioned tables,
-/// where they had to begin with the world's name, to each world's partition without it: a world
-/// stored before the migration gets them from it, a world made after gets them with its
-/// partitions, the parents keep none, and a world moved out gets no partition back.
+/// Issue 11: migration 0014 moves the log's keys from the partitioned table, where they had to
+/// begin with the world's name, to each world's partition without it: a world stored before the
+/// migration gets them from it, a world made after gets them with its partitions, the parent
+/// keeps none, and a world moved out gets no partition back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() {
     use loh_events::PgEventStore;
@@ -920,19 +917,16 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
     old.append(lease, batch(moves(player, 1, 3, 1)))
         .await
         .expect("append before 0014");
-    let table = |prefix: &'static str, world: &'static str| {
+    let partition = |world: &'static str| {
         let pool = pool.clone();
         async move {
-            sqlx::query_scalar::<_, String>("SELECT $1 || loh_world_suffix($2)")
-                .bind(prefix)
+            sqlx::query_scalar::<_, String>("SELECT 'events_' || loh_world_suffix($1)")
                 .bind(world)
                 .fetch_one(&pool)
                 .await
                 .expect("suffix")
         }
     };
-    let partition = |world: &'static str| table("events_", world);
-    let journal = |world: &'static str| table("command_journal_", world);
     let with_shard = [
         "(shard, \"position\")",
         "(shard, event_id)",
@@ -947,12 +941,6 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         partition_keys(&pool, &partition("old-world").await).await,
         with_shard,
         "0012's keys, cloned onto the partition"
-    );
-    let journal_with_shard = ["(shard, player_id, seq)", "(shard, tick, id)"];
-    assert_eq!(
-        partition_keys(&pool, &journal("old-world").await).await,
-        journal_with_shard,
-        "0012's and 0013's journal keys, cloned onto the partition"
     );
 
     // A world moved to another database: its partition detached and dropped here (SCALING.md,
@@ -997,20 +985,11 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         partition_keys(&pool, "events").await.is_empty(),
         "the parent keeps no key"
     );
-    assert!(
-        partition_keys(&pool, "command_journal").await.is_empty(),
-        "the journal's parent keeps no key"
-    );
     for world in ["old-world", "new-world"] {
         assert_eq!(
             partition_keys(&pool, &partition(world).await).await,
             LOG_KEYS,
             "{world}"
-        );
-        assert_eq!(
-            partition_keys(&pool, &journal(world).await).await,
-            JOURNAL_KEYS,
-            "{world}'s journal"
         );
     }
     // The keys refuse through the store as before: a taken stream version is a conflict.
@@ -1020,7 +999,7 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         "{refused:?}"
     );
     assert_eq!(read_all(&old).await.len(), 3);
-    // A command journaled twice is stored once, by the partition's key.
+    // A command journaled twice is still stored once.
     let twice = vec![command(player, 5, 2, Outcome::Accepted)];
     for _ in 0..2 {
         old.append(
