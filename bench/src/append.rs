@@ -126,10 +126,11 @@ impl fmt::Display for BenchReport {
 /// needs `CREATEDB`; the scratch database is dropped at the end), migrates it, generates
 /// `events` events with ~110-byte payloads over 1,000 player streams, and appends them through
 /// [`PgEventStore`] in batches of `batch`, each with `journal` journal rows (a tick's commands:
-/// distinct players, accepted, ~16-byte commands; `0` for events alone). After each append it
-/// `COPY`s the same sealed rows (same columns, same bytes) into an identical table
-/// (`LIKE` the world's partition `INCLUDING ALL`: the same indexes, none of the triggers), one `COPY` per batch,
-/// and times the two separately, so both run under the same cache and checkpoint conditions.
+/// distinct players, accepted, 16 bytes each; `0` for events alone). After each append it
+/// `COPY`s the same sealed rows (same columns, same bytes) into an identical table (`LIKE` the
+/// world's partition `INCLUDING ALL`: the same indexes, none of the triggers), one `COPY` per
+/// batch, and times the two separately, so both run under the same cache and checkpoint
+/// conditions.
 /// Finally it `COPY`s all rows at once into a third identical table, for reference.
 ///
 /// `loh bench append --events 100000 --batch 500` prints the returned report:
