@@ -168,9 +168,7 @@ async fn run(pool: &PgPool, events: usize, batch: usize, journal: usize) -> Resu
     store.migrate().await?;
     let lease = store.acquire().await?;
     // The world's partition holds the log's keys (migration 0014); the copies get the same.
-    let partition: String = sqlx::query_scalar("SELECT 'events_' || loh_world_suffix('bench')")
-        .fetch_one(pool)
-        .await?;
+    let partition = store.events_partition().await?;
     for copy in ["events_copy", "events_bulk"] {
         let create = format!("CREATE TABLE {copy} (LIKE \"{partition}\" INCLUDING ALL)");
         sqlx::query(sqlx::AssertSqlSafe(create))

@@ -76,6 +76,17 @@ impl PgEventStore {
         &self.pool
     }
 
+    /// The name of this world's partition of `events` (migration 0012's `loh_world_partitions`;
+    /// it holds the log's keys since 0014), whether or not it exists yet.
+    pub async fn events_partition(&self) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT 'events_' || loh_world_suffix($1)")
+                .bind(&self.shard)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Test hook: pause a random time up to `max` before each COMMIT, with the shard row locked,
     /// so commits land late and in shuffled wall-clock order relative to other writers' work.
     #[cfg(feature = "testing")]

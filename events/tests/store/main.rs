@@ -917,16 +917,6 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
     old.append(lease, batch(moves(player, 1, 3, 1)))
         .await
         .expect("append before 0014");
-    let partition = |world: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, String>("SELECT 'events_' || loh_world_suffix($1)")
-                .bind(world)
-                .fetch_one(&pool)
-                .await
-                .expect("suffix")
-        }
-    };
     let with_shard = [
         "(shard, \"position\")",
         "(shard, event_id)",
@@ -938,7 +928,7 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         "0012's keys"
     );
     assert_eq!(
-        partition_keys(&pool, &partition("old-world").await).await,
+        partition_keys(&pool, &old.events_partition().await.expect("partition")).await,
         with_shard,
         "0012's keys, cloned onto the partition"
     );
@@ -949,7 +939,7 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
     // missing partition is the fence against a writer still pointed at this database.
     let moved_away = PgEventStore::new(pool.clone(), "moved-world");
     let moved_lease = moved_away.acquire().await.expect("lease");
-    let moved_part = partition("moved-world").await;
+    let moved_part = moved_away.events_partition().await.expect("partition");
     for sql in [
         format!("ALTER TABLE events DETACH PARTITION \"{moved_part}\""),
         format!("DROP TABLE \"{moved_part}\""),
@@ -985,11 +975,12 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         partition_keys(&pool, "events").await.is_empty(),
         "the parent keeps no key"
     );
-    for world in ["old-world", "new-world"] {
+    for world in [&old, &new] {
         assert_eq!(
-            partition_keys(&pool, &partition(world).await).await,
+            partition_keys(&pool, &world.events_partition().await.expect("partition")).await,
             LOG_KEYS,
-            "{world}"
+            "{}",
+            world.shard()
         );
     }
     // The keys refuse through the store as before: a taken stream version is a conflict.
@@ -999,7 +990,8 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         "{refused:?}"
     );
     assert_eq!(read_all(&old).await.len(), 3);
-    // A command journaled twice is still stored once.
+    // The journal keeps its key on the parent, which its insert names: a command journaled
+    // twice after 0014 is still stored once.
     let twice = vec![command(player, 5, 2, Outcome::Accepted)];
     for _ in 0..2 {
         old.append(
