@@ -11,9 +11,11 @@
 //! (the character lives elsewhere) is followed to the world it names. A connection the server
 //! closes before the run's end is counted and connected again (a world's writer was restarted).
 
+use super::frame::{self, Read};
 use super::net::{self, Target, Ws};
 use super::scenario::Plan;
 use super::worlds::World;
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use loh_commands::{
     ClientFrame, Command, PROTOCOL_VERSION, ServerFrame, decode_server, encode_client,
@@ -280,16 +282,13 @@ impl Bot {
         }
         let welcome = tokio::time::timeout(WELCOME_TIMEOUT, next_frame(&mut ws)).await;
         let (player_id, tick, tick_ms, last_seq) = match welcome {
-            Ok(Some((
-                ServerFrame::Welcome {
-                    player_id,
-                    tick,
-                    tick_ms,
-                    last_seq,
-                },
-                _,
-            ))) => (player_id, tick, tick_ms, last_seq),
-            Ok(Some((ServerFrame::Error { code, message }, _))) => {
+            Ok(Some(ServerFrame::Welcome {
+                player_id,
+                tick,
+                tick_ms,
+                last_seq,
+            })) => (player_id, tick, tick_ms, last_seq),
+            Ok(Some(ServerFrame::Error { code, message })) => {
                 // "your character is in world NAME; …": connect there.
                 if code == "other_world"
                     && let Some(to) = message
@@ -301,7 +300,7 @@ impl Bot {
                 }
                 return Session::NotConnected(format!("hello_{code}"));
             }
-            Ok(Some((other, _))) => {
+            Ok(Some(other)) => {
                 return Session::NotConnected(format!("hello: unexpected {other:?}"));
             }
             Ok(None) => return Session::NotConnected("hello: closed".into()),
@@ -373,10 +372,25 @@ impl Bot {
                 }
                 _ = tokio::time::sleep_until(stop_at), if sending => {}
                 _ = tokio::time::sleep_until(drain_until), if !sending => break,
-                frame = next_frame(&mut ws) => {
-                    let Some((frame, bytes)) = frame else {
+                bytes = next_bytes(&mut ws) => {
+                    // A frame that does not decode ends the session, as a close does: no
+                    // correct server sends one.
+                    let read = bytes.as_deref().map(|b| (frame::read(b), b.len() as u64));
+                    let Some((Ok(read), size)) = read else {
                         closed_by_server = true;
                         break;
+                    };
+                    let frame = match read {
+                        Read::Tick { tick, seen } => {
+                            s.tick_frames += 1;
+                            s.tick_bytes += size;
+                            last_tick = last_tick.max(tick);
+                            for event in &seen {
+                                self.plan.observe(event);
+                            }
+                            continue;
+                        }
+                        Read::Frame(frame) => frame,
                     };
                     match frame {
                         ServerFrame::Accepted { seq, tick } => {
@@ -398,18 +412,10 @@ impl Bot {
                             answered(s, &mut pending, seq, &code, &self.live);
                             last_tick = last_tick.max(tick);
                         }
-                        ServerFrame::TickUpdate { tick, events } => {
-                            s.tick_frames += 1;
-                            s.tick_bytes += bytes as u64;
-                            last_tick = last_tick.max(tick);
-                            for event in &events {
-                                self.plan.observe(event);
-                            }
-                        }
                         ServerFrame::Snapshot { tick, you, npcs, .. } => {
                             // The session's first tick, in place of its `TickUpdate`.
                             s.tick_frames += 1;
-                            s.tick_bytes += bytes as u64;
+                            s.tick_bytes += size;
                             last_tick = last_tick.max(tick);
                             self.plan.observe_snapshot(&you, &npcs);
                         }
@@ -429,8 +435,10 @@ impl Bot {
                             }
                             break;
                         }
-                        // Other worlds' social messages and broadcasts are only read.
-                        ServerFrame::Welcome { .. }
+                        // Other worlds' social messages and broadcasts are only read (and a
+                        // `TickUpdate` is read above, as `Read::Tick`).
+                        ServerFrame::TickUpdate { .. }
+                        | ServerFrame::Welcome { .. }
                         | ServerFrame::Pong { .. }
                         | ServerFrame::Social { .. }
                         | ServerFrame::Broadcast { .. } => {}
@@ -478,16 +486,20 @@ async fn send(
     ws.send(Message::Binary(encode_client(frame).into())).await
 }
 
-/// The next server frame and its size in bytes; `None` when the connection ended (a close, an
-/// error, or a frame that does not decode, which no correct server sends).
-async fn next_frame(ws: &mut Ws) -> Option<(ServerFrame, usize)> {
+/// The next binary frame's bytes; `None` when the connection ended (a close or an error).
+async fn next_bytes(ws: &mut Ws) -> Option<Bytes> {
     loop {
         match ws.next().await? {
-            Ok(Message::Binary(bytes)) => {
-                return decode_server(&bytes).ok().map(|f| (f, bytes.len()));
-            }
+            Ok(Message::Binary(bytes)) => return Some(bytes),
             Ok(Message::Close(_)) | Err(_) => return None,
             Ok(_) => {}
         }
     }
+}
+
+/// The next server frame, decoded in full; `None` when the connection ended (a close, an error,
+/// or a frame that does not decode, which no correct server sends).
+async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
+    let bytes = next_bytes(ws).await?;
+    decode_server(&bytes).ok()
 }

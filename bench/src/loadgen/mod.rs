@@ -19,6 +19,7 @@
 
 pub mod accounts;
 pub mod bot;
+pub mod frame;
 pub mod net;
 pub mod report;
 pub mod scenario;

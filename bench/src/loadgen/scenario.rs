@@ -14,6 +14,7 @@
 //! A bot knows its tile and the NPCs in view from its `Snapshot` (the first frame of a session),
 //! then from its `TickUpdate` events.
 
+use super::frame::Seen;
 use loh_commands::Command;
 use loh_world::MapConfig;
 use loh_world::content::{Content, ObjectKind};
@@ -192,41 +193,20 @@ impl Plan {
         }
     }
 
-    /// Learns from one event of a `TickUpdate` (an externally tagged map).
-    pub fn observe(&mut self, event: &rmpv::Value) {
-        let Some([(name, fields)]) = event.as_map().map(Vec::as_slice) else {
-            return;
-        };
-        let field = |key: &str| {
-            fields
-                .as_map()
-                .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(key)))
-                .map(|(_, v)| v)
-        };
-        let int = |key: &str| field(key).and_then(rmpv::Value::as_i64);
-        let tile = || Some((int("x")? as i32, int("y")? as i32));
-        let mine = || {
-            let id = field("player_id").and_then(rmpv::Value::as_str);
-            self.me
-                .is_some_and(|me| id == Some(me.to_string().as_str()))
-        };
-        match name.as_str().unwrap_or_default() {
-            "PlayerSpawned" | "PlayerMoved" | "PlayerDied" if mine() => {
-                if let Some(t) = tile() {
-                    self.pos = Some(t);
+    /// Learns from one event of a `TickUpdate`: its own tile, and the NPCs in view.
+    pub fn observe(&mut self, seen: &Seen<'_>) {
+        match *seen {
+            Seen::Player { player_id, x, y } => {
+                if self.me.is_some() && Uuid::parse_str(player_id).ok() == self.me {
+                    self.pos = Some((x as i32, y as i32));
                 }
             }
-            "NpcSpawned" | "NpcMoved" | "NpcAppeared" => {
-                if let (Some(npc), Some(t)) = (int("npc"), tile()) {
-                    self.npcs.insert(npc as u32, t);
-                }
+            Seen::Npc { npc, x, y } => {
+                self.npcs.insert(npc as u32, (x as i32, y as i32));
             }
-            "NpcDied" | "NpcDisappeared" => {
-                if let Some(npc) = int("npc") {
-                    self.npcs.remove(&(npc as u32));
-                }
+            Seen::NpcGone { npc } => {
+                self.npcs.remove(&(npc as u32));
             }
-            _ => {}
         }
     }
 
@@ -419,15 +399,19 @@ mod tests {
     fn spread_waypoints_are_within_a_path_and_follow_the_bots_own_moves() {
         let mut p = plan(Scenario::Spread, 3);
         p.me = Some(Uuid::from_u128(9));
-        let moved = rmpv::Value::Map(vec![(
-            "PlayerMoved".into(),
-            rmpv::Value::Map(vec![
-                ("player_id".into(), Uuid::from_u128(9).to_string().into()),
-                ("x".into(), 3000.into()),
-                ("y".into(), 3100.into()),
-            ]),
-        )]);
-        p.observe(&moved);
+        let other = Uuid::from_u128(10).to_string();
+        p.observe(&Seen::Player {
+            player_id: &other,
+            x: 1,
+            y: 1,
+        });
+        assert_eq!(p.pos, None, "another player's move is not the bot's own");
+        let me = Uuid::from_u128(9).to_string();
+        p.observe(&Seen::Player {
+            player_id: &me,
+            x: 3000,
+            y: 3100,
+        });
         assert_eq!(p.pos, Some((3000, 3100)));
         for _ in 0..100 {
             let Command::WalkTo { x, y, .. } = p.next_command() else {
@@ -472,14 +456,11 @@ mod tests {
     fn combat_attacks_an_npc_it_has_seen() {
         let mut p = plan(Scenario::Combat, 1);
         assert!(matches!(p.next_command(), Command::WalkTo { .. }));
-        p.observe(&rmpv::Value::Map(vec![(
-            "NpcMoved".into(),
-            rmpv::Value::Map(vec![
-                ("npc".into(), 4.into()),
-                ("x".into(), 3205.into()),
-                ("y".into(), 3206.into()),
-            ]),
-        )]));
+        p.observe(&Seen::Npc {
+            npc: 4,
+            x: 3205,
+            y: 3206,
+        });
         let cmds: Vec<_> = (0..2).map(|_| p.next_command()).collect();
         assert!(cmds.contains(&Command::AttackNpc { npc: 4 }), "{cmds:?}");
     }
