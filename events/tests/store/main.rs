@@ -491,18 +491,22 @@ async fn the_journal_round_trips_and_reports_each_players_last_seq<B: Backend>()
         .expect("append journal only");
     assert!(only_journal.events.is_empty());
     assert_eq!(only_journal.head.position, 1);
-    // A repeated (player, seq) is skipped, not an error.
+    // A repeated (player, seq) is skipped, not an error, and the rest of its batch, events
+    // included, is stored (PostgreSQL's journal COPY meets the repeat and stores the journal
+    // again without it).
     let repeat = command(alice, 2, 3, Outcome::Accepted);
-    store
+    let with_repeat = store
         .append(
             lease,
             AppendBatch {
-                events: Vec::new(),
+                events: vec![moved(alice, 2, 3)],
                 journal: vec![repeat, command(alice, 3, 3, Outcome::Accepted)],
             },
         )
         .await
         .expect("append with a repeated seq");
+    assert_eq!(with_repeat.head.position, 2);
+    assert_eq!(store.read_from(2, 10).await.expect("read").len(), 1);
 
     let journal = store.read_journal(0, 100).await.expect("journal");
     assert_eq!(journal.len(), 5);
