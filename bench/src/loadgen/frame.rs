@@ -54,28 +54,41 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lite<'a> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a frame: a map of one variant name to its body")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lite<'de>, A::Error> {
-                let Some(name) = map.next_key::<&'de str>()? else {
-                    return Err(de::Error::invalid_length(0, &self));
-                };
-                let frame = if name == "TickUpdate" {
-                    let body: TickBody<'de> = map.next_value()?;
-                    Lite::Tick {
-                        tick: body.tick,
-                        seen: body.events.0,
-                    }
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                    Lite::Other
-                };
-                if map.next_key::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom("a frame names one variant"));
-                }
-                Ok(frame)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Lite<'de>, A::Error> {
+                one_entry(map, |name, map| {
+                    Ok(if name == "TickUpdate" {
+                        let body: TickBody<'de> = map.next_value()?;
+                        Lite::Tick {
+                            tick: body.tick,
+                            seen: body.events.0,
+                        }
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                        Lite::Other
+                    })
+                })
             }
         }
         d.deserialize_map(V)
     }
+}
+
+/// Reads a map of exactly one entry (an externally tagged frame or event): its key, then
+/// `value` reads the value.
+fn one_entry<'de, A: MapAccess<'de>, T>(
+    mut map: A,
+    value: impl FnOnce(&'de str, &mut A) -> Result<T, A::Error>,
+) -> Result<T, A::Error> {
+    let Some(key) = map.next_key::<&'de str>()? else {
+        return Err(de::Error::custom(
+            "an empty map where one entry was expected",
+        ));
+    };
+    let read = value(key, &mut map)?;
+    if map.next_key::<IgnoredAny>()?.is_some() {
+        return Err(de::Error::custom("a map of more than one entry"));
+    }
+    Ok(read)
 }
 
 #[derive(Deserialize)]
@@ -132,40 +145,36 @@ impl<'de: 'a, 'a> Deserialize<'de> for Event<'a> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an event: a map of one kind to its fields")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event<'de>, A::Error> {
-                let Some(kind) = map.next_key::<&'de str>()? else {
-                    return Err(de::Error::invalid_length(0, &self));
-                };
-                let seen = match kind {
-                    "PlayerSpawned" | "PlayerMoved" | "PlayerDied" => {
-                        let f: Fields<'de> = map.next_value()?;
-                        match (f.player_id, f.x, f.y) {
-                            (Some(player_id), Some(x), Some(y)) => {
-                                Some(Seen::Player { player_id, x, y })
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Event<'de>, A::Error> {
+                one_entry(map, |kind, map| {
+                    let seen = match kind {
+                        "PlayerSpawned" | "PlayerMoved" | "PlayerDied" => {
+                            let f: Fields<'de> = map.next_value()?;
+                            match (f.player_id, f.x, f.y) {
+                                (Some(player_id), Some(x), Some(y)) => {
+                                    Some(Seen::Player { player_id, x, y })
+                                }
+                                _ => None,
                             }
-                            _ => None,
                         }
-                    }
-                    "NpcSpawned" | "NpcMoved" | "NpcAppeared" => {
-                        let f: Fields<'de> = map.next_value()?;
-                        match (f.npc, f.x, f.y) {
-                            (Some(npc), Some(x), Some(y)) => Some(Seen::Npc { npc, x, y }),
-                            _ => None,
+                        "NpcSpawned" | "NpcMoved" | "NpcAppeared" => {
+                            let f: Fields<'de> = map.next_value()?;
+                            match (f.npc, f.x, f.y) {
+                                (Some(npc), Some(x), Some(y)) => Some(Seen::Npc { npc, x, y }),
+                                _ => None,
+                            }
                         }
-                    }
-                    "NpcDied" | "NpcDisappeared" => {
-                        let f: Fields<'de> = map.next_value()?;
-                        f.npc.map(|npc| Seen::NpcGone { npc })
-                    }
-                    _ => {
-                        map.next_value::<IgnoredAny>()?;
-                        None
-                    }
-                };
-                if map.next_key::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom("an event names one kind"));
-                }
-                Ok(Event(seen))
+                        "NpcDied" | "NpcDisappeared" => {
+                            let f: Fields<'de> = map.next_value()?;
+                            f.npc.map(|npc| Seen::NpcGone { npc })
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            None
+                        }
+                    };
+                    Ok(Event(seen))
+                })
             }
         }
         d.deserialize_map(V)
@@ -267,7 +276,16 @@ mod tests {
             tick: 1,
             events: vec![],
         });
-        for bad in [&b""[..], b"\x90", b"\xc1", &tick[..tick.len() - 1]] {
+        // Nothing, a list, a reserved byte, a cut frame, an empty map, a map of two entries.
+        let two = b"\x82\xa1a\xc0\xa1b\xc0";
+        for bad in [
+            &b""[..],
+            b"\x90",
+            b"\xc1",
+            &tick[..tick.len() - 1],
+            b"\x80",
+            two,
+        ] {
             assert!(read(bad).is_err(), "{bad:?}");
         }
     }
