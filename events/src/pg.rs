@@ -668,7 +668,13 @@ impl CopyBinary {
 fn copy_journal_binary(shard: &str, journal: &[JournalEntry]) -> Result<Vec<u8>> {
     let size: usize = journal
         .iter()
-        .map(|j| 120 + shard.len() + j.command.len() + outcome_len(&j.outcome))
+        .map(|j| {
+            let (code, message) = outcome_columns(&j.outcome);
+            120 + shard.len()
+                + j.command.len()
+                + code.map_or(0, str::len)
+                + message.map_or(0, str::len)
+        })
         .sum();
     let mut buf = CopyBinary::new(size);
     for j in journal {
@@ -679,22 +685,12 @@ fn copy_journal_binary(shard: &str, journal: &[JournalEntry]) -> Result<Vec<u8>>
         buf.int8(to_i64(j.seq, "seq")?);
         buf.bytes(j.command_id.as_bytes())?;
         buf.bytes(&j.command)?;
-        let (code, message) = match &j.outcome {
-            Outcome::Accepted => (None, None),
-            Outcome::Rejected { code, message } => (Some(code.as_str()), Some(message.as_str())),
-        };
+        let (code, message) = outcome_columns(&j.outcome);
         buf.text_or_null(code)?;
         buf.text_or_null(message)?;
         buf.int8(j.received_at_us);
     }
     Ok(buf.finish())
-}
-
-fn outcome_len(outcome: &Outcome) -> usize {
-    match outcome {
-        Outcome::Accepted => 0,
-        Outcome::Rejected { code, message } => code.len() + message.len(),
-    }
 }
 
 /// Encodes sealed events as one PostgreSQL binary `COPY` stream for [`COPY_EVENTS`] (the
@@ -774,10 +770,10 @@ fn head_from_row(row: &PgRow) -> Result<Head> {
 }
 
 /// The journal's outcome columns: `(NULL, NULL)` for accepted.
-pub(crate) fn outcome_columns(outcome: &Outcome) -> (Option<String>, Option<String>) {
+pub(crate) fn outcome_columns(outcome: &Outcome) -> (Option<&str>, Option<&str>) {
     match outcome {
         Outcome::Accepted => (None, None),
-        Outcome::Rejected { code, message } => (Some(code.clone()), Some(message.clone())),
+        Outcome::Rejected { code, message } => (Some(code), Some(message)),
     }
 }
 
