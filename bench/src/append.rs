@@ -1,7 +1,7 @@
 //! The append benchmark behind `loh bench append`: the store's append against a raw `COPY` of
 //! the same rows, on the same PostgreSQL.
 
-use loh_events::pg::{COPY_EVENTS, copy_binary, seal_all};
+use loh_events::pg::{COPY_EVENTS, copy_binary, copy_in, seal_all};
 use loh_events::{
     AppendBatch, EventBody, EventStore, GENESIS_HASH, Head, JournalEntry, NewEvent, Outcome,
     PgEventStore, Result, player_stream,
@@ -215,9 +215,7 @@ async fn run(pool: &PgPool, events: usize, batch: usize, journal: usize) -> Resu
         let started = Instant::now();
         let mut conn = pool.acquire().await?;
         let data = copy_binary(&appended.events, lease.epoch)?;
-        let mut copy = conn.copy_in_raw(&copy_per_batch).await?;
-        copy.send(data).await?;
-        copy.finish().await?;
+        copy_in(&mut conn, &copy_per_batch, data).await?;
         copy_time += started.elapsed();
         sealed.extend(appended.events);
     }
@@ -225,9 +223,7 @@ async fn run(pool: &PgPool, events: usize, batch: usize, journal: usize) -> Resu
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
     let data = copy_binary(&sealed, lease.epoch)?;
-    let mut copy = conn.copy_in_raw(&copy_bulk).await?;
-    copy.send(data).await?;
-    copy.finish().await?;
+    copy_in(&mut conn, &copy_bulk, data).await?;
     let bulk_copy_time = started.elapsed();
 
     Ok(BenchReport {

@@ -189,9 +189,9 @@ impl PgEventStore {
         let events = seal_all(&self.shard, head, &batch.events)?;
         if !events.is_empty() {
             let data = copy_binary(&events, lease.epoch)?;
-            let mut copy = tx.copy_in_raw(COPY_EVENTS).await.map_err(map_db_error)?;
-            copy.send(data).await.map_err(map_db_error)?;
-            copy.finish().await.map_err(map_db_error)?;
+            copy_in(&mut tx, COPY_EVENTS, data)
+                .await
+                .map_err(map_db_error)?;
         }
         insert_journal(&mut tx, &self.shard, &batch.journal).await?;
         // World hops: the outbox and the character's home move with the tick (invariant 11).
@@ -535,13 +535,7 @@ async fn insert_journal(
     sqlx::raw_sql("SAVEPOINT loh_journal")
         .execute(&mut *conn)
         .await?;
-    let copied = async {
-        let mut copy = conn.copy_in_raw(COPY_JOURNAL).await?;
-        copy.send(data).await?;
-        copy.finish().await
-    }
-    .await;
-    match copied {
+    match copy_in(conn, COPY_JOURNAL, data).await {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
             sqlx::raw_sql("ROLLBACK TO SAVEPOINT loh_journal")
@@ -609,6 +603,17 @@ async fn insert_journal_skipping_repeats(
     .await
     .map_err(map_db_error)?;
     Ok(())
+}
+
+/// Runs `statement` (a `COPY … FROM STDIN`) with `data` as its input; the rows copied.
+pub async fn copy_in(
+    conn: &mut PgConnection,
+    statement: &str,
+    data: Vec<u8>,
+) -> std::result::Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(data).await?;
+    copy.finish().await
 }
 
 /// A PostgreSQL binary `COPY` stream, written field by field.

@@ -994,8 +994,8 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         "{refused:?}"
     );
     assert_eq!(read_all(&old).await.len(), 3);
-    // The journal keeps its key on the parent, which its insert names: a command journaled
-    // twice after 0014 is still stored once.
+    // The journal keeps its key on the parent, which its COPY meets and its fallback INSERT
+    // names: a command journaled twice after 0014 is still stored once.
     let twice = vec![command(player, 5, 2, Outcome::Accepted)];
     for _ in 0..2 {
         old.append(
