@@ -36,6 +36,31 @@ use uuid::Uuid;
 pub const VIEW_DISTANCE: u32 = loh_world::social::VIEW_DISTANCE;
 /// Outcomes remembered per player to answer a repeated seq with its original outcome.
 const REMEMBERED_OUTCOMES: usize = 64;
+
+/// A decided command's outcome as remembered for a repeat of its seq: 24 bytes for the
+/// accepted (most of them), where the whole answer frame took about four times that, in each of
+/// a connected player's [`REMEMBERED_OUTCOMES`] places.
+struct Remembered {
+    seq: u64,
+    tick: u64,
+    rejection: Option<Box<(RejectionCode, Box<str>)>>,
+}
+
+impl Remembered {
+    /// The answer it was sent as.
+    fn frame(&self) -> ServerFrame {
+        let (seq, tick) = (self.seq, self.tick);
+        match &self.rejection {
+            None => ServerFrame::Accepted { seq, tick },
+            Some(rejected) => ServerFrame::Rejected {
+                seq,
+                tick,
+                code: rejected.0.as_str().into(),
+                message: rejected.1.to_string(),
+            },
+        }
+    }
+}
 /// Frames buffered per connection; a client that stops reading is disconnected past this.
 pub const OUTBOUND_QUEUE: usize = 256;
 pub use loh_world::step::ACTIONS_PER_TICK;
@@ -227,7 +252,7 @@ pub struct TickWriter {
     last_seq: HashMap<Uuid, u64>,
     /// Commands one tick takes from the intake, at most ([`DEFAULT_MAX_COMMANDS_PER_TICK`]).
     max_commands: usize,
-    outcomes: HashMap<Uuid, VecDeque<(u64, ServerFrame)>>,
+    outcomes: HashMap<Uuid, VecDeque<Remembered>>,
     sessions: HashMap<Uuid, Session>,
     /// The display names of the players with a session.
     names: Names,
@@ -1108,8 +1133,8 @@ impl TickWriter {
         let frame = self
             .outcomes
             .get(&p.player_id)
-            .and_then(|q| q.iter().find(|(s, _)| *s == p.seq))
-            .map(|(_, f)| f.clone())
+            .and_then(|q| q.iter().find(|r| r.seq == p.seq))
+            .map(Remembered::frame)
             .unwrap_or_else(|| ServerFrame::Rejected {
                 seq: p.seq,
                 tick,
@@ -1134,27 +1159,20 @@ impl TickWriter {
         p: Pending,
         result: Result<(), loh_world::Rejection>,
     ) {
-        let (outcome, frame) = match result {
+        let (outcome, rejection) = match result {
             Ok(()) => {
                 self.metrics.accepted.inc();
-                (
-                    Outcome::Accepted,
-                    ServerFrame::Accepted { seq: p.seq, tick },
-                )
+                (Outcome::Accepted, None)
             }
             Err(r) => {
                 self.metrics.rejected.inc();
+                let outcome = Outcome::Rejected {
+                    code: r.code.as_str().to_owned(),
+                    message: r.message.clone(),
+                };
                 (
-                    Outcome::Rejected {
-                        code: r.code.as_str().to_owned(),
-                        message: r.message.clone(),
-                    },
-                    ServerFrame::Rejected {
-                        seq: p.seq,
-                        tick,
-                        code: r.code.as_str().to_owned(),
-                        message: r.message,
-                    },
+                    outcome,
+                    Some(Box::new((r.code, r.message.into_boxed_str()))),
                 )
             }
         };
@@ -1168,12 +1186,18 @@ impl TickWriter {
             received_at_us: p.received_at_us,
         });
         self.last_seq.insert(p.player_id, p.seq);
+        let remembered = Remembered {
+            seq: p.seq,
+            tick,
+            rejection,
+        };
+        let frame = remembered.frame();
         if self.sessions.contains_key(&p.player_id) {
-            let remembered = self.outcomes.entry(p.player_id).or_default();
-            if remembered.len() == REMEMBERED_OUTCOMES {
-                remembered.pop_front();
+            let memory = self.outcomes.entry(p.player_id).or_default();
+            if memory.len() == REMEMBERED_OUTCOMES {
+                memory.pop_front();
             }
-            remembered.push_back((p.seq, frame.clone()));
+            memory.push_back(remembered);
         }
         answers.push(Answer {
             player_id: p.player_id,
@@ -1315,7 +1339,7 @@ impl TickWriter {
         // Outcomes of ticks that never committed were never decided: forget them.
         for (player, remembered) in &mut self.outcomes {
             let last = self.last_seq.get(player).copied().unwrap_or(0);
-            remembered.retain(|(seq, _)| *seq <= last);
+            remembered.retain(|r| r.seq <= last);
         }
         if head.position != self.committed.position {
             info!(
@@ -1493,5 +1517,36 @@ fn social_frame(world: String, body: &EventBody) -> ServerFrame {
     ServerFrame::Social {
         world,
         event: Arc::new(event),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_outcome_is_the_answer_it_was_sent_as() {
+        let accepted = Remembered {
+            seq: 7,
+            tick: 3,
+            rejection: None,
+        };
+        assert_eq!(accepted.frame(), ServerFrame::Accepted { seq: 7, tick: 3 });
+        let rejected = Remembered {
+            seq: 8,
+            tick: 4,
+            rejection: Some(Box::new((RejectionCode::NoMove, "already there".into()))),
+        };
+        assert_eq!(
+            rejected.frame(),
+            ServerFrame::Rejected {
+                seq: 8,
+                tick: 4,
+                code: "no_move".into(),
+                message: "already there".into(),
+            }
+        );
+        // What each of a player's 64 places costs.
+        assert_eq!(std::mem::size_of::<Remembered>(), 24);
     }
 }

@@ -213,6 +213,25 @@ async fn a_third_chat_line_in_one_tick_is_rate_limited_and_may_be_sent_again() {
 }
 
 #[tokio::test]
+async fn a_repeated_rejection_is_answered_with_its_original_code_and_message() {
+    let mut t = table(TestDb::create().await, "w", 1).await;
+    let a = t.inboxes[0].0;
+    // A new character's inventory slot 27 is empty.
+    send(&mut t.writer, a, 1, Command::MoveItem { from: 27, to: 0 });
+    t.writer.run_tick().await.unwrap();
+    let first = answers(&mut t.inboxes[0].1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, "empty_slot");
+    send(&mut t.writer, a, 1, Command::MoveItem { from: 27, to: 0 });
+    t.writer.run_tick().await.unwrap();
+    assert_eq!(
+        answers(&mut t.inboxes[0].1),
+        first,
+        "the remembered outcome"
+    );
+}
+
+#[tokio::test]
 async fn outcomes_are_forgotten_when_the_player_disconnects() {
     let mut t = table(TestDb::create().await, "w", 1).await;
     let a = t.inboxes[0].0;
