@@ -27,6 +27,7 @@ use loh_commands::{
     ClientFrame, FrameError, MAX_CLIENT_FRAME, PROTOCOL_VERSION, ServerFrame, encode_server,
 };
 use loh_tick_writer::tick::{Intake, now_us};
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -63,9 +64,14 @@ pub async fn ws_handler(
     }
     // The connection's place under the connection caps lives as long as the socket.
     let slot = crate::http::slot(&ext);
+    // Shared by the connection's two tasks: held by value, the state (about 1 KiB) would be
+    // copied into each, and twice into the reader's.
+    let state = Arc::new(state);
     ws.max_message_size(MAX_CLIENT_FRAME + 1024)
         .max_frame_size(MAX_CLIENT_FRAME + 1024)
-        .read_buffer_size(4 * 1024)
+        // Held by every connection for its life: a Hello (the largest usual frame) fits whole;
+        // a larger frame is read in several reads.
+        .read_buffer_size(2 * 1024)
         // Frames wait in the buffer only until the writer's flush (`write_loop`): a batch is at
         // most COALESCE_BYTES and one frame, under the cap.
         .write_buffer_size(COALESCE_BYTES)
@@ -97,26 +103,96 @@ fn binary(frame: &ServerFrame) -> Message {
 }
 
 /// Serves one connection; returns why it ended.
-async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
+async fn connection(state: Arc<AppState>, socket: WebSocket, conn_id: u64) -> Close {
     let (mut sink, mut stream) = socket.split();
+    // Boxed: the connection's future lives as long as the connection and is sized for its
+    // largest await, which would be the setup's (docs/BENCHMARKS.md, memory per player).
+    let joined = match Box::pin(join(&state, &mut sink, &mut stream, conn_id)).await {
+        Ok(joined) => joined,
+        Err(reason) => return reason,
+    };
+    let Joining {
+        claims,
+        owner,
+        out_rx,
+        welcome,
+    } = joined;
+    let player_id = claims.sub;
+    let kick = state.kicks.register(&claims.sid);
+    state.kicks.register_owner(player_id, &owner, &kick);
+    let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
+    let done = CancellationToken::new();
+    let _ = replies_tx.try_send(welcome);
+    let writer = tokio::spawn(
+        write_loop(
+            state.limits.clone(),
+            state.metrics.slow_disconnects.clone(),
+            sink,
+            out_rx,
+            replies_rx,
+            done.clone(),
+        )
+        .instrument(info_span!("writer", %player_id)),
+    );
+    let read = read_loop(
+        &state,
+        &mut stream,
+        replies_tx,
+        Session {
+            player_id,
+            sid: &claims.sid,
+            owner: &owner,
+            kick: &kick,
+            done: &done,
+        },
+    )
+    .instrument(info_span!("session", %player_id))
+    .await;
+    // The reader dropped the reply queue: the writer flushes what is queued, then closes.
+    let written = writer.await.unwrap_or(Close::write_error);
+    let mut reason = read.unwrap_or(written);
+    state.kicks.unregister(&claims.sid, &kick);
+    Box::pin(leave(&state, player_id, &owner, conn_id, &mut reason)).await;
+    reason
+}
+
+/// What a connection that joined the world holds.
+struct Joining {
+    claims: crate::auth::tokens::Claims,
+    /// This connection's name on the session lock.
+    owner: String,
+    out_rx: mpsc::Receiver<bytes::Bytes>,
+    /// The encoded `Welcome`.
+    welcome: Message,
+}
+
+/// From the first frame to the world's `Welcome`: the token, the character's world, the session
+/// lock, then the tick loop's place for the session. `Err`: the client was told why, if it can
+/// be, and the connection ends for that reason.
+async fn join(
+    state: &AppState,
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    conn_id: u64,
+) -> Result<Joining, Close> {
     let write_timeout = state.limits.write_timeout;
     let say = async |sink: &mut SplitSink<WebSocket, Message>, frame: ServerFrame| {
         let _ = tokio::time::timeout(write_timeout, sink.send(binary(&frame))).await;
     };
-    let claims = match hello(&state, &mut stream).await {
+    let claims = match hello(state, stream).await {
         Ok(claims) => claims,
         Err(Some(frame)) => {
             let too_large =
                 matches!(&frame, ServerFrame::Error { code, .. } if code == "frame_too_large");
-            say(&mut sink, frame).await;
+            say(sink, frame).await;
             let _ = tokio::time::timeout(write_timeout, sink.close()).await;
-            return if too_large {
+            return Err(if too_large {
                 Close::frame_too_large
             } else {
                 Close::hello_failed
-            };
+            });
         }
-        Err(None) => return Close::hello_failed,
+        Err(None) => return Err(Close::hello_failed),
     };
     let player_id = claims.sub;
     // A character lives in one world (the first it entered, or the last it hopped to; the hop's
@@ -126,34 +202,26 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
         Ok(home) if home == state.store.shard() => {}
         Ok(home) => {
             say(
-                &mut sink,
+                sink,
                 ServerFrame::error(
                     "other_world",
                     format!("your character is in world {home}; play there (GET /v1/worlds)"),
                 ),
             )
             .await;
-            return Close::other_world;
+            return Err(Close::other_world);
         }
         Err(e) => {
             tracing::error!(error = %e, "reading where the character lives");
-            say(
-                &mut sink,
-                ServerFrame::error("unavailable", "try again shortly"),
-            )
-            .await;
-            return Close::unavailable;
+            say(sink, ServerFrame::error("unavailable", "try again shortly")).await;
+            return Err(Close::unavailable);
         }
     }
     let owner = format!("{}:{conn_id}", state.instance);
     if let Err(e) = state.sessions.take_lock(player_id, &owner).await {
         tracing::error!(error = %e, "taking the session lock");
-        say(
-            &mut sink,
-            ServerFrame::error("unavailable", "try again shortly"),
-        )
-        .await;
-        return Close::unavailable;
+        say(sink, ServerFrame::error("unavailable", "try again shortly")).await;
+        return Err(Close::unavailable);
     }
     // Others see the name the player registered with; without it they see the id alone.
     let name = match state.accounts.display_name(player_id).await {
@@ -174,58 +242,42 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
     };
     if state.tick.intake.send(connect).await.is_err() {
         say(
-            &mut sink,
+            sink,
             ServerFrame::error("unavailable", "the world is stopping"),
         )
         .await;
         let _ = state.sessions.release_lock(player_id, &owner).await;
-        return Close::unavailable;
+        return Err(Close::unavailable);
     }
     let Ok(joined) = reply_rx.await else {
-        return Close::unavailable;
+        return Err(Close::unavailable);
     };
-    let welcome = ServerFrame::Welcome {
+    let welcome = binary(&ServerFrame::Welcome {
         player_id: player_id.to_string(),
         tick: joined.tick,
         tick_ms: state.tick.tick_ms,
         last_seq: joined.last_seq,
-    };
-    let kick = state.kicks.register(&claims.sid);
-    state.kicks.register_owner(player_id, &owner, &kick);
-    let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
-    let done = CancellationToken::new();
-    let _ = replies_tx.try_send(binary(&welcome));
-    let writer = tokio::spawn(
-        write_loop(state.clone(), sink, out_rx, replies_rx, done.clone())
-            .instrument(info_span!("writer", %player_id)),
-    );
-    let read = read_loop(
-        &state,
-        &mut stream,
-        replies_tx,
-        Session {
-            player_id,
-            sid: &claims.sid,
-            owner: &owner,
-            kick: &kick,
-            done: &done,
-        },
-    )
-    .instrument(info_span!("session", %player_id))
-    .await;
-    // The reader dropped the reply queue: the writer flushes what is queued, then closes.
-    let written = writer.await.unwrap_or(Close::write_error);
-    let mut reason = read.unwrap_or(written);
-    if reason == Close::taken_over
+    });
+    Ok(Joining {
+        claims,
+        owner,
+        out_rx,
+        welcome,
+    })
+}
+
+/// After the session's loops: says why it ended (`reason`, refined), lets go of the session lock
+/// and tells the tick loop the connection is gone.
+async fn leave(state: &AppState, player_id: Uuid, owner: &str, conn_id: u64, reason: &mut Close) {
+    if *reason == Close::taken_over
         && let Ok(Some(holder)) = state.sessions.lock_holder(player_id).await
         && holder == owner
     {
         // The tick loop let go of us, yet no newer login holds the session: it dropped a
         // client whose queue of frames was full.
-        reason = Close::slow_reader;
+        *reason = Close::slow_reader;
     }
-    state.kicks.unregister(&claims.sid, &kick);
-    if let Err(e) = state.sessions.release_lock(player_id, &owner).await {
+    if let Err(e) = state.sessions.release_lock(player_id, owner).await {
         debug!(error = %e, "releasing the session lock");
     }
     let _ = state
@@ -233,7 +285,6 @@ async fn connection(state: AppState, socket: WebSocket, conn_id: u64) -> Close {
         .intake
         .send(Intake::Disconnect { player_id, conn_id })
         .await;
-    reason
 }
 
 /// Reads frames until `Hello` with a live token arrives. `Err(Some(frame))`: answer and close.
@@ -275,7 +326,8 @@ async fn hello(
 /// Sends everything queued for the client, pings it, and closes when either queue closes;
 /// returns why it stopped (`client_closed` when the reader ended first).
 async fn write_loop(
-    state: AppState,
+    limits: Arc<crate::limits::Limits>,
+    slow_disconnects: Counter,
     mut sink: SplitSink<WebSocket, Message>,
     mut out_rx: mpsc::Receiver<bytes::Bytes>,
     mut replies: mpsc::Receiver<Message>,
@@ -283,7 +335,6 @@ async fn write_loop(
 ) -> Close {
     let mut reason = Close::client_closed;
     let mut hopped = false;
-    let limits = state.limits.clone();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.tick().await;
     loop {
@@ -345,7 +396,7 @@ async fn write_loop(
             }
             Err(_) => {
                 debug!("write timed out; the client stopped reading");
-                state.metrics.slow_disconnects.inc();
+                slow_disconnects.inc();
                 reason = Close::write_timeout;
                 break;
             }
@@ -394,8 +445,10 @@ async fn read_loop(
                 return Some(Close::session_ended);
             }
             _ = renew.tick() => {
-                let held = state.sessions.renew_lock(s.player_id, s.owner).await;
-                let live = state.sessions.is_live(s.sid).await;
+                // Boxed, as in `connection`: every `lock_ttl / 3`, not worth their size in
+                // every connection's future.
+                let held = Box::pin(state.sessions.renew_lock(s.player_id, s.owner)).await;
+                let live = Box::pin(state.sessions.is_live(s.sid)).await;
                 match (held, live) {
                     (Ok(false), _) | (_, Ok(false)) => {
                         let _ = replies.try_send(binary(&ServerFrame::error("session_closed", "the session was taken over or ended")));
