@@ -61,6 +61,7 @@ impl Remembered {
         }
     }
 }
+
 /// Frames buffered per connection; a client that stops reading is disconnected past this.
 pub const OUTBOUND_QUEUE: usize = 256;
 pub use loh_world::step::ACTIONS_PER_TICK;

@@ -22,8 +22,10 @@ pub mod signing;
 pub mod tokens;
 
 use crate::error::ApiError;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{
+    Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::http::StatusCode;
 use sqlx::AnyPool;
 use std::sync::Arc;
@@ -64,6 +66,11 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 #[derive(Clone, Debug)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Argon2's working memory (19 MiB each), kept between hashes: one per slot in use at once,
+    /// so at most `concurrency`. Allocated afresh each time, it came and went from the process's
+    /// resident size by tens of MiB with every burst of logins, and every hash paid its page
+    /// faults.
+    memory: Arc<std::sync::Mutex<Vec<Box<[Block]>>>>,
     /// Requests hashing or waiting to.
     waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// Most requests hashing or waiting at once.
@@ -94,6 +101,7 @@ impl Hasher {
         let concurrency = concurrency.max(1);
         Hasher {
             permits: Arc::new(Semaphore::new(concurrency)),
+            memory: Arc::default(),
             waiting: Arc::default(),
             limit: concurrency + queue,
             dummy_hash,
@@ -114,9 +122,27 @@ impl Hasher {
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let _slot = self.slot().await?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
-            .await
-            .map_err(ApiError::internal)
+        let mut memory = self.take_memory();
+        let (hash, memory) = tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            let hash =
+                hash_with(password.as_bytes(), salt.as_salt(), &mut memory).map(|h| h.to_string());
+            (hash, memory)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        self.give_back(memory);
+        hash.map_err(ApiError::internal)
+    }
+
+    /// Working memory for one hash: a kept one, else a new one.
+    fn take_memory(&self) -> Box<[Block]> {
+        let kept = self.memory.lock().expect("not poisoned").pop();
+        kept.unwrap_or_else(|| vec![Block::default(); argon2().params().block_count()].into())
+    }
+
+    fn give_back(&self, memory: Box<[Block]>) {
+        self.memory.lock().expect("not poisoned").push(memory);
     }
 
     /// Verifies `password` against `hash`, or against a dummy hash when the account does not
@@ -125,17 +151,14 @@ impl Hasher {
         let _slot = self.slot().await?;
         let exists = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    argon2()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
+        let mut memory = self.take_memory();
+        let (ok, memory) = tokio::task::spawn_blocking(move || {
+            let ok = verify_with(password.as_bytes(), &hash, &mut memory);
+            (ok, memory)
         })
         .await
         .map_err(ApiError::internal)?;
+        self.give_back(memory);
         Ok(ok && exists)
     }
 }
@@ -157,12 +180,72 @@ fn busy() -> ApiError {
     )
 }
 
+const ALGORITHM: Algorithm = Algorithm::Argon2id;
+const VERSION: Version = Version::V0x13;
+
 fn argon2() -> Argon2<'static> {
     Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
+        ALGORITHM,
+        VERSION,
         Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters"),
     )
+}
+
+/// [`PasswordHasher::hash_password`] with [`argon2()`], in `memory` (at least its block count).
+fn hash_with<'a>(
+    password: &[u8],
+    salt: Salt<'a>,
+    memory: &mut [Block],
+) -> argon2::password_hash::Result<PasswordHash<'a>> {
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let argon = argon2();
+    let params = argon.params();
+    let output = Output::init_with(
+        params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+        |out| Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, &mut *memory)?),
+    )?;
+    Ok(PasswordHash {
+        algorithm: ALGORITHM.ident(),
+        version: Some(VERSION.into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt),
+        hash: Some(output),
+    })
+}
+
+/// [`PasswordVerifier::verify_password`] against a stored PHC string, in `memory` when the
+/// hash's parameters fit it (a hash made with more memory is verified the allocating way).
+fn verify_with(password: &[u8], stored: &str, memory: &mut [Block]) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    if params.block_count() > memory.len() {
+        return argon2().verify_password(password, &parsed).is_ok();
+    }
+    let argon = Argon2::new(algorithm, version, params);
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    Output::init_with(expected.len(), |out| {
+        Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, &mut *memory)?)
+    })
+    // `Output`'s comparison takes the same time wherever the bytes differ.
+    .is_ok_and(|computed| computed == expected)
 }
 
 fn hash_blocking(password: &str) -> String {
@@ -289,7 +372,72 @@ impl Accounts {
 
 #[cfg(test)]
 mod tests {
-    use super::normalise_username;
+    use super::*;
+
+    #[test]
+    fn hashes_made_in_kept_memory_are_the_crates_own() {
+        let mut memory = vec![Block::default(); argon2().params().block_count()];
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let ours = hash_with(b"hunter22", salt.as_salt(), &mut memory)
+            .unwrap()
+            .to_string();
+        // The crate's own hash of the same password and salt is the same string.
+        let theirs = argon2()
+            .hash_password(b"hunter22", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(ours, theirs);
+        // Each verifies with the other's verifier, in memory used before.
+        assert!(verify_with(b"hunter22", &theirs, &mut memory));
+        assert!(
+            argon2()
+                .verify_password(b"hunter22", &PasswordHash::new(&ours).unwrap())
+                .is_ok()
+        );
+        assert!(!verify_with(b"hunter23", &ours, &mut memory));
+        assert!(!verify_with(b"", &ours, &mut memory));
+        for garbage in ["", "$argon2id$", "not a hash", &ours[..ours.len() - 4]] {
+            assert!(!verify_with(b"hunter22", garbage, &mut memory), "{garbage}");
+        }
+    }
+
+    #[test]
+    fn a_hash_made_with_other_parameters_still_verifies() {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let small = Argon2::new(ALGORITHM, VERSION, Params::new(64, 1, 1, None).unwrap())
+            .hash_password(b"pw-small", &salt)
+            .unwrap()
+            .to_string();
+        // Less memory than kept: verified in it.
+        let mut memory = vec![Block::default(); 128];
+        assert!(verify_with(b"pw-small", &small, &mut memory));
+        assert!(!verify_with(b"pw-smalL", &small, &mut memory));
+        // More memory than kept: verified the allocating way.
+        let mut too_little = vec![Block::default(); 8];
+        assert!(verify_with(b"pw-small", &small, &mut too_little));
+        assert!(!verify_with(b"pw-smalL", &small, &mut too_little));
+    }
+
+    #[tokio::test]
+    async fn the_hasher_keeps_at_most_one_memory_per_slot() {
+        let hasher = Hasher::with_queue(2, 16);
+        let stored = hasher.hash("correct horse".into()).await.unwrap();
+        let checks = (0..6).map(|i| {
+            let (hasher, stored) = (hasher.clone(), stored.clone());
+            async move {
+                let password = if i % 2 == 0 {
+                    "correct horse"
+                } else {
+                    "wrong horse"
+                };
+                hasher.verify(password.into(), Some(stored)).await.unwrap()
+            }
+        });
+        let got = futures::future::join_all(checks).await;
+        assert_eq!(got, [true, false, true, false, true, false]);
+        let kept = hasher.memory.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "{kept} kept");
+    }
 
     #[test]
     fn names_with_bidirectional_or_zero_width_characters_are_refused() {
