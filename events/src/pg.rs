@@ -653,9 +653,9 @@ impl CopyBinary {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn text_or_null(&mut self, text: Option<&str>) -> Result<()> {
-        match text {
-            Some(t) => self.bytes(t.as_bytes()),
+    fn bytes_or_null(&mut self, bytes: Option<&[u8]>) -> Result<()> {
+        match bytes {
+            Some(b) => self.bytes(b),
             None => {
                 self.null();
                 Ok(())
@@ -691,8 +691,8 @@ fn copy_journal_binary(shard: &str, journal: &[JournalEntry]) -> Result<Vec<u8>>
         buf.bytes(j.command_id.as_bytes())?;
         buf.bytes(&j.command)?;
         let (code, message) = outcome_columns(&j.outcome);
-        buf.text_or_null(code)?;
-        buf.text_or_null(message)?;
+        buf.bytes_or_null(code.map(str::as_bytes))?;
+        buf.bytes_or_null(message.map(str::as_bytes))?;
         buf.int8(j.received_at_us);
     }
     Ok(buf.finish())
@@ -716,10 +716,7 @@ pub fn copy_binary(events: &[StoredEvent], epoch: i64) -> Result<Vec<u8>> {
         buf.int4(i32::from(e.schema_version));
         buf.bytes(e.event_id.as_bytes())?;
         buf.bytes(e.correlation_id.as_bytes())?;
-        match e.causation_id {
-            Some(id) => buf.bytes(id.as_bytes())?,
-            None => buf.null(),
-        }
+        buf.bytes_or_null(e.causation_id.as_ref().map(|id| id.as_bytes().as_slice()))?;
         buf.int8(e.occurred_at_us);
         buf.bytes(e.kind.as_bytes())?;
         buf.bytes(&e.payload)?;

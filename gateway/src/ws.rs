@@ -150,10 +150,9 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, conn_id: u64) -> Cl
     .await;
     // The reader dropped the reply queue: the writer flushes what is queued, then closes.
     let written = writer.await.unwrap_or(Close::write_error);
-    let mut reason = read.unwrap_or(written);
+    let reason = read.unwrap_or(written);
     state.kicks.unregister(&claims.sid, &kick);
-    Box::pin(leave(&state, player_id, &owner, conn_id, &mut reason)).await;
-    reason
+    Box::pin(leave(&state, player_id, &owner, conn_id, reason)).await
 }
 
 /// What a connection that joined the world holds.
@@ -266,16 +265,22 @@ async fn join(
     })
 }
 
-/// After the session's loops: says why it ended (`reason`, refined), lets go of the session lock
-/// and tells the tick loop the connection is gone.
-async fn leave(state: &AppState, player_id: Uuid, owner: &str, conn_id: u64, reason: &mut Close) {
-    if *reason == Close::taken_over
+/// After the session's loops: lets go of the session lock, tells the tick loop the connection
+/// is gone, and returns why it ended (`reason`, refined).
+async fn leave(
+    state: &AppState,
+    player_id: Uuid,
+    owner: &str,
+    conn_id: u64,
+    mut reason: Close,
+) -> Close {
+    if reason == Close::taken_over
         && let Ok(Some(holder)) = state.sessions.lock_holder(player_id).await
         && holder == owner
     {
         // The tick loop let go of us, yet no newer login holds the session: it dropped a
         // client whose queue of frames was full.
-        *reason = Close::slow_reader;
+        reason = Close::slow_reader;
     }
     if let Err(e) = state.sessions.release_lock(player_id, owner).await {
         debug!(error = %e, "releasing the session lock");
@@ -285,6 +290,7 @@ async fn leave(state: &AppState, player_id: Uuid, owner: &str, conn_id: u64, rea
         .intake
         .send(Intake::Disconnect { player_id, conn_id })
         .await;
+    reason
 }
 
 /// Reads frames until `Hello` with a live token arrives. `Err(Some(frame))`: answer and close.
