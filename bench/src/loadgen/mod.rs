@@ -215,6 +215,19 @@ pub async fn run(
     *phase.lock().expect("not poisoned") = Phase::Running;
     let started = Instant::now();
     let ramp_end = started + options.ramp;
+    let rss_connected = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rss_sampler = spawn_rss_sampler(
+        rss_connected.clone(),
+        live.clone(),
+        ramp_end,
+        options.server_pid,
+        before
+            .as_ref()
+            .and_then(|s| s.value(scrape::RSS))
+            .is_some_and(|b| b > 0.0),
+        scrape_http.clone(),
+        metrics_url.clone(),
+    );
     let mut bots = tokio::task::JoinSet::new();
     let count = ready.len().max(1) as u32;
     for (i, (n, token)) in ready.into_iter().enumerate() {
@@ -246,6 +259,11 @@ pub async fn run(
     while let Some(joined) = bots.join_next().await {
         results.push(joined.context("a bot panicked")?);
     }
+    // Every bot is done (a run whose bots all failed never drains: stop it here).
+    rss_sampler.abort();
+    let server_rss_connected = report::Samples::of(std::mem::take(
+        &mut *rss_connected.lock().expect("not poisoned"),
+    ));
     // The server counts a close when it sees it; give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = scrape::Scrape::fetch(&scrape_http, &metrics_url).await;
@@ -344,6 +362,7 @@ pub async fn run(
         bytes_per_tick: report::spread(&mut totals.bytes_per_tick),
         server_rss_bytes,
         server_rss_before_bytes,
+        server_rss_connected,
         server_phases,
         server_full_ticks,
         acknowledged: totals.acknowledged,
@@ -364,6 +383,42 @@ fn rss_from(scrape: Option<&scrape::Scrape>, pid: Option<u32>) -> Option<u64> {
         .filter(|&b| b > 0.0)
         .map(|b| b as u64)
         .or_else(|| pid.and_then(rss_of))
+}
+
+/// Reads the server's RSS once a second while every bot is connected: from the ramp's end (and
+/// a second more, for the last bots' handshakes) until the first bot is done. From where the
+/// reading before the bots came: the server's `/metrics` when they export it (`from_metrics`),
+/// else `/proc` of the server's pid.
+fn spawn_rss_sampler(
+    readings: Arc<std::sync::Mutex<Vec<u64>>>,
+    live: Arc<Live>,
+    ramp_end: Instant,
+    pid: Option<u32>,
+    from_metrics: bool,
+    http: reqwest::Client,
+    metrics_url: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep_until(ramp_end + Duration::from_secs(1)).await;
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            if live.draining.load(Relaxed) {
+                return;
+            }
+            let rss = if from_metrics {
+                let scrape = scrape::Scrape::fetch(&http, &metrics_url).await;
+                rss_from(scrape.as_ref(), None)
+            } else {
+                pid.and_then(rss_of)
+            };
+            // The run may have ended while the scrape was under way.
+            if live.draining.load(Relaxed) {
+                return;
+            }
+            readings.lock().expect("not poisoned").extend(rss);
+        }
+    })
 }
 
 fn spawn_progress(

@@ -36,6 +36,26 @@ pub struct Spread {
     pub p99: f64,
 }
 
+/// Readings of one quantity over a run: how many, their median and their largest.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Samples {
+    pub count: usize,
+    pub median: u64,
+    pub peak: u64,
+}
+
+impl Samples {
+    /// `None` when there is no reading.
+    pub fn of(mut readings: Vec<u64>) -> Option<Samples> {
+        readings.sort_unstable();
+        Some(Samples {
+            count: readings.len(),
+            median: *readings.get(readings.len() / 2)?,
+            peak: *readings.last()?,
+        })
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -77,9 +97,13 @@ pub struct Report {
     pub frames_per_tick: Option<Spread>,
     /// `TickUpdate` bytes per player per tick, across bots.
     pub bytes_per_tick: Option<Spread>,
+    /// The server's RSS after the bots left (what the allocator still holds).
     pub server_rss_bytes: Option<u64>,
     /// The server's RSS before the bots connected.
     pub server_rss_before_bytes: Option<u64>,
+    /// The server's RSS sampled once a second while every bot was connected (from the ramp's
+    /// end to the first bot done): the figure "memory per connected player" divides.
+    pub server_rss_connected: Option<Samples>,
     /// The server's tick by part (`decide`, `append`, `fanout`): p50 and p99.
     pub server_phases: Vec<(String, Option<Timing>, Option<Timing>)>,
     /// Ticks of the run that took the server's most commands, the rest left for the next one
@@ -232,6 +256,10 @@ fn counts(map: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 fn opt<T: fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "n/a".into(), |v| v.to_string())
 }
@@ -308,23 +336,47 @@ impl fmt::Display for Report {
             ("bytes/player/tick", spread(self.bytes_per_tick, "B")),
             (
                 "server RSS",
-                opt(self
-                    .server_rss_bytes
-                    .map(|b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))),
+                opt(self.server_rss_connected.map(|c| {
+                    format!(
+                        "{:.1} MiB with every bot connected (peak of {} readings, median {:.1} MiB); {} after they left",
+                        mib(c.peak),
+                        c.count,
+                        mib(c.median),
+                        self.server_rss_bytes
+                            .map_or("—".into(), |b| format!("{:.1} MiB", mib(b)))
+                    )
+                })
+                .or_else(|| {
+                    self.server_rss_bytes
+                        .map(|b| format!("{:.1} MiB after the bots left", mib(b)))
+                })),
             ),
             (
                 "RSS growth ÷ bots",
-                opt(self.server_rss_bytes.zip(self.server_rss_before_bytes).map(
-                    |(after, before)| {
-                        let per = after.saturating_sub(before) as f64 / self.players.max(1) as f64;
+                opt(self.server_rss_before_bytes.and_then(|before| {
+                    let per = |b: u64| {
+                        b.saturating_sub(before) as f64 / self.connected.max(1) as f64 / 1024.0
+                    };
+                    let after = self
+                        .server_rss_bytes
+                        .map(|b| format!("{:.1} KiB after they left", per(b)));
+                    let connected = self.server_rss_connected.map(|c| {
                         format!(
-                            "{:.1} KiB per bot ({:.1} MiB before the bots, {:.2} of a 64 KiB goal)",
-                            per / 1024.0,
-                            before as f64 / (1024.0 * 1024.0),
-                            per / (64.0 * 1024.0)
+                            "{:.1} KiB per connected bot at the peak ({:.2} of a 64 KiB goal; {:.1} KiB at the median)",
+                            per(c.peak),
+                            per(c.peak) / 64.0,
+                            per(c.median)
                         )
-                    },
-                )),
+                    });
+                    let both: Vec<String> = connected.into_iter().chain(after).collect();
+                    (!both.is_empty()).then(|| {
+                        format!(
+                            "{} ({:.1} MiB before the bots)",
+                            both.join("; "),
+                            mib(before)
+                        )
+                    })
+                })),
             ),
             ("worlds", self.worlds.to_string()),
             (
@@ -365,6 +417,63 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
 
+    /// A one-bot run that went well.
+    fn sample_report() -> Report {
+        Report {
+            scenario: "crowd".into(),
+            players: 1,
+            ticks: 1,
+            tick_ms: 400.0,
+            ramp_secs: 0.0,
+            login_secs: 0.0,
+            accounts_registered: 0,
+            login_retries: 0,
+            connected: 1,
+            not_connected: BTreeMap::new(),
+            server_closed: BTreeMap::new(),
+            server_counted_closes: Some(BTreeMap::from([("client_closed".into(), 1)])),
+            sent: 2,
+            answered: 2,
+            unanswered: 0,
+            answers: BTreeMap::from([("accepted".into(), 2)]),
+            errors: BTreeMap::new(),
+            answer_p50: Some(Timing::new(200.0, 400.0)),
+            answer_p99: None,
+            server_answer_p50: None,
+            server_answer_p99: None,
+            server_tick_p50: None,
+            server_tick_p99: None,
+            frames_per_tick: None,
+            bytes_per_tick: None,
+            server_rss_bytes: None,
+            server_rss_before_bytes: None,
+            server_rss_connected: None,
+            server_phases: Vec::new(),
+            server_full_ticks: None,
+            acknowledged: Vec::new(),
+            worlds: 1,
+            hops_requested: 0,
+            hops_completed: 0,
+            hops_failed: BTreeMap::new(),
+            hop_p50: None,
+            hop_p99: None,
+            acknowledged_in: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn samples_give_their_count_median_and_peak() {
+        assert_eq!(Samples::of(Vec::new()), None);
+        assert_eq!(
+            Samples::of(vec![30, 10, 20, 50]),
+            Some(Samples {
+                count: 4,
+                median: 30,
+                peak: 50
+            })
+        );
+    }
+
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
@@ -382,45 +491,8 @@ mod tests {
         bot.answers.insert("accepted".into(), 2);
         totals.add(bot);
         assert_eq!((totals.connected, totals.answered), (1, 2));
-        let mut report = Report {
-            scenario: "crowd".into(),
-            players: 1,
-            ticks: 1,
-            tick_ms: 400.0,
-            ramp_secs: 0.0,
-            login_secs: 0.0,
-            accounts_registered: 0,
-            login_retries: 0,
-            connected: 1,
-            not_connected: BTreeMap::new(),
-            server_closed: BTreeMap::new(),
-            server_counted_closes: Some(BTreeMap::from([("client_closed".into(), 1)])),
-            sent: 2,
-            answered: 2,
-            unanswered: 0,
-            answers: totals.answers,
-            errors: BTreeMap::new(),
-            answer_p50: Some(Timing::new(200.0, 400.0)),
-            answer_p99: None,
-            server_answer_p50: None,
-            server_answer_p99: None,
-            server_tick_p50: None,
-            server_tick_p99: None,
-            frames_per_tick: None,
-            bytes_per_tick: None,
-            server_rss_bytes: None,
-            server_rss_before_bytes: None,
-            server_phases: Vec::new(),
-            server_full_ticks: None,
-            acknowledged: Vec::new(),
-            worlds: 1,
-            hops_requested: 0,
-            hops_completed: 0,
-            hops_failed: BTreeMap::new(),
-            hop_p50: None,
-            hop_p99: None,
-            acknowledged_in: Vec::new(),
-        };
+        let mut report = sample_report();
+        assert_eq!(report.answers, totals.answers);
         assert!(!report.failed(), "{report}");
         assert!(report.to_string().contains("200.0 ms (0.500 of a tick)"));
         report.unanswered = 1;
@@ -444,5 +516,30 @@ mod tests {
             .unwrap()
             .insert("slow_reader".into(), 1);
         assert!(report.failed());
+    }
+
+    #[test]
+    fn memory_per_bot_is_read_while_every_bot_is_connected() {
+        let mut report = Report {
+            players: 4,
+            connected: 4,
+            server_rss_before_bytes: Some(100 << 20),
+            server_rss_bytes: Some((100 << 20) + 4 * 1024 * 10),
+            ..sample_report()
+        };
+        let table = report.to_string();
+        assert!(table.contains("10.0 KiB after they left"), "{table}");
+        assert!(!table.contains("per connected bot"), "{table}");
+        report.server_rss_connected = Samples::of(vec![
+            (100 << 20) + 4 * 1024 * 32,
+            (100 << 20) + 4 * 1024 * 16,
+            (100 << 20) + 4 * 1024 * 20,
+        ]);
+        let table = report.to_string();
+        assert!(
+            table.contains("32.0 KiB per connected bot at the peak (0.50 of a 64 KiB goal; 20.0 KiB at the median)"),
+            "{table}"
+        );
+        assert!(table.contains("peak of 3 readings"), "{table}");
     }
 }
