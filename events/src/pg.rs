@@ -605,14 +605,24 @@ async fn insert_journal_skipping_repeats(
     Ok(())
 }
 
-/// Runs `statement` (a `COPY … FROM STDIN`) with `data` as its input; the rows copied.
+/// The most bytes [`copy_in`] sends in one `CopyData` message. sqlx copies a message whole into
+/// the connection's write buffer, which keeps its largest size for as long as the pooled
+/// connection lives: a tick's `COPY` sent whole (megabytes, tens of them when the world catches
+/// up) stayed in every connection that ever carried one. In pieces, a connection holds at most
+/// this much more than sqlx's own 8 KiB (`docs/BENCHMARKS.md`, memory per player).
+pub const COPY_CHUNK: usize = 256 * 1024;
+
+/// Runs `statement` (a `COPY … FROM STDIN`) with `data` as its input, in `CopyData` messages of
+/// at most [`COPY_CHUNK`] bytes; the rows copied.
 pub async fn copy_in(
     conn: &mut PgConnection,
     statement: &str,
     data: Vec<u8>,
 ) -> std::result::Result<u64, sqlx::Error> {
     let mut copy = conn.copy_in_raw(statement).await?;
-    copy.send(data).await?;
+    for chunk in data.chunks(COPY_CHUNK) {
+        copy.send(chunk).await?;
+    }
     copy.finish().await
 }
 

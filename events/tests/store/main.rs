@@ -718,6 +718,53 @@ async fn sqlite_a_full_disk_in_another_pool_user_leaves_no_write_lock_behind() {
     }
 }
 
+/// A tick's `COPY` larger than one `CopyData` message goes in pieces of `COPY_CHUNK` bytes, rows
+/// split across them, and arrives whole: every event in order with its chain unbroken, every
+/// journal entry as it was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_copy_sent_in_many_pieces_arrives_whole() {
+    use loh_events::PgEventStore;
+    use loh_events::pg::{COPY_CHUNK, copy_binary};
+    let db = loh_testkit::TestDb::create().await;
+    let store = PgEventStore::new(db.pool().await, "world-copy");
+    store.migrate().await.expect("migrate");
+    let lease = store.acquire().await.expect("lease");
+    let events = moves(Uuid::new_v4(), 1, 4_000, 1);
+    let journal: Vec<_> = (1..=4_000)
+        .map(|seq| command(Uuid::new_v4(), seq, 1, rejected("no_move")))
+        .collect();
+    let appended = store
+        .append(
+            lease,
+            AppendBatch {
+                events: events.clone(),
+                journal: journal.clone(),
+            },
+        )
+        .await
+        .expect("append");
+    assert_eq!(appended.head.position, 4_000);
+
+    let stored = read_all(&store).await;
+    let copied = copy_binary(&stored, lease.epoch).expect("encode").len();
+    assert!(
+        copied > 3 * COPY_CHUNK,
+        "the events' COPY ({copied} B) spans several pieces"
+    );
+    let ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
+    let sent: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids, sent);
+    let mut verifier = ChainVerifier::new();
+    for event in &stored {
+        verifier.check(event).expect("the chain verifies");
+    }
+    assert_eq!(verifier.head_hash(), appended.head.hash);
+    assert_eq!(
+        store.read_journal(0, 10_000).await.expect("journal"),
+        journal
+    );
+}
+
 /// Issue 14: on PostgreSQL each world's log and journal are partitions of their own, created
 /// with the world's sequencer row, so a world's log can be detached and moved; and the
 /// database's rules hold on a partition named directly as on the parent: no update, delete or
