@@ -107,16 +107,15 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, conn_id: u64) -> Cl
     let (mut sink, mut stream) = socket.split();
     // Boxed: the connection's future lives as long as the connection and is sized for its
     // largest await, which would be the setup's (docs/BENCHMARKS.md, memory per player).
-    let joined = match Box::pin(join(&state, &mut sink, &mut stream, conn_id)).await {
-        Ok(joined) => joined,
-        Err(reason) => return reason,
-    };
     let Joining {
         claims,
         owner,
         out_rx,
         welcome,
-    } = joined;
+    } = match Box::pin(join(&state, &mut sink, &mut stream, conn_id)).await {
+        Ok(joined) => joined,
+        Err(reason) => return reason,
+    };
     let player_id = claims.sub;
     let kick = state.kicks.register(&claims.sid);
     state.kicks.register_owner(player_id, &owner, &kick);

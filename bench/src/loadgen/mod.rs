@@ -221,10 +221,7 @@ pub async fn run(
         live.clone(),
         ramp_end,
         options.server_pid,
-        before
-            .as_ref()
-            .and_then(|s| s.value(scrape::RSS))
-            .is_some_and(|b| b > 0.0),
+        rss_from(before.as_ref(), None).is_some(),
         scrape_http.clone(),
         metrics_url.clone(),
     );
