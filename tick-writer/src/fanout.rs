@@ -103,38 +103,53 @@ pub fn named_players(bytes: &[u8]) -> Vec<Uuid> {
 /// A `TickUpdate` frame assembled from encoded events:
 /// `{"TickUpdate": {"tick": tick, "events": [events…]}}`, byte for byte what
 /// `encode_server` gives for the same values.
-pub fn tick_update_frame<'a>(tick: u64, events: impl ExactSizeIterator<Item = &'a [u8]>) -> Bytes {
-    tick_update_frame_of(tick, events.len(), 0, events)
+pub fn tick_update_frame<'a>(
+    tick: u64,
+    events: impl ExactSizeIterator<Item = &'a [u8]> + Clone,
+) -> Bytes {
+    let bytes = events.clone().map(<[u8]>::len).sum();
+    tick_update_frame_of(tick, events.len(), bytes, events).into()
 }
 
-/// [`tick_update_frame`] of `count` events of about `bytes` bytes in all.
+/// The most bytes a `TickUpdate`'s header takes (`{"TickUpdate": {"tick": …, "events": [`, with
+/// a 64-bit tick and a 32-bit array length).
+const TICK_UPDATE_HEADER: usize = 48;
+
+/// [`tick_update_frame`] of `count` events of `bytes` bytes in all, allocated once at its size:
+/// a frame that grew as it was written would double its allocation (2,500 of them a tick in a
+/// crowd), and `Bytes` would keep the unused half until the frame is sent.
 fn tick_update_frame_of<'a>(
     tick: u64,
     count: usize,
     bytes: usize,
     events: impl Iterator<Item = &'a [u8]>,
-) -> Bytes {
+) -> Vec<u8> {
     use rmp::encode::{write_array_len, write_map_len, write_str, write_uint};
-    let mut out = Vec::with_capacity(32 + bytes);
-    // Writing to a Vec cannot fail.
+    let mut head = [0u8; TICK_UPDATE_HEADER];
+    let mut w = &mut head[..];
+    // The header fits its buffer: at most 39 bytes.
     let header = (|| -> Result<(), rmp::encode::ValueWriteError> {
-        write_map_len(&mut out, 1)?;
-        write_str(&mut out, "TickUpdate")?;
-        write_map_len(&mut out, 2)?;
-        write_str(&mut out, "tick")?;
-        write_uint(&mut out, tick)?;
-        write_str(&mut out, "events")?;
-        write_array_len(&mut out, count as u32)?;
+        write_map_len(&mut w, 1)?;
+        write_str(&mut w, "TickUpdate")?;
+        write_map_len(&mut w, 2)?;
+        write_str(&mut w, "tick")?;
+        write_uint(&mut w, tick)?;
+        write_str(&mut w, "events")?;
+        write_array_len(&mut w, count as u32)?;
         Ok(())
     })();
-    header.expect("writing to a Vec");
+    header.expect("a TickUpdate header fits TICK_UPDATE_HEADER bytes");
+    let head_len = TICK_UPDATE_HEADER - w.len();
+    let mut out = Vec::with_capacity(head_len + bytes);
+    out.extend_from_slice(&head[..head_len]);
     let mut written = 0;
     for e in events {
         out.extend_from_slice(e);
         written += 1;
     }
     debug_assert_eq!(written, count, "the frame's array length");
-    out.into()
+    debug_assert_eq!(out.len(), head_len + bytes, "the frame's size, as given");
+    out
 }
 
 /// A view-only event of `docs/protocol.md`: something coming into or going out of view.
@@ -523,7 +538,8 @@ impl<'w> TickView<'w> {
             .chain(s.others.iter().map(|&i| &self.encoded[i as usize][..]))
             .chain(gone.iter().map(|b| &b[..]));
         let count = s.own.len() + s.appeared.len() + s.others.len() + gone.len();
-        let frame = tick_update_frame_of(self.tick, count, used, parts);
+        let bytes = used + gone.iter().map(Bytes::len).sum::<usize>();
+        let frame = Bytes::from(tick_update_frame_of(self.tick, count, bytes, parts));
         self.evictions += (evicted.len() + quiet.len()) as u64;
         let shown = s.members.len() - evicted.len() - quiet.len();
         evicted.append(&mut quiet);
@@ -559,6 +575,25 @@ mod tests {
                 y: 3218,
             },
         ]
+    }
+
+    #[test]
+    fn a_frame_is_allocated_once_at_its_size() {
+        let encoded: Vec<Bytes> = sample()
+            .iter()
+            .cycle()
+            .take(300)
+            .map(encode_event)
+            .collect();
+        for (tick, n) in [(0u64, 0usize), (43, 1), (70_000, 17), (u64::MAX, 300)] {
+            let bytes = encoded[..n].iter().map(Bytes::len).sum();
+            let frame = tick_update_frame_of(tick, n, bytes, encoded[..n].iter().map(|b| &b[..]));
+            assert_eq!(frame.capacity(), frame.len(), "tick={tick} n={n}");
+        }
+        // The widest header: a 64-bit tick and a 32-bit array length.
+        let empty = std::iter::repeat_n(&[][..], 70_000);
+        let frame = tick_update_frame_of(u64::MAX, 70_000, 0, empty);
+        assert!(frame.len() <= TICK_UPDATE_HEADER, "{}", frame.len());
     }
 
     #[test]

@@ -61,14 +61,19 @@ impl PlayerGrid {
             return list.clone();
         }
         let (cx, cy) = (x.div_euclid(SIDE), y.div_euclid(SIDE));
-        let mut out = Vec::new();
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for &(id, px, py) in self.chunks.get(&(cx + dx, cy + dy)).into_iter().flatten() {
-                    let d = chebyshev(x, y, px, py);
-                    if d <= loh_world::social::VIEW_DISTANCE {
-                        out.push((d, id));
-                    }
+        let around = || (-1..=1).flat_map(move |dx| (-1..=1).map(move |dy| (cx + dx, cy + dy)));
+        // Sized once for everyone in the nine chunks: in a crowd that is thousands, and a list
+        // grown by doubling would allocate twice that each time (a tick asks for hundreds).
+        let most = around()
+            .filter_map(|c| self.chunks.get(&c))
+            .map(Vec::len)
+            .sum();
+        let mut out = Vec::with_capacity(most);
+        for chunk in around() {
+            for &(id, px, py) in self.chunks.get(&chunk).into_iter().flatten() {
+                let d = chebyshev(x, y, px, py);
+                if d <= loh_world::social::VIEW_DISTANCE {
+                    out.push((d, id));
                 }
             }
         }
