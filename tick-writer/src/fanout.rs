@@ -113,7 +113,7 @@ pub fn tick_update_frame<'a>(
 
 /// The most bytes a `TickUpdate`'s header takes (`{"TickUpdate": {"tick": …, "events": [`, with
 /// a 64-bit tick and a 32-bit array length).
-const TICK_UPDATE_HEADER: usize = 48;
+const TICK_UPDATE_HEADER: usize = 39;
 
 /// [`tick_update_frame`] of `count` events of `bytes` bytes in all, allocated once at its size:
 /// a frame that grew as it was written would double its allocation (2,500 of them a tick in a
@@ -127,7 +127,6 @@ fn tick_update_frame_of<'a>(
     use rmp::encode::{write_array_len, write_map_len, write_str, write_uint};
     let mut head = [0u8; TICK_UPDATE_HEADER];
     let mut w = &mut head[..];
-    // The header fits its buffer: at most 39 bytes.
     let header = (|| -> Result<(), rmp::encode::ValueWriteError> {
         write_map_len(&mut w, 1)?;
         write_str(&mut w, "TickUpdate")?;

@@ -61,20 +61,18 @@ impl PlayerGrid {
             return list.clone();
         }
         let (cx, cy) = (x.div_euclid(SIDE), y.div_euclid(SIDE));
-        let around = || (-1..=1).flat_map(move |dx| (-1..=1).map(move |dy| (cx + dx, cy + dy)));
-        // Sized once for everyone in the nine chunks: in a crowd that is thousands, and a list
-        // grown by doubling would allocate twice that each time (a tick asks for hundreds).
-        let most = around()
-            .filter_map(|c| self.chunks.get(&c))
-            .map(Vec::len)
-            .sum();
-        let mut out = Vec::with_capacity(most);
-        for chunk in around() {
-            for &(id, px, py) in self.chunks.get(&chunk).into_iter().flatten() {
-                let d = chebyshev(x, y, px, py);
-                if d <= loh_world::social::VIEW_DISTANCE {
-                    out.push((d, id));
-                }
+        // The nine chunks around, each looked up once.
+        let chunks: [Option<&Residents>; 9] = std::array::from_fn(|k| {
+            let (dx, dy) = (k as i32 / 3 - 1, k as i32 % 3 - 1);
+            self.chunks.get(&(cx + dx, cy + dy))
+        });
+        // Sized once for everyone in them: in a crowd that is thousands, and a list grown by
+        // doubling would allocate twice that each time (a tick asks for hundreds).
+        let mut out = Vec::with_capacity(chunks.iter().flatten().map(|c| c.len()).sum());
+        for &(id, px, py) in chunks.iter().flatten().flat_map(|c| c.iter()) {
+            let d = chebyshev(x, y, px, py);
+            if d <= loh_world::social::VIEW_DISTANCE {
+                out.push((d, id));
             }
         }
         out.sort_unstable();
