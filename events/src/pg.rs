@@ -2,7 +2,8 @@
 //!
 //! An append is one transaction: it locks the shard row (`SELECT … FOR UPDATE` on
 //! `event_shards`), checks the lease's epoch, seals the events onto the chain, writes them with
-//! one binary `COPY`, writes the journal with one `INSERT … SELECT FROM UNNEST`, and commits.
+//! one binary `COPY`, writes the journal as one row per tick (a second `COPY`, [`journal`]), and
+//! commits.
 //! The schema (`migrations/postgres/0001_events.sql`) enforces the rest in the database itself: a
 //! statement trigger over the `COPY`'s rows refuses a stale epoch (SQLSTATE `LH001`, mapped to
 //! [`Error::Fenced`]) and any position that does not continue the head (`LH002`), and advances
@@ -20,6 +21,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 use std::time::Duration;
 use uuid::Uuid;
+
+mod journal;
 
 /// The columns of `events` in COPY order (also the order [`copy_binary`] writes).
 macro_rules! event_columns {
@@ -292,6 +295,8 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_journal(&self, from_tick: u64, limit: usize) -> Result<Vec<JournalEntry>> {
+        // The rows journaled before migration 0015, one a command, come first: every tick a world
+        // journaled after it is later than theirs.
         let rows = sqlx::query(
             "SELECT command_id, tick, player_id, seq, command, outcome_code, outcome_message, \
                     received_at_us \
@@ -302,7 +307,8 @@ impl EventStore for PgEventStore {
         .bind(limit_i64(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        let mut out = rows
+            .iter()
             .map(|row| {
                 let code: Option<String> = row.try_get("outcome_code")?;
                 let message: Option<String> = row.try_get("outcome_message")?;
@@ -316,10 +322,36 @@ impl EventStore for PgEventStore {
                     received_at_us: row.try_get("received_at_us")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // Then the ticks' rows, a few at a time (a full tick's row is about a megabyte), until
+        // `limit` entries are read.
+        let mut after: Option<(i64, i64)> = None;
+        while out.len() < limit {
+            let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT tick, id, journal FROM command_journal_ticks \
+                 WHERE shard = $1 AND tick >= $2 AND ($3::bigint IS NULL OR (tick, id) > ($3, $4)) \
+                 ORDER BY tick, id LIMIT 8",
+            )
+            .bind(&self.shard)
+            .bind(to_i64(from_tick, "tick")?)
+            .bind(after.map(|a| a.0))
+            .bind(after.map_or(0, |a| a.1))
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(&(tick, id, _)) = rows.last() else {
+                break;
+            };
+            after = Some((tick, id));
+            for (tick, _, bytes) in rows {
+                out.extend(journal::decode(to_u64(tick, "tick")?, &bytes)?);
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
     }
 
     async fn last_seqs(&self) -> Result<Vec<(Uuid, u64)>> {
+        use futures::TryStreamExt;
         let rows: Vec<(Uuid, i64)> = sqlx::query_as(
             "SELECT player_id, max(seq) FROM command_journal WHERE shard = $1 \
              GROUP BY player_id ORDER BY player_id",
@@ -327,9 +359,23 @@ impl EventStore for PgEventStore {
         .bind(&self.shard)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(player, seq)| Ok((player, to_u64(seq, "seq")?)))
-            .collect()
+        let mut last = std::collections::BTreeMap::new();
+        for (player, seq) in rows {
+            last.insert(player, to_u64(seq, "seq")?);
+        }
+        // Each tick's `seqs` (24 bytes an entry), streamed: the commands themselves are not read.
+        let mut ticks = sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT seqs FROM command_journal_ticks WHERE shard = $1",
+        )
+        .bind(&self.shard)
+        .fetch(&self.pool);
+        while let Some(seqs) = ticks.try_next().await? {
+            for (player, seq) in journal::decode_seqs(&seqs)? {
+                let at = last.entry(player).or_insert(seq);
+                *at = (*at).max(seq);
+            }
+        }
+        Ok(last.into_iter().collect())
     }
 
     async fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
@@ -510,19 +556,16 @@ pub fn seal_all(shard: &str, head: Head, batch: &[NewEvent]) -> Result<Vec<Store
     Ok(events)
 }
 
-/// `COPY` of journal entries into `command_journal`, binary format (see [`copy_journal_binary`]).
-const COPY_JOURNAL: &str = "COPY command_journal \
-     (shard, tick, player_id, seq, command_id, command, outcome_code, outcome_message, \
-      received_at_us) FROM STDIN (FORMAT binary)";
-
-/// Stores a tick's journal; a `(player, seq)` already journaled is skipped.
+/// Stores a batch's journal: one row of `command_journal_ticks` per tick (migration 0015), in
+/// one binary `COPY`.
 ///
-/// The rows go in one binary `COPY`, inside a savepoint: a repeated `(player, seq)` fails it on
-/// `command_journal_player_seq_key`, and only then is the journal stored again by an
-/// `INSERT … ON CONFLICT DO NOTHING`. A tick never repeats a seq (the tick writer refuses one),
-/// so the `COPY` is the path taken, and it is cheaper: with it a spread tick's append (9,000
-/// events, 5,000 journal rows) took a median of 138.6 ms against 155.7 ms with the `INSERT` alone
-/// (`loh bench append --journal 5000`, docs/BENCHMARKS.md).
+/// The `COPY` runs inside a savepoint. A batch retried after a COMMIT it did not hear of meets its
+/// own rows on `command_journal_ticks_retry_key` (the tick and its first entry's player and seq);
+/// only then are the rows stored again one by one, each skipped if already there.
+///
+/// One row a tick instead of one a command: a spread tick's 10,000 commands took about 60 ms of
+/// PostgreSQL time as rows with their two index entries, a quarter of the append
+/// (docs/BENCHMARKS.md, "The journal as one row per tick").
 async fn insert_journal(
     conn: &mut PgConnection,
     shard: &str,
@@ -531,77 +574,48 @@ async fn insert_journal(
     if journal.is_empty() {
         return Ok(());
     }
-    let data = copy_journal_binary(shard, journal)?;
+    let data = journal::copy_rows(shard, journal)?;
     sqlx::raw_sql("SAVEPOINT loh_journal")
         .execute(&mut *conn)
         .await?;
-    match copy_in(conn, COPY_JOURNAL, data).await {
+    match copy_in(conn, journal::COPY_JOURNAL_TICKS, data).await {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
             sqlx::raw_sql("ROLLBACK TO SAVEPOINT loh_journal")
                 .execute(&mut *conn)
                 .await?;
-            insert_journal_skipping_repeats(conn, shard, journal).await
+            insert_journal_skipping_stored(conn, shard, journal).await
         }
         Err(e) => Err(map_db_error(e)),
     }
 }
 
-/// Stores a journal in one `INSERT … SELECT FROM UNNEST`, skipping each `(player, seq)` already
-/// journaled: [`insert_journal`]'s way when its `COPY` met a repeat.
-async fn insert_journal_skipping_repeats(
+/// Stores a batch's tick rows one `INSERT` each, skipping a row already stored: [`insert_journal`]'s
+/// way when its `COPY` met one.
+async fn insert_journal_skipping_stored(
     conn: &mut PgConnection,
     shard: &str,
     journal: &[JournalEntry],
 ) -> Result<()> {
-    let n = journal.len();
-    let (mut ticks, mut players, mut seqs, mut ids) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut commands, mut codes, mut messages, mut received) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for entry in journal {
-        ticks.push(to_i64(entry.tick, "tick")?);
-        players.push(entry.player_id);
-        seqs.push(to_i64(entry.seq, "seq")?);
-        ids.push(entry.command_id);
-        commands.push(entry.command.clone());
-        let (code, message) = outcome_columns(&entry.outcome);
-        codes.push(code);
-        messages.push(message);
-        received.push(entry.received_at_us);
+    for run in journal::runs(journal) {
+        let first = &run[0];
+        sqlx::query(
+            "INSERT INTO command_journal_ticks \
+                (shard, tick, first_player, first_seq, entries, seqs, journal) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (shard, tick, first_player, first_seq) DO NOTHING",
+        )
+        .bind(shard)
+        .bind(to_i64(first.tick, "tick")?)
+        .bind(first.player_id)
+        .bind(to_i64(first.seq, "seq")?)
+        .bind(i32::try_from(run.len()).map_err(Error::codec)?)
+        .bind(journal::seqs(run)?)
+        .bind(journal::encode(run)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_db_error)?;
     }
-    sqlx::query(
-        "INSERT INTO command_journal \
-            (shard, tick, player_id, seq, command_id, command, outcome_code, outcome_message, \
-             received_at_us) \
-         SELECT $1, t.tick, t.player_id, t.seq, t.command_id, t.command, t.code, t.message, \
-                t.received \
-         FROM UNNEST($2::bigint[], $3::uuid[], $4::bigint[], $5::uuid[], $6::bytea[], \
-                     $7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY \
-              AS t(tick, player_id, seq, command_id, command, code, message, received, ord) \
-         ORDER BY t.ord \
-         ON CONFLICT (shard, player_id, seq) DO NOTHING",
-    )
-    .bind(shard)
-    .bind(ticks)
-    .bind(players)
-    .bind(seqs)
-    .bind(ids)
-    .bind(commands)
-    .bind(codes)
-    .bind(messages)
-    .bind(received)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_db_error)?;
     Ok(())
 }
 
@@ -677,35 +691,6 @@ impl CopyBinary {
         self.0.extend_from_slice(&(-1i16).to_be_bytes());
         self.0
     }
-}
-
-/// Encodes journal entries as one binary `COPY` stream for [`COPY_JOURNAL`].
-fn copy_journal_binary(shard: &str, journal: &[JournalEntry]) -> Result<Vec<u8>> {
-    let size: usize = journal
-        .iter()
-        .map(|j| {
-            let (code, message) = outcome_columns(&j.outcome);
-            120 + shard.len()
-                + j.command.len()
-                + code.map_or(0, str::len)
-                + message.map_or(0, str::len)
-        })
-        .sum();
-    let mut buf = CopyBinary::new(size);
-    for j in journal {
-        buf.row(9);
-        buf.bytes(shard.as_bytes())?;
-        buf.int8(to_i64(j.tick, "tick")?);
-        buf.bytes(j.player_id.as_bytes())?;
-        buf.int8(to_i64(j.seq, "seq")?);
-        buf.bytes(j.command_id.as_bytes())?;
-        buf.bytes(&j.command)?;
-        let (code, message) = outcome_columns(&j.outcome);
-        buf.bytes_or_null(code.map(str::as_bytes))?;
-        buf.bytes_or_null(message.map(str::as_bytes))?;
-        buf.int8(j.received_at_us);
-    }
-    Ok(buf.finish())
 }
 
 /// Encodes sealed events as one PostgreSQL binary `COPY` stream for [`COPY_EVENTS`] (the

@@ -7,8 +7,9 @@
 //! checkpoints; `0007` Stripe events (the payment inbox); `0008` snapshots of the world; `0009` where
 //! characters live and the world list; `0010` read models of several worlds in one database
 //! (projection checkpoints keyed by world); `0011` the outbox of world hops; `0012` the log and the
-//! journal partitioned by world, `0013` the journal's keys and `0014` the log's keys on each world's
-//! partition (PostgreSQL only).
+//! journal partitioned by world, `0013` the journal's keys, `0014` the log's keys on each world's
+//! partition and `0015` the journal as one row per tick (PostgreSQL only). `build.rs` makes cargo
+//! rebuild the crate when a migration is added or edited.
 //!
 //! # Layout
 //! - [`scratch`]: create and drop scratch databases (benchmarks, tests).

@@ -15,6 +15,14 @@ pub(crate) trait Backend: Sized + Send + Sync + 'static {
     /// Whether `TRUNCATE` exists (PostgreSQL).
     const HAS_TRUNCATE: bool;
 
+    /// The journal's table and a column of it that an `UPDATE` may name: PostgreSQL keeps a row
+    /// per tick (migration 0015), SQLite a row per command.
+    const JOURNAL: (&'static str, &'static str);
+
+    /// Whether the store skips a `(player, seq)` journaled in an earlier tick (SQLite's unique
+    /// key). PostgreSQL's rows per tick hold no such key: the tick writer never repeats a seq.
+    const SKIPS_REPEATED_SEQ: bool;
+
     async fn new() -> Self;
 
     /// The store of the shard's writer.
@@ -45,6 +53,8 @@ pub(crate) struct Pg {
 impl Backend for Pg {
     type Store = PgEventStore;
     const HAS_TRUNCATE: bool = true;
+    const JOURNAL: (&'static str, &'static str) = ("command_journal_ticks", "tick");
+    const SKIPS_REPEATED_SEQ: bool = false;
 
     async fn new() -> Self {
         let db = TestDb::create().await;
@@ -116,6 +126,8 @@ impl Sqlite {
 impl Backend for Sqlite {
     type Store = SqliteEventStore;
     const HAS_TRUNCATE: bool = false;
+    const JOURNAL: (&'static str, &'static str) = ("command_journal", "seq");
+    const SKIPS_REPEATED_SEQ: bool = true;
 
     async fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");

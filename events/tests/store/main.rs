@@ -255,19 +255,20 @@ async fn the_database_refuses_updates_and_deletes_of_the_log<B: Backend>() {
         .expect("append");
     let before = read_all(&store).await;
 
-    let mut statements = vec![
-        "UPDATE events SET kind = 'PlayerSaid'",
-        "UPDATE events SET payload = payload WHERE position = 2",
-        "DELETE FROM events WHERE position = 3",
-        "DELETE FROM events",
-        "UPDATE command_journal SET outcome_code = 'x', outcome_message = 'y'",
-        "DELETE FROM command_journal",
+    let (journal, column) = B::JOURNAL;
+    let mut statements: Vec<String> = vec![
+        "UPDATE events SET kind = 'PlayerSaid'".into(),
+        "UPDATE events SET payload = payload WHERE position = 2".into(),
+        "DELETE FROM events WHERE position = 3".into(),
+        "DELETE FROM events".into(),
+        format!("UPDATE {journal} SET {column} = {column} + 1"),
+        format!("DELETE FROM {journal}"),
     ];
     if B::HAS_TRUNCATE {
-        statements.extend(["TRUNCATE events", "TRUNCATE command_journal"]);
+        statements.extend(["TRUNCATE events".into(), format!("TRUNCATE {journal}")]);
     }
     for sql in statements {
-        let result = backend.raw(sql).await;
+        let result = backend.raw(&sql).await;
         assert!(
             result.as_ref().is_err_and(|e| e.contains("append-only")),
             "{sql}: {result:?}"
@@ -491,9 +492,9 @@ async fn the_journal_round_trips_and_reports_each_players_last_seq<B: Backend>()
         .expect("append journal only");
     assert!(only_journal.events.is_empty());
     assert_eq!(only_journal.head.position, 1);
-    // A repeated (player, seq) is skipped, not an error, and the rest of its batch, events
-    // included, is stored (PostgreSQL's journal COPY meets the repeat and stores the journal
-    // again without it).
+    // A repeated (player, seq) is not an error, and the rest of its batch, events included, is
+    // stored. SQLite skips the repeat; PostgreSQL's rows per tick store it again (the tick writer
+    // never sends one: it refuses a seq at or below the player's last).
     let repeat = command(alice, 2, 3, Outcome::Accepted);
     let with_repeat = store
         .append(
@@ -509,10 +510,18 @@ async fn the_journal_round_trips_and_reports_each_players_last_seq<B: Backend>()
     assert_eq!(store.read_from(2, 10).await.expect("read").len(), 1);
 
     let journal = store.read_journal(0, 100).await.expect("journal");
-    assert_eq!(journal.len(), 5);
+    let tick3: &[(Uuid, u64)] = if B::SKIPS_REPEATED_SEQ {
+        &[(alice, 3)]
+    } else {
+        &[(alice, 2), (alice, 3)]
+    };
+    assert_eq!(journal.len(), 4 + tick3.len());
     assert_eq!(journal[..3], tick1[..]);
     assert_eq!(journal[3..4], tick2[..]);
-    assert_eq!((journal[4].player_id, journal[4].seq), (alice, 3));
+    let stored3: Vec<(Uuid, u64)> = journal[4..].iter().map(|e| (e.player_id, e.seq)).collect();
+    assert_eq!(stored3, tick3);
+    // A page may end inside a tick's entries.
+    assert_eq!(store.read_journal(0, 2).await.expect("journal"), tick1[..2]);
 
     let from_tick2 = store.read_journal(2, 1).await.expect("journal");
     assert_eq!(from_tick2, tick2);
@@ -765,6 +774,118 @@ async fn pg_a_copy_sent_in_many_pieces_arrives_whole() {
     );
 }
 
+/// Issue 11: on PostgreSQL a tick's journal is one row (migration 0015), however many commands
+/// it holds, and the SQL function investigators query (`loh_journal_entries`, behind the view
+/// `command_journal_entries`) decodes it entry for entry as the store does; a page of
+/// `read_journal` may end inside a tick's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_a_ticks_journal_is_one_row_that_sql_decodes_as_the_store_does() {
+    use loh_events::PgEventStore;
+    type Entry = (
+        i64,
+        Uuid,
+        Uuid,
+        i64,
+        i64,
+        Vec<u8>,
+        Option<String>,
+        Option<String>,
+    );
+    let db = loh_testkit::TestDb::create().await;
+    let pool = db.pool().await;
+    let store = PgEventStore::new(pool.clone(), "world-journal");
+    store.migrate().await.expect("migrate");
+    let lease = store.acquire().await.expect("lease");
+    let player = Uuid::new_v4();
+    let mut tick1: Vec<_> = (1..=2_500)
+        .map(|seq| {
+            let outcome = match seq % 3 {
+                0 => Outcome::Accepted,
+                1 => rejected("too_far"),
+                _ => Outcome::Rejected {
+                    code: String::new(),
+                    message: "ünïcode — ok".into(),
+                },
+            };
+            command(Uuid::new_v4(), seq, 1, outcome)
+        })
+        .collect();
+    tick1[7].command = Vec::new();
+    tick1[8].command = vec![0xff; 70_000];
+    tick1[9].seq = i64::MAX as u64;
+    let tick2 = vec![command(player, 4, 2, Outcome::Accepted)];
+    for (events, journal) in [(moves(player, 1, 3, 1), &tick1), (Vec::new(), &tick2)] {
+        store
+            .append(
+                lease,
+                AppendBatch {
+                    events,
+                    journal: journal.clone(),
+                },
+            )
+            .await
+            .expect("append");
+    }
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+        }
+    };
+    assert_eq!(count("command_journal_ticks").await, 2, "one row a tick");
+    assert_eq!(count("command_journal").await, 0, "no row a command");
+    assert_eq!(count("command_journal_entries").await, 2_501);
+
+    let all: Vec<_> = tick1.iter().chain(&tick2).cloned().collect();
+    assert_eq!(store.read_journal(0, 10_000).await.expect("journal"), all);
+    assert_eq!(store.read_journal(2, 10).await.expect("journal"), tick2);
+    assert_eq!(
+        store.read_journal(0, 1_000).await.expect("journal"),
+        tick1[..1_000]
+    );
+    let mut last = store.last_seqs().await.expect("last seqs");
+    last.sort();
+    let mut expected: Vec<(Uuid, u64)> = all.iter().map(|e| (e.player_id, e.seq)).collect();
+    expected.retain(|&(p, seq)| p != player || seq == 4);
+    expected.sort();
+    assert_eq!(last, expected);
+
+    let decoded: Vec<Entry> = sqlx::query_as(
+        "SELECT t.tick, e.command_id, e.player_id, e.seq, e.received_at_us, e.command, \
+                e.outcome_code, e.outcome_message \
+         FROM command_journal_ticks t, LATERAL loh_journal_entries(t.journal) e \
+         ORDER BY t.tick, t.id, e.ord",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("decode in SQL");
+    let expected: Vec<Entry> = all
+        .iter()
+        .map(|e| {
+            let (code, message) = match &e.outcome {
+                Outcome::Accepted => (None, None),
+                Outcome::Rejected { code, message } => (Some(code.clone()), Some(message.clone())),
+            };
+            (
+                e.tick as i64,
+                e.command_id,
+                e.player_id,
+                e.seq as i64,
+                e.received_at_us,
+                e.command.clone(),
+                code,
+                message,
+            )
+        })
+        .collect();
+    assert_eq!(decoded, expected);
+}
+
 /// Issue 14: on PostgreSQL each world's log and journal are partitions of their own, created
 /// with the world's sequencer row, so a world's log can be detached and moved; and the
 /// database's rules hold on a partition named directly as on the parent: no update, delete or
@@ -815,7 +936,7 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
         }
     };
     let events = placed("events").await;
-    let journal = placed("command_journal").await;
+    let journal = placed("command_journal_ticks").await;
     assert_eq!(
         events
             .iter()
@@ -835,7 +956,8 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
         "each world's events in a partition of its own: {events:?}"
     );
     assert!(
-        journal[0].0 != journal[1].0 && journal.iter().all(|(p, _, _)| p != "command_journal"),
+        journal[0].0 != journal[1].0
+            && journal.iter().all(|(p, _, _)| p != "command_journal_ticks"),
         "each world's journal in a partition of its own: {journal:?}"
     );
 
@@ -844,7 +966,7 @@ async fn pg_each_world_logs_into_partitions_of_its_own_that_keep_every_rule() {
         format!("UPDATE {part_a} SET kind = 'PlayerSaid'"),
         format!("DELETE FROM {part_a} WHERE position = 3"),
         format!("TRUNCATE {part_a}"),
-        format!("UPDATE {journal_a} SET seq = 9"),
+        format!("UPDATE {journal_a} SET tick = 9"),
         format!("DELETE FROM {journal_a}"),
         format!("TRUNCATE {journal_a}"),
     ] {
@@ -1041,8 +1163,8 @@ async fn pg_the_logs_keys_are_on_each_worlds_partition_for_worlds_old_and_new() 
         "{refused:?}"
     );
     assert_eq!(read_all(&old).await.len(), 3);
-    // The journal keeps its key on the parent, which its COPY meets and its fallback INSERT
-    // names: a command journaled twice after 0014 is still stored once.
+    // A journal-only batch appended twice (a retry after a COMMIT not heard of) is stored once:
+    // since 0015 its tick's row meets itself on `command_journal_ticks_retry_key`.
     let twice = vec![command(player, 5, 2, Outcome::Accepted)];
     for _ in 0..2 {
         old.append(

@@ -204,7 +204,7 @@ async fn a_hop_storm_over_three_worlds_with_a_writer_killed_loses_and_duplicates
 
     // Every command a bot saw accepted is in its world's journal, accepted.
     let journal: Vec<(String, Uuid, i64)> = sqlx::query_as(
-        "SELECT shard, player_id, seq FROM command_journal \
+        "SELECT shard, player_id, seq FROM command_journal_entries \
          WHERE shard = ANY($1) AND outcome_code IS NULL",
     )
     .bind(&shards[..])
