@@ -38,7 +38,7 @@ pub(super) fn seqs(entries: &[JournalEntry]) -> Result<Vec<u8>> {
 
 /// A `seqs` value's `(player, seq)` pairs.
 pub(super) fn decode_seqs(bytes: &[u8]) -> Result<Vec<(Uuid, u64)>> {
-    if bytes.len() % 24 != 0 {
+    if !bytes.len().is_multiple_of(24) {
         return Err(Error::Codec(format!(
             "a journal's seqs are 24 bytes an entry, found {} bytes",
             bytes.len()
@@ -248,7 +248,10 @@ mod tests {
         assert_eq!(decode_seqs(&bytes).unwrap(), vec![(player, 5), (player, 9)]);
         assert!(matches!(decode_seqs(&bytes[1..]), Err(Error::Codec(_))));
         let too_big = entry(1, i64::MAX as u64 + 1, Outcome::Accepted, b"");
-        assert!(matches!(seqs(&[too_big.clone()]), Err(Error::Codec(_))));
+        assert!(matches!(
+            seqs(std::slice::from_ref(&too_big)),
+            Err(Error::Codec(_))
+        ));
         assert!(matches!(encode(&[too_big]), Err(Error::Codec(_))));
     }
 
