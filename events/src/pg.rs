@@ -2,8 +2,8 @@
 //!
 //! An append is one transaction: it locks the shard row (`SELECT … FOR UPDATE` on
 //! `event_shards`), checks the lease's epoch, seals the events onto the chain, writes them with
-//! one binary `COPY`, writes the journal as one row per tick (a second `COPY`, [`journal`]), and
-//! commits.
+//! one binary `COPY`, writes the journal as one row per tick (a second `COPY`, module
+//! `journal`), and commits.
 //! The schema (`migrations/postgres/0001_events.sql`) enforces the rest in the database itself: a
 //! statement trigger over the `COPY`'s rows refuses a stale epoch (SQLSTATE `LH001`, mapped to
 //! [`Error::Fenced`]) and any position that does not continue the head (`LH002`), and advances
