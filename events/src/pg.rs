@@ -324,24 +324,23 @@ impl EventStore for PgEventStore {
             })
             .collect::<Result<Vec<_>>>()?;
         // Then the ticks' rows, a few at a time (a full tick's row is about a megabyte), until
-        // `limit` entries are read.
-        let mut after: Option<(i64, i64)> = None;
+        // `limit` entries are read; each page starts after the last row read, on the key (ids
+        // start at 1, so `(from_tick, 0)` is before every row of `from_tick`).
+        let mut after = (to_i64(from_tick, "tick")?, 0i64);
         while out.len() < limit {
             let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
                 "SELECT tick, id, journal FROM command_journal_ticks \
-                 WHERE shard = $1 AND tick >= $2 AND ($3::bigint IS NULL OR (tick, id) > ($3, $4)) \
-                 ORDER BY tick, id LIMIT 8",
+                 WHERE shard = $1 AND (tick, id) > ($2, $3) ORDER BY tick, id LIMIT 8",
             )
             .bind(&self.shard)
-            .bind(to_i64(from_tick, "tick")?)
-            .bind(after.map(|a| a.0))
-            .bind(after.map_or(0, |a| a.1))
+            .bind(after.0)
+            .bind(after.1)
             .fetch_all(&self.pool)
             .await?;
             let Some(&(tick, id, _)) = rows.last() else {
                 break;
             };
-            after = Some((tick, id));
+            after = (tick, id);
             for (tick, _, bytes) in rows {
                 out.extend(journal::decode(to_u64(tick, "tick")?, &bytes)?);
             }

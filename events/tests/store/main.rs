@@ -837,21 +837,45 @@ async fn pg_a_ticks_journal_is_one_row_that_sql_decodes_as_the_store_does() {
             .expect("count")
         }
     };
-    assert_eq!(count("command_journal_ticks").await, 2, "one row a tick");
-    assert_eq!(count("command_journal").await, 0, "no row a command");
-    assert_eq!(count("command_journal_entries").await, 2_501);
 
     let all: Vec<_> = tick1.iter().chain(&tick2).cloned().collect();
     assert_eq!(store.read_journal(0, 10_000).await.expect("journal"), all);
     assert_eq!(store.read_journal(2, 10).await.expect("journal"), tick2);
+    // Rows are read a few at a time: twenty ticks of one command each come back whole and in
+    // order, from any tick.
+    let later: Vec<_> = (3..23)
+        .map(|tick| command(player, tick + 2, tick, Outcome::Accepted))
+        .collect();
+    for entry in &later {
+        let journal = vec![entry.clone()];
+        store
+            .append(
+                lease,
+                AppendBatch {
+                    events: Vec::new(),
+                    journal,
+                },
+            )
+            .await
+            .expect("append a later tick");
+    }
+    assert_eq!(store.read_journal(3, 100).await.expect("journal"), later);
+    assert_eq!(
+        store.read_journal(10, 11).await.expect("journal"),
+        later[7..18]
+    );
+    let all: Vec<_> = all.into_iter().chain(later).collect();
     assert_eq!(
         store.read_journal(0, 1_000).await.expect("journal"),
         tick1[..1_000]
     );
+    assert_eq!(count("command_journal_ticks").await, 22, "one row a tick");
+    assert_eq!(count("command_journal").await, 0, "no row a command");
+    assert_eq!(count("command_journal_entries").await, 2_521);
     let mut last = store.last_seqs().await.expect("last seqs");
     last.sort();
     let mut expected: Vec<(Uuid, u64)> = all.iter().map(|e| (e.player_id, e.seq)).collect();
-    expected.retain(|&(p, seq)| p != player || seq == 4);
+    expected.retain(|&(p, seq)| p != player || seq == 24);
     expected.sort();
     assert_eq!(last, expected);
 
