@@ -573,7 +573,8 @@ async fn insert_journal(
     if journal.is_empty() {
         return Ok(());
     }
-    let data = journal::copy_rows(shard, journal)?;
+    let rows = journal::tick_rows(journal)?;
+    let data = journal::copy_rows(shard, &rows)?;
     sqlx::raw_sql("SAVEPOINT loh_journal")
         .execute(&mut *conn)
         .await?;
@@ -583,7 +584,7 @@ async fn insert_journal(
             sqlx::raw_sql("ROLLBACK TO SAVEPOINT loh_journal")
                 .execute(&mut *conn)
                 .await?;
-            insert_journal_skipping_stored(conn, shard, journal).await
+            insert_journal_skipping_stored(conn, shard, rows).await
         }
         Err(e) => Err(map_db_error(e)),
     }
@@ -594,10 +595,9 @@ async fn insert_journal(
 async fn insert_journal_skipping_stored(
     conn: &mut PgConnection,
     shard: &str,
-    journal: &[JournalEntry],
+    rows: Vec<journal::TickRow>,
 ) -> Result<()> {
-    for run in journal::runs(journal) {
-        let first = &run[0];
+    for row in rows {
         sqlx::query(
             "INSERT INTO command_journal_ticks \
                 (shard, tick, first_player, first_seq, entries, seqs, journal) \
@@ -605,12 +605,12 @@ async fn insert_journal_skipping_stored(
              ON CONFLICT (shard, tick, first_player, first_seq) DO NOTHING",
         )
         .bind(shard)
-        .bind(to_i64(first.tick, "tick")?)
-        .bind(first.player_id)
-        .bind(to_i64(first.seq, "seq")?)
-        .bind(i32::try_from(run.len()).map_err(Error::codec)?)
-        .bind(journal::seqs(run)?)
-        .bind(journal::encode(run)?)
+        .bind(row.tick)
+        .bind(row.first_player)
+        .bind(row.first_seq)
+        .bind(row.entries)
+        .bind(row.seqs)
+        .bind(row.journal)
         .execute(&mut *conn)
         .await
         .map_err(map_db_error)?;

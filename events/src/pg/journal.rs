@@ -22,7 +22,7 @@ pub(super) const COPY_JOURNAL_TICKS: &str = "COPY command_journal_ticks \
 
 /// The rows of a batch's journal: one per run of entries of one tick (a tick writer's batch is
 /// one run), in order.
-pub(super) fn runs(journal: &[JournalEntry]) -> impl Iterator<Item = &[JournalEntry]> {
+fn runs(journal: &[JournalEntry]) -> impl Iterator<Item = &[JournalEntry]> {
     journal.chunk_by(|a, b| a.tick == b.tick)
 }
 
@@ -128,21 +128,50 @@ pub(super) fn decode(tick: u64, bytes: &[u8]) -> Result<Vec<JournalEntry>> {
     Ok(entries)
 }
 
-/// The binary `COPY` stream of a batch's journal for [`COPY_JOURNAL_TICKS`]: one row per
-/// [`runs`] run.
-pub(super) fn copy_rows(shard: &str, journal: &[JournalEntry]) -> Result<Vec<u8>> {
-    let size: usize = journal.iter().map(|e| 100 + e.command.len()).sum();
+/// One row of `command_journal_ticks`, its columns as stored (the shard aside).
+pub(super) struct TickRow {
+    pub(super) tick: i64,
+    pub(super) first_player: Uuid,
+    pub(super) first_seq: i64,
+    pub(super) entries: i32,
+    pub(super) seqs: Vec<u8>,
+    pub(super) journal: Vec<u8>,
+}
+
+/// A batch's journal as its rows: one per [`runs`] run, encoded once for the `COPY` and, if that
+/// meets a stored row, for the `INSERT`s after it.
+pub(super) fn tick_rows(journal: &[JournalEntry]) -> Result<Vec<TickRow>> {
+    runs(journal)
+        .map(|run| {
+            let first = &run[0];
+            Ok(TickRow {
+                tick: to_i64(first.tick, "tick")?,
+                first_player: first.player_id,
+                first_seq: to_i64(first.seq, "seq")?,
+                entries: i32::try_from(run.len()).map_err(Error::codec)?,
+                seqs: seqs(run)?,
+                journal: encode(run)?,
+            })
+        })
+        .collect()
+}
+
+/// The binary `COPY` stream of `rows` for [`COPY_JOURNAL_TICKS`].
+pub(super) fn copy_rows(shard: &str, rows: &[TickRow]) -> Result<Vec<u8>> {
+    let size: usize = rows
+        .iter()
+        .map(|r| 80 + shard.len() + r.seqs.len() + r.journal.len())
+        .sum();
     let mut buf = CopyBinary::new(size);
-    for run in runs(journal) {
-        let first = &run[0];
+    for r in rows {
         buf.row(7);
         buf.bytes(shard.as_bytes())?;
-        buf.int8(to_i64(first.tick, "tick")?);
-        buf.bytes(first.player_id.as_bytes())?;
-        buf.int8(to_i64(first.seq, "seq")?);
-        buf.int4(i32::try_from(run.len()).map_err(Error::codec)?);
-        buf.bytes(&seqs(run)?)?;
-        buf.bytes(&encode(run)?)?;
+        buf.int8(r.tick);
+        buf.bytes(r.first_player.as_bytes())?;
+        buf.int8(r.first_seq);
+        buf.int4(r.entries);
+        buf.bytes(&r.seqs)?;
+        buf.bytes(&r.journal)?;
     }
     Ok(buf.finish())
 }
