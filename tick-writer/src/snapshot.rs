@@ -28,8 +28,10 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// Ticks between snapshots by default: a minute at 400 ms. A snapshot of 2,500 players costs
-/// the tick ~2 ms (the clone) and ~6 ms off it; a busy world writes ~600,000 events a minute,
-/// which start-up folds in ~5 s (`loh bench restart`, docs/BENCHMARKS.md).
+/// the tick ~2 ms (the clone) and ~6 ms off it as first measured; in a 2,500-bot crowd sharing
+/// two cores with its services the clone took 12–17 ms and the save 23–46 ms (the writer's
+/// `snapshot written` log line). A busy world writes ~600,000 events a minute, which start-up
+/// folds in ~5 s (`loh bench restart`, docs/BENCHMARKS.md).
 pub const DEFAULT_SNAPSHOT_EVERY_TICKS: u64 = 150;
 /// Events between snapshots by default, whichever of ticks and events comes first: ~2 s of
 /// start-up fold. A crowd whose ticks run slow writes more events per minute than the tick
