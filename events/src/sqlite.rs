@@ -35,7 +35,27 @@ macro_rules! event_columns {
 }
 
 /// Rows per multi-row INSERT (15 parameters each, well under SQLite's parameter limit).
-const INSERT_CHUNK: usize = 200;
+const INSERT_CHUNK: usize = 128;
+
+/// How a batch of `n` events is cut into multi-row INSERTs: chunks of [`INSERT_CHUNK`], then the
+/// rest in falling powers of two (a rest of 100 is 64 + 32 + 4), so that a connection prepares
+/// at most eight statement shapes, each once. sqlx keeps every prepared statement in its
+/// connection's cache; one rest of any size (1 to 199 rows, as before) put a new program of up
+/// to ~200 KiB in each connection's cache nearly every tick: 8.75 MiB of prepared statements at
+/// the peak of an embedded 1,000-bot crowd (`heaptrack`, docs/BENCHMARKS.md), re-prepared at
+/// every new size, and pushing the fixed statements out of the cache. The projections cut their
+/// multi-row statements the same way (`loh_projections`' `plan`).
+fn insert_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = match n {
+            0 => return None,
+            n if n >= INSERT_CHUNK => INSERT_CHUNK,
+            n => 1 << n.ilog2(),
+        };
+        n -= size;
+        Some(size)
+    })
+}
 
 /// An append-only, hash-chained event log of one shard in an embedded SQLite database.
 #[derive(Debug, Clone)]
@@ -122,8 +142,11 @@ impl SqliteEventStore {
         }
 
         let events = seal_all(&self.shard, head, &batch.events)?;
-        for chunk in events.chunks(INSERT_CHUNK) {
+        let mut rest = &events[..];
+        for size in insert_sizes(events.len()) {
+            let (chunk, tail) = rest.split_at(size);
             insert_events(&mut tx, chunk, lease.epoch).await?;
+            rest = tail;
         }
         for entry in &batch.journal {
             let (code, message) = outcome_columns(&entry.outcome);
@@ -186,7 +209,8 @@ impl SqliteEventStore {
                 ),
                 placeholders(chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            // A retry's lookup, of any size: not kept in the connection's statement cache.
+            let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false);
             for event in chunk {
                 query = query.bind(event.event_id);
             }
@@ -618,4 +642,25 @@ fn head_from_row(row: &SqliteRow) -> Result<Head> {
         position: to_u64(row.try_get("head_position")?, "head_position")?,
         hash: to_hash(row.try_get("head_hash")?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_any_size_is_inserted_in_at_most_eight_statement_shapes() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for n in 0..=1_000 {
+            let sizes: Vec<usize> = insert_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
+            assert!(sizes.is_sorted_by(|a, b| a >= b), "{n}: {sizes:?}");
+            shapes.extend(sizes);
+        }
+        assert_eq!(
+            shapes.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64, INSERT_CHUNK]
+        );
+        assert_eq!(insert_sizes(300).collect::<Vec<_>>(), [128, 128, 32, 8, 4]);
+    }
 }
