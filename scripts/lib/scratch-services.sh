@@ -62,8 +62,11 @@ scratch_private_pg() {
   "${pg_as[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U postgres --auth=trust >"$work/initdb.log" 2>&1 \
     || { cat "$work/initdb.log" >&2; return 1; }
   port=$(free_port)
+  # Its log (kept with LOH_KEEP_LOGS=1) times every autovacuum and checkpoint, to set beside the
+  # tick writer's slow ticks.
   "${pg_as[@]}" "$pg_bin/postgres" -D "$work/pg/data" -p "$port" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories="$work/pg" "${settings[@]}" >"$work/postgres.log" 2>&1 &
+    -c unix_socket_directories="$work/pg" -c log_autovacuum_min_duration=0 -c log_checkpoints=on \
+    "${settings[@]}" >"$work/postgres.log" 2>&1 &
   pg_pid=$!
   admin="postgres://postgres@127.0.0.1:$port/postgres"
   for _ in $(seq 1 150); do

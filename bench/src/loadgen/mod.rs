@@ -225,6 +225,12 @@ pub async fn run(
         scrape_http.clone(),
         metrics_url.clone(),
     );
+    let window = spawn_window_scrapes(
+        live.clone(),
+        ramp_end,
+        scrape_http.clone(),
+        metrics_url.clone(),
+    );
     let mut bots = tokio::task::JoinSet::new();
     let count = ready.len().max(1) as u32;
     for (i, (n, token)) in ready.into_iter().enumerate() {
@@ -258,6 +264,7 @@ pub async fn run(
     }
     // Every bot is done (a run whose bots all failed never drains: stop it here).
     rss_sampler.abort();
+    let window = window.await.unwrap_or_default();
     let server_rss_connected = report::Samples::of(std::mem::take(
         &mut *rss_connected.lock().expect("not poisoned"),
     ));
@@ -293,6 +300,18 @@ pub async fn run(
         (at(0.5), at(0.99))
     };
     let (server_tick_p50, server_tick_p99) = server_p50_p99(scrape::TICK);
+    // The same over the window with every bot connected (the ramp's joins left out).
+    let server_tick_connected = match &window {
+        (Some(from), Some(to)) => {
+            let buckets = scrape::bucket_delta(Some(from), to, scrape::TICK);
+            let at = |q| scrape::quantile(&buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
+            let ticks = buckets.last().map_or(0, |b| b.1.round() as u64);
+            at(0.5)
+                .zip(at(0.99))
+                .map(|(p50, p99)| report::Window { ticks, p50, p99 })
+        }
+        _ => None,
+    };
     let (server_answer_p50, server_answer_p99) = server_p50_p99(scrape::ANSWER);
     let closes = |before: Option<&scrape::Scrape>, after: Option<&scrape::Scrape>| {
         after.and_then(|a| {
@@ -355,6 +374,7 @@ pub async fn run(
         server_answer_p99,
         server_tick_p50,
         server_tick_p99,
+        server_tick_connected,
         frames_per_tick: report::spread(&mut totals.frames_per_tick),
         bytes_per_tick: report::spread(&mut totals.bytes_per_tick),
         server_rss_bytes,
@@ -415,6 +435,31 @@ fn spawn_rss_sampler(
             }
             readings.lock().expect("not poisoned").extend(rss);
         }
+    })
+}
+
+/// Scrapes the server's `/metrics` at the start and the end of the window the RSS sampler reads
+/// in (every bot connected: from a second past the ramp's end until the first bot is done), so
+/// that the tick's figures with the whole crowd in the world are not the ramp's: the joins of
+/// the ramp's last seconds (a connection every 16 ms for 2,500 bots over 40 s) are the slowest
+/// ticks of a crowd run (docs/BENCHMARKS.md). `(None, _)` when the run ended before the window.
+fn spawn_window_scrapes(
+    live: Arc<Live>,
+    ramp_end: Instant,
+    http: reqwest::Client,
+    metrics_url: String,
+) -> tokio::task::JoinHandle<(Option<scrape::Scrape>, Option<scrape::Scrape>)> {
+    tokio::spawn(async move {
+        tokio::time::sleep_until(ramp_end + Duration::from_secs(1)).await;
+        if live.draining.load(Relaxed) {
+            return (None, None);
+        }
+        let from = scrape::Scrape::fetch(&http, &metrics_url).await;
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        while !live.draining.load(Relaxed) {
+            every.tick().await;
+        }
+        (from, scrape::Scrape::fetch(&http, &metrics_url).await)
     })
 }
 

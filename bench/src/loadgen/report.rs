@@ -36,6 +36,14 @@ pub struct Spread {
     pub p99: f64,
 }
 
+/// The server's tick over part of a run: how many ticks, their median and 99th percentile.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Window {
+    pub ticks: u64,
+    pub p50: Timing,
+    pub p99: Timing,
+}
+
 /// Readings of one quantity over a run: how many, their median and their largest.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Samples {
@@ -93,6 +101,9 @@ pub struct Report {
     /// The server's tick duration over the run, from its histogram.
     pub server_tick_p50: Option<Timing>,
     pub server_tick_p99: Option<Timing>,
+    /// The server's tick while every bot was connected (the RSS sampler's window: from a second
+    /// past the ramp's end to the first bot done), from the same histogram.
+    pub server_tick_connected: Option<Window>,
     /// `TickUpdate` frames per player per tick, across bots.
     pub frames_per_tick: Option<Spread>,
     /// `TickUpdate` bytes per player per tick, across bots.
@@ -312,6 +323,15 @@ impl fmt::Display for Report {
             ("server tick p50", opt(self.server_tick_p50)),
             ("server tick p99", opt(self.server_tick_p99)),
             (
+                "server tick, all in",
+                self.server_tick_connected.map_or("n/a".into(), |w| {
+                    format!(
+                        "p50 {}, p99 {} over the {} ticks with every bot connected",
+                        w.p50, w.p99, w.ticks
+                    )
+                }),
+            ),
+            (
                 "server tick parts",
                 self.server_phases
                     .iter()
@@ -443,6 +463,7 @@ mod tests {
             server_answer_p99: None,
             server_tick_p50: None,
             server_tick_p99: None,
+            server_tick_connected: None,
             frames_per_tick: None,
             bytes_per_tick: None,
             server_rss_bytes: None,
@@ -459,6 +480,32 @@ mod tests {
             hop_p99: None,
             acknowledged_in: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_tick_with_every_bot_connected_is_printed_beside_the_runs() {
+        let line = |r: &Report| {
+            r.to_string()
+                .lines()
+                .find(|l| l.starts_with("server tick, all in "))
+                .map(str::to_owned)
+        };
+        let mut report = sample_report();
+        assert!(
+            line(&report).is_some_and(|l| l.ends_with(" n/a")),
+            "{report}"
+        );
+        report.server_tick_connected = Some(Window {
+            ticks: 90,
+            p50: Timing::new(80.0, 400.0),
+            p99: Timing::new(150.0, 400.0),
+        });
+        let expected = "p50 80.0 ms (0.200 of a tick), p99 150.0 ms (0.375 of a tick) over the 90 \
+                        ticks with every bot connected";
+        assert!(
+            line(&report).is_some_and(|l| l.ends_with(expected)),
+            "{report}"
+        );
     }
 
     #[test]
