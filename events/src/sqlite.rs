@@ -37,7 +37,7 @@ macro_rules! event_columns {
 /// Rows per multi-row INSERT (15 parameters each, well under SQLite's parameter limit).
 const INSERT_CHUNK: usize = 128;
 
-/// How a batch of `n` events is cut into multi-row INSERTs: chunks of [`INSERT_CHUNK`], then the
+/// How a batch of `n` events (or journal entries) is cut into multi-row INSERTs: chunks of [`INSERT_CHUNK`], then the
 /// rest in falling powers of two (a rest of 100 is 64 + 32 + 4), so that a connection prepares
 /// at most eight statement shapes, each once. sqlx keeps every prepared statement in its
 /// connection's cache; one rest of any size (1 to 199 rows, as before) put a new program of up
@@ -148,26 +148,11 @@ impl SqliteEventStore {
             insert_events(&mut tx, chunk, lease.epoch).await?;
             rest = tail;
         }
-        for entry in &batch.journal {
-            let (code, message) = outcome_columns(&entry.outcome);
-            sqlx::query(
-                "INSERT INTO command_journal \
-                    (shard, tick, player_id, seq, command_id, command, outcome_code, \
-                     outcome_message, received_at_us) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.shard)
-            .bind(to_i64(entry.tick, "tick")?)
-            .bind(entry.player_id)
-            .bind(to_i64(entry.seq, "seq")?)
-            .bind(entry.command_id)
-            .bind(&entry.command)
-            .bind(code)
-            .bind(message)
-            .bind(entry.received_at_us)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_db_error)?;
+        let mut rest = &batch.journal[..];
+        for size in insert_sizes(rest.len()) {
+            let (chunk, tail) = rest.split_at(size);
+            insert_journal(&mut tx, &self.shard, chunk).await?;
+            rest = tail;
         }
         // World hops: the outbox and the character's home move with the tick (invariant 11).
         crate::hop::sqlite::record(&mut tx, &self.shard, &batch.events, &events, map_db_error)
@@ -583,6 +568,43 @@ async fn insert_events(
             .bind(&e.prev_hash[..])
             .bind(&e.hash[..])
             .bind(epoch);
+    }
+    query.execute(&mut *conn).await.map_err(map_db_error)?;
+    Ok(())
+}
+
+/// One multi-row INSERT of journal entries; an entry whose `(shard, player, seq)` is stored
+/// already is skipped, as a batch retried after a COMMIT it did not hear of meets its own rows.
+/// One statement for up to [`INSERT_CHUNK`] entries, not one each: a crowd tick journals 2,500
+/// commands, and every statement is a round trip to the connection's worker thread.
+async fn insert_journal(
+    conn: &mut SqliteConnection,
+    shard: &str,
+    entries: &[JournalEntry],
+) -> Result<()> {
+    let rows: Vec<String> = (0..entries.len())
+        .map(|_| format!("({})", placeholders(9)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO command_journal \
+            (shard, tick, player_id, seq, command_id, command, outcome_code, outcome_message, \
+             received_at_us) \
+         VALUES {} ON CONFLICT DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for entry in entries {
+        let (code, message) = outcome_columns(&entry.outcome);
+        query = query
+            .bind(shard)
+            .bind(to_i64(entry.tick, "tick")?)
+            .bind(entry.player_id)
+            .bind(to_i64(entry.seq, "seq")?)
+            .bind(entry.command_id)
+            .bind(&entry.command)
+            .bind(code)
+            .bind(message)
+            .bind(entry.received_at_us);
     }
     query.execute(&mut *conn).await.map_err(map_db_error)?;
     Ok(())
