@@ -264,6 +264,8 @@ pub async fn run(
     }
     // Every bot is done (a run whose bots all failed never drains: stop it here).
     rss_sampler.abort();
+    // A run whose bots were all dropped never drained: its window ends here.
+    live.draining.store(true, Relaxed);
     let window = window.await.unwrap_or_default();
     let server_rss_connected = report::Samples::of(std::mem::take(
         &mut *rss_connected.lock().expect("not poisoned"),
