@@ -34,12 +34,13 @@ macro_rules! event_columns {
     };
 }
 
-/// Rows per multi-row INSERT (15 parameters each, well under SQLite's parameter limit).
+/// Rows per multi-row INSERT (15 parameters each for events, 9 for journal entries: well under
+/// SQLite's parameter limit).
 const INSERT_CHUNK: usize = 128;
 
-/// How a batch of `n` events (or journal entries) is cut into multi-row INSERTs: chunks of [`INSERT_CHUNK`], then the
-/// rest in falling powers of two (a rest of 100 is 64 + 32 + 4), so that a connection prepares
-/// at most eight statement shapes, each once. sqlx keeps every prepared statement in its
+/// How a batch of `n` events (or journal entries) is cut into multi-row INSERTs: chunks of
+/// [`INSERT_CHUNK`], then the rest in falling powers of two (a rest of 100 is 64 + 32 + 4), so
+/// that a connection prepares at most eight statement shapes, each once. sqlx keeps every prepared statement in its
 /// connection's cache; one rest of any size (1 to 199 rows, as before) put a new program of up
 /// to ~200 KiB in each connection's cache nearly every tick: 8.75 MiB of prepared statements at
 /// the peak of an embedded 1,000-bot crowd (`heaptrack`, docs/BENCHMARKS.md), re-prepared at
