@@ -38,14 +38,25 @@ macro_rules! event_columns {
 /// SQLite's parameter limit).
 const INSERT_CHUNK: usize = 128;
 
-/// How a batch of `n` events (or journal entries) is cut into multi-row INSERTs: chunks of
+/// A batch of events (or journal entries) cut into multi-row INSERTs: chunks of
 /// [`INSERT_CHUNK`], then the rest in falling powers of two (a rest of 100 is 64 + 32 + 4), so
-/// that a connection prepares at most eight statement shapes, each once. sqlx keeps every prepared statement in its
-/// connection's cache; one rest of any size (1 to 199 rows, as before) put a new program of up
-/// to ~200 KiB in each connection's cache nearly every tick: 8.75 MiB of prepared statements at
-/// the peak of an embedded 1,000-bot crowd (`heaptrack`, docs/BENCHMARKS.md), re-prepared at
-/// every new size, and pushing the fixed statements out of the cache. The projections cut their
-/// multi-row statements the same way (`loh_projections`' `plan`).
+/// that a connection prepares at most eight statement shapes, each once. sqlx keeps every
+/// prepared statement in its connection's cache; one rest of any size (1 to 199 rows, as before)
+/// put a new program of up to ~200 KiB in each connection's cache nearly every tick: 8.75 MiB of
+/// prepared statements at the peak of an embedded 1,000-bot crowd (`heaptrack`,
+/// docs/BENCHMARKS.md), re-prepared at every new size, and pushing the fixed statements out of
+/// the cache. The projections cut their multi-row statements the same way (`loh_projections`'
+/// `plan`).
+fn insert_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    insert_sizes(items.len()).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        chunk
+    })
+}
+
+/// The sizes of [`insert_chunks`]' chunks of `n` items.
 fn insert_sizes(mut n: usize) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         let size = match n {
@@ -143,17 +154,11 @@ impl SqliteEventStore {
         }
 
         let events = seal_all(&self.shard, head, &batch.events)?;
-        let mut rest = &events[..];
-        for size in insert_sizes(events.len()) {
-            let (chunk, tail) = rest.split_at(size);
+        for chunk in insert_chunks(&events) {
             insert_events(&mut tx, chunk, lease.epoch).await?;
-            rest = tail;
         }
-        let mut rest = &batch.journal[..];
-        for size in insert_sizes(rest.len()) {
-            let (chunk, tail) = rest.split_at(size);
+        for chunk in insert_chunks(&batch.journal) {
             insert_journal(&mut tx, &self.shard, chunk).await?;
-            rest = tail;
         }
         // World hops: the outbox and the character's home move with the tick (invariant 11).
         crate::hop::sqlite::record(&mut tx, &self.shard, &batch.events, &events, map_db_error)
@@ -540,16 +545,13 @@ async fn insert_events(
     events: &[StoredEvent],
     epoch: i64,
 ) -> Result<()> {
-    let rows: Vec<String> = (0..events.len())
-        .map(|_| format!("({})", placeholders(15)))
-        .collect();
     let sql = format!(
         concat!(
             "INSERT INTO events (",
             event_columns!(),
             ", epoch) VALUES {}"
         ),
-        rows.join(", ")
+        value_rows(events.len(), 15)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for e in events {
@@ -583,15 +585,12 @@ async fn insert_journal(
     shard: &str,
     entries: &[JournalEntry],
 ) -> Result<()> {
-    let rows: Vec<String> = (0..entries.len())
-        .map(|_| format!("({})", placeholders(9)))
-        .collect();
     let sql = format!(
         "INSERT INTO command_journal \
             (shard, tick, player_id, seq, command_id, command, outcome_code, outcome_message, \
              received_at_us) \
          VALUES {} ON CONFLICT DO NOTHING",
-        rows.join(", ")
+        value_rows(entries.len(), 9)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for entry in entries {
@@ -609,6 +608,12 @@ async fn insert_journal(
     }
     query.execute(&mut *conn).await.map_err(map_db_error)?;
     Ok(())
+}
+
+/// `rows` rows of `columns` placeholders each, for a multi-row `VALUES`: `(?, ?), (?, ?)`.
+fn value_rows(rows: usize, columns: usize) -> String {
+    let row = format!("({})", placeholders(columns));
+    vec![row; rows].join(", ")
 }
 
 /// `n` anonymous placeholders (`?, ?, …`), bound in order. Not numbered (`?1`): SQLite keeps

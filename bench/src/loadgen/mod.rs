@@ -262,9 +262,9 @@ pub async fn run(
     while let Some(joined) = bots.join_next().await {
         results.push(joined.context("a bot panicked")?);
     }
-    // Every bot is done (a run whose bots all failed never drains: stop it here).
+    // Every bot is done (a run whose bots all failed never drains: its sampler stops and its
+    // tick window ends here).
     rss_sampler.abort();
-    // A run whose bots were all dropped never drained: its window ends here.
     live.draining.store(true, Relaxed);
     let window = window.await.unwrap_or_default();
     let server_rss_connected = report::Samples::of(std::mem::take(
@@ -292,24 +292,27 @@ pub async fn run(
         .collect();
     let mut answer = |q| report::percentile(&mut latencies, q).map(|ms| Timing::new(ms, tick_ms));
     let (answer_p50, answer_p99) = (answer(0.5), answer(0.99));
-    // p50 and p99 of one of the server's histograms (in seconds) over the run.
-    let server_p50_p99 = |metric: &str| {
-        let buckets = after
-            .as_ref()
-            .map(|a| scrape::bucket_delta(before.as_ref(), a, metric))
+    // p50 and p99 of one of the server's histograms (in seconds) between two scrapes, and how
+    // many observations it gained.
+    let p50_p99 = |from: Option<&scrape::Scrape>, to: Option<&scrape::Scrape>, metric: &str| {
+        let buckets = to
+            .map(|to| scrape::bucket_delta(from, to, metric))
             .unwrap_or_default();
         let at = |q| scrape::quantile(&buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
-        (at(0.5), at(0.99))
+        let count = buckets.last().map_or(0, |b| b.1.round() as u64);
+        (at(0.5), at(0.99), count)
+    };
+    // Over the run.
+    let server_p50_p99 = |metric: &str| {
+        let (p50, p99, _) = p50_p99(before.as_ref(), after.as_ref(), metric);
+        (p50, p99)
     };
     let (server_tick_p50, server_tick_p99) = server_p50_p99(scrape::TICK);
-    // The same over the window with every bot connected (the ramp's joins left out).
+    // Over the window with every bot connected (the ramp's joins left out).
     let server_tick_connected = match &window {
         (Some(from), Some(to)) => {
-            let buckets = scrape::bucket_delta(Some(from), to, scrape::TICK);
-            let at = |q| scrape::quantile(&buckets, q).map(|s| Timing::new(s * 1000.0, tick_ms));
-            let ticks = buckets.last().map_or(0, |b| b.1.round() as u64);
-            at(0.5)
-                .zip(at(0.99))
+            let (p50, p99, ticks) = p50_p99(Some(from), Some(to), scrape::TICK);
+            p50.zip(p99)
                 .map(|(p50, p99)| report::Window { ticks, p50, p99 })
         }
         _ => None,
@@ -395,6 +398,10 @@ pub async fn run(
     })
 }
 
+/// How long after the ramp's end every bot counts as connected (the last bots' handshakes): the
+/// start of the window the RSS sampler and the tick's window scrapes read in.
+const AFTER_RAMP: Duration = Duration::from_secs(1);
+
 /// The server's RSS: from its `/metrics`, else from `/proc` when its pid is known.
 fn rss_from(scrape: Option<&scrape::Scrape>, pid: Option<u32>) -> Option<u64> {
     scrape
@@ -418,7 +425,7 @@ fn spawn_rss_sampler(
     metrics_url: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::time::sleep_until(ramp_end + Duration::from_secs(1)).await;
+        tokio::time::sleep_until(ramp_end + AFTER_RAMP).await;
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
             every.tick().await;
@@ -452,7 +459,7 @@ fn spawn_window_scrapes(
     metrics_url: String,
 ) -> tokio::task::JoinHandle<(Option<scrape::Scrape>, Option<scrape::Scrape>)> {
     tokio::spawn(async move {
-        tokio::time::sleep_until(ramp_end + Duration::from_secs(1)).await;
+        tokio::time::sleep_until(ramp_end + AFTER_RAMP).await;
         if live.draining.load(Relaxed) {
             return (None, None);
         }
