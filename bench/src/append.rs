@@ -279,6 +279,7 @@ fn generate(events: usize, batch: usize) -> Vec<Vec<NewEvent>> {
                 x,
                 y,
                 running: i % 3 == 0,
+                path_to: None,
             }
         };
         current.push(NewEvent {

@@ -126,6 +126,7 @@ pub fn fan_out_benchmark(
                 x,
                 y,
                 running: false,
+                path_to: None,
             };
             sim.world.apply(&moved);
         }

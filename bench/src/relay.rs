@@ -248,6 +248,7 @@ async fn append_events(store: &PgEventStore, n: u64) -> Result<(), BenchError> {
                         x: x + 1,
                         y: 10,
                         running: false,
+                        path_to: None,
                     },
                 }
             })

@@ -152,6 +152,7 @@ impl Filler {
                 x,
                 y: map.spawn_y,
                 running: false,
+                path_to: None,
             };
             out.push(self.event(p, body));
         }

@@ -179,6 +179,7 @@ fn placed(ids: &[Uuid]) -> Sim {
             x,
             y,
             running: false,
+            path_to: None,
         });
         arm(&mut sim.world, *id, i % GROUPS);
     }

@@ -24,6 +24,12 @@ pub enum EventBody {
         x: i32,
         y: i32,
         running: bool,
+        /// Since rules 5: this move is the first step of a path the player set this tick
+        /// (a `WalkTo`), which it goes on walking toward, running if `running`; it replaces
+        /// what a `PathSet` followed by a `PlayerMoved` said before. Absent otherwise, and in
+        /// every event stored before it existed (so their bytes and hashes are unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path_to: Option<Tile>,
     },
     /// A player said something in local chat.
     PlayerSaid {
@@ -469,6 +475,13 @@ pub enum EventBody {
         state: crate::hop::CharacterState,
         state_hash: String,
     },
+}
+
+/// A tile of the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tile {
+    pub x: i32,
+    pub y: i32,
 }
 
 /// An item and a quantity.

@@ -68,6 +68,7 @@ mod tests {
                 x: -2,
                 y: 3201,
                 running: true,
+                path_to: None,
             },
             EventBody::PlayerSaid {
                 player_id,
@@ -92,6 +93,31 @@ mod tests {
             assert_eq!(direct, body);
             assert_eq!(through, body);
         }
+    }
+
+    /// `path_to` (rules 5) is left out when absent, so every `PlayerMoved` stored before it
+    /// existed keeps its bytes, and so its hash; one that carries it reads back whole.
+    #[test]
+    fn a_move_without_a_path_keeps_the_bytes_it_had_before_path_to_existed() {
+        let encoded = encode(&bodies()[0]).expect("encode");
+        assert_eq!(
+            String::from_utf8(encoded.payload).unwrap(),
+            r#"{"from_x":-3,"from_y":3200,"player_id":"00000000-0000-0000-0000-000000000007","running":true,"x":-2,"y":3201}"#
+        );
+        let walked = EventBody::PlayerMoved {
+            player_id: Uuid::from_u128(7),
+            from_x: 1,
+            from_y: 2,
+            x: 2,
+            y: 3,
+            running: false,
+            path_to: Some(crate::Tile { x: 9, y: 10 }),
+        };
+        let encoded = encode(&walked).expect("encode");
+        assert!(
+            String::from_utf8_lossy(&encoded.payload).contains(r#","path_to":{"x":9,"y":10},"#)
+        );
+        assert_eq!(decode(&encoded.kind, 1, &encoded.payload).unwrap(), walked);
     }
 
     #[test]

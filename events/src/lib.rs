@@ -24,7 +24,7 @@ pub mod store;
 pub mod value;
 
 pub use body::{
-    AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, SlotQty, Target, Tier,
+    AttackStyle, EquipSlot, EventBody, GroundItem, ItemQty, Skill, SlotQty, Target, Tier, Tile,
     WORLD_STREAM, player_stream,
 };
 pub use envelope::{

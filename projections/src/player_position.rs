@@ -252,6 +252,7 @@ mod tests {
                     x: 2,
                     y: 3,
                     running: true,
+                    path_to: None,
                 },
             ))
             .expect("apply");

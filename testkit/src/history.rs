@@ -178,6 +178,7 @@ pub fn scatter(world: &mut World, players: &[Uuid], round: usize) -> Vec<EventBo
             x,
             y,
             running: false,
+            path_to: None,
         };
         world.apply(&e);
         moves.push(e);

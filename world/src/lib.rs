@@ -210,7 +210,14 @@ pub struct World {
 ///      configured map), the dead come back at the nearest spawn point
 ///      ([`World::respawn_point`]; before, at home), and in the wilderness players fight only
 ///      within its level of each other (`level_gap`).
-pub const RULES: u32 = 4;
+/// 5. A `WalkTo` that can step at once takes its first step as it is decided, in one
+///    `PlayerMoved` that also sets the path (`path_to`, [`ONE_EVENT_WALK_RULES`]); before, a
+///    `PathSet` was recorded and the first step was a second event in the players phase. A
+///    walking player costs the log one event a tick instead of two.
+pub const RULES: u32 = 5;
+
+/// The rules version under which a `WalkTo` is one event ([`RULES`], 5).
+pub const ONE_EVENT_WALK_RULES: u32 = 5;
 
 /// The rules version that brought a deeper world: every decision it changed is taken the old
 /// way under an older version, so a log decided before it re-simulates byte for byte.

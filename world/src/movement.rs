@@ -3,7 +3,7 @@
 
 use super::{Decision, Player, RUN_TILES, Rejection, WALK_TILES, World, chebyshev};
 use loh_commands::RejectionCode as Code;
-use loh_events::EventBody;
+use loh_events::{EventBody, Tile};
 use uuid::Uuid;
 
 /// The farthest a `WalkTo` target may be (Chebyshev tiles).
@@ -77,6 +77,7 @@ impl World {
             x,
             y,
             running: run,
+            path_to: None,
         }])
     }
 
@@ -95,12 +96,46 @@ impl World {
             Code::TooFar,
             format!("a path may reach {MAX_PATH} tiles"),
         )?;
+        if self.rules >= crate::ONE_EVENT_WALK_RULES
+            && !self.moved_this_tick.contains_key(&player_id)
+        {
+            // The first step is taken now, in the same event that sets the path.
+            let at = self.steps_along(p, (x, y), run);
+            if at != (p.x, p.y) {
+                return Ok(vec![EventBody::PlayerMoved {
+                    player_id,
+                    from_x: p.x,
+                    from_y: p.y,
+                    x: at.0,
+                    y: at.1,
+                    running: run,
+                    path_to: Some(Tile { x, y }),
+                }]);
+            }
+        }
         Ok(vec![EventBody::PathSet {
             player_id,
             x,
             y,
             run,
         }])
+    }
+
+    /// Where one tick's steps (1 walking, 2 running) along a shortest path from `p`'s tile
+    /// toward `to` end: `p`'s own tile when it cannot move.
+    fn steps_along(&self, p: &Player, to: (i32, i32), run: bool) -> (i32, i32) {
+        let mut at = (p.x, p.y);
+        let steps = if run { RUN_TILES } else { WALK_TILES };
+        for _ in 0..steps {
+            if at == to {
+                break;
+            }
+            match self.next_tile(p, at, to) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        at
     }
 
     /// The first tile of a shortest path (8 directions, around blocked tiles) from `from` to
@@ -174,17 +209,7 @@ impl World {
         if self.moved_this_tick.contains_key(&player_id) {
             return Vec::new();
         }
-        let mut at = (p.x, p.y);
-        let steps = if run { RUN_TILES } else { WALK_TILES };
-        for _ in 0..steps {
-            if at == (tx, ty) {
-                break;
-            }
-            match self.next_tile(p, at, (tx, ty)) {
-                Some(next) => at = next,
-                None => break,
-            }
-        }
+        let at = self.steps_along(p, (tx, ty), run);
         if at == (p.x, p.y) {
             return vec![EventBody::PathCleared { player_id }];
         }
@@ -195,6 +220,7 @@ impl World {
             x: at.0,
             y: at.1,
             running: run,
+            path_to: None,
         }]
     }
 
@@ -217,6 +243,7 @@ impl World {
             x,
             y,
             running: false,
+            path_to: None,
         })
     }
 
@@ -229,7 +256,11 @@ impl World {
                 x,
                 y,
                 running,
+                path_to,
             } => {
+                if let Some(to) = path_to {
+                    self.set_path(*player_id, (to.x, to.y, *running));
+                }
                 let moved = chebyshev(*from_x, *from_y, *x, *y);
                 *self.moved_this_tick.entry(*player_id).or_default() += moved;
                 if *running {
@@ -249,19 +280,23 @@ impl World {
                 x,
                 y,
                 run,
-            } => {
-                if let Some(p) = self.players.get_mut(player_id) {
-                    p.path = Some((*x, *y, *run));
-                    p.gathering = None;
-                    p.target = None;
-                }
-            }
+            } => self.set_path(*player_id, (*x, *y, *run)),
             EventBody::PathCleared { player_id } => {
                 if let Some(p) = self.players.get_mut(player_id) {
                     p.path = None;
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A path set (`PathSet`, or a `PlayerMoved` that starts one): it replaces gathering and
+    /// the combat target.
+    fn set_path(&mut self, player_id: Uuid, path: (i32, i32, bool)) {
+        if let Some(p) = self.players.get_mut(&player_id) {
+            p.path = Some(path);
+            p.gathering = None;
+            p.target = None;
         }
     }
 }
@@ -380,6 +415,104 @@ mod tests {
         .unwrap();
         t.run_ticks(4);
         assert_eq!(t.world.player(A).unwrap().y, 3210);
+    }
+
+    fn walk_to(x: i32, y: i32, run: bool) -> Command {
+        Command::WalkTo { x, y, run }
+    }
+
+    /// Rules 5: a walk costs the log one event a tick, its first step included.
+    #[test]
+    fn a_walk_to_is_one_event_that_sets_the_path_and_takes_the_first_step() {
+        let mut t = Given::new().player(A).at(A, (3200, 3200));
+        let events = t.when(A, walk_to(3200, 3205, false)).unwrap();
+        assert_eq!(
+            events,
+            vec![EventBody::PlayerMoved {
+                player_id: A,
+                from_x: 3200,
+                from_y: 3200,
+                x: 3200,
+                y: 3201,
+                running: false,
+                path_to: Some(loh_events::Tile { x: 3200, y: 3205 }),
+            }]
+        );
+        let p = t.world.player(A).unwrap();
+        assert_eq!(p.path, Some((3200, 3205, false)));
+        // The players phase of the same tick takes no second step.
+        let rest = t.run_ticks(5);
+        let moves: Vec<_> = rest
+            .iter()
+            .filter(|e| matches!(e, EventBody::PlayerMoved { player_id, .. } if *player_id == A))
+            .collect();
+        assert_eq!(moves.len(), 4, "{rest:?}");
+        assert!(!rest.iter().any(|e| matches!(e, EventBody::PathSet { .. })));
+        let p = t.world.player(A).unwrap();
+        assert_eq!((p.x, p.y, p.path), (3200, 3205, None));
+    }
+
+    /// A log decided before rules 5 re-decides its walks as it recorded them: a `PathSet`, then
+    /// the step in the players phase.
+    #[test]
+    fn under_older_rules_a_walk_to_is_a_path_set_then_a_step() {
+        let mut t = Given::new().player(A).at(A, (3200, 3200));
+        t.world.apply(&EventBody::RulesAdopted { rules: 4 });
+        let events = t.when(A, walk_to(3200, 3205, false)).unwrap();
+        assert_eq!(
+            events,
+            vec![EventBody::PathSet {
+                player_id: A,
+                x: 3200,
+                y: 3205,
+                run: false
+            }]
+        );
+        assert_eq!(t.world.player(A).unwrap().y, 3200);
+    }
+
+    /// The one-event walk stops gathering and combat as a `PathSet` does, and runs two tiles.
+    #[test]
+    fn a_one_event_run_replaces_the_combat_target_and_covers_two_tiles() {
+        let mut t = Given::new().player(A).at(A, (3200, 3200));
+        t.world.apply(&EventBody::CombatTargetSet {
+            player_id: A,
+            target: loh_events::Target::Npc(1),
+        });
+        let events = t.when(A, walk_to(3205, 3200, true)).unwrap();
+        assert!(
+            matches!(
+                events[..],
+                [EventBody::PlayerMoved {
+                    x: 3202,
+                    running: true,
+                    path_to: Some(_),
+                    ..
+                }]
+            ),
+            "{events:?}"
+        );
+        let p = t.world.player(A).unwrap();
+        assert_eq!(
+            (p.x, p.target, p.path),
+            (3202, None, Some((3205, 3200, true)))
+        );
+    }
+
+    /// A player who already stepped this tick, or whose first step is walled off, gets a
+    /// `PathSet` as before: the path is walked (or cleared) from the players phase on.
+    #[test]
+    fn a_walk_to_after_a_step_in_the_same_tick_sets_the_path_only() {
+        let mut t = Given::new().player(A).at(A, (3200, 3200));
+        t.when(A, mv(3201, 3200, false)).unwrap();
+        let events = t.when(A, walk_to(3201, 3205, false)).unwrap();
+        assert!(
+            matches!(events[..], [EventBody::PathSet { .. }]),
+            "{events:?}"
+        );
+        t.run_ticks(5);
+        let p = t.world.player(A).unwrap();
+        assert_eq!((p.x, p.y), (3201, 3205));
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl Given {
             x,
             y,
             running: false,
+            path_to: None,
         };
         let mut g = self.with(vec![e]);
         let tick = g.world.tick();

@@ -322,6 +322,7 @@ mod tests {
                 x: p.0,
                 y: p.1,
                 running: false,
+                path_to: None,
             });
             world.apply(&EventBody::IgnoreAdded {
                 player_id: a,
@@ -382,6 +383,7 @@ mod tests {
                     x: 0,
                     y: 0,
                     running: false,
+                    path_to: None,
                 },
             };
             let tile = world.event_tile(&body);

@@ -66,6 +66,7 @@ fn wound(world: &mut World, player: Uuid) {
             x: x + 1,
             y,
             running: false,
+            path_to: None,
         });
         world.apply(&EventBody::NpcAttacked {
             npc,

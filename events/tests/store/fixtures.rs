@@ -20,6 +20,7 @@ pub fn moved(player_id: Uuid, version: u64, tick: u64) -> NewEvent {
             x: version as i32 + 1,
             y: 7,
             running: version.is_multiple_of(3),
+            path_to: None,
         },
     }
 }

@@ -49,6 +49,7 @@ async fn history(store: &PgEventStore) {
                     x,
                     y: 3200,
                     running: false,
+                    path_to: None,
                 }
             };
             events.push(NewEvent {

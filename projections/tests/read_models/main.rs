@@ -148,6 +148,7 @@ fn play(seed: u64, ticks: u64) -> History {
                     x,
                     y,
                     running: false,
+                    path_to: None,
                 };
                 sim.world.apply(&e);
                 events.push((tick - 1, e));

@@ -72,6 +72,7 @@ impl World {
                     x,
                     y,
                     running: roll.is_multiple_of(2),
+                    path_to: None,
                 }
             }
         }

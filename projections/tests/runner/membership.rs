@@ -59,6 +59,7 @@ fn play(seed: u64, ticks: u64) -> History {
             x: 3227,
             y: 3225,
             running: false,
+            path_to: None,
         };
         sim.world.apply(&e);
         events.push((1, START_US, e));

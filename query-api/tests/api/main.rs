@@ -77,6 +77,7 @@ impl App {
                                 x: 3201,
                                 y: 3202,
                                 running: false,
+                                path_to: None,
                             },
                         ),
                         event(

@@ -265,6 +265,7 @@ async fn scan_finds_a_planted_speed_hack() {
             x: x + 7,
             y,
             running: true,
+            path_to: None,
         }])
         .await;
     let findings = scan(g.store.as_ref(), Range::default(), |_| {})
@@ -584,6 +585,7 @@ async fn resimulate_reports_the_first_divergence_with_both_sides() {
             x: x + 7,
             y,
             running: true,
+            path_to: None,
         }])
         .await;
     let report = resimulate(g.store.as_ref(), World::new(MapConfig::default()), |_| {})
@@ -1115,6 +1117,7 @@ async fn state_and_resimulate_from_a_snapshot_agree_with_genesis_and_still_find_
             x: x + 7,
             y,
             running: true,
+            path_to: None,
         }])
         .await;
     let report = resimulate_from(g.store.as_ref(), fresh, Some(start), |_| {})
