@@ -22,6 +22,25 @@ const DIRECTIONS: [(i32, i32); 8] = [
     (0, -1),
 ];
 
+/// `p` moving from its tile to `to` in one tick.
+fn moved(
+    player_id: Uuid,
+    p: &Player,
+    to: (i32, i32),
+    running: bool,
+    path_to: Option<Tile>,
+) -> EventBody {
+    EventBody::PlayerMoved {
+        player_id,
+        from_x: p.x,
+        from_y: p.y,
+        x: to.0,
+        y: to.1,
+        running,
+        path_to,
+    }
+}
+
 impl World {
     /// Whether `p` may enter `(x, y)`: walkable, and a members zone only for members. Why not,
     /// as the rejection a command gets; [`World::can_enter`] is the same test without it.
@@ -82,15 +101,7 @@ impl World {
             // A run passes a middle tile, which must be enterable too.
             self.may_enter(p, p.x + (x - p.x) / 2, p.y + (y - p.y) / 2)?;
         }
-        Ok(vec![EventBody::PlayerMoved {
-            player_id,
-            from_x: p.x,
-            from_y: p.y,
-            x,
-            y,
-            running: run,
-            path_to: None,
-        }])
+        Ok(vec![moved(player_id, p, (x, y), run, None)])
     }
 
     pub(super) fn decide_walk_to(
@@ -114,15 +125,7 @@ impl World {
             // The first step is taken now, in the same event that sets the path.
             let at = self.steps_along(p, (x, y), run);
             if at != (p.x, p.y) {
-                return Ok(vec![EventBody::PlayerMoved {
-                    player_id,
-                    from_x: p.x,
-                    from_y: p.y,
-                    x: at.0,
-                    y: at.1,
-                    running: run,
-                    path_to: Some(Tile { x, y }),
-                }]);
+                return Ok(vec![moved(player_id, p, at, run, Some(Tile { x, y }))]);
             }
         }
         Ok(vec![EventBody::PathSet {
@@ -222,15 +225,7 @@ impl World {
         if at == (p.x, p.y) {
             return vec![EventBody::PathCleared { player_id }];
         }
-        vec![EventBody::PlayerMoved {
-            player_id,
-            from_x: p.x,
-            from_y: p.y,
-            x: at.0,
-            y: at.1,
-            running: run,
-            path_to: None,
-        }]
+        vec![moved(player_id, p, at, run, None)]
     }
 
     /// One walking step toward `(tx, ty)`, stopping next to it (combat chasing).
@@ -245,15 +240,7 @@ impl World {
             return None;
         }
         let (x, y) = self.next_tile(p, (p.x, p.y), (tx, ty))?;
-        ((x, y) != (tx, ty)).then_some(EventBody::PlayerMoved {
-            player_id,
-            from_x: p.x,
-            from_y: p.y,
-            x,
-            y,
-            running: false,
-            path_to: None,
-        })
+        ((x, y) != (tx, ty)).then(|| moved(player_id, p, (x, y), false, None))
     }
 
     pub(super) fn apply_movement(&mut self, body: &EventBody) {
