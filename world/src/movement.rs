@@ -42,35 +42,34 @@ fn moved(
 }
 
 impl World {
-    /// Whether `p` may enter `(x, y)`: walkable, and a members zone only for members. Why not,
-    /// as the rejection a command gets; [`World::can_enter`] is the same test without it.
+    /// Whether `p` may enter `(x, y)`: walkable, and a members zone only for members; else the
+    /// rejection a command gets.
     fn may_enter(&self, p: &Player, x: i32, y: i32) -> Result<(), Rejection> {
-        // Each message is made only when its rule fails: a path search asks for every tile
-        // it looks at (formatting them up front was a tenth of a spread tick's CPU).
-        if !self.on_map(x, y) {
-            return Err(Rejection::new(
-                Code::OutOfBounds,
-                format!("({x}, {y}) is outside the map"),
-            ));
-        }
-        if self.content.blocked.contains(&(x, y)) {
-            return Err(Rejection::new(
-                Code::Blocked,
-                format!("({x}, {y}) is blocked"),
-            ));
-        }
-        self.rule(
-            p.members || !self.content.is_members_tile(x, y, self.rules),
-            Code::MembersOnly,
-            "that area is for members",
-        )
+        // The message is made only for the rule that failed: the path search asks about every
+        // tile it looks at ([`World::entry_refused`]), and formatting them all up front was a
+        // tenth of a spread tick's CPU.
+        let Some(code) = self.entry_refused(p, x, y) else {
+            return Ok(());
+        };
+        let message = match code {
+            Code::OutOfBounds => format!("({x}, {y}) is outside the map"),
+            Code::Blocked => format!("({x}, {y}) is blocked"),
+            _ => "that area is for members".to_owned(),
+        };
+        Err(Rejection::new(code, message))
     }
 
-    /// [`World::may_enter`] as a yes or no, for the path search.
-    fn can_enter(&self, p: &Player, x: i32, y: i32) -> bool {
-        self.on_map(x, y)
-            && !self.content.blocked.contains(&(x, y))
-            && (p.members || !self.content.is_members_tile(x, y, self.rules))
+    /// The first rule of [`World::may_enter`] that `(x, y)` breaks for `p`, without a message.
+    fn entry_refused(&self, p: &Player, x: i32, y: i32) -> Option<Code> {
+        if !self.on_map(x, y) {
+            Some(Code::OutOfBounds)
+        } else if self.content.blocked.contains(&(x, y)) {
+            Some(Code::Blocked)
+        } else if !p.members && self.content.is_members_tile(x, y, self.rules) {
+            Some(Code::MembersOnly)
+        } else {
+            None
+        }
     }
 
     pub(super) fn decide_move(
@@ -167,7 +166,8 @@ impl World {
             .filter(|d| *d != (0, 0))
             .map(|(ddx, ddy)| (from.0 + ddx, from.1 + ddy))
             .find(|t| {
-                chebyshev(t.0, t.1, to.0, to.1) < here && (*t == to || self.can_enter(p, t.0, t.1))
+                chebyshev(t.0, t.1, to.0, to.1) < here
+                    && (*t == to || self.entry_refused(p, t.0, t.1).is_none())
             });
         if direct.is_some() {
             return direct;
@@ -194,7 +194,9 @@ impl World {
             for (dx, dy) in DIRECTIONS {
                 let next = (at.0 + dx, at.1 + dy);
                 let Some(i) = index(next) else { continue };
-                if dist[i] == u32::MAX && (next == from || self.can_enter(p, next.0, next.1)) {
+                if dist[i] == u32::MAX
+                    && (next == from || self.entry_refused(p, next.0, next.1).is_none())
+                {
                     dist[i] = d + 1;
                     queue.push_back(next);
                 }
