@@ -7,7 +7,8 @@
 //! - [`body`]: the event vocabulary ([`EventBody`]).
 //! - [`codec`]: stored bytes ⇄ bodies, with upcasting of old schema versions.
 //! - [`envelope`]: [`NewEvent`], [`StoredEvent`], the canonical bytes and [`ChainVerifier`].
-//! - [`store`]: the [`EventStore`] trait, and finding the newest snapshot that matches the log.
+//! - [`store`]: the [`EventStore`] trait, finding the newest snapshot that matches the log, and
+//!   cutting rows into few statement shapes ([`store::statement_chunks`]).
 //! - [`value`]: what each event mints and burns (the ledger's rules, written once).
 //! - [`hop`]: what travels with a character between worlds, and the store's hand-off record.
 //! - [`pg`]: the PostgreSQL store; [`sqlite`]: the embedded SQLite store.

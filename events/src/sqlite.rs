@@ -12,6 +12,7 @@
 use crate::pg::{
     limit_i64, outcome_columns, outcome_from_columns, seal_all, to_hash, to_i64, to_u64,
 };
+use crate::store::statement_chunks;
 use crate::{
     AppendBatch, Appended, Checkpoint, Error, EventStore, GENESIS_HASH, Head, JournalEntry, Lease,
     Result, Snapshot, StoredEvent, WorldEntry,
@@ -35,39 +36,14 @@ macro_rules! event_columns {
 }
 
 /// Rows per multi-row INSERT (15 parameters each for events, 9 for journal entries: well under
-/// SQLite's parameter limit).
+/// SQLite's parameter limit). A batch is cut by [`statement_chunks`]: chunks of this many rows,
+/// then the rest in falling powers of two, so that a connection prepares at most eight statement
+/// shapes, each once. sqlx keeps every prepared statement in its connection's cache; one rest of
+/// any size (1 to 199 rows, as before) put a new program of up to ~200 KiB in each connection's
+/// cache nearly every tick: 8.75 MiB of prepared statements at the peak of an embedded 1,000-bot
+/// crowd (`heaptrack`, docs/BENCHMARKS.md), re-prepared at every new size, and pushing the fixed
+/// statements out of the cache.
 const INSERT_CHUNK: usize = 128;
-
-/// A batch of events (or journal entries) cut into multi-row INSERTs: chunks of
-/// [`INSERT_CHUNK`], then the rest in falling powers of two (a rest of 100 is 64 + 32 + 4), so
-/// that a connection prepares at most eight statement shapes, each once. sqlx keeps every
-/// prepared statement in its connection's cache; one rest of any size (1 to 199 rows, as before)
-/// put a new program of up to ~200 KiB in each connection's cache nearly every tick: 8.75 MiB of
-/// prepared statements at the peak of an embedded 1,000-bot crowd (`heaptrack`,
-/// docs/BENCHMARKS.md), re-prepared at every new size, and pushing the fixed statements out of
-/// the cache. The projections cut their multi-row statements the same way (`loh_projections`'
-/// `plan`).
-fn insert_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut rest = items;
-    insert_sizes(items.len()).map(move |size| {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        chunk
-    })
-}
-
-/// The sizes of [`insert_chunks`]' chunks of `n` items.
-fn insert_sizes(mut n: usize) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        let size = match n {
-            0 => return None,
-            n if n >= INSERT_CHUNK => INSERT_CHUNK,
-            n => 1 << n.ilog2(),
-        };
-        n -= size;
-        Some(size)
-    })
-}
 
 /// An append-only, hash-chained event log of one shard in an embedded SQLite database.
 #[derive(Debug, Clone)]
@@ -154,10 +130,10 @@ impl SqliteEventStore {
         }
 
         let events = seal_all(&self.shard, head, &batch.events)?;
-        for chunk in insert_chunks(&events) {
+        for chunk in statement_chunks(&events, INSERT_CHUNK) {
             insert_events(&mut tx, chunk, lease.epoch).await?;
         }
-        for chunk in insert_chunks(&batch.journal) {
+        for chunk in statement_chunks(&batch.journal, INSERT_CHUNK) {
             insert_journal(&mut tx, &self.shard, chunk).await?;
         }
         // World hops: the outbox and the character's home move with the tick (invariant 11).
@@ -675,12 +651,13 @@ fn head_from_row(row: &SqliteRow) -> Result<Head> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::statement_sizes;
 
     #[test]
     fn a_batch_of_any_size_is_inserted_in_at_most_eight_statement_shapes() {
         let mut shapes = std::collections::BTreeSet::new();
         for n in 0..=1_000 {
-            let sizes: Vec<usize> = insert_sizes(n).collect();
+            let sizes: Vec<usize> = statement_sizes(n, INSERT_CHUNK).collect();
             assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
             assert!(sizes.is_sorted_by(|a, b| a >= b), "{n}: {sizes:?}");
             shapes.extend(sizes);
@@ -689,6 +666,9 @@ mod tests {
             shapes.into_iter().collect::<Vec<_>>(),
             [1, 2, 4, 8, 16, 32, 64, INSERT_CHUNK]
         );
-        assert_eq!(insert_sizes(300).collect::<Vec<_>>(), [128, 128, 32, 8, 4]);
+        assert_eq!(
+            statement_sizes(300, INSERT_CHUNK).collect::<Vec<_>>(),
+            [128, 128, 32, 8, 4]
+        );
     }
 }

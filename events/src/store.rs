@@ -259,3 +259,30 @@ pub async fn newest_snapshot<T>(
     }
     Ok((None, refused))
 }
+
+/// `items` cut for multi-row statements: chunks of `max` rows, then the rest in falling powers
+/// of two (with `max` 128, a rest of 100 is 64 + 32 + 4). A statement's text depends on its row
+/// count, and a connection keeps each text it prepared, so a store or a projector that binds
+/// batches of any size prepares at most a handful of shapes, each once.
+pub fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    statement_sizes(items.len(), max).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        chunk
+    })
+}
+
+/// The sizes of [`statement_chunks`]' chunks of `n` items.
+pub fn statement_sizes(mut n: usize, max: usize) -> impl Iterator<Item = usize> {
+    assert!(max > 0, "a statement holds at least one row");
+    std::iter::from_fn(move || {
+        let size = match n {
+            0 => return None,
+            n if n >= max => max,
+            n => 1 << n.ilog2(),
+        };
+        n -= size;
+        Some(size)
+    })
+}

@@ -451,16 +451,8 @@ fn merge(run: &[&RowOp], suffix: &str, out: &mut Vec<(String, Vec<Value>)>) -> R
             }
         }
     }
-    let mut rest = &rows[..];
-    while !rest.is_empty() {
-        let n = if rest.len() >= MAX_ROWS {
-            MAX_ROWS
-        } else {
-            1 << rest.len().ilog2()
-        };
-        let (chunk, tail) = rest.split_at(n);
+    for chunk in loh_events::store::statement_chunks(&rows, MAX_ROWS) {
         out.push(insert(&shape, chunk));
-        rest = tail;
     }
     Ok(())
 }
