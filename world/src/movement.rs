@@ -467,6 +467,27 @@ mod tests {
             }]
         );
         assert_eq!(t.world.player(A).unwrap().y, 3200);
+        // Then the players phase steps, one tile a tick, with moves that carry no path.
+        let rest = t.run_ticks(6);
+        let moves: Vec<_> = rest
+            .iter()
+            .filter_map(|e| match e {
+                EventBody::PlayerMoved {
+                    player_id,
+                    y,
+                    path_to,
+                    ..
+                } if *player_id == A => Some((*y, *path_to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            moves,
+            (3201..=3205).map(|y| (y, None)).collect::<Vec<_>>(),
+            "{rest:?}"
+        );
+        let p = t.world.player(A).unwrap();
+        assert_eq!((p.x, p.y, p.path), (3200, 3205, None));
     }
 
     /// The one-event walk stops gathering and combat as a `PathSet` does, and runs two tiles.
