@@ -273,10 +273,10 @@ impl EventStreamDef {
     /// started without the cluster's setting must not scale a replicated stream down. Changing
     /// the count of a live stream is an operator's `nats stream edit --replicas`.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<stream::Stream> {
-        let stream = js
-            .get_or_create_stream(self.config()?)
-            .await
-            .map_err(|e| Error::JetStream(e.to_string()))?;
+        let stream = match js.get_or_create_stream(self.config()?).await {
+            Ok(stream) => stream,
+            Err(e) => self.made_meanwhile(js, e.to_string()).await?,
+        };
         let held = stream.cached_info().config.num_replicas.max(1);
         if held != self.replicas.max(1) {
             tracing::warn!(
@@ -287,6 +287,21 @@ impl EventStreamDef {
             );
         }
         Ok(stream)
+    }
+
+    /// The stream another process made while this one was making it, or the error `why` when
+    /// there is none. Roles that start together against a new server (the Compose files start
+    /// the tick writer and the projectors at once) both find no stream and both create it; NATS
+    /// 2.9 refused the second create with "subjects overlap with an existing stream" (error
+    /// 10065), and `loh projections run` exited at start while the tick writer ran on.
+    async fn made_meanwhile(&self, js: &jetstream::Context, why: String) -> Result<stream::Stream> {
+        for _ in 0..5 {
+            if let Ok(stream) = js.get_stream(&self.name).await {
+                return Ok(stream);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(Error::JetStream(why))
     }
 
     /// What the stream last holds: its last sequence and the position and id of its last event
@@ -361,6 +376,38 @@ impl EventStreamDef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A create refused because another role made the stream first yields that stream; with no
+    /// stream made, the refusal stands (against the real NATS, `LOH_TEST_NATS`).
+    #[tokio::test]
+    async fn a_refused_create_takes_the_stream_another_role_made_and_only_that() {
+        let js = jetstream::new(
+            connect(&loh_testkit::nats_url())
+                .await
+                .expect("NATS reachable"),
+        );
+        let token = loh_testkit::unique_name("made");
+        let def = EventStreamDef {
+            name: token.to_ascii_uppercase(),
+            subject_prefix: format!("test.{token}"),
+            replicas: 1,
+        };
+        let why = "subjects overlap with an existing stream".to_owned();
+        let Err(Error::JetStream(refused)) = def.made_meanwhile(&js, why.clone()).await else {
+            panic!("no stream was made: the refusal stands")
+        };
+        assert_eq!(refused, why);
+        // Another role makes it; the refused one then takes it.
+        js.create_stream(def.config().unwrap())
+            .await
+            .expect("create");
+        let taken = def
+            .made_meanwhile(&js, why)
+            .await
+            .expect("the stream made meanwhile");
+        assert_eq!(taken.cached_info().config.name, def.name);
+        let _ = js.delete_stream(&def.name).await;
+    }
 
     fn addrs(urls: &[&str]) -> Vec<async_nats::ServerAddr> {
         urls.iter().map(|u| u.parse().unwrap()).collect()

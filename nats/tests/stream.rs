@@ -158,3 +158,36 @@ async fn an_existing_stream_keeps_its_replica_count_whatever_a_process_is_config
     let _ = js.delete_stream(&def.name).await;
     let _ = js.delete_stream(&other.name).await;
 }
+
+/// Roles starting at once against a new server (the Compose files start the tick writer and the
+/// projectors together) all declare the stream at once: each gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_declaring_a_new_stream_at_once_all_get_it() {
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        let client = loh_nats::connect(&nats_url())
+            .await
+            .expect("NATS reachable");
+        clients.push(jetstream::new(client));
+    }
+    for _ in 0..10 {
+        let def = test_def();
+        let declaring: Vec<_> = clients
+            .iter()
+            .cloned()
+            .map(|js| {
+                let def = def.clone();
+                tokio::spawn(async move {
+                    def.ensure(&js)
+                        .await
+                        .map(|s| s.cached_info().config.name.clone())
+                })
+            })
+            .collect();
+        for (k, d) in declaring.into_iter().enumerate() {
+            let name = d.await.unwrap().unwrap_or_else(|e| panic!("role {k}: {e}"));
+            assert_eq!(name, def.name);
+        }
+        let _ = clients[0].delete_stream(&def.name).await;
+    }
+}
