@@ -45,6 +45,9 @@ macro_rules! event_columns {
 /// statements out of the cache.
 const INSERT_CHUNK: usize = 128;
 
+/// The embedded store's writer lock ([`SqliteEventStore::writer_gate`]).
+pub type WriterGate = Arc<tokio::sync::Mutex<()>>;
+
 /// An append-only, hash-chained event log of one shard in an embedded SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteEventStore {
@@ -96,6 +99,16 @@ impl SqliteEventStore {
     /// The pool, shared with the other embedded tables.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The lock this process's appenders take before SQLite's write lock, for the other writers
+    /// of the same file in this process (the embedded projectors) to take too. Queued on it, a
+    /// projector's batch and the tick's append take turns in order. Meeting at SQLite's lock
+    /// instead, the loser polls through SQLite's busy handler, sleeping up to 100 ms between
+    /// tries, and a projector writing batch after batch can take the lock back between an
+    /// append's tries.
+    pub fn writer_gate(&self) -> WriterGate {
+        self.write_lock.clone()
     }
 
     /// [`EventStore::append`] on `conn`, under the write lock.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use loh_auth::SigningKey;
 use loh_events::EventStore;
 use loh_events::pg::PgEventStore;
-use loh_events::sqlite::SqliteEventStore;
+use loh_events::sqlite::{SqliteEventStore, WriterGate};
 use loh_gateway::auth::sessions::SessionStore;
 use loh_gateway::limits::Limits;
 use loh_gateway::metrics::ConnMetrics;
@@ -78,18 +78,29 @@ impl Running {
 
 /// Opens the event store of `backing` (running migrations).
 pub async fn open_store(backing: &Backing, shard: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(open_store_gated(backing, shard).await?.0)
+}
+
+/// [`open_store`], with the embedded store's writer lock for the other writers of its file in
+/// this process ([`SqliteEventStore::writer_gate`]; `None` on PostgreSQL).
+async fn open_store_gated(
+    backing: &Backing,
+    shard: &str,
+) -> anyhow::Result<(Arc<dyn EventStore>, Option<WriterGate>)> {
     Ok(match backing {
-        Backing::Embedded(dir) => Arc::new(
-            SqliteEventStore::open(&dir.database_url(), shard)
+        Backing::Embedded(dir) => {
+            let store = SqliteEventStore::open(&dir.database_url(), shard)
                 .await
-                .context("opening the embedded database")?,
-        ),
+                .context("opening the embedded database")?;
+            let gate = store.writer_gate();
+            (Arc::new(store), Some(gate))
+        }
         Backing::Services { database_url, .. } => {
             let store = PgEventStore::connect(database_url.expose_secret(), shard)
                 .await
                 .context("connecting to PostgreSQL (DATABASE_URL)")?;
             store.migrate().await.context("running migrations")?;
-            Arc::new(store)
+            (Arc::new(store), None)
         }
     })
 }
@@ -150,7 +161,7 @@ async fn session_store(settings: &Settings, pool: &sqlx::AnyPool) -> anyhow::Res
 pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Running> {
     let cancel = CancellationToken::new();
     let mut running = Running::new(cancel.clone());
-    let store = open_store(&backing, &settings.shard).await?;
+    let (store, writer_gate) = open_store_gated(&backing, &settings.shard).await?;
     let mut registry = Registry::default();
     let relay_metrics = RelayMetrics::default();
     if matches!(backing, Backing::Services { .. }) {
@@ -162,7 +173,11 @@ pub async fn start_up(backing: Backing, settings: Settings) -> anyhow::Result<Ru
 
     let (head, probes) =
         start_game(&backing, &settings, store.clone(), registry, &mut running).await?;
-    let read_db = ReadDb::connect(backing.database_url().expose_secret()).await?;
+    // Embedded, the read models share the store's file: the projectors commit in turn with
+    // the tick's appends.
+    let read_db = ReadDb::connect(backing.database_url().expose_secret())
+        .await?
+        .sharing_writes(writer_gate);
     let source = match &backing {
         Backing::Embedded(_) => Source::Embedded { head: head.clone() },
         Backing::Services { nats_url, .. } => {

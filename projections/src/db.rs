@@ -7,6 +7,7 @@
 
 use crate::fold::{Column, RowOp, Value, is_identifier};
 use crate::{Error, Result};
+use loh_events::sqlite::WriterGate;
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
@@ -46,6 +47,9 @@ pub struct ReadDb {
     pool: AnyPool,
     backend: Backend,
     world: Option<Arc<str>>,
+    /// The embedded event store's writer lock, when the read models share its SQLite file in
+    /// this process ([`ReadDb::sharing_writes`]).
+    gate: Option<WriterGate>,
 }
 
 impl ReadDb {
@@ -66,6 +70,7 @@ impl ReadDb {
             pool,
             backend,
             world: None,
+            gate: None,
         })
     }
 
@@ -75,6 +80,7 @@ impl ReadDb {
             pool,
             backend,
             world: None,
+            gate: None,
         }
     }
 
@@ -84,7 +90,16 @@ impl ReadDb {
             pool: self.pool.clone(),
             backend: self.backend,
             world: Some(shard.into()),
+            gate: self.gate.clone(),
         }
+    }
+
+    /// This database with its projectors' batches committed in turn with the embedded event
+    /// store's appends, on `gate` ([`loh_events::sqlite::SqliteEventStore::writer_gate`]): the
+    /// read models then share the store's SQLite file and its one writer in this process.
+    pub fn sharing_writes(mut self, gate: Option<WriterGate>) -> ReadDb {
+        self.gate = gate;
+        self
     }
 
     /// The world this handle is scoped to, if any.
@@ -255,6 +270,10 @@ impl ReadDb {
         ops: &[RowOp],
     ) -> Result<bool> {
         let world = self.scope()?;
+        let _turn = match &self.gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
         let mut tx = self.pool.begin().await?;
         // The checkpoint is written first: it takes the row lock (PostgreSQL) or the write lock
         // (SQLite) before any read-model row, so competing runners and a rebuild's swap queue up
@@ -629,6 +648,38 @@ fn splice_tables(sql: &str, suffix: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Embedded, a projector's batch commits in turn with the event store's appends: while the
+    /// store's writer holds the gate, the batch waits for it rather than for SQLite's lock.
+    #[tokio::test]
+    async fn an_embedded_batch_waits_its_turn_behind_the_event_store_s_writer() {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let path = dir.path().join("loh.db");
+        let path = path.to_str().expect("a UTF-8 path");
+        let store = loh_events::sqlite::SqliteEventStore::open(path, "world1")
+            .await
+            .expect("the embedded store");
+        let db = ReadDb::connect(&format!("sqlite://{path}?mode=rwc"))
+            .await
+            .expect("the read database")
+            .sharing_writes(Some(store.writer_gate()))
+            .in_world("world1");
+        assert_eq!(db.ensure_checkpoint("p", "p").await.expect("checkpoint"), 0);
+        let appending = store.writer_gate().lock_owned().await;
+        let batch = tokio::spawn({
+            let db = db.clone();
+            async move { db.commit_batch("p", 0, 1, &[]).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !batch.is_finished(),
+            "committed while an append held the writer"
+        );
+        assert_eq!(db.checkpoint("p").await.expect("read"), 0);
+        drop(appending);
+        assert!(batch.await.expect("the batch's task").expect("committed"));
+        assert_eq!(db.checkpoint("p").await.expect("read"), 1);
+    }
 
     fn key() -> Vec<Column> {
         vec![("player_id", Value::text("p1"))]
