@@ -273,6 +273,20 @@ pub fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]
     })
 }
 
+/// `ids` cut for `IN (…)` lookups: chunks of at most `max`, each padded to a power of two by
+/// repeating its last id (a repeat in an `IN` list changes nothing). Each length of list is
+/// another statement text, which every connection prepares and keeps; padded, lookups of any
+/// size share at most `log2(max) + 1` of them, one query for each `max` ids.
+pub fn lookup_chunks<T: Clone>(ids: &[T], max: usize) -> impl Iterator<Item = Vec<T>> + '_ {
+    assert!(max > 0, "a lookup holds at least one id");
+    ids.chunks(max).map(move |chunk| {
+        let mut padded = chunk.to_vec();
+        let last = chunk[chunk.len() - 1].clone();
+        padded.resize(chunk.len().next_power_of_two().min(max), last);
+        padded
+    })
+}
+
 /// The sizes of [`statement_chunks`]' chunks of `n` items.
 pub fn statement_sizes(mut n: usize, max: usize) -> impl Iterator<Item = usize> {
     assert!(max > 0, "a statement holds at least one row");
@@ -285,4 +299,34 @@ pub fn statement_sizes(mut n: usize, max: usize) -> impl Iterator<Item = usize> 
         n -= size;
         Some(size)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn lookups_of_any_size_share_a_few_list_lengths_and_keep_every_id() {
+        let mut lengths = BTreeSet::new();
+        for n in 1..=600u32 {
+            let ids: Vec<u32> = (0..n).collect();
+            let chunks: Vec<Vec<u32>> = lookup_chunks(&ids, 128).collect();
+            assert_eq!(chunks.len(), (n as usize).div_ceil(128), "n={n}");
+            let mut seen = Vec::new();
+            for chunk in &chunks {
+                lengths.insert(chunk.len());
+                // Only the chunk's last id repeats.
+                let distinct: BTreeSet<u32> = chunk.iter().copied().collect();
+                let last = chunk[chunk.len() - 1];
+                assert!(chunk.iter().skip(distinct.len()).all(|&id| id == last));
+                seen.extend(distinct);
+            }
+            assert_eq!(seen, ids, "n={n}");
+        }
+        assert_eq!(
+            lengths.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64, 128]
+        );
+    }
 }

@@ -263,6 +263,9 @@ pub struct Accounts {
     hasher: Hasher,
 }
 
+/// The most ids one `IN (…)` lookup of names binds ([`loh_events::store::lookup_chunks`]).
+const LOOKUP_CHUNK: usize = 128;
+
 impl Accounts {
     pub fn new(pool: AnyPool, hasher: Hasher) -> Accounts {
         Accounts { pool, hasher }
@@ -280,24 +283,26 @@ impl Accounts {
 
     /// The display names of those of `ids` that have an account.
     pub async fn display_names(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(ids.len());
+        // Lists of a few lengths only: each length is another statement every connection keeps.
+        for chunk in loh_events::store::lookup_chunks(ids, LOOKUP_CHUNK) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT player_id, display_name FROM accounts WHERE player_id IN ({})",
+                marks.join(", ")
+            );
+            // Only numbered placeholders are spliced in; the ids are bound.
+            let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for id in &chunk {
+                query = query.bind(id.to_string());
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            out.extend(
+                rows.into_iter()
+                    .filter_map(|(id, name)| Some((Uuid::parse_str(&id).ok()?, name))),
+            );
         }
-        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT player_id, display_name FROM accounts WHERE player_id IN ({})",
-            marks.join(", ")
-        );
-        // Only numbered placeholders are spliced in; the ids are bound.
-        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, name)| Some((Uuid::parse_str(&id).ok()?, name)))
-            .collect())
+        Ok(out)
     }
 
     /// Creates an account; a taken username is a `409 username_taken`.
