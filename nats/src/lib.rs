@@ -295,11 +295,13 @@ impl EventStreamDef {
     /// 2.9 refused the second create with "subjects overlap with an existing stream" (error
     /// 10065), and `loh projections run` exited at start while the tick writer ran on.
     async fn made_meanwhile(&self, js: &jetstream::Context, why: String) -> Result<stream::Stream> {
-        for _ in 0..5 {
+        for attempt in 0..5 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             if let Ok(stream) = js.get_stream(&self.name).await {
                 return Ok(stream);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         Err(Error::JetStream(why))
     }
